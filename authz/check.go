@@ -1,0 +1,201 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+)
+
+// maxBulkItems is SpiceDB's limit on one CheckBulkPermissions call.
+const maxBulkItems = 10_000
+
+// maxUpdatesPerWrite is the most updates one SpiceDB write takes.
+const maxUpdatesPerWrite = 1000
+
+// lookupPageSize is how many results one lookup page asks for.
+const lookupPageSize = 1000
+
+// CheckItem is one question: may Subject have Permission on Resource?
+type CheckItem struct {
+	Resource   ObjectRef
+	Permission string
+	Subject    SubjectRef
+}
+
+func (c CheckItem) String() string {
+	return c.Resource.String() + "#" + c.Permission + "@" + c.Subject.String()
+}
+
+// Decision is an answer, and the revision it was computed at.
+type Decision struct {
+	Allowed bool
+	At      Token
+}
+
+// Checker answers permission questions. Every method takes a Consistency.
+// A conditional answer (a caveat without its context) is a denial: the
+// checker fails closed.
+type Checker interface {
+	Check(ctx context.Context, item CheckItem, c Consistency) (Decision, error)
+	// CheckBulk answers each item, in order. It splits large batches itself.
+	CheckBulk(ctx context.Context, items []CheckItem, c Consistency) ([]Decision, error)
+	// LookupResources returns the ids of the objects of resourceType on which
+	// subject has permission.
+	LookupResources(ctx context.Context, resourceType, permission string, subject SubjectRef, c Consistency) ([]string, error)
+	// LookupSubjects returns the ids of the subjects of subjectType (through
+	// subjectRelation, if any) that have permission on resource.
+	LookupSubjects(ctx context.Context, resource ObjectRef, permission, subjectType, subjectRelation string, c Consistency) ([]string, error)
+}
+
+var _ Checker = (*Engine)(nil)
+
+// Check answers one question.
+func (e *Engine) Check(ctx context.Context, item CheckItem, c Consistency) (Decision, error) {
+	start := time.Now()
+	resp, err := e.perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
+		Consistency: c.proto(),
+		Resource:    item.Resource.proto(),
+		Permission:  item.Permission,
+		Subject:     item.Subject.proto(),
+	})
+	if err != nil {
+		e.metrics.observe("check", start, 1, err)
+		return Decision{}, wrapErr("check "+item.String(), err)
+	}
+	d := Decision{
+		Allowed: resp.GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION,
+		At:      Token(resp.GetCheckedAt().GetToken()),
+	}
+	e.metrics.observe("check", start, 1, nil)
+	e.metrics.decision(d.Allowed)
+	return d, nil
+}
+
+// CheckBulk answers many questions with as few engine calls as it can:
+// one per 10,000 items. An error on any item fails the whole call.
+func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency) ([]Decision, error) {
+	out := make([]Decision, 0, len(items))
+	cons := c.proto()
+	for off := 0; off < len(items); off += maxBulkItems {
+		batch := items[off:min(off+maxBulkItems, len(items))]
+		start := time.Now()
+		req := &v1.CheckBulkPermissionsRequest{Consistency: cons, Items: make([]*v1.CheckBulkPermissionsRequestItem, len(batch))}
+		for i, it := range batch {
+			req.Items[i] = &v1.CheckBulkPermissionsRequestItem{
+				Resource:   it.Resource.proto(),
+				Permission: it.Permission,
+				Subject:    it.Subject.proto(),
+			}
+		}
+		resp, err := e.perms.CheckBulkPermissions(ctx, req)
+		if err != nil {
+			e.metrics.observe("check_bulk", start, len(batch), err)
+			return nil, wrapErr("bulk check", err)
+		}
+		pairs := resp.GetPairs()
+		if len(pairs) != len(batch) {
+			e.metrics.observe("check_bulk", start, len(batch), ErrEngine)
+			return nil, fmt.Errorf("authz: bulk check: %w: %d answers for %d items", ErrEngine, len(pairs), len(batch))
+		}
+		at := Token(resp.GetCheckedAt().GetToken())
+		for i, p := range pairs {
+			if perr := p.GetError(); perr != nil {
+				e.metrics.observe("check_bulk", start, len(batch), ErrEngine)
+				return nil, fmt.Errorf("authz: bulk check %s: %w: %s", batch[i], ErrInvalid, perr.GetMessage())
+			}
+			allowed := p.GetItem().GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION
+			out = append(out, Decision{Allowed: allowed, At: at})
+			e.metrics.decision(allowed)
+		}
+		e.metrics.observe("check_bulk", start, len(batch), nil)
+		// Later batches must be at least as fresh as the first.
+		if at != "" && c.kind == minimizeLatency {
+			cons = AtLeastAsFresh(at).proto()
+		}
+	}
+	return out, nil
+}
+
+// LookupResources pages through SpiceDB's LookupResources.
+func (e *Engine) LookupResources(ctx context.Context, resourceType, permission string, subject SubjectRef, c Consistency) ([]string, error) {
+	start := time.Now()
+	var ids []string
+	var cursor *v1.Cursor
+	cons := c.proto()
+	for {
+		stream, err := e.perms.LookupResources(ctx, &v1.LookupResourcesRequest{
+			Consistency:        cons,
+			ResourceObjectType: resourceType,
+			Permission:         permission,
+			Subject:            subject.proto(),
+			OptionalLimit:      lookupPageSize,
+			OptionalCursor:     cursor,
+		})
+		if err != nil {
+			e.metrics.observe("lookup_resources", start, 1, err)
+			return nil, wrapErr("lookup resources", err)
+		}
+		n := 0
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				e.metrics.observe("lookup_resources", start, 1, err)
+				return nil, wrapErr("lookup resources", err)
+			}
+			n++
+			cursor = r.GetAfterResultCursor()
+			if r.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
+				ids = append(ids, r.GetResourceObjectId())
+			}
+			if t := r.GetLookedUpAt().GetToken(); t != "" && c.kind != fullyConsistent {
+				// Stay at one revision across pages.
+				cons = AtLeastAsFresh(Token(t)).proto()
+			}
+		}
+		if n < lookupPageSize || cursor == nil {
+			break
+		}
+	}
+	e.metrics.observe("lookup_resources", start, 1, nil)
+	return ids, nil
+}
+
+// LookupSubjects returns the subjects with permission on resource. Wildcards
+// are returned as "*".
+func (e *Engine) LookupSubjects(ctx context.Context, resource ObjectRef, permission, subjectType, subjectRelation string, c Consistency) ([]string, error) {
+	start := time.Now()
+	stream, err := e.perms.LookupSubjects(ctx, &v1.LookupSubjectsRequest{
+		Consistency:             c.proto(),
+		Resource:                resource.proto(),
+		Permission:              permission,
+		SubjectObjectType:       subjectType,
+		OptionalSubjectRelation: subjectRelation,
+	})
+	if err != nil {
+		e.metrics.observe("lookup_subjects", start, 1, err)
+		return nil, wrapErr("lookup subjects", err)
+	}
+	var ids []string
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			e.metrics.observe("lookup_subjects", start, 1, err)
+			return nil, wrapErr("lookup subjects", err)
+		}
+		if r.GetSubject().GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
+			ids = append(ids, r.GetSubject().GetSubjectObjectId())
+		}
+	}
+	e.metrics.observe("lookup_subjects", start, 1, nil)
+	return ids, nil
+}

@@ -1,0 +1,240 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	dscfg "github.com/authzed/spicedb/pkg/cmd/datastore"
+	"github.com/authzed/spicedb/pkg/cmd/server"
+	"github.com/authzed/spicedb/pkg/cmd/util"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Schema is the schema text applied at start (nexus.Schema).
+	Schema string
+
+	// Log makes relationships durable. Nil keeps them in memory only, which
+	// is for tests.
+	Log Log
+
+	// RevisionQuantization is the window within which SpiceDB may answer a
+	// minimize_latency read at one shared revision. Smaller makes changes
+	// visible sooner to callers without a token; larger caches better.
+	// Zero means DefaultRevisionQuantization.
+	RevisionQuantization time.Duration
+
+	// GCWindow is how long old revisions stay readable. Zero means one hour.
+	GCWindow time.Duration
+
+	// Logger receives the engine's own messages. Nil discards them.
+	Logger *slog.Logger
+
+	// Registerer receives the engine's metrics. Nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// DefaultRevisionQuantization bounds how long a change can stay invisible to
+// minimize_latency reads of the engine itself.
+const DefaultRevisionQuantization = 100 * time.Millisecond
+
+// Engine is an embedded SpiceDB with a durable relationship log. It is safe
+// for concurrent use.
+type Engine struct {
+	log    Log
+	logger *slog.Logger
+
+	srv    server.RunnableServer
+	conn   *grpc.ClientConn
+	perms  v1.PermissionsServiceClient
+	schema v1.SchemaServiceClient
+	watch  v1.WatchServiceClient
+
+	// writeMu serializes writes so the log and the datastore see them in
+	// the same order.
+	writeMu sync.Mutex
+
+	metrics *metrics
+
+	cancel context.CancelFunc
+	done   chan error
+	closed sync.Once
+}
+
+var quietOnce sync.Once
+
+// New starts an embedded SpiceDB, rebuilds its relationships from cfg.Log,
+// and applies cfg.Schema. A schema the engine rejects fails New with the
+// engine's message, which names the line.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	quietOnce.Do(func() {
+		// SpiceDB logs through zerolog; its info-level chatter is not ours.
+		zerolog.SetGlobalLevel(zerolog.WarnLevel)
+	})
+	if cfg.RevisionQuantization == 0 {
+		cfg.RevisionQuantization = DefaultRevisionQuantization
+	}
+	if cfg.GCWindow == 0 {
+		cfg.GCWindow = time.Hour
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+
+	ds, err := dscfg.NewDatastore(ctx,
+		dscfg.WithEngine(dscfg.MemoryEngine),
+		dscfg.WithRevisionQuantization(cfg.RevisionQuantization),
+		dscfg.WithGCWindow(cfg.GCWindow),
+		dscfg.WithWatchBufferLength(1024),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("authz: creating datastore: %w", err)
+	}
+
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	presharedKey := hex.EncodeToString(key)
+
+	srv, err := server.NewConfigWithOptionsAndDefaults(
+		server.WithDatastore(ds),
+		server.WithGRPCServer(util.GRPCServerConfig{Network: util.BufferedNetwork, Enabled: true, MaxConnAge: 365 * 24 * time.Hour}),
+		server.WithPresharedSecureKey(presharedKey),
+		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
+		server.WithMetricsAPI(util.HTTPServerConfig{HTTPEnabled: false}),
+		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
+		server.WithSilentlyDisableTelemetry(true),
+		server.WithTelemetryEndpoint(""),
+		server.WithDisableVersionResponse(true),
+		server.WithEnableMemoryProtectionMiddleware(false),
+		server.WithNamespaceCacheConfig(server.CacheConfig{Name: "namespace", Enabled: true, MaxCost: "32MiB"}),
+		server.WithDispatchCacheConfig(server.CacheConfig{Name: "dispatch", Enabled: true, MaxCost: "256MiB"}),
+		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: false}),
+		server.WithMaximumUpdatesPerWrite(maxUpdatesPerWrite),
+		server.WithMaxLookupResourcesLimit(lookupPageSize),
+	).Complete(ctx)
+	if err != nil {
+		_ = ds.Close()
+		return nil, fmt.Errorf("authz: configuring SpiceDB: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		log:     cfg.Log,
+		logger:  logger,
+		srv:     srv,
+		metrics: newMetrics(cfg.Registerer),
+		cancel:  cancel,
+		done:    make(chan error, 1),
+	}
+	go func() { e.done <- srv.Run(runCtx) }()
+
+	conn, err := srv.NewClient(
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(presharedKey)),
+	)
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("authz: connecting to SpiceDB: %w", err)
+	}
+	e.conn = conn
+	e.perms = v1.NewPermissionsServiceClient(conn)
+	e.schema = v1.NewSchemaServiceClient(conn)
+	e.watch = v1.NewWatchServiceClient(conn)
+
+	if err := e.applySchema(ctx, cfg.Schema); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.rebuild(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close stops the engine. It does not close the log.
+func (e *Engine) Close() error {
+	e.closed.Do(func() {
+		if e.conn != nil {
+			_ = e.conn.Close()
+		}
+		e.cancel()
+		select {
+		case <-e.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return nil
+}
+
+// Conn returns the in-process gRPC connection to SpiceDB, for serving the
+// SpiceDB API to other services.
+func (e *Engine) Conn() *grpc.ClientConn { return e.conn }
+
+// ErrSchema wraps a schema the engine rejected.
+var ErrSchema = errors.New("schema rejected")
+
+func (e *Engine) applySchema(ctx context.Context, schema string) error {
+	if schema == "" {
+		return fmt.Errorf("authz: %w: the schema is empty", ErrSchema)
+	}
+	if cur, err := e.schema.ReadSchema(ctx, &v1.ReadSchemaRequest{}); err == nil && cur.GetSchemaText() == schema {
+		return nil
+	}
+	if _, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: schema}); err != nil {
+		return fmt.Errorf("authz: %w: %s", ErrSchema, grpcMessage(err))
+	}
+	return nil
+}
+
+// rebuild loads the log into the datastore.
+func (e *Engine) rebuild(ctx context.Context) error {
+	if e.log == nil {
+		return nil
+	}
+	start := time.Now()
+	n := 0
+	err := e.log.Load(ctx, func(rels []Relationship) error {
+		for len(rels) > 0 {
+			chunk := rels[:min(len(rels), maxUpdatesPerWrite)]
+			rels = rels[len(chunk):]
+			updates := make([]*v1.RelationshipUpdate, len(chunk))
+			for i, r := range chunk {
+				updates[i] = TouchRel(r).proto()
+			}
+			if _, err := e.perms.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
+				return fmt.Errorf("authz: rebuilding from the relationship log: %s", grpcMessage(err))
+			}
+			n += len(chunk)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.logger.Info("authz: relationships loaded from the log", "count", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }

@@ -1,0 +1,128 @@
+package authz_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+)
+
+func openLog(t *testing.T, dir string) *sql.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "nexus.db"))
+	require.NoError(t, err)
+	require.NoError(t, sqlite.Migrate(context.Background(), db, "authz", authz.SQLiteMigrations()))
+	return db
+}
+
+func newEngine(t *testing.T, db *sql.DB) *authz.Engine {
+	t.Helper()
+	cfg := authz.Config{Schema: nexus.Schema}
+	if db != nil {
+		cfg.Log = &authz.SQLLog{DB: db}
+	}
+	e, err := authz.New(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+var (
+	zoneA  = authz.Obj("zone", "za")
+	alice  = authz.Subject("user", "alice")
+	bob    = authz.Subject("user", "bob")
+	groupE = authz.Obj("group", "eng")
+)
+
+func TestRelationshipsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openLog(t, dir)
+	e := newEngine(t, db)
+
+	tok, err := e.Write(ctx, []authz.Update{
+		authz.TouchRel(authz.Rel(zoneA, "admin", alice)),
+		authz.TouchRel(authz.Rel(groupE, "member", bob)),
+		authz.TouchRel(authz.Rel(zoneA, "member", authz.SubjectSet("group", "eng", "member"))),
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, tok)
+	_, err = e.Write(ctx, []authz.Update{authz.DeleteRel(authz.Rel(zoneA, "admin", alice))})
+	require.NoError(t, err)
+	e.Close()
+	db.Close()
+
+	db = openLog(t, dir)
+	defer db.Close()
+	e = newEngine(t, db)
+	d, err := e.Check(ctx, authz.CheckItem{Resource: zoneA, Permission: "access", Subject: bob}, authz.FullyConsistent())
+	require.NoError(t, err)
+	require.True(t, d.Allowed, "bob is a zone member through group eng after restart")
+	d, err = e.Check(ctx, authz.CheckItem{Resource: zoneA, Permission: "manage", Subject: alice}, authz.FullyConsistent())
+	require.NoError(t, err)
+	require.False(t, d.Allowed, "alice's admin grant was deleted before restart")
+}
+
+func TestHookFailureWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	db := openLog(t, t.TempDir())
+	defer db.Close()
+	e := newEngine(t, db)
+	boom := errors.New("boom")
+	_, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(zoneA, "admin", alice))},
+		authz.WithTx(func(ctx context.Context, tx *sql.Tx) error { return boom }))
+	require.ErrorIs(t, err, boom)
+	d, err := e.Check(ctx, authz.CheckItem{Resource: zoneA, Permission: "manage", Subject: alice}, authz.FullyConsistent())
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM authz_relationships`).Scan(&n))
+	require.Zero(t, n)
+}
+
+func TestEngineRejectsWriteTheSchemaForbids(t *testing.T) {
+	ctx := context.Background()
+	db := openLog(t, t.TempDir())
+	defer db.Close()
+	e := newEngine(t, db)
+	_, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(zoneA, "owner", alice))})
+	require.ErrorIs(t, err, authz.ErrInvalid)
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM authz_relationships`).Scan(&n))
+	require.Zero(t, n, "a rejected write leaves nothing in the log")
+}
+
+func TestBadSchemaStopsStartWithLine(t *testing.T) {
+	_, err := authz.New(context.Background(), authz.Config{Schema: "definition user {}\n\ndefinition zone {\n  relation admin: usr\n}\n"})
+	require.ErrorIs(t, err, authz.ErrSchema)
+	require.Contains(t, err.Error(), "usr")
+	t.Log(err)
+}
+
+func TestCheckBulkSplitsPastLimit(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, nil)
+	tok, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(groupE, "member", bob))})
+	require.NoError(t, err)
+	items := make([]authz.CheckItem, 12_345)
+	for i := range items {
+		g := groupE
+		if i%3 == 1 {
+			g = authz.Obj("group", "other")
+		}
+		items[i] = authz.CheckItem{Resource: g, Permission: "membership", Subject: bob}
+	}
+	ds, err := e.CheckBulk(ctx, items, authz.AtLeastAsFresh(tok))
+	require.NoError(t, err)
+	require.Len(t, ds, len(items))
+	for i, d := range ds {
+		require.Equal(t, i%3 != 1, d.Allowed, "item %d", i)
+	}
+}

@@ -1,0 +1,48 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+var (
+	// ErrInvalid is a request the schema does not allow: an unknown type,
+	// relation or permission, or a subject type a relation does not take.
+	ErrInvalid = errors.New("invalid authorization request")
+	// ErrUnavailable is an engine that cannot answer now; retry.
+	ErrUnavailable = errors.New("authorization engine unavailable")
+	// ErrEngine is any other engine failure. Callers deny on it.
+	ErrEngine = errors.New("authorization engine error")
+)
+
+// wrapErr turns an error from SpiceDB's gRPC API into one of the errors above,
+// keeping SpiceDB's message.
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("authz: %s: %w: %w", op, ErrEngine, err)
+	}
+	var kind error
+	switch st.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange:
+		kind = ErrInvalid
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:
+		kind = ErrUnavailable
+	default:
+		kind = ErrEngine
+	}
+	return fmt.Errorf("authz: %s: %w: %s", op, kind, st.Message())
+}
+
+func grpcMessage(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
+}

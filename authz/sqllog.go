@@ -1,0 +1,111 @@
+package authz
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// SQLiteMigrations are the migrations of the relationship log's table.
+func SQLiteMigrations() fs.FS {
+	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// SQLLog is the relationship log in the embedded default's SQLite file. Its
+// table comes from SQLiteMigrations.
+type SQLLog struct {
+	DB *sql.DB
+}
+
+var _ Log = (*SQLLog)(nil)
+
+const loadBatch = 5000
+
+// Load implements Log.
+func (l *SQLLog) Load(ctx context.Context, fn func([]Relationship) error) error {
+	rows, err := l.DB.QueryContext(ctx, `SELECT resource_type, resource_id, relation, subject_type, subject_id, subject_relation
+		FROM authz_relationships`)
+	if err != nil {
+		return fmt.Errorf("reading the relationship log: %w", err)
+	}
+	defer rows.Close()
+	batch := make([]Relationship, 0, loadBatch)
+	for rows.Next() {
+		var r Relationship
+		if err := rows.Scan(&r.Resource.Type, &r.Resource.ID, &r.Relation, &r.Subject.Object.Type, &r.Subject.Object.ID, &r.Subject.Relation); err != nil {
+			return fmt.Errorf("reading the relationship log: %w", err)
+		}
+		batch = append(batch, r)
+		if len(batch) == loadBatch {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the relationship log: %w", err)
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
+}
+
+// Commit implements Log.
+func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, apply func([]Update) error) (err error) {
+	tx, err := l.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("relationship log: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+	effective := make([]Update, 0, len(updates))
+	for _, u := range updates {
+		r := u.Rel
+		args := []any{r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Object.Type, r.Subject.Object.ID, r.Subject.Relation}
+		var res sql.Result
+		if u.Op == Touch {
+			res, err = tx.ExecContext(ctx, `INSERT INTO authz_relationships
+				(resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
+				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, `DELETE FROM authz_relationships
+				WHERE resource_type = ? AND resource_id = ? AND relation = ?
+				AND subject_type = ? AND subject_id = ? AND subject_relation = ?`, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("relationship log: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			effective = append(effective, u)
+		}
+	}
+	if hook != nil {
+		if err := hook(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if err := apply(effective); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		committed = true // nothing left to roll back
+		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
+	}
+	committed = true
+	return nil
+}
