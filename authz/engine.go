@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,9 +199,29 @@ func (e *Engine) applySchema(ctx context.Context, schema string) error {
 		return nil
 	}
 	if _, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: schema}); err != nil {
-		return fmt.Errorf("authz: %w: %s", ErrSchema, grpcMessage(err))
+		msg := grpcMessage(err)
+		return fmt.Errorf("authz: %w: %s%s", ErrSchema, msg, schemaLine(schema, msg))
 	}
 	return nil
+}
+
+var quotedRE = regexp.MustCompile("`([^`]+)`")
+
+// schemaLine finds the schema line an engine message is about, when the
+// message does not say: the first line that names the first quoted name.
+func schemaLine(schema, msg string) string {
+	if strings.Contains(msg, "line ") {
+		return ""
+	}
+	for _, m := range quotedRE.FindAllStringSubmatch(msg, -1) {
+		word := regexp.MustCompile(`(^|[^A-Za-z0-9_/])` + regexp.QuoteMeta(m[1]) + `($|[^A-Za-z0-9_])`)
+		for i, line := range strings.Split(schema, "\n") {
+			if word.MatchString(line) {
+				return fmt.Sprintf(" (line %d: %s)", i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+	return ""
 }
 
 // rebuild loads the log into the datastore.

@@ -28,7 +28,7 @@ type writeOptions struct {
 
 // WithTx runs hook in the transaction that records the write, so the
 // caller's own rows and the relationships commit together or not at all.
-// Without a Log (tests), hook is not run.
+// An engine without a Log refuses writes WithTx.
 func WithTx(hook TxHook) WriteOption {
 	return func(o *writeOptions) { o.hook = hook }
 }
@@ -98,6 +98,9 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 		return nil
 	}
 	if e.log == nil {
+		if o.hook != nil {
+			return "", fmt.Errorf("authz: WithTx needs a relationship log; this engine has none")
+		}
 		err := apply(updates)
 		e.metrics.observe("write", start, len(updates), err)
 		return token, err

@@ -1,0 +1,69 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+var kindCodes = []struct {
+	kind error
+	code connect.Code
+}{
+	{errs.InvalidArgument, connect.CodeInvalidArgument},
+	{errs.NotFound, connect.CodeNotFound},
+	{errs.AlreadyExists, connect.CodeAlreadyExists},
+	{errs.PermissionDenied, connect.CodePermissionDenied},
+	{errs.Unauthenticated, connect.CodeUnauthenticated},
+	{errs.FailedPrecondition, connect.CodeFailedPrecondition},
+	{errs.Aborted, connect.CodeAborted},
+	{errs.ResourceExhausted, connect.CodeResourceExhausted},
+	{errs.Unavailable, connect.CodeUnavailable},
+	{errs.DataLoss, connect.CodeDataLoss},
+}
+
+// toConnect is the one place domain errors become Connect errors. A client
+// sees the domain's message for errors it made; anything else is logged in
+// full and reported as "internal error", with nothing internal in it.
+func toConnect(ctx context.Context, log *slog.Logger, procedure string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var de *errs.Error
+	if errors.As(err, &de) {
+		for _, kc := range kindCodes {
+			if errors.Is(de.Kind, kc.kind) {
+				if de.Cause != nil {
+					log.WarnContext(ctx, "request failed", "procedure", procedure, "code", kc.code.String(), "err", err)
+				}
+				return connect.NewError(kc.code, errors.New(de.Msg))
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
+	case errors.Is(err, authz.ErrUnavailable):
+		log.WarnContext(ctx, "authorization engine unavailable", "procedure", procedure, "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("authorization engine unavailable; retry"))
+	case errors.Is(err, authz.ErrInvalid):
+		// The engine's message names the type, relation or permission.
+		return connect.NewError(connect.CodeInvalidArgument, errors.New(err.Error()))
+	case errors.Is(err, storage.ErrNotFound):
+		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
+	}
+	log.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
+	return connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
+}

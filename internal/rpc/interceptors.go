@@ -1,0 +1,112 @@
+// Package rpc adapts Nexus's capabilities to Connect: handlers that
+// translate requests and errors, and the interceptors every service shares
+// (authentication, metrics, logs). Nothing here decides anything.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nexus-authz/nexus/internal/identity"
+)
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p identity.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the authenticated caller.
+func PrincipalFrom(ctx context.Context) (identity.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(identity.Principal)
+	return p, ok
+}
+
+// Authenticator turns a bearer key into a Principal.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (identity.Principal, error)
+}
+
+// NewAuthInterceptor authenticates every call except those to the procedures
+// in public. The same Unauthenticated answer covers a missing, malformed,
+// unknown, revoked or expired key.
+func NewAuthInterceptor(auth Authenticator, log *slog.Logger, public ...string) connect.Interceptor {
+	open := make(map[string]bool, len(public))
+	for _, p := range public {
+		open[p] = true
+	}
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			proc := req.Spec().Procedure
+			if open[proc] {
+				return next(ctx, req)
+			}
+			key, _ := strings.CutPrefix(req.Header().Get("Authorization"), "Bearer ")
+			p, err := auth.Authenticate(ctx, strings.TrimSpace(key))
+			if err != nil {
+				return nil, toConnect(ctx, log, proc, err)
+			}
+			return next(WithPrincipal(ctx, p), req)
+		}
+	})
+}
+
+// Metrics are the RPC metrics.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the RPC metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nexus_rpc_requests_total",
+			Help: "RPCs handled, by procedure and code.",
+		}, []string{"procedure", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nexus_rpc_duration_seconds",
+			Help:    "RPC latency, by procedure and code.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+		}, []string{"procedure", "code"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+// NewObserveInterceptor records each call's metrics and logs it.
+func NewObserveInterceptor(m *Metrics, log *slog.Logger) connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			start := time.Now()
+			resp, err := next(ctx, req)
+			code := "ok"
+			if err != nil {
+				code = connect.CodeOf(err).String()
+			}
+			d := time.Since(start)
+			proc := req.Spec().Procedure
+			m.requests.WithLabelValues(proc, code).Inc()
+			m.latency.WithLabelValues(proc, code).Observe(d.Seconds())
+			attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", req.Peer().Protocol}
+			if p, ok := PrincipalFrom(ctx); ok {
+				attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
+			}
+			if err != nil {
+				var ce *connect.Error
+				if errors.As(err, &ce) {
+					attrs = append(attrs, "error", ce.Message())
+				}
+			}
+			log.InfoContext(ctx, "rpc", attrs...)
+			return resp, err
+		}
+	})
+}

@@ -1,0 +1,113 @@
+// Package storage holds what every store shares, whatever its driver: the
+// query interface, the domain errors drivers translate theirs into, and the
+// column conventions (ids, timestamps) written once.
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"strings"
+	"time"
+)
+
+// DBTX is what a store runs its queries on: a database or a transaction.
+type DBTX interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ DBTX = (*sql.DB)(nil)
+	_ DBTX = (*sql.Tx)(nil)
+)
+
+var (
+	// ErrNotFound is a row that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists is a row whose unique key is taken.
+	ErrExists = errors.New("already exists")
+)
+
+// Translate turns a driver error into a domain error where it has one.
+func Translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case isUniqueViolation(err):
+		return errors.Join(ErrExists, err)
+	}
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	// SQLite: "constraint failed: UNIQUE constraint failed" (code 2067, 1555);
+	// PostgreSQL: SQLSTATE 23505.
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") ||
+		strings.Contains(msg, "PRIMARY KEY constraint failed") ||
+		strings.Contains(msg, "SQLSTATE 23505")
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns prefix + "_" + 26 random characters (130 bits): a stable id
+// that is also a valid SpiceDB object id.
+func NewID(prefix string) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return prefix + "_" + idEncoding.EncodeToString(b)
+}
+
+// TimeFormat is how timestamps are stored: UTC, fixed width, sortable.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z"
+
+// FormatTime formats t for a timestamp column.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// NullTime formats t, or returns NULL for the zero time.
+func NullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return FormatTime(t)
+}
+
+// ParseTime parses a timestamp column; NULL or empty is the zero time.
+func ParseTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid || s.String == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(TimeFormat, s.String)
+}
+
+// InTx runs fn in a transaction, committing iff fn returns nil.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ignoreDone(tx.Rollback()))
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
