@@ -110,3 +110,17 @@ func NewObserveInterceptor(m *Metrics, log *slog.Logger) connect.Interceptor {
 		}
 	})
 }
+
+// NewErrorInterceptor translates every handler's domain errors with
+// toConnect, so handlers return domain errors as they are.
+func NewErrorInterceptor(log *slog.Logger) connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			if err != nil {
+				return nil, toConnect(ctx, log, req.Spec().Procedure, err)
+			}
+			return resp, nil
+		}
+	})
+}

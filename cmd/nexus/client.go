@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
+)
+
+// client is what every client command shares: where the server is, the key,
+// and how to print.
+type client struct {
+	url, token string
+	json       bool
+	out        io.Writer
+	errOut     io.Writer
+}
+
+func (c *client) key() string {
+	if c.token != "" {
+		return c.token
+	}
+	dir := envOr("NEXUS_DATA_DIR", "./nexus-data")
+	if b, err := os.ReadFile(filepath.Join(dir, "admin.key")); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return ""
+}
+
+func (c *client) options() []connect.ClientOption {
+	key := c.key()
+	return []connect.ClientOption{connect.WithInterceptors(connect.UnaryInterceptorFunc(
+		func(next connect.UnaryFunc) connect.UnaryFunc {
+			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+				if key != "" {
+					req.Header().Set("Authorization", "Bearer "+key)
+				}
+				return next(ctx, req)
+			}
+		}))}
+}
+
+func (c *client) httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }
+
+func (c *client) identity() nexusv1connect.IdentityServiceClient {
+	return nexusv1connect.NewIdentityServiceClient(c.httpClient(), strings.TrimRight(c.url, "/"), c.options()...)
+}
+
+// printJSON prints m as JSON; it returns false when --json is not set.
+func (c *client) printJSON(m proto.Message) bool {
+	if !c.json {
+		return false
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		fmt.Fprintln(c.errOut, "nexus: cannot print JSON:", err)
+		return true
+	}
+	fmt.Fprintln(c.out, string(b))
+	return true
+}
+
+func (c *client) table(header ...string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	return tw
+}
+
+func fmtTime(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return t.AsTime().Local().Format("2006-01-02 15:04:05")
+}

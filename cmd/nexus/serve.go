@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexus-authz/nexus/internal/server"
+)
+
+func newServeCmd(stderr io.Writer) *cobra.Command {
+	var (
+		dataDir, addr, origins, logFormat, logLevel, postgres string
+		replicas                                              []string
+		maxRequest                                            int64
+		quantization                                          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Nexus server",
+		Long: `Run the Nexus server on one port: Connect, gRPC and gRPC-web over HTTP/1.1
+and h2c, plus /healthz, /readyz and /metrics.
+
+The first start of an empty data dir creates zone "default", its admin user
+"admin", and writes the admin's API key to DATA_DIR/admin.key (mode 0600).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if postgres != "" || len(replicas) > 0 {
+				return errors.New("--postgres is not available in this build yet; run without it for the embedded default")
+			}
+			log, err := newLogger(stderr, logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			ln, err := server.Listen(addr)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			srv, err := server.Open(cmd.Context(), server.Config{
+				DataDir:              dataDir,
+				Addr:                 addr,
+				AllowedOrigins:       splitList(origins),
+				MaxRequestBytes:      maxRequest,
+				RevisionQuantization: quantization,
+				Logger:               log,
+			})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			if err := srv.Serve(cmd.Context(), ln); err != nil {
+				return err
+			}
+			log.Info("stopped cleanly")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", envOr("NEXUS_DATA_DIR", "./nexus-data"), "data directory (env NEXUS_DATA_DIR)")
+	f.StringVar(&addr, "addr", envOr("NEXUS_ADDR", "127.0.0.1:8080"), "listen address (env NEXUS_ADDR)")
+	f.StringVar(&origins, "allowed-origins", envOr("NEXUS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed by CORS, or * (env NEXUS_ALLOWED_ORIGINS)")
+	f.StringVar(&logFormat, "log-format", envOr("NEXUS_LOG_FORMAT", "text"), "log format: text or json (env NEXUS_LOG_FORMAT)")
+	f.StringVar(&logLevel, "log-level", envOr("NEXUS_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env NEXUS_LOG_LEVEL)")
+	f.Int64Var(&maxRequest, "max-request-bytes", envInt("NEXUS_MAX_REQUEST_BYTES", server.DefaultMaxRequestBytes), "largest request message in bytes (env NEXUS_MAX_REQUEST_BYTES)")
+	f.DurationVar(&quantization, "revision-quantization", envDuration("NEXUS_REVISION_QUANTIZATION", 0), "window in which minimize_latency reads may share a revision; 0 is the default of 100ms (env NEXUS_REVISION_QUANTIZATION)")
+	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL for production mode (env NEXUS_POSTGRES; not in this build yet)")
+	f.StringArrayVar(&replicas, "postgres-replica", nil, "PostgreSQL read replica URL, repeatable (not in this build yet)")
+	return cmd
+}
+
+func newMigrateCmd() *cobra.Command {
+	var postgres string
+	cmd := &cobra.Command{
+		Use:   "migrate --postgres URL",
+		Short: "Migrate a PostgreSQL database (production mode)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return errors.New("production mode on PostgreSQL is not available in this build yet; the embedded default migrates itself at start")
+		},
+	}
+	cmd.Flags().StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL (env NEXUS_POSTGRES)")
+	return cmd
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func envInt(key string, def int64) int64 {
+	if v := envOr(key, ""); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v := envOr(key, ""); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}

@@ -1,0 +1,243 @@
+// Package server wires Nexus together: the data dir and its lock, the
+// SQLite store, the embedded authz engine, the capabilities, and one HTTP
+// port serving Connect, gRPC and gRPC-web (HTTP/1.1 and h2c), CORS, health
+// and metrics. It decides nothing itself.
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+	connectcors "connectrpc.com/cors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/cors"
+
+	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/identity"
+	"github.com/nexus-authz/nexus/internal/rpc"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+)
+
+// Config configures a Server.
+type Config struct {
+	// DataDir holds the SQLite file, the lock and admin.key.
+	DataDir string
+	// Addr is the host:port to listen on.
+	Addr string
+	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).
+	AllowedOrigins []string
+	// MaxRequestBytes bounds a request message. Zero means DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+	// RevisionQuantization is passed to authz (zero: its default).
+	RevisionQuantization time.Duration
+	// Logger receives the server's logs.
+	Logger *slog.Logger
+}
+
+// DefaultMaxRequestBytes is the default bound on one request message.
+const DefaultMaxRequestBytes = 16 << 20
+
+// AdminKeyFile is the file, in the data dir, the first start writes the
+// admin's API key to.
+const AdminKeyFile = "admin.key"
+
+// Server is a running Nexus.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	unlock   func()
+	db       *sql.DB
+	engine   *authz.Engine
+	identity *identity.Service
+	registry *prometheus.Registry
+	handler  http.Handler
+}
+
+// Open prepares everything but the listener: the data dir and its lock, the
+// database and its migrations, the engine rebuilt from its log, and the
+// first start's zone, admin and key.
+func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if s.unlock, err = prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, "nexus.db")
+	if s.db, err = sqlite.Open(ctx, dbPath); err != nil {
+		return nil, err
+	}
+	if err := sqlite.Migrate(ctx, s.db, "authz", authz.SQLiteMigrations()); err != nil {
+		return nil, err
+	}
+	if err := sqlite.Migrate(ctx, s.db, "identity", identity.SQLiteMigrations()); err != nil {
+		return nil, err
+	}
+
+	if s.engine, err = authz.New(ctx, authz.Config{
+		Schema:               nexus.Schema,
+		Log:                  &authz.SQLLog{DB: s.db},
+		RevisionQuantization: cfg.RevisionQuantization,
+		Logger:               s.log,
+		Registerer:           s.registry,
+	}); err != nil {
+		return nil, err
+	}
+	s.identity = identity.NewService(s.db, identity.SQLStore{}, s.engine, s.log)
+
+	keyPath := filepath.Join(cfg.DataDir, AdminKeyFile)
+	created, err := s.identity.Bootstrap(ctx, func(secret string) error {
+		return writeFileAtomic(keyPath, []byte(secret+"\n"), 0o600)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.log.Info("first start: created zone \"default\" and its admin; the admin's API key is in "+keyPath,
+			"admin_key_file", keyPath)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the whole HTTP surface, for in-memory tests.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Engine is the authz engine.
+func (s *Server) Engine() *authz.Engine { return s.engine }
+
+// Identity is the identity service.
+func (s *Server) Identity() *identity.Service { return s.identity }
+
+func (s *Server) routes() http.Handler {
+	metrics := rpc.NewMetrics(s.registry)
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(
+			rpc.NewObserveInterceptor(metrics, s.log),
+			rpc.NewAuthInterceptor(s.identity, s.log),
+			rpc.NewErrorInterceptor(s.log),
+		),
+		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+
+	c := cors.New(cors.Options{
+		AllowedOrigins: s.cfg.AllowedOrigins,
+		AllowedMethods: connectcors.AllowedMethods(),
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders: connectcors.ExposedHeaders(),
+		MaxAge:         7200,
+	})
+	return c.Handler(mux)
+}
+
+// ready answers 200 when the database and the engine answer.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := s.engine.Check(ctx, authz.CheckItem{
+		Resource: authz.Obj("zone", "readyz"), Permission: "access", Subject: authz.Subject("user", "readyz"),
+	}, authz.MinimizeLatency()); err != nil {
+		http.Error(w, "authz engine: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// Listen opens the listener, saying clearly when the port is taken.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("cannot listen on %s: the address is already in use (another nexus?); pass another --addr", addr)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully:
+// in-flight requests finish (up to 30 s) and the store closes cleanly.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           s.handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
+		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases everything Open took. It is safe to call more than once.
+func (s *Server) Close() error {
+	if s.engine != nil {
+		s.engine.Close()
+		s.engine = nil
+	}
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+		s.db = nil
+	}
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
+	}
+	return err
+}
