@@ -57,7 +57,7 @@ var _ Checker = (*Engine)(nil)
 func (e *Engine) Check(ctx context.Context, item CheckItem, c Consistency) (Decision, error) {
 	start := time.Now()
 	resp, err := e.perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
-		Consistency: c.proto(),
+		Consistency: e.cons(c),
 		Resource:    item.Resource.proto(),
 		Permission:  item.Permission,
 		Subject:     item.Subject.proto(),
@@ -79,7 +79,7 @@ func (e *Engine) Check(ctx context.Context, item CheckItem, c Consistency) (Deci
 // one per 10,000 items. An error on any item fails the whole call.
 func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency) ([]Decision, error) {
 	out := make([]Decision, 0, len(items))
-	cons := c.proto()
+	cons := e.cons(c)
 	for off := 0; off < len(items); off += maxBulkItems {
 		batch := items[off:min(off+maxBulkItems, len(items))]
 		start := time.Now()
@@ -125,7 +125,7 @@ func (e *Engine) LookupResources(ctx context.Context, resourceType, permission s
 	start := time.Now()
 	var ids []string
 	var cursor *v1.Cursor
-	cons := c.proto()
+	cons := e.cons(c)
 	for {
 		stream, err := e.perms.LookupResources(ctx, &v1.LookupResourcesRequest{
 			Consistency:        cons,

@@ -70,6 +70,12 @@ type Engine struct {
 
 	metrics *metrics
 
+	// floor is the revision at which start-up finished (schema applied,
+	// relationships rebuilt). minimize_latency reads are served at least
+	// this fresh: the engine's quantized revision could otherwise predate
+	// start-up and see an empty datastore.
+	floor Token
+
 	cancel context.CancelFunc
 	done   chan error
 	closed sync.Once
@@ -166,6 +172,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	if e.floor, err = e.headToken(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -251,6 +261,15 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	}
 	e.logger.Info("authz: relationships loaded from the log", "count", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// cons turns c into the engine's consistency, raising minimize_latency to
+// the start-up floor.
+func (e *Engine) cons(c Consistency) *v1.Consistency {
+	if c.kind == minimizeLatency && e.floor != "" {
+		return AtLeastAsFresh(e.floor).proto()
+	}
+	return c.proto()
 }
 
 type bearer string

@@ -197,7 +197,7 @@ func (e *Engine) DeleteMatching(ctx context.Context, f Filter, opts ...WriteOpti
 // Read returns the relationships f matches.
 func (e *Engine) Read(ctx context.Context, f Filter, c Consistency) ([]Relationship, error) {
 	stream, err := e.perms.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
-		Consistency:        c.proto(),
+		Consistency:        e.cons(c),
 		RelationshipFilter: f.proto(),
 	})
 	if err != nil {

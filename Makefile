@@ -1,0 +1,57 @@
+# Nexus. `make run` starts the server on the embedded default; `make test`
+# runs the tests. Both need only Go; tools are built from pinned modules.
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all build run test test-short lint generate checkgenerate bench tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/nexus ./cmd/nexus
+
+## run: start Nexus on the embedded default (data in ./nexus-data, port 8080)
+run: build
+	$(BIN)/nexus serve
+
+## test: the whole suite, with the race detector
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-short: the fast tests only
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## lint: gofmt and go vet
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Code generators, built from versions pinned in go.mod (protoc plugins, so the
+# generated code matches the protobuf runtime) and tools/go.mod (buf).
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go
+
+$(BIN)/buf: tools/go.mod
+	cd tools && $(GO) build -o $(BIN)/buf github.com/bufbuild/buf/cmd/buf
+
+$(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go: go.mod
+	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go
+
+## generate: regenerate the Go and Connect code from api/**/*.proto
+generate: tools
+	buf lint
+	buf generate
+
+## checkgenerate: fail if the checked-in generated code is stale
+checkgenerate: generate
+	@git diff --exit-code -- api || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- api)" || (git status --porcelain -- api; echo "untracked generated files: run make generate and commit"; exit 1)
+
+## bench: load benchmarks; prints tables and writes bench/results/latest.json
+bench:
+	$(GO) run ./bench -out bench/results/latest.json
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// loadStats is what a closed-loop run measured.
+type loadStats struct {
+	Ops     int           // operations that succeeded
+	Tally   tally         // what the successful operations reported
+	Errors  int           // operations that failed
+	Elapsed time.Duration // wall time of the measured phase
+	P50     time.Duration // latency percentiles of the successful operations
+	P99     time.Duration
+	Max     time.Duration
+}
+
+// tally is what one operation reports about the decisions it made, for a
+// scenario that checks permissions.
+type tally struct {
+	Decisions  int // decisions made (1 for a check, n for a bulk check of n)
+	Allowed    int // of those, allowed
+	Mismatches int // of those, different from the expected answer
+}
+
+func (t *tally) add(o tally) {
+	t.Decisions += o.Decisions
+	t.Allowed += o.Allowed
+	t.Mismatches += o.Mismatches
+}
+
+// PerSecond is the throughput of successful operations.
+func (s loadStats) PerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Ops) / s.Elapsed.Seconds()
+}
+
+// opTimeout bounds one operation, so a stuck call cannot hold a run open.
+const opTimeout = 30 * time.Second
+
+// runClosedLoop runs op from callers goroutines, each issuing its next
+// operation as soon as the previous one returns, for d (after a warm-up of
+// warm that is not measured). op gets the caller's index and a per-caller
+// iteration count; it must be safe to call concurrently for different
+// callers. Every goroutine stops at the deadline or when ctx ends, whichever
+// comes first; an operation that fails counts as an error and the loop goes
+// on, unless ctx has ended.
+func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op func(ctx context.Context, caller, iter int) (tally, error)) (loadStats, error) {
+	type callerStats struct {
+		lat    []time.Duration
+		errors int
+		tally  tally
+	}
+	per := make([]callerStats, callers)
+	for i := range per {
+		per[i].lat = make([]time.Duration, 0, 4096)
+	}
+
+	var wg sync.WaitGroup
+	start := time.Now()
+	measureFrom := start.Add(warm)
+	end := measureFrom.Add(d)
+	runCtx, cancel := context.WithDeadline(ctx, end.Add(opTimeout))
+	defer cancel()
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			st := &per[c]
+			for iter := 0; ; iter++ {
+				t0 := time.Now()
+				if !t0.Before(end) || runCtx.Err() != nil {
+					return
+				}
+				opCtx, opCancel := context.WithTimeout(runCtx, opTimeout)
+				t, err := op(opCtx, c, iter)
+				opCancel()
+				t1 := time.Now()
+				if t0.Before(measureFrom) {
+					continue // warm-up
+				}
+				if t1.After(end) {
+					// Started inside the window, finished after it: count it
+					// in neither throughput nor latency, so slow tail calls
+					// do not stretch the window.
+					return
+				}
+				if err != nil {
+					st.errors++
+					continue
+				}
+				st.lat = append(st.lat, t1.Sub(t0))
+				st.tally.add(t)
+			}
+		}(c)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return loadStats{}, err
+	}
+
+	var all []time.Duration
+	stats := loadStats{Elapsed: d}
+	for _, st := range per {
+		all = append(all, st.lat...)
+		stats.Errors += st.errors
+		stats.Tally.add(st.tally)
+	}
+	stats.Ops = len(all)
+	if len(all) == 0 {
+		return stats, errors.New("no operation succeeded in the measured window")
+	}
+	slices.Sort(all)
+	stats.P50 = percentile(all, 0.50)
+	stats.P99 = percentile(all, 0.99)
+	stats.Max = all[len(all)-1]
+	return stats, nil
+}
+
+// percentile returns the nearest-rank percentile of sorted, non-empty xs.
+func percentile(xs []time.Duration, q float64) time.Duration {
+	i := int(math.Ceil(q*float64(len(xs)))) - 1
+	i = max(0, min(i, len(xs)-1))
+	return xs[i]
+}
+
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
