@@ -42,16 +42,16 @@ func (s loadStats) PerSecond() float64 {
 	return float64(s.Ops) / s.Elapsed.Seconds()
 }
 
-// opTimeout bounds one operation, so a stuck call cannot hold a run open.
-const opTimeout = 30 * time.Second
-
 // runClosedLoop runs op from callers goroutines, each issuing its next
-// operation as soon as the previous one returns, for d (after a warm-up of
-// warm that is not measured). op gets the caller's index and a per-caller
-// iteration count; it must be safe to call concurrently for different
-// callers. Every goroutine stops at the deadline or when ctx ends, whichever
-// comes first; an operation that fails counts as an error and the loop goes
-// on, unless ctx has ended.
+// operation as soon as the previous one returns, for warm+d. Only the
+// operations that complete inside the measured window [warm, warm+d) count,
+// whenever they started: that is throughput = completions in the window / d,
+// and their latencies make the percentiles. At the end of the window the
+// context of the operations still running is cancelled and they are dropped,
+// so the run ends on time whatever the latency. op gets the caller's index
+// and a per-caller iteration count; it must be safe to call concurrently for
+// different callers. A failed operation inside the window counts as an error
+// and its caller goes on.
 func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op func(ctx context.Context, caller, iter int) (tally, error)) (loadStats, error) {
 	type callerStats struct {
 		lat    []time.Duration
@@ -67,30 +67,22 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 	start := time.Now()
 	measureFrom := start.Add(warm)
 	end := measureFrom.Add(d)
-	runCtx, cancel := context.WithDeadline(ctx, end.Add(opTimeout))
+	runCtx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	for c := 0; c < callers; c++ {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
 			st := &per[c]
-			for iter := 0; ; iter++ {
+			for iter := 0; runCtx.Err() == nil; iter++ {
 				t0 := time.Now()
-				if !t0.Before(end) || runCtx.Err() != nil {
-					return
-				}
-				opCtx, opCancel := context.WithTimeout(runCtx, opTimeout)
-				t, err := op(opCtx, c, iter)
-				opCancel()
+				t, err := op(runCtx, c, iter)
 				t1 := time.Now()
-				if t0.Before(measureFrom) {
-					continue // warm-up
+				if !t1.Before(end) {
+					return // finished after the window (or cut off by its end)
 				}
-				if t1.After(end) {
-					// Started inside the window, finished after it: count it
-					// in neither throughput nor latency, so slow tail calls
-					// do not stretch the window.
-					return
+				if t1.Before(measureFrom) {
+					continue // warm-up
 				}
 				if err != nil {
 					st.errors++

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The test binary doubles as the nexus binary: with NEXUS_TEST_MAIN=1 it
+// runs main, so subprocess tests need no separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("NEXUS_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	url    string
+}
+
+// serve starts `nexus serve` as a subprocess and waits until it is ready.
+func serve(t *testing.T, dir string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "serve", "--data-dir", dir, "--addr", addr)
+	cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	require.NoError(t, cmd.Start())
+	p := &proc{cmd: cmd, stderr: &stderr, url: "http://" + addr}
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nexus serve did not become ready; stderr:\n%s", stderr.String())
+	return nil
+}
+
+func (p *proc) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// cli runs a client command in-process and returns its exit code and output.
+func cli(url, token string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	full := append([]string{"--url", url, "--token", token}, args...)
+	code := run(context.Background(), full, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func adminKey(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "admin.key"))
+	require.NoError(t, err)
+	fi, err := os.Stat(filepath.Join(dir, "admin.key"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "admin.key is private")
+	return strings.TrimSpace(string(b))
+}
+
+func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess crash test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	require.NotContains(t, p.stderr.String(), key, "the log names the key's file, never the key")
+	require.Contains(t, p.stderr.String(), filepath.Join(dir, "admin.key"))
+
+	code, _, errOut := cli(p.url, key, "admin", "group", "create", "crew")
+	require.Equal(t, 0, code, errOut)
+
+	// Write users, keys and memberships until well after the kill; keep what
+	// was acknowledged.
+	type acked struct{ user, key string }
+	var (
+		mu   sync.Mutex
+		done []acked
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				user := fmt.Sprintf("u%d-%d", w, i)
+				if code, _, _ := cli(p.url, key, "admin", "user", "create", user); code != 0 {
+					return
+				}
+				if code, _, _ := cli(p.url, key, "admin", "group", "add", "crew", user); code != 0 {
+					return
+				}
+				code, k, _ := cli(p.url, key, "admin", "key", "create", "--user", user)
+				if code != 0 {
+					return
+				}
+				mu.Lock()
+				done = append(done, acked{user, strings.TrimSpace(k)})
+				mu.Unlock()
+			}
+		}(w)
+	}
+	for {
+		mu.Lock()
+		n := len(done)
+		mu.Unlock()
+		if n >= 40 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+	close(stop)
+	wg.Wait()
+
+	p = serve(t, dir)
+	require.Equal(t, key, adminKey(t, dir), "the admin key is not replaced after a crash")
+	for _, a := range done {
+		code, out, errOut := cli(p.url, key, "check", "--consistency", "full", "group:crew", "membership", "user:"+a.user)
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "allowed\n", out, "membership of %s survived", a.user)
+		code, out, errOut = cli(p.url, a.key, "whoami")
+		require.Equal(t, 0, code, "key of %s survived: %s", a.user, errOut)
+		require.Contains(t, out, a.user)
+	}
+	t.Logf("%d acknowledged users, memberships and keys survived SIGKILL", len(done))
+}
+
+func TestCLIErrorsAreOneLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+
+	cases := []struct {
+		name  string
+		token string
+		args  []string
+		code  string
+	}{
+		{"no key", "nx_bogus", []string{"whoami"}, "unauthenticated"},
+		{"bad name", key, []string{"admin", "user", "create", "bad name"}, "invalid_argument"},
+		{"unknown group", key, []string{"admin", "group", "add", "nope", "admin"}, "not_found"},
+		{"duplicate", key, []string{"admin", "zone", "create", "default"}, "already_exists"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := cli(p.url, c.token, c.args...)
+			require.NotEqual(t, 0, code)
+			require.Empty(t, out)
+			require.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+			require.True(t, strings.HasPrefix(errOut, "nexus: "+c.code+": "), errOut)
+		})
+	}
+
+	t.Run("a member is denied admin commands", func(t *testing.T) {
+		code, _, errOut := cli(p.url, key, "admin", "user", "create", "bob")
+		require.Equal(t, 0, code, errOut)
+		code, bobKey, errOut := cli(p.url, key, "admin", "key", "create", "--user", "bob", "--expires", "1h")
+		require.Equal(t, 0, code, errOut)
+		bobKey = strings.TrimSpace(bobKey)
+		require.True(t, strings.HasPrefix(bobKey, "nx_"), "stdout has only the key: %q", bobKey)
+		code, _, errOut = cli(p.url, bobKey, "admin", "user", "create", "eve")
+		require.NotEqual(t, 0, code)
+		require.True(t, strings.HasPrefix(errOut, "nexus: permission_denied: "), errOut)
+		code, out, _ := cli(p.url, bobKey, "check", "--consistency", "full", "zone:default", "access")
+		require.Equal(t, 0, code)
+		require.Equal(t, "allowed\n", out)
+		code, out, _ = cli(p.url, bobKey, "check", "--consistency", "full", "zone:default", "manage")
+		require.Equal(t, 0, code)
+		require.Equal(t, "denied\n", out)
+	})
+
+	t.Run("server unreachable", func(t *testing.T) {
+		code, _, errOut := cli("http://"+freeAddr(t), key, "whoami")
+		require.NotEqual(t, 0, code)
+		require.Contains(t, errOut, "is `nexus serve` running")
+	})
+
+	t.Run("second serve on the same data dir", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "serve", "--data-dir", dir, "--addr", freeAddr(t))
+		cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err)
+		require.Equal(t, 1, strings.Count(string(out), "\n"), "%s", out)
+		require.Contains(t, string(out), "nexus.lock")
+	})
+
+	t.Run("port in use", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "serve", "--data-dir", t.TempDir(), "--addr", strings.TrimPrefix(p.url, "http://"))
+		cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err)
+		require.Equal(t, 1, strings.Count(string(out), "\n"), "%s", out)
+		require.Contains(t, string(out), "already in use")
+	})
+
+	t.Run("SIGTERM stops cleanly", func(t *testing.T) {
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, p.cmd.Wait())
+		require.Contains(t, p.stderr.String(), "stopped cleanly")
+	})
+}
