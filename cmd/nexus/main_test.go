@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -40,7 +39,7 @@ func freeAddr(t *testing.T) string {
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedWriter
 	url    string
 }
 
@@ -50,10 +49,10 @@ func serve(t *testing.T, dir string) *proc {
 	addr := freeAddr(t)
 	cmd := exec.Command(os.Args[0], "serve", "--data-dir", dir, "--addr", addr)
 	cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &lockedWriter{w: &stderr}
+	stderr := &lockedWriter{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
-	p := &proc{cmd: cmd, stderr: &stderr, url: "http://" + addr}
+	p := &proc{cmd: cmd, stderr: stderr, url: "http://" + addr}
 	t.Cleanup(func() { p.kill() })
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -77,15 +76,22 @@ func (p *proc) kill() {
 	}
 }
 
+// lockedWriter is a buffer a subprocess writes to while the test reads it.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return l.buf.Write(b)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // cli runs a client command in-process and returns its exit code and output.
