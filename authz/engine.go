@@ -59,6 +59,7 @@ type Engine struct {
 	logger *slog.Logger
 
 	srv    server.RunnableServer
+	revs   revisionHolder // decodes tokens, to compare them
 	conn   *grpc.ClientConn
 	perms  v1.PermissionsServiceClient
 	schema v1.SchemaServiceClient
@@ -146,6 +147,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		logger:  logger,
 		srv:     srv,
 		metrics: newMetrics(cfg.Registerer),
+		revs:    ds,
 		cancel:  cancel,
 		done:    make(chan error, 1),
 	}

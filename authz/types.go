@@ -215,3 +215,6 @@ func (u Update) proto() *v1.RelationshipUpdate {
 	}
 	return &v1.RelationshipUpdate{Operation: op, Relationship: u.Rel.proto()}
 }
+
+// AsSubject is o as a subject without a relation.
+func (o ObjectRef) AsSubject() SubjectRef { return SubjectRef{Object: o} }

@@ -82,6 +82,7 @@ used if it exists.`,
 		newWhoamiCmd(cl),
 		newAdminCmd(cl),
 		newCheckCmd(cl),
+		newFsCmd(cl),
 	)
 	return root
 }

@@ -155,6 +155,7 @@ func (s *Service) AddGroupMember(ctx context.Context, p Principal, groupRef, mem
 	if err != nil {
 		return "", err
 	}
+	s.membershipChanged(tok)
 	s.log.Info("group member added", "group", g.Name, "member", memberRef, "by", p.User.Name)
 	return tok, nil
 }
@@ -176,6 +177,7 @@ func (s *Service) RemoveGroupMember(ctx context.Context, p Principal, groupRef, 
 	if err != nil {
 		return "", err
 	}
+	s.membershipChanged(tok)
 	s.log.Info("group member removed", "group", g.Name, "member", memberRef, "by", p.User.Name)
 	return tok, nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
@@ -29,6 +31,27 @@ type Service struct {
 	engine Engine
 	log    *slog.Logger
 	now    func() time.Time
+
+	// membership is the token of the last change to who belongs to which
+	// group or zone; decisions elsewhere must be at least this fresh.
+	membership atomic.Pointer[authz.Token]
+	names      sync.Map // UserID -> userName
+}
+
+// MembershipToken returns the token of the last group or zone membership
+// change made through this service ("" if none since start; the engine's
+// start-up floor covers earlier ones).
+func (s *Service) MembershipToken() authz.Token {
+	if t := s.membership.Load(); t != nil {
+		return *t
+	}
+	return ""
+}
+
+func (s *Service) membershipChanged(t authz.Token) {
+	if t != "" {
+		s.membership.Store(&t)
+	}
 }
 
 // NewService returns a Service over db (for reads), store and engine.
@@ -259,6 +282,7 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, name, zoneName st
 	if err != nil {
 		return User{}, "", err
 	}
+	s.membershipChanged(tok)
 	s.log.Info("user created", "zone", z.Name, "user", name, "zone_admin", zoneAdmin, "by", p.User.Name)
 	return u, tok, nil
 }
@@ -307,4 +331,33 @@ func (s *Service) ListGroups(ctx context.Context, p Principal, zoneName string) 
 		return nil, err
 	}
 	return s.store.Groups(ctx, s.db, z.ID)
+}
+
+// UserName returns the name of a user id ("zone/name" for another zone's
+// user relative to zone), for display. Names never change, so they are
+// cached. An unknown id is returned as it is.
+func (s *Service) UserName(ctx context.Context, zone ZoneID, id UserID) string {
+	if v, ok := s.names.Load(id); ok {
+		n := v.(userName)
+		if n.zone == zone {
+			return n.name
+		}
+		return n.zoneName + "/" + n.name
+	}
+	u, err := s.store.User(ctx, s.db, id)
+	if err != nil {
+		return string(id)
+	}
+	z, err := s.store.Zone(ctx, s.db, u.Zone)
+	if err != nil {
+		return string(id)
+	}
+	s.names.Store(id, userName{zone: u.Zone, zoneName: z.Name, name: u.Name})
+	return s.UserName(ctx, zone, id)
+}
+
+type userName struct {
+	zone     ZoneID
+	zoneName string
+	name     string
 }

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +28,10 @@ import (
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
@@ -42,6 +47,9 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxRequestBytes bounds a request message. Zero means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// MaxUnaryBytes bounds one Write, Read or upload chunk; MaxFileBytes one
+	// file. Zero means the file plane's defaults (16 MiB, 5 GiB).
+	MaxUnaryBytes, MaxFileBytes int64
 	// RevisionQuantization is passed to authz (zero: its default).
 	RevisionQuantization time.Duration
 	// Logger receives the server's logs.
@@ -63,6 +71,9 @@ type Server struct {
 	db       *sql.DB
 	engine   *authz.Engine
 	identity *identity.Service
+	content  *content.Store
+	tree     *paths.Tree
+	files    *files.Service
 	registry *prometheus.Registry
 	handler  http.Handler
 }
@@ -75,7 +86,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.MaxRequestBytes == 0 {
-		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+		// A full unary write plus its envelope.
+		cfg.MaxRequestBytes = max(DefaultMaxRequestBytes, cfg.MaxUnaryBytes) + 1<<20
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
 	defer func() {
@@ -92,11 +104,20 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = sqlite.Open(ctx, dbPath); err != nil {
 		return nil, err
 	}
-	if err := sqlite.Migrate(ctx, s.db, "authz", authz.SQLiteMigrations()); err != nil {
-		return nil, err
-	}
-	if err := sqlite.Migrate(ctx, s.db, "identity", identity.SQLiteMigrations()); err != nil {
-		return nil, err
+	for _, m := range []struct {
+		domain string
+		fsys   fs.FS
+	}{
+		{"authz", authz.SQLiteMigrations()},
+		{"identity", identity.SQLiteMigrations()},
+		{"content", content.SQLiteMigrations()},
+		{"paths", paths.SQLiteMigrations()},
+		{"versions", versions.SQLiteMigrations()},
+		{"files", files.SQLiteMigrations()},
+	} {
+		if err := sqlite.Migrate(ctx, s.db, m.domain, m.fsys); err != nil {
+			return nil, err
+		}
 	}
 
 	if s.engine, err = authz.New(ctx, authz.Config{
@@ -109,6 +130,31 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.identity = identity.NewService(s.db, identity.SQLStore{}, s.engine, s.log)
+
+	chunks, err := content.NewDiskChunks(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: blob store: %w", cfg.DataDir, err)
+	}
+	s.content = content.NewStore(s.db, chunks)
+	s.tree = paths.NewTree(s.db, paths.SQLStore{}, s.engine, s.log)
+	if n, err := s.tree.SweepOrphans(ctx); err != nil {
+		return nil, fmt.Errorf("sweeping orphaned relationships: %w", err)
+	} else if n > 0 {
+		s.log.Info("removed relationships of entries deleted before a crash", "entries", n)
+	}
+	limits := files.DefaultLimits
+	if cfg.MaxUnaryBytes > 0 {
+		limits.MaxUnaryBytes = cfg.MaxUnaryBytes
+	}
+	if cfg.MaxFileBytes > 0 {
+		limits.MaxFileBytes = cfg.MaxFileBytes
+	}
+	if s.files, err = files.New(ctx, files.Config{
+		DB: s.db, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
+		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log,
+	}); err != nil {
+		return nil, err
+	}
 
 	keyPath := filepath.Join(cfg.DataDir, AdminKeyFile)
 	created, err := s.identity.Bootstrap(ctx, func(secret string) error {
@@ -146,6 +192,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
+	mux.Handle(nexusv1connect.NewFileServiceHandler(rpc.NewFilesHandler(s.files, s.identity), opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -207,6 +254,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	maintCtx, stopMaint := context.WithCancel(ctx)
+	defer stopMaint()
+	go s.maintain(maintCtx)
 	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
 		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
 	select {
@@ -241,3 +291,35 @@ func (s *Server) Close() error {
 	}
 	return err
 }
+
+// ContentGCGrace is how long fresh content is safe from the collector: a
+// writer must record the content it wrote within it.
+const ContentGCGrace = time.Hour
+
+// maintain expires upload sessions and collects unreferenced content, every
+// hour, until ctx is done.
+func (s *Server) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.files.ExpireUploads(ctx); err != nil {
+			s.log.Warn("expiring uploads", "err", err)
+		} else if n > 0 {
+			s.log.Info("expired upload sessions", "count", n)
+		}
+		st, err := s.content.GC(ctx, ContentGCGrace, s.files.Referencers()...)
+		if err != nil {
+			s.log.Warn("content gc", "err", err)
+			continue
+		}
+		s.log.Info("content gc", "stats", fmt.Sprintf("%+v", st))
+	}
+}
+
+// Files is the file plane.
+func (s *Server) Files() *files.Service { return s.files }

@@ -1,0 +1,277 @@
+// Package files is the file plane's use cases: what FileService does, as
+// the caller, over the namespace tree (fileplane/paths), the versions
+// (fileplane/versions) and the content (fileplane/content). Every operation
+// checks the caller's permission from schema.zed at least as fresh as the
+// newest permission change on the entry and its ancestors; an entry the
+// caller may not read does not exist for it. It knows nothing of HTTP.
+package files
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/versions"
+	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+// Caller is who an operation acts for.
+type Caller struct {
+	User string // user id
+	Zone string // zone id
+}
+
+func (c Caller) subject() authz.SubjectRef { return authz.Subject("user", c.User) }
+
+// Limits bound what one request may do.
+type Limits struct {
+	// MaxUnaryBytes bounds Write's content, one Read response and one
+	// upload chunk.
+	MaxUnaryBytes int64
+	// MaxFileBytes bounds a file.
+	MaxFileBytes int64
+	// UploadTTL is how long an upload session lives.
+	UploadTTL time.Duration
+}
+
+// DefaultLimits: 16 MiB unary, 5 GiB per file, 24 h uploads.
+var DefaultLimits = Limits{MaxUnaryBytes: 16 << 20, MaxFileBytes: 5 << 30, UploadTTL: 24 * time.Hour}
+
+// Engine is what files needs of authz.
+type Engine interface {
+	authz.Checker
+	// Newest returns the freshest of tokens.
+	Newest(tokens ...authz.Token) authz.Token
+}
+
+// Service is the file plane.
+type Service struct {
+	db       *sql.DB
+	tree     *paths.Tree
+	versions versions.Store
+	content  *content.Store
+	engine   Engine
+	// fresh returns a token every check must be at least as fresh as (the
+	// last group membership change), or "".
+	fresh     func() authz.Token
+	limits    Limits
+	cursorKey []byte
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// SQLiteMigrations are the upload and meta tables' migrations.
+func SQLiteMigrations() fs.FS {
+	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Config configures a Service.
+type Config struct {
+	DB       *sql.DB
+	Tree     *paths.Tree
+	Versions versions.Store
+	Content  *content.Store
+	Engine   Engine
+	Fresh    func() authz.Token
+	Limits   Limits
+	Log      *slog.Logger
+}
+
+// New returns a Service.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if cfg.Fresh == nil {
+		cfg.Fresh = func() authz.Token { return "" }
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Service{db: cfg.DB, tree: cfg.Tree, versions: cfg.Versions, content: cfg.Content, engine: cfg.Engine,
+		fresh: cfg.Fresh, limits: cfg.Limits, log: cfg.Log, now: time.Now}
+	key, err := s.meta(ctx, "cursor_key", 32)
+	if err != nil {
+		return nil, err
+	}
+	s.cursorKey = key
+	return s, nil
+}
+
+// meta returns a named secret of this data dir, creating it at first use.
+func (s *Service) meta(ctx context.Context, name string, n int) ([]byte, error) {
+	var v []byte
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM files_meta WHERE name = ?`, name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	v = make([]byte, n)
+	if _, err := rand.Read(v); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO files_meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`, name, v); err != nil {
+		return nil, err
+	}
+	return s.meta(ctx, name, n)
+}
+
+// Referencers report the content that versions and open uploads still use,
+// for content.Store.GC.
+func (s *Service) Referencers() []content.Referencer {
+	byHex := func(fn func(content.Hash) error) func(string) error {
+		return func(h string) error {
+			hash, err := content.ParseHash(h)
+			if err != nil {
+				return err
+			}
+			return fn(hash)
+		}
+	}
+	return []content.Referencer{
+		func(ctx context.Context, q storage.DBTX, fn func(content.Hash) error) error {
+			return s.versions.ContentHashes(ctx, q, byHex(fn))
+		},
+		func(ctx context.Context, q storage.DBTX, fn func(content.Hash) error) error {
+			rows, err := q.QueryContext(ctx, `SELECT DISTINCT content_hash FROM files_upload_parts`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var h string
+				if err := rows.Scan(&h); err != nil {
+					return err
+				}
+				if err := byHex(fn)(h); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		},
+	}
+}
+
+// Item is an entry and its path, as operations return them.
+type Item struct {
+	Path  paths.Path
+	Entry paths.Entry
+}
+
+func item(r paths.Resolved) Item { return Item{Path: r.Path, Entry: r.Entry()} }
+
+func notFound(p paths.Path) error { return errs.E(errs.NotFound, "%s not found", p) }
+
+// consistency is what a check on r must be at least as fresh as: the
+// newest permission change on r's chain, the caller's token and the last
+// membership change. fully_consistent stays so.
+func (s *Service) consistency(c authz.Consistency, tokens ...authz.Token) authz.Consistency {
+	if c.IsFullyConsistent() {
+		return c
+	}
+	all := append(tokens, c.Token(), s.fresh())
+	return authz.AtLeastAsFresh(s.engine.Newest(all...))
+}
+
+// may reports whether the caller has perm on r's entry. Reading a zone's
+// root is open to every member of the zone (what they see in it is
+// filtered entry by entry).
+func (s *Service) may(ctx context.Context, c Caller, r paths.Resolved, perm string, cons authz.Consistency) (bool, error) {
+	e := r.Entry()
+	cons = s.consistency(cons, r.Tokens()...)
+	if e.IsRoot() && perm == "read" {
+		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: authz.Obj("zone", e.Zone), Permission: "access", Subject: c.subject()}, cons)
+		if err != nil || d.Allowed {
+			return d.Allowed, err
+		}
+	}
+	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: e.Object(), Permission: perm, Subject: c.subject()}, cons)
+	return d.Allowed, err
+}
+
+// open resolves p for the caller and checks perm. An entry the caller may
+// not read is NotFound; one it may read but lacks perm on is
+// PermissionDenied.
+func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string, cons authz.Consistency) (paths.Resolved, error) {
+	r, err := s.tree.Resolve(ctx, c.Zone, p)
+	if errors.Is(err, errs.NotFound) {
+		return paths.Resolved{}, notFound(p)
+	}
+	if err != nil {
+		return paths.Resolved{}, err
+	}
+	ok, err := s.may(ctx, c, r, "read", cons)
+	if err != nil {
+		return paths.Resolved{}, err
+	}
+	if !ok {
+		return paths.Resolved{}, notFound(p)
+	}
+	if perm != "read" {
+		ok, err := s.may(ctx, c, r, perm, cons)
+		if err != nil {
+			return paths.Resolved{}, err
+		}
+		if !ok {
+			return paths.Resolved{}, errs.E(errs.PermissionDenied, "you may read %s but not %s it", p, verb(perm))
+		}
+	}
+	return r, nil
+}
+
+func verb(perm string) string {
+	switch perm {
+	case "write":
+		return "write"
+	case "delete":
+		return "delete"
+	case "share":
+		return "share"
+	}
+	return perm
+}
+
+func parse(field, s string) (paths.Path, bool, error) {
+	p, slash, err := paths.Parse(s)
+	if err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) && field != "path" {
+			return "", false, errs.E(errs.InvalidArgument, "invalid %s: %s", field, e.Msg[len("invalid path: "):])
+		}
+	}
+	return p, slash, err
+}
+
+// Stat returns the entry at p.
+func (s *Service) Stat(ctx context.Context, c Caller, path string, cons authz.Consistency) (Item, error) {
+	p, _, err := parse("path", path)
+	if err != nil {
+		return Item{}, err
+	}
+	r, err := s.open(ctx, c, p, "read", cons)
+	if err != nil {
+		return Item{}, err
+	}
+	return item(r), nil
+}
+
+// Limits returns the service's limits.
+func (s *Service) Limits() Limits { return s.limits }

@@ -1,0 +1,484 @@
+package files
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"mime"
+	"net/http"
+	"path"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/versions"
+	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+// MustNotExist as an expected version asks that the file not exist yet.
+const MustNotExist = -1
+
+// WriteOptions are Write's options.
+type WriteOptions struct {
+	// ExpectedVersion, if > 0, is the version the file must be at; MustNotExist
+	// asks that it not exist. 0 writes whatever is there.
+	ExpectedVersion int64
+	CreateParents   bool
+	MediaType       string
+}
+
+// Write creates or overwrites the file at path with data (at most
+// MaxUnaryBytes; larger files go through an upload).
+func (s *Service) Write(ctx context.Context, c Caller, pathStr string, data []byte, o WriteOptions) (Item, authz.Token, error) {
+	p, slash, err := parse("path", pathStr)
+	if err != nil {
+		return Item{}, "", err
+	}
+	if err := checkFilePath(p, slash); err != nil {
+		return Item{}, "", err
+	}
+	if int64(len(data)) > s.limits.MaxUnaryBytes {
+		return Item{}, "", errs.E(errs.ResourceExhausted,
+			"%d bytes is over the %d-byte limit of one Write; use the chunked upload (BeginUpload, AppendUpload, CommitUpload; nexus fs put does this)",
+			len(data), s.limits.MaxUnaryBytes)
+	}
+	if o.ExpectedVersion < MustNotExist {
+		return Item{}, "", errs.Invalid("expected_version", "%d: use a version > 0, 0 for any, or -1 for must not exist", o.ExpectedVersion)
+	}
+	// Fail on permissions before storing any content.
+	if err := s.preflight(ctx, c, p, o.CreateParents); err != nil {
+		return Item{}, "", err
+	}
+	obj, err := s.content.Write(ctx, bytes.NewReader(data), s.limits.MaxFileBytes)
+	if err != nil {
+		return Item{}, "", err
+	}
+	mt := o.MediaType
+	if mt == "" {
+		mt = sniff(p, data)
+	}
+	return s.commit(ctx, c, p, obj, o.ExpectedVersion, o.CreateParents, mt)
+}
+
+func checkFilePath(p paths.Path, trailingSlash bool) error {
+	if p == paths.Root {
+		return errs.Invalid("path", "/ is the root folder; a file needs a name")
+	}
+	if trailingSlash {
+		return errs.Invalid("path", "%s/ ends with /, which only a folder may; drop the slash", p)
+	}
+	return nil
+}
+
+// sniff guesses a media type from the name, else from the first bytes.
+func sniff(p paths.Path, head []byte) string {
+	if mt := mime.TypeByExtension(path.Ext(string(p))); mt != "" {
+		return mt
+	}
+	return http.DetectContentType(head[:min(len(head), 512)])
+}
+
+// preflight checks that the caller could write p now: write on the file if
+// it exists, else on its nearest existing folder.
+func (s *Service) preflight(ctx context.Context, c Caller, p paths.Path, createParents bool) error {
+	r, err := s.tree.Resolve(ctx, c.Zone, p)
+	var nf *paths.NotFoundError
+	switch {
+	case err == nil:
+		if r.Entry().Kind != paths.File {
+			if _, err := s.open(ctx, c, p, "read", authz.MinimizeLatency()); err != nil {
+				return err
+			}
+			return errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", p)
+		}
+		_, err = s.open(ctx, c, p, "write", authz.MinimizeLatency())
+		return err
+	case errors.As(err, &nf):
+		parent, _ := p.Split()
+		if nf.Partial.Path != parent && !createParents {
+			return errs.E(errs.NotFound, "parent folder %s not found (create it, or pass create_parents)", parent)
+		}
+		return s.mayCreateIn(ctx, c, nf.Partial)
+	default:
+		return err
+	}
+}
+
+// mayCreateIn checks that the caller may create entries in r.
+func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) error {
+	ok, err := s.may(ctx, c, r, "read", authz.MinimizeLatency())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound(r.Path)
+	}
+	if r.Entry().Kind != paths.Folder {
+		return errs.E(errs.FailedPrecondition, "%s is a file; files cannot contain entries", r.Path)
+	}
+	ok, err = s.may(ctx, c, r, "write", authz.MinimizeLatency())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errs.E(errs.PermissionDenied, "you may read %s but not create entries in it", r.Path)
+	}
+	return nil
+}
+
+// commit makes obj the new content of the file at p: a new version of an
+// existing file, or version 1 of a new one.
+func (s *Service) commit(ctx context.Context, c Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+	for attempt := 0; ; attempt++ {
+		it, tok, err := s.commitOnce(ctx, c, p, obj, expected, createParents, mediaType)
+		if errors.Is(err, errs.AlreadyExists) && expected != MustNotExist && attempt == 0 {
+			continue // created concurrently: overwrite it instead
+		}
+		return it, tok, err
+	}
+}
+
+func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+	r, err := s.tree.Resolve(ctx, c.Zone, p)
+	var nf *paths.NotFoundError
+	if errors.As(err, &nf) {
+		return s.create(ctx, c, p, nf.Partial, obj, expected, createParents, mediaType)
+	}
+	if err != nil {
+		return Item{}, "", err
+	}
+	if _, err := s.open(ctx, c, p, "write", authz.MinimizeLatency()); err != nil {
+		return Item{}, "", err
+	}
+	e := r.Entry()
+	if e.Kind != paths.File {
+		return Item{}, "", errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", p)
+	}
+	if expected == MustNotExist {
+		return Item{}, "", errs.E(errs.Aborted, "%s already exists at version %d; expected it not to exist", p, e.Version)
+	}
+	err = storage.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		cur, err := s.tree.Store().Get(ctx, tx, e.ID)
+		if err != nil {
+			return err
+		}
+		if expected > 0 && cur.Version != expected {
+			return errs.E(errs.Aborted, "%s is at version %d, not the expected %d; read it again and retry", p, cur.Version, expected)
+		}
+		now := s.now()
+		e = cur
+		e.Version, e.Size, e.ContentHash, e.MediaType = cur.Version+1, obj.Size, obj.Hash.String(), mediaType
+		e.ModifiedBy, e.ModifiedAt = c.User, now
+		if err := s.content.Save(ctx, tx, obj); err != nil {
+			return err
+		}
+		if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: e.Version, ContentHash: e.ContentHash,
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: now}); err != nil {
+			return err
+		}
+		return s.tree.Store().Update(ctx, tx, e)
+	})
+	if err != nil {
+		return Item{}, "", err
+	}
+	r.Chain[len(r.Chain)-1] = e
+	return item(r), "", nil
+}
+
+func (s *Service) create(ctx context.Context, c Caller, p paths.Path, partial paths.Resolved, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+	if expected > 0 {
+		return Item{}, "", errs.E(errs.Aborted, "%s does not exist; expected version %d", p, expected)
+	}
+	parentPath, name := p.Split()
+	var tok authz.Token
+	parent := partial
+	if partial.Path != parentPath {
+		if !createParents {
+			return Item{}, "", errs.E(errs.NotFound, "parent folder %s not found (create it, or pass create_parents)", parentPath)
+		}
+		var err error
+		if parent, tok, err = s.mkdirAll(ctx, c, parentPath); err != nil {
+			return Item{}, "", err
+		}
+	} else if err := s.mayCreateIn(ctx, c, parent); err != nil {
+		return Item{}, "", err
+	}
+	e := paths.Entry{Kind: paths.File, Size: obj.Size, ContentHash: obj.Hash.String(), Version: 1, MediaType: mediaType, CreatedBy: c.User}
+	r, ctok, err := s.tree.Create(ctx, parent, name, e, func(ctx context.Context, tx *sql.Tx, e paths.Entry) error {
+		if err := s.content.Save(ctx, tx, obj); err != nil {
+			return err
+		}
+		return s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: 1, ContentHash: e.ContentHash,
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: e.CreatedAt})
+	})
+	if err != nil {
+		return Item{}, "", err
+	}
+	return item(r), s.engine.Newest(tok, ctok), nil
+}
+
+// mkdirAll makes sure the folder p exists, creating what is missing; each
+// folder created needs write on its parent. It returns p resolved and the
+// token of the last creation ("" if nothing was created).
+func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.Resolved, authz.Token, error) {
+	r, err := s.tree.Resolve(ctx, c.Zone, p)
+	if err == nil {
+		if ok, err := s.may(ctx, c, r, "read", authz.MinimizeLatency()); err != nil || !ok {
+			return paths.Resolved{}, "", errors.Join(err, notFoundIf(!ok && err == nil, p))
+		}
+		if r.Entry().Kind != paths.Folder {
+			return paths.Resolved{}, "", errs.E(errs.FailedPrecondition, "%s is a file, not a folder", p)
+		}
+		return r, "", nil
+	}
+	var nf *paths.NotFoundError
+	if !errors.As(err, &nf) {
+		return paths.Resolved{}, "", err
+	}
+	cur := nf.Partial
+	if err := s.mayCreateIn(ctx, c, cur); err != nil {
+		return paths.Resolved{}, "", err
+	}
+	var tok authz.Token
+	for _, name := range p.Segments()[len(cur.Chain)-1:] {
+		next, t, err := s.tree.Create(ctx, cur, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
+		if errors.Is(err, errs.AlreadyExists) {
+			// Created concurrently: use it.
+			next, err = s.tree.Resolve(ctx, c.Zone, cur.Path.Join(name))
+			if err == nil && next.Entry().Kind != paths.Folder {
+				err = errs.E(errs.FailedPrecondition, "%s is a file, not a folder", next.Path)
+			}
+		}
+		if err != nil {
+			return paths.Resolved{}, "", err
+		}
+		cur, tok = next, s.engine.Newest(tok, t)
+	}
+	return cur, tok, nil
+}
+
+func notFoundIf(cond bool, p paths.Path) error {
+	if cond {
+		return notFound(p)
+	}
+	return nil
+}
+
+// Mkdir creates the folder at path; with parents, missing parents too, and
+// an existing folder is fine.
+func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents bool) (Item, authz.Token, error) {
+	p, _, err := parse("path", pathStr)
+	if err != nil {
+		return Item{}, "", err
+	}
+	if p == paths.Root {
+		if parents {
+			r, err := s.open(ctx, c, p, "read", authz.MinimizeLatency())
+			return item(r), "", err
+		}
+		return Item{}, "", errs.E(errs.AlreadyExists, "/ already exists")
+	}
+	if parents {
+		r, tok, err := s.mkdirAll(ctx, c, p)
+		if err != nil {
+			return Item{}, "", err
+		}
+		return item(r), tok, nil
+	}
+	parentPath, name := p.Split()
+	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
+	if errors.Is(err, errs.NotFound) {
+		return Item{}, "", errs.E(errs.NotFound, "parent folder %s not found (create it, or pass parents)", parentPath)
+	}
+	if err != nil {
+		return Item{}, "", err
+	}
+	if err := s.mayCreateIn(ctx, c, parent); err != nil {
+		return Item{}, "", err
+	}
+	r, tok, err := s.tree.Create(ctx, parent, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
+	if err != nil {
+		return Item{}, "", err
+	}
+	return item(r), tok, nil
+}
+
+// Delete removes the entry at path; a folder that is not empty only with
+// recursive. The root cannot be deleted.
+func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursive bool) (authz.Token, error) {
+	p, _, err := parse("path", pathStr)
+	if err != nil {
+		return "", err
+	}
+	if p == paths.Root {
+		return "", errs.Invalid("path", "/ is the root folder and cannot be deleted")
+	}
+	r, err := s.open(ctx, c, p, "delete", authz.MinimizeLatency())
+	if err != nil {
+		return "", err
+	}
+	return s.tree.Delete(ctx, r, recursive, func(ctx context.Context, tx *sql.Tx, ids []paths.EntryID) error {
+		ss := make([]string, len(ids))
+		for i, id := range ids {
+			ss[i] = string(id)
+		}
+		return s.versions.DeleteEntries(ctx, tx, ss)
+	})
+}
+
+// Move moves (or renames) source to destination. The destination must not
+// exist; its parent must. A folder cannot move into its own subtree.
+func (s *Service) Move(ctx context.Context, c Caller, source, destination string) (Item, authz.Token, error) {
+	src, _, err := parse("source", source)
+	if err != nil {
+		return Item{}, "", err
+	}
+	dst, _, err := parse("destination", destination)
+	if err != nil {
+		return Item{}, "", err
+	}
+	switch {
+	case src == paths.Root:
+		return Item{}, "", errs.Invalid("source", "/ is the root folder and cannot be moved")
+	case dst == src:
+		return Item{}, "", errs.Invalid("destination", "is the same as the source")
+	case dst.IsWithin(src):
+		return Item{}, "", errs.Invalid("destination", "%s is inside %s; a folder cannot move into itself", dst, src)
+	}
+	rs, err := s.open(ctx, c, src, "delete", authz.MinimizeLatency())
+	if err != nil {
+		return Item{}, "", err
+	}
+	parentPath, name := dst.Split()
+	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
+	if errors.Is(err, errs.NotFound) {
+		return Item{}, "", errs.E(errs.NotFound, "destination folder %s not found", parentPath)
+	}
+	if err != nil {
+		return Item{}, "", err
+	}
+	if err := s.mayCreateIn(ctx, c, parent); err != nil {
+		return Item{}, "", err
+	}
+	r, tok, err := s.tree.Move(ctx, rs, parent, name)
+	if err != nil {
+		return Item{}, "", err
+	}
+	return item(r), tok, nil
+}
+
+// MaxCopyEntries bounds a folder copy.
+const MaxCopyEntries = 10_000
+
+// Copy copies source to destination: a file's content is shared, not
+// duplicated; a folder is copied with everything below it that the caller
+// may read. The copies belong to the caller.
+func (s *Service) Copy(ctx context.Context, c Caller, source, destination string) (Item, authz.Token, error) {
+	src, _, err := parse("source", source)
+	if err != nil {
+		return Item{}, "", err
+	}
+	dst, _, err := parse("destination", destination)
+	if err != nil {
+		return Item{}, "", err
+	}
+	if dst.IsWithin(src) {
+		return Item{}, "", errs.Invalid("destination", "%s is inside %s; copy it somewhere else", dst, src)
+	}
+	rs, err := s.open(ctx, c, src, "read", authz.MinimizeLatency())
+	if err != nil {
+		return Item{}, "", err
+	}
+	parentPath, name := dst.Split()
+	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
+	if errors.Is(err, errs.NotFound) {
+		return Item{}, "", errs.E(errs.NotFound, "destination folder %s not found", parentPath)
+	}
+	if err != nil {
+		return Item{}, "", err
+	}
+	if err := s.mayCreateIn(ctx, c, parent); err != nil {
+		return Item{}, "", err
+	}
+	sub, err := s.tree.Store().Subtree(ctx, s.db, rs.Entry().ID)
+	if err != nil {
+		return Item{}, "", err
+	}
+	if len(sub) > MaxCopyEntries {
+		return Item{}, "", errs.E(errs.ResourceExhausted, "%s has %d entries; a copy takes at most %d", src, len(sub), MaxCopyEntries)
+	}
+	readable, err := s.filterReadable(ctx, c, sub, authz.MinimizeLatency(), rs.Tokens())
+	if err != nil {
+		return Item{}, "", err
+	}
+	copied := map[paths.EntryID]paths.Resolved{} // source id -> its copy
+	var tok authz.Token
+	var top paths.Resolved
+	for i, e := range sub {
+		if !readable[i] {
+			continue
+		}
+		into, newName := parent, name
+		if i > 0 {
+			var ok bool
+			if into, ok = copied[e.Parent]; !ok {
+				continue // below a folder that was not copied
+			}
+			newName = e.Name
+		}
+		n := paths.Entry{Kind: e.Kind, Size: e.Size, ContentHash: e.ContentHash, MediaType: e.MediaType, CreatedBy: c.User}
+		var hook func(context.Context, *sql.Tx, paths.Entry) error
+		if e.Kind == paths.File {
+			n.Version = 1
+			hook = func(ctx context.Context, tx *sql.Tx, ne paths.Entry) error {
+				return s.versions.Add(ctx, tx, versions.Version{Entry: string(ne.ID), Number: 1, ContentHash: ne.ContentHash,
+					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.User, CreatedAt: ne.CreatedAt})
+			}
+		}
+		r, t, err := s.tree.Create(ctx, into, newName, n, hook)
+		if err != nil {
+			return Item{}, "", err
+		}
+		copied[e.ID] = r
+		tok = s.engine.Newest(tok, t)
+		if i == 0 {
+			top = r
+		}
+	}
+	return item(top), tok, nil
+}
+
+// RestoreVersion makes a new version of the file at path with the content
+// of an older version.
+func (s *Service) RestoreVersion(ctx context.Context, c Caller, pathStr string, version int64) (Item, error) {
+	p, _, err := parse("path", pathStr)
+	if err != nil {
+		return Item{}, err
+	}
+	if version <= 0 {
+		return Item{}, errs.Invalid("version", "%d: versions start at 1", version)
+	}
+	r, err := s.open(ctx, c, p, "write", authz.MinimizeLatency())
+	if err != nil {
+		return Item{}, err
+	}
+	e := r.Entry()
+	if e.Kind != paths.File {
+		return Item{}, errs.E(errs.FailedPrecondition, "%s is a folder; folders have no versions", p)
+	}
+	v, err := s.versions.Get(ctx, s.db, string(e.ID), version)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Item{}, errs.E(errs.NotFound, "version %d of %s not found (current is %d)", version, p, e.Version)
+	}
+	if err != nil {
+		return Item{}, err
+	}
+	obj, err := s.object(ctx, v.ContentHash)
+	if err != nil {
+		return Item{}, err
+	}
+	it, _, err := s.commit(ctx, c, p, obj, e.Version, false, v.MediaType)
+	return it, err
+}

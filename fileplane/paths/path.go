@@ -1,0 +1,119 @@
+package paths
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/nexus-authz/nexus/internal/errs"
+)
+
+// Path is a valid, normalised, absolute path: "/" or "/a/b" (no trailing
+// slash). Only Parse makes one.
+type Path string
+
+// Limits of a path.
+const (
+	MaxPathBytes    = 4096
+	MaxSegmentBytes = 255
+)
+
+// Root is the zone's root folder.
+const Root Path = "/"
+
+// Parse validates s and normalises it to NFC. A trailing slash is accepted
+// (and reported, for callers that must refuse it on a file). Each rule
+// broken is named in the error.
+func Parse(s string) (p Path, trailingSlash bool, err error) {
+	bad := func(rule string, args ...any) (Path, bool, error) { return "", false, errs.Invalid("path", rule, args...) }
+	switch {
+	case s == "":
+		return bad("must not be empty")
+	case !utf8.ValidString(s):
+		return bad("%q is not valid UTF-8", s)
+	case !strings.HasPrefix(s, "/"):
+		return bad("%q must be absolute (start with /)", s)
+	}
+	for _, r := range s {
+		if r == 0 || unicode.IsControl(r) {
+			return bad("%q must not contain NUL or control characters", s)
+		}
+	}
+	s = norm.NFC.String(s)
+	if len(s) > MaxPathBytes {
+		return bad("is %d bytes; at most %d", len(s), MaxPathBytes)
+	}
+	if s == "/" {
+		return Root, false, nil
+	}
+	if strings.HasSuffix(s, "/") {
+		trailingSlash = true
+		s = strings.TrimSuffix(s, "/")
+	}
+	for _, seg := range strings.Split(s[1:], "/") {
+		switch {
+		case seg == "":
+			return bad("%q must not contain empty segments (//)", s)
+		case seg == "." || seg == "..":
+			return bad("%q must not contain . or .. segments", s)
+		case len(seg) > MaxSegmentBytes:
+			return bad("segment %.20q... is %d bytes; at most %d", seg, len(seg), MaxSegmentBytes)
+		}
+	}
+	return Path(s), trailingSlash, nil
+}
+
+// MustParse is Parse for constants in tests.
+func MustParse(s string) Path {
+	p, _, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// ValidateName checks one segment (a new name).
+func ValidateName(name string) error {
+	_, _, err := Parse("/" + name)
+	if err == nil && strings.Contains(name, "/") {
+		return errs.Invalid("name", "%q must not contain /", name)
+	}
+	return err
+}
+
+// Segments returns the names along p; none for Root.
+func (p Path) Segments() []string {
+	if p == Root {
+		return nil
+	}
+	return strings.Split(string(p)[1:], "/")
+}
+
+// Split returns p's parent and last name. Root has no parent.
+func (p Path) Split() (Path, string) {
+	if p == Root {
+		return Root, ""
+	}
+	i := strings.LastIndexByte(string(p), '/')
+	if i == 0 {
+		return Root, string(p)[1:]
+	}
+	return p[:i], string(p)[i+1:]
+}
+
+// Join appends name to p.
+func (p Path) Join(name string) Path {
+	if p == Root {
+		return Path("/" + name)
+	}
+	return Path(string(p) + "/" + name)
+}
+
+// IsWithin reports whether p is q or below it.
+func (p Path) IsWithin(q Path) bool {
+	return p == q || q == Root || strings.HasPrefix(string(p), string(q)+"/")
+}
+
+func (p Path) String() string { return string(p) }

@@ -1,0 +1,224 @@
+package paths
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"io/fs"
+	"time"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+// EntryID is an entry's stable id, also its object id in authz.
+type EntryID string
+
+// Kind is file or folder.
+type Kind string
+
+const (
+	File   Kind = "file"
+	Folder Kind = "folder"
+)
+
+// Object is the entry's authz object.
+func (k Kind) Object(id EntryID) authz.ObjectRef { return authz.Obj(string(k), string(id)) }
+
+// Entry is one node of a zone's tree.
+type Entry struct {
+	ID          EntryID
+	Zone        string
+	Parent      EntryID // "" for a zone's root
+	Name        string  // "" for a zone's root
+	Kind        Kind
+	Size        int64
+	ContentHash string
+	Version     int64
+	MediaType   string
+	CreatedBy   string
+	CreatedAt   time.Time
+	ModifiedBy  string
+	ModifiedAt  time.Time
+	// PermToken is the consistency token of the entry's last
+	// permission-relevant change.
+	PermToken authz.Token
+}
+
+// Object is e's authz object.
+func (e Entry) Object() authz.ObjectRef { return e.Kind.Object(e.ID) }
+
+// IsRoot reports whether e is a zone's root folder.
+func (e Entry) IsRoot() bool { return e.Parent == "" }
+
+// Store keeps entries. Methods run on the DBTX given, so callers put them
+// in the transaction that records the matching relationships. A missing
+// entry is storage.ErrNotFound; a taken (parent, name) is storage.ErrExists.
+type Store interface {
+	Insert(ctx context.Context, q storage.DBTX, e Entry) error
+	Get(ctx context.Context, q storage.DBTX, id EntryID) (Entry, error)
+	Root(ctx context.Context, q storage.DBTX, zone string) (Entry, error)
+	Child(ctx context.Context, q storage.DBTX, parent EntryID, name string) (Entry, error)
+	// Children returns up to limit children of parent whose names sort
+	// after afterName, ordered by name (bytewise).
+	Children(ctx context.Context, q storage.DBTX, parent EntryID, afterName string, limit int) ([]Entry, error)
+	// Update writes every field of e but ID, Zone, Parent, Name, Kind and
+	// CreatedBy/At.
+	Update(ctx context.Context, q storage.DBTX, e Entry) error
+	// Move sets e's parent and name.
+	Move(ctx context.Context, q storage.DBTX, id, parent EntryID, name string, token authz.Token) error
+	// Subtree returns id and everything below it, parents before children.
+	Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entry, error)
+	// Delete removes the given entries (children before parents).
+	Delete(ctx context.Context, q storage.DBTX, ids []EntryID) error
+	// IDs calls fn with every entry id of a kind.
+	IDs(ctx context.Context, q storage.DBTX, kind Kind, fn func(EntryID) error) error
+}
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// SQLiteMigrations are the migrations of the entries table.
+func SQLiteMigrations() fs.FS {
+	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// SQLStore is the Store on SQL.
+type SQLStore struct{}
+
+var _ Store = SQLStore{}
+
+const entryCols = `id, zone_id, COALESCE(parent_id, ''), name, kind, size, content_hash, version, media_type,
+	created_by, created_at, modified_by, modified_at, perm_token`
+
+func scanEntry(s interface{ Scan(...any) error }) (Entry, error) {
+	var e Entry
+	var created, modified sql.NullString
+	if err := s.Scan(&e.ID, &e.Zone, &e.Parent, &e.Name, &e.Kind, &e.Size, &e.ContentHash, &e.Version, &e.MediaType,
+		&e.CreatedBy, &created, &e.ModifiedBy, &modified, &e.PermToken); err != nil {
+		return Entry{}, storage.Translate(err)
+	}
+	var err error
+	if e.CreatedAt, err = storage.ParseTime(created); err != nil {
+		return Entry{}, err
+	}
+	e.ModifiedAt, err = storage.ParseTime(modified)
+	return e, err
+}
+
+func nullID(id EntryID) any {
+	if id == "" {
+		return nil
+	}
+	return string(id)
+}
+
+func (SQLStore) Insert(ctx context.Context, q storage.DBTX, e Entry) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO paths_entries (id, zone_id, parent_id, name, kind, size, content_hash,
+		version, media_type, created_by, created_at, modified_by, modified_at, perm_token)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Zone, nullID(e.Parent), e.Name, e.Kind, e.Size, e.ContentHash, e.Version, e.MediaType,
+		e.CreatedBy, storage.FormatTime(e.CreatedAt), e.ModifiedBy, storage.FormatTime(e.ModifiedAt), e.PermToken)
+	return storage.Translate(err)
+}
+
+func (SQLStore) Get(ctx context.Context, q storage.DBTX, id EntryID) (Entry, error) {
+	return scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM paths_entries WHERE id = ?`, id))
+}
+
+func (SQLStore) Root(ctx context.Context, q storage.DBTX, zone string) (Entry, error) {
+	return scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM paths_entries WHERE zone_id = ? AND parent_id IS NULL`, zone))
+}
+
+func (SQLStore) Child(ctx context.Context, q storage.DBTX, parent EntryID, name string) (Entry, error) {
+	return scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM paths_entries WHERE parent_id = ? AND name = ?`, parent, name))
+}
+
+func (SQLStore) Children(ctx context.Context, q storage.DBTX, parent EntryID, afterName string, limit int) ([]Entry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+entryCols+` FROM paths_entries
+		WHERE parent_id = ? AND name > ? ORDER BY name LIMIT ?`, parent, afterName, limit)
+	if err != nil {
+		return nil, storage.Translate(err)
+	}
+	return collect(rows)
+}
+
+func collect(rows *sql.Rows) ([]Entry, error) {
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, storage.Translate(rows.Err())
+}
+
+func (SQLStore) Update(ctx context.Context, q storage.DBTX, e Entry) error {
+	res, err := q.ExecContext(ctx, `UPDATE paths_entries SET size = ?, content_hash = ?, version = ?, media_type = ?,
+		modified_by = ?, modified_at = ?, perm_token = ? WHERE id = ?`,
+		e.Size, e.ContentHash, e.Version, e.MediaType, e.ModifiedBy, storage.FormatTime(e.ModifiedAt), e.PermToken, e.ID)
+	return affected(res, err)
+}
+
+func (SQLStore) Move(ctx context.Context, q storage.DBTX, id, parent EntryID, name string, token authz.Token) error {
+	res, err := q.ExecContext(ctx, `UPDATE paths_entries SET parent_id = ?, name = ?, perm_token = ? WHERE id = ?`,
+		parent, name, token, id)
+	return affected(res, err)
+}
+
+func affected(res sql.Result, err error) error {
+	if err != nil {
+		return storage.Translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+func (SQLStore) Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entry, error) {
+	rows, err := q.QueryContext(ctx, `WITH RECURSIVE sub(id, depth) AS (
+			SELECT id, 0 FROM paths_entries WHERE id = ?
+			UNION ALL
+			SELECT e.id, sub.depth + 1 FROM paths_entries e JOIN sub ON e.parent_id = sub.id
+		)
+		SELECT `+entryCols+` FROM paths_entries JOIN sub USING (id) ORDER BY sub.depth, name`, id)
+	if err != nil {
+		return nil, storage.Translate(err)
+	}
+	return collect(rows)
+}
+
+func (SQLStore) Delete(ctx context.Context, q storage.DBTX, ids []EntryID) error {
+	for _, id := range ids {
+		if _, err := q.ExecContext(ctx, `DELETE FROM paths_entries WHERE id = ?`, id); err != nil {
+			return storage.Translate(err)
+		}
+	}
+	return nil
+}
+
+func (SQLStore) IDs(ctx context.Context, q storage.DBTX, kind Kind, fn func(EntryID) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT id FROM paths_entries WHERE kind = ?`, kind)
+	if err != nil {
+		return storage.Translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id EntryID
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

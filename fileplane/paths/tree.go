@@ -1,0 +1,355 @@
+package paths
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+// Engine is what the tree needs of authz.
+type Engine interface {
+	authz.Writer
+	Read(ctx context.Context, f authz.Filter, c authz.Consistency) ([]authz.Relationship, error)
+}
+
+// Tree is the namespace of every zone: it resolves paths and creates, moves
+// and deletes entries together with their relationships (zone, parent,
+// owner), each in one logical step. It checks no permissions: callers do.
+type Tree struct {
+	db     *sql.DB
+	store  Store
+	engine Engine
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewTree returns a Tree.
+func NewTree(db *sql.DB, store Store, engine Engine, log *slog.Logger) *Tree {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Tree{db: db, store: store, engine: engine, log: log, now: time.Now}
+}
+
+// Store returns the tree's store, for reads in a caller's transaction.
+func (t *Tree) Store() Store { return t.store }
+
+// Resolved is a path and the chain of entries from the root to it.
+type Resolved struct {
+	Path  Path
+	Chain []Entry // Chain[0] is the root; the last is the entry
+}
+
+// Entry is the resolved entry.
+func (r Resolved) Entry() Entry { return r.Chain[len(r.Chain)-1] }
+
+// Tokens returns the permission tokens along the chain.
+func (r Resolved) Tokens() []authz.Token {
+	out := make([]authz.Token, 0, len(r.Chain))
+	for _, e := range r.Chain {
+		if e.PermToken != "" {
+			out = append(out, e.PermToken)
+		}
+	}
+	return out
+}
+
+// Child returns r extended by child e.
+func (r Resolved) Child(e Entry) Resolved {
+	chain := make([]Entry, len(r.Chain), len(r.Chain)+1)
+	copy(chain, r.Chain)
+	return Resolved{Path: r.Path.Join(e.Name), Chain: append(chain, e)}
+}
+
+// Contains reports whether id is on r's chain (r's entry or an ancestor).
+func (r Resolved) Contains(id EntryID) bool {
+	for _, e := range r.Chain {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Root returns zone's root folder, creating it at first use.
+func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
+	root, err := t.store.Root(ctx, t.db, zone)
+	if !errors.Is(err, storage.ErrNotFound) {
+		return root, err
+	}
+	now := t.now()
+	root = Entry{ID: EntryID(storage.NewID("fld")), Zone: zone, Kind: Folder, CreatedBy: "system", CreatedAt: now, ModifiedBy: "system", ModifiedAt: now}
+	tok, err := t.engine.Write(ctx, []authz.Update{
+		authz.TouchRel(authz.Rel(root.Object(), "zone", authz.Subject("zone", zone))),
+	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+		return t.store.Insert(ctx, tx, root)
+	}))
+	if errors.Is(err, storage.ErrExists) {
+		return t.store.Root(ctx, t.db, zone) // created concurrently
+	}
+	root.PermToken = tok
+	return root, err
+}
+
+// ErrNotFound is returned by Resolve with the longest chain that exists.
+type NotFoundError struct {
+	Path    Path
+	Partial Resolved // the deepest existing ancestor
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s not found", e.Path) }
+
+// Is makes errors.Is(err, errs.NotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == errs.NotFound }
+
+// Resolve walks p from zone's root. A missing entry is a *NotFoundError
+// (errs.NotFound) carrying the deepest ancestor found. Walking through a
+// file is also NotFound.
+func (t *Tree) Resolve(ctx context.Context, zone string, p Path) (Resolved, error) {
+	root, err := t.Root(ctx, zone)
+	if err != nil {
+		return Resolved{}, err
+	}
+	r := Resolved{Path: Root, Chain: []Entry{root}}
+	for _, name := range p.Segments() {
+		cur := r.Entry()
+		if cur.Kind != Folder {
+			return Resolved{}, &NotFoundError{Path: p, Partial: r}
+		}
+		child, err := t.store.Child(ctx, t.db, cur.ID, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			return Resolved{}, &NotFoundError{Path: p, Partial: r}
+		}
+		if err != nil {
+			return Resolved{}, err
+		}
+		r = r.Child(child)
+	}
+	return r, nil
+}
+
+// entryRels are the relationships every entry has.
+func entryRels(e Entry) []authz.Relationship {
+	rels := []authz.Relationship{authz.Rel(e.Object(), "zone", authz.Subject("zone", e.Zone))}
+	if e.Parent != "" {
+		rels = append(rels, authz.Rel(e.Object(), "parent", Folder.Object(e.Parent).AsSubject()))
+	}
+	if e.CreatedBy != "" && e.CreatedBy != "system" {
+		rels = append(rels, authz.Rel(e.Object(), "owner", authz.Subject("user", e.CreatedBy)))
+	}
+	return rels
+}
+
+// Create adds e (its ID, Zone and Parent are set here) under parent with
+// name, with its relationships: zone, parent and its creator as owner. hook
+// runs in the same transaction with the entry as inserted (to record content
+// or a first version). The
+// entry and its relationships commit together or not at all.
+func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry, hook func(ctx context.Context, tx *sql.Tx, e Entry) error) (Resolved, authz.Token, error) {
+	p := parent.Entry()
+	if p.Kind != Folder {
+		return Resolved{}, "", errs.E(errs.FailedPrecondition, "%s is a file; files cannot contain entries", parent.Path)
+	}
+	prefix := "fil"
+	if e.Kind == Folder {
+		prefix = "fld"
+	}
+	now := t.now()
+	e.ID = EntryID(storage.NewID(prefix))
+	e.Zone, e.Parent, e.Name = p.Zone, p.ID, name
+	e.CreatedAt, e.ModifiedAt = now, now
+	e.ModifiedBy = e.CreatedBy
+	var updates []authz.Update
+	for _, r := range entryRels(e) {
+		updates = append(updates, authz.TouchRel(r))
+	}
+	tok, err := t.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+		if err := t.store.Insert(ctx, tx, e); err != nil {
+			return err
+		}
+		if hook != nil {
+			return hook(ctx, tx, e)
+		}
+		return nil
+	}))
+	if errors.Is(err, storage.ErrExists) {
+		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", parent.Path.Join(name))
+	}
+	if err != nil {
+		return Resolved{}, "", err
+	}
+	e.PermToken = tok
+	// Record the token on the row too (it was not known inside the write).
+	if err := t.store.Update(ctx, t.db, e); err != nil {
+		return Resolved{}, "", err
+	}
+	return parent.Child(e), tok, nil
+}
+
+// Move moves src under dstParent as name: one parent relationship changes,
+// whatever the size of the subtree. Moving a folder into its own subtree,
+// or the root, is refused.
+func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (Resolved, authz.Token, error) {
+	e := src.Entry()
+	if e.IsRoot() {
+		return Resolved{}, "", errs.E(errs.InvalidArgument, "the root folder cannot be moved")
+	}
+	if dstParent.Entry().Kind != Folder {
+		return Resolved{}, "", errs.E(errs.FailedPrecondition, "%s is a file; files cannot contain entries", dstParent.Path)
+	}
+	if dstParent.Contains(e.ID) {
+		return Resolved{}, "", errs.E(errs.InvalidArgument, "cannot move %s into its own subtree (%s)", src.Path, dstParent.Path.Join(name))
+	}
+	newParent := dstParent.Entry().ID
+	updates := []authz.Update{
+		authz.DeleteRel(authz.Rel(e.Object(), "parent", Folder.Object(e.Parent).AsSubject())),
+		authz.TouchRel(authz.Rel(e.Object(), "parent", Folder.Object(newParent).AsSubject())),
+	}
+	if newParent == e.Parent {
+		updates = nil // a rename changes no relationship
+	}
+	var tok authz.Token
+	var err error
+	hook := func(ctx context.Context, tx *sql.Tx) error {
+		return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
+	}
+	if updates == nil {
+		err = storage.InTx(ctx, t.db, func(tx *sql.Tx) error { return hook(ctx, tx) })
+	} else {
+		tok, err = t.engine.Write(ctx, updates, authz.WithTx(hook))
+	}
+	if errors.Is(err, storage.ErrExists) {
+		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", dstParent.Path.Join(name))
+	}
+	if err != nil {
+		return Resolved{}, "", err
+	}
+	e.Parent, e.Name = newParent, name
+	if tok != "" {
+		e.PermToken = tok
+		if err := t.store.Update(ctx, t.db, e); err != nil {
+			return Resolved{}, "", err
+		}
+	}
+	return dstParent.Child(e), tok, nil
+}
+
+// Delete removes r's entry; a folder with children only when recursive. The
+// entry's rows and its own relationships go in one transaction; the
+// relationships of entries below it are removed right after (they are
+// unreachable once the rows are gone) and by SweepOrphans after a crash.
+//
+// onDelete, if not nil, runs in the same transaction with the ids deleted
+// (to delete what other domains keep about them).
+func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete func(ctx context.Context, tx *sql.Tx, ids []EntryID) error) (authz.Token, error) {
+	e := r.Entry()
+	if e.IsRoot() {
+		return "", errs.E(errs.InvalidArgument, "the root folder cannot be deleted")
+	}
+	sub, err := t.store.Subtree(ctx, t.db, e.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(sub) > 1 && !recursive {
+		return "", errs.E(errs.FailedPrecondition, "%s is a folder with %d entries below it; delete with recursive", r.Path, len(sub)-1)
+	}
+	ids := make([]EntryID, len(sub))
+	for i, s := range sub {
+		ids[len(sub)-1-i] = s.ID // children first
+	}
+	tok, err := t.engine.DeleteMatching(ctx, authz.Filter{Resource: e.Object()}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+		// The subtree may have changed since it was read; read it again
+		// inside the transaction.
+		sub, err := t.store.Subtree(ctx, tx, e.ID)
+		if err != nil {
+			return err
+		}
+		if len(sub) > 1 && !recursive {
+			return errs.E(errs.FailedPrecondition, "%s is not empty; delete with recursive", r.Path)
+		}
+		ids = ids[:0]
+		for i := len(sub) - 1; i >= 0; i-- {
+			ids = append(ids, sub[i].ID)
+		}
+		if err := t.store.Delete(ctx, tx, ids); err != nil {
+			return err
+		}
+		if onDelete != nil {
+			return onDelete(ctx, tx, ids)
+		}
+		return nil
+	}))
+	if err != nil {
+		return "", err
+	}
+	below := make([]Entry, 0, len(sub))
+	for _, s := range sub[1:] {
+		below = append(below, s)
+	}
+	if len(below) > 0 {
+		if err := t.deleteRelationships(ctx, below); err != nil {
+			t.log.Warn("paths: relationships below a deleted folder remain; the next sweep removes them", "path", r.Path, "err", err)
+		}
+	}
+	return tok, nil
+}
+
+func (t *Tree) deleteRelationships(ctx context.Context, entries []Entry) error {
+	for _, e := range entries {
+		if _, err := t.engine.DeleteMatching(ctx, authz.Filter{Resource: e.Object()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errLive = errors.New("entry is live")
+
+// SweepOrphans deletes the relationships of entries that no longer exist
+// (left by a crash during a recursive delete). It returns how many entries'
+// relationships it removed.
+func (t *Tree) SweepOrphans(ctx context.Context) (int, error) {
+	n := 0
+	for _, kind := range []Kind{Folder, File} {
+		live := map[EntryID]bool{}
+		if err := t.store.IDs(ctx, t.db, kind, func(id EntryID) error { live[id] = true; return nil }); err != nil {
+			return n, err
+		}
+		rels, err := t.engine.Read(ctx, authz.Filter{Resource: authz.ObjectRef{Type: string(kind)}}, authz.FullyConsistent())
+		if err != nil {
+			return n, err
+		}
+		dead := map[EntryID]bool{}
+		for _, r := range rels {
+			if id := EntryID(r.Resource.ID); !live[id] {
+				dead[id] = true
+			}
+		}
+		for id := range dead {
+			// The row may have appeared since the reads above: check again
+			// inside the write's transaction, under the engine's write lock.
+			_, err := t.engine.DeleteMatching(ctx, authz.Filter{Resource: kind.Object(id)},
+				authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+					if _, err := t.store.Get(ctx, tx, id); err == nil {
+						return errLive
+					}
+					return nil
+				}))
+			if errors.Is(err, errLive) {
+				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
