@@ -273,7 +273,7 @@ type hookedChunks struct {
 	onWalk func(h content.Hash)
 }
 
-func (c hookedChunks) Walk(ctx context.Context, fn func(content.Hash, time.Time) error) error {
+func (c *hookedChunks) Walk(ctx context.Context, fn func(content.Hash, time.Time) error) error {
 	return c.DiskChunks.Walk(ctx, func(h content.Hash, mt time.Time) error {
 		c.onWalk(h)
 		return fn(h, mt)
@@ -294,7 +294,7 @@ func TestGCSparesAChunkReusedAfterItsTimeWasRead(t *testing.T) {
 	age(t, e.disk, time.Hour, old.Chunks...)
 
 	var inFlight content.Object
-	hooked := hookedChunks{DiskChunks: e.disk}
+	hooked := &hookedChunks{DiskChunks: e.disk}
 	s := content.NewStore(e.db, hooked)
 	hooked.onWalk = func(h content.Hash) {
 		if h != old.Chunks[0] || inFlight.Size != 0 {
@@ -304,7 +304,6 @@ func TestGCSparesAChunkReusedAfterItsTimeWasRead(t *testing.T) {
 		inFlight, err = s.Write(ctx, bytes.NewReader(data), -1)
 		require.NoError(t, err)
 	}
-	s = content.NewStore(e.db, hooked)
 	stats, err := s.GC(ctx, grace, r.referencer)
 	require.NoError(t, err)
 	require.Equal(t, old, inFlight, "the writer ran during the walk")
@@ -321,9 +320,10 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 	e := newEnv(t)
 	r := newRefs(t, e.db)
 	const (
-		// Long enough for a save under -race on a busy 2-core machine
-		// (the slowest seen was 0.7 s), short enough for chunks to age
-		// and be swept during the run.
+		// Longer than most saves take under -race on a busy 2-core
+		// machine (waits for SQLite's write lock reach about 1 s), short
+		// enough for chunks to age and be swept during the run. A save
+		// slower than this breaks GC's contract; verify allows for it.
 		shortGrace = time.Second
 		writers    = 4
 		poolSize   = 120
@@ -331,8 +331,8 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 	const duration = 3 * time.Second
 
 	// A pool of contents writers pick from, so chunks are reused, dropped,
-	// aged and reused again. Every tenth spans two chunks; all share chunks
-	// with others through a common prefix half the time.
+	// aged and reused again. Every tenth spans two chunks, the first of
+	// which (a common prefix) it shares with the other tenths.
 	prefix := randomBytes(t, mib)
 	pool := make([][]byte, poolSize)
 	for i := range pool {
@@ -346,7 +346,7 @@ func TestGCConcurrentWithWriters(t *testing.T) {
 
 	var (
 		mu       sync.Mutex
-		expected = map[content.Hash][]byte{} // every content ever saved
+		expected = map[content.Hash][]byte{}        // every content ever saved
 		took     = map[content.Hash]time.Duration{} // the slowest save of each
 		saves    atomic.Int64
 		gcStats  content.GCStats

@@ -27,7 +27,9 @@ const Root Path = "/"
 // (and reported, for callers that must refuse it on a file). Each rule
 // broken is named in the error.
 func Parse(s string) (p Path, trailingSlash bool, err error) {
-	bad := func(rule string, args ...any) (Path, bool, error) { return "", false, errs.Invalid("path", rule, args...) }
+	bad := func(rule string, args ...any) (Path, bool, error) {
+		return "", false, errs.Invalid("path", rule, args...)
+	}
 	switch {
 	case s == "":
 		return bad("must not be empty")
@@ -42,15 +44,16 @@ func Parse(s string) (p Path, trailingSlash bool, err error) {
 		}
 	}
 	s = norm.NFC.String(s)
-	if len(s) > MaxPathBytes {
-		return bad("is %d bytes; at most %d", len(s), MaxPathBytes)
-	}
 	if s == "/" {
 		return Root, false, nil
 	}
 	if strings.HasSuffix(s, "/") {
 		trailingSlash = true
 		s = strings.TrimSuffix(s, "/")
+	}
+	// The limit is on the path, not on the slash a caller may append.
+	if len(s) > MaxPathBytes {
+		return bad("is %d bytes; at most %d", len(s), MaxPathBytes)
 	}
 	for _, seg := range strings.Split(s[1:], "/") {
 		switch {
@@ -76,6 +79,9 @@ func MustParse(s string) Path {
 
 // ValidateName checks one segment (a new name).
 func ValidateName(name string) error {
+	if name == "" {
+		return errs.Invalid("name", "must not be empty")
+	}
 	_, _, err := Parse("/" + name)
 	if err == nil && strings.Contains(name, "/") {
 		return errs.Invalid("name", "%q must not contain /", name)

@@ -94,8 +94,11 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 	if errors.Is(err, storage.ErrExists) {
 		return t.store.Root(ctx, t.db, zone) // created concurrently
 	}
+	if err != nil {
+		return Entry{}, err
+	}
 	root.PermToken = tok
-	return root, err
+	return root, t.store.Update(ctx, t.db, root)
 }
 
 // ErrNotFound is returned by Resolve with the longest chain that exists.
@@ -352,4 +355,15 @@ func (t *Tree) SweepOrphans(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Touch records token as e's last permission-relevant change (a grant or a
+// revoke on it): checks on e and below are then at least that fresh.
+func (t *Tree) Touch(ctx context.Context, id EntryID, token authz.Token) error {
+	e, err := t.store.Get(ctx, t.db, id)
+	if err != nil {
+		return err
+	}
+	e.PermToken = token
+	return t.store.Update(ctx, t.db, e)
 }
