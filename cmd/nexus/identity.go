@@ -285,8 +285,9 @@ func newCheckCmd(cl *client) *cobra.Command {
 		Short: "Ask whether SUBJECT (default: you) has PERMISSION on RESOURCE; prints allowed or denied",
 		Long: `Ask whether SUBJECT has PERMISSION on RESOURCE. Prints "allowed" or "denied".
 
-RESOURCE is zone:NAME or group:NAME; SUBJECT is user:NAME or group:NAME
-(zone/NAME for another zone's). Examples:
+RESOURCE is a path (/docs/a.txt), zone:NAME or group:NAME; SUBJECT is
+user:NAME or group:NAME (zone/NAME for another zone's). Examples:
+  nexus check /docs/a.txt read user:bob
   nexus check zone:default manage user:bob
   nexus check group:design membership user:alice
 

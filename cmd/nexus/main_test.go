@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"net/http"
@@ -264,4 +265,142 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		require.NoError(t, p.cmd.Wait())
 		require.Contains(t, p.stderr.String(), "stopped cleanly")
 	})
+}
+
+func TestCrashKeepsEveryAcknowledgedFileWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess crash test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	local := t.TempDir()
+
+	type acked struct{ path, local string }
+	var (
+		mu   sync.Mutex
+		done []acked
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Each file is new content; some overwrite an earlier path.
+				path := fmt.Sprintf("/w%d/dir%d/f%d.bin", w, i%3, i%7)
+				src := filepath.Join(local, fmt.Sprintf("%d-%d", w, i))
+				data := make([]byte, 1000+i*997%50000)
+				_, _ = rand.Read(data)
+				if err := os.WriteFile(src, data, 0o600); err != nil {
+					return
+				}
+				if code, _, _ := cli(p.url, key, "fs", "put", src, path); code != 0 {
+					return
+				}
+				mu.Lock()
+				done = append(done, acked{path, src})
+				mu.Unlock()
+			}
+		}(w)
+	}
+	for {
+		mu.Lock()
+		n := len(done)
+		mu.Unlock()
+		if n >= 40 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+	close(stop)
+	wg.Wait()
+
+	// The last acknowledged write of each path is what it must read back.
+	last := map[string]string{}
+	for _, a := range done {
+		last[a.path] = a.local
+	}
+	p = serve(t, dir)
+	code, _, errOut := cli(p.url, key, "admin", "user", "create", "bob")
+	require.Equal(t, 0, code, errOut)
+	code, bobKey, errOut := cli(p.url, key, "admin", "key", "create", "--user", "bob")
+	require.Equal(t, 0, code, errOut)
+	bobKey = strings.TrimSpace(bobKey)
+	for path, src := range last {
+		want, err := os.ReadFile(src)
+		require.NoError(t, err)
+		code, out, errOut := cli(p.url, key, "fs", "cat", path)
+		require.Equal(t, 0, code, "%s: %s", path, errOut)
+		require.True(t, bytes.Equal(want, []byte(out)), "%s reads back byte for byte", path)
+		// The entry kept its relationships: the admin reads it through its
+		// zone, and a member without a grant does not.
+		code, out, errOut = cli(p.url, key, "check", "--consistency", "full", path, "read", "user:admin")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "allowed\n", out)
+		code, _, errOut = cli(p.url, bobKey, "fs", "cat", path)
+		require.NotEqual(t, 0, code)
+		require.Contains(t, errOut, "not_found")
+	}
+	t.Logf("%d acknowledged file writes (%d paths) survived SIGKILL", len(done), len(last))
+}
+
+func TestFsRoundTripAndNotFound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	code, _, errOut := cli(p.url, key, "fs", "put", readme, "/docs/readme.md")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut := cli(p.url, key, "fs", "cat", "/docs/readme.md")
+	require.Equal(t, 0, code, errOut)
+	want, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	require.Equal(t, string(want), out, "byte for byte")
+
+	code, _, errOut = cli(p.url, key, "admin", "user", "create", "nogrant")
+	require.Equal(t, 0, code, errOut)
+	code, k, errOut := cli(p.url, key, "admin", "key", "create", "--user", "nogrant")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut = cli(p.url, strings.TrimSpace(k), "fs", "cat", "/docs/readme.md")
+	require.NotEqual(t, 0, code)
+	require.Empty(t, out)
+	require.True(t, strings.HasPrefix(errOut, "nexus: not_found: "), errOut)
+	code, out, errOut = cli(p.url, strings.TrimSpace(k), "check", "/docs/readme.md", "read")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "denied\n", out)
+	code, out, errOut = cli(p.url, strings.TrimSpace(k), "check", "/no/such/file", "read")
+	require.Equal(t, 0, code, "asking about oneself tells nothing of what exists: %s", errOut)
+	require.Equal(t, "denied\n", out)
+
+	local := filepath.Join(t.TempDir(), "copy.md")
+	code, _, errOut = cli(p.url, key, "fs", "get", "/docs/readme.md", local)
+	require.Equal(t, 0, code, errOut)
+	got, err := os.ReadFile(local)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	code, out, errOut = cli(p.url, key, "fs", "ls", "/docs")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "readme.md\n", out)
+	code, _, errOut = cli(p.url, key, "fs", "rm", "/docs")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "failed_precondition")
+	code, _, errOut = cli(p.url, key, "fs", "rm", "-r", "/docs")
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = cli(p.url, key, "fs", "stat", "/docs/readme.md")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "not_found")
 }

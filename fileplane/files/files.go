@@ -275,3 +275,21 @@ func (s *Service) Stat(ctx context.Context, c Caller, path string, cons authz.Co
 
 // Limits returns the service's limits.
 func (s *Service) Limits() Limits { return s.limits }
+
+// Object resolves path in zone to its authz object and the permission
+// tokens of its chain, for permission questions about paths (nexus check).
+// It checks nothing: the caller decides who may ask.
+func (s *Service) Object(ctx context.Context, zone, path string) (authz.ObjectRef, []authz.Token, error) {
+	p, _, err := parse("resource", path)
+	if err != nil {
+		return authz.ObjectRef{}, nil, err
+	}
+	r, err := s.tree.Resolve(ctx, zone, p)
+	if errors.Is(err, errs.NotFound) {
+		return authz.ObjectRef{}, nil, notFound(p)
+	}
+	if err != nil {
+		return authz.ObjectRef{}, nil, err
+	}
+	return r.Entry().Object(), r.Tokens(), nil
+}

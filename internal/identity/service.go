@@ -21,6 +21,7 @@ type Engine interface {
 	authz.Checker
 	authz.Writer
 	Read(ctx context.Context, f authz.Filter, c authz.Consistency) ([]authz.Relationship, error)
+	Newest(tokens ...authz.Token) authz.Token
 }
 
 // Service is the identity capability. Methods taking a Principal act on its
@@ -36,6 +37,7 @@ type Service struct {
 	// group or zone; decisions elsewhere must be at least this fresh.
 	membership atomic.Pointer[authz.Token]
 	names      sync.Map // UserID -> userName
+	paths      PathObjects
 }
 
 // MembershipToken returns the token of the last group or zone membership

@@ -234,4 +234,3 @@ func (h *FilesHandler) CommitUpload(ctx context.Context, req *connect.Request[ne
 	}
 	return connect.NewResponse(&nexusv1.CommitUploadResponse{Entry: h.entryPB(ctx, p, it), ConsistencyToken: string(tok)}), nil
 }
-

@@ -167,6 +167,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.log.Info("first start: created zone \"default\" and its admin; the admin's API key is in "+keyPath,
 			"admin_key_file", keyPath)
 	}
+	s.identity.SetPathObjects(s.files)
 	s.handler = s.routes()
 	return s, nil
 }

@@ -1662,7 +1662,9 @@ func (x *ListAPIKeysResponse) GetKeys() []*APIKey {
 
 type CheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "zone:NAME" or "group:NAME" (NAME may be zone/name).
+	// "zone:NAME", "group:NAME" (NAME may be zone/name), or a path of the
+	// caller's zone such as "/docs/a.txt". A path the caller cannot see is
+	// denied when asking about oneself.
 	Resource string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
 	// A permission of the resource's type in schema.zed, such as manage,
 	// access or membership.
