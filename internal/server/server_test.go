@@ -279,3 +279,48 @@ func TestStartFailures(t *testing.T) {
 		require.Contains(t, err.Error(), "already in use")
 	})
 }
+
+func TestFilesAcrossProtocols(t *testing.T) {
+	r := start(t, server.Config{})
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			ctx := context.Background()
+			fc := nexusv1connect.NewFileServiceClient(p.client(), r.url, append(p.opts, bearer(r.adminKey))...)
+			path := "/" + p.name + "/hello.txt"
+			w, err := fc.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: path, Data: []byte("hi " + p.name), CreateParents: true}))
+			require.NoError(t, err)
+			require.Equal(t, int64(1), w.Msg.GetEntry().GetVersion())
+			require.Equal(t, "admin", w.Msg.GetEntry().GetCreatedBy())
+			rd, err := fc.Read(ctx, connect.NewRequest(&nexusv1.ReadRequest{Path: path}))
+			require.NoError(t, err)
+			require.Equal(t, "hi "+p.name, string(rd.Msg.GetData()))
+			require.True(t, rd.Msg.GetEof())
+			ls, err := fc.List(ctx, connect.NewRequest(&nexusv1.ListRequest{Path: "/" + p.name}))
+			require.NoError(t, err)
+			require.Len(t, ls.Msg.GetEntries(), 1)
+			_, err = fc.Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: "/" + p.name + "/missing"}))
+			require.Equal(t, connect.CodeNotFound, connect.CodeOf(err))
+			_, err = fc.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: "relative"}))
+			require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+			require.Contains(t, err.Error(), "must be absolute")
+		})
+	}
+	t.Run("plain JSON", func(t *testing.T) {
+		code, body := post(t, r.url+"/nexus.v1.FileService/Write", r.adminKey, `{"path": "/json.txt", "data": "aGVsbG8="}`)
+		require.Equal(t, http.StatusOK, code, "%v", body)
+		code, body = post(t, r.url+"/nexus.v1.FileService/Read", r.adminKey, `{"path": "/json.txt"}`)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "aGVsbG8=", body["data"])
+		code, body = post(t, r.url+"/nexus.v1.FileService/Read", "", `{"path": "/json.txt"}`)
+		require.Equal(t, http.StatusUnauthorized, code, "%v", body)
+	})
+}
+
+func TestUnaryWriteOverLimitNamesTheUpload(t *testing.T) {
+	r := start(t, server.Config{MaxUnaryBytes: 1000})
+	fc := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	_, err := fc.Write(context.Background(), connect.NewRequest(&nexusv1.WriteRequest{Path: "/big", Data: make([]byte, 1001)}))
+	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err))
+	require.Contains(t, err.Error(), "1000-byte limit")
+	require.Contains(t, err.Error(), "chunked upload")
+}
