@@ -18,7 +18,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	var (
 		dataDir, addr, origins, logFormat, logLevel, postgres string
 		replicas                                              []string
-		maxRequest                                            int64
+		maxRequest, maxUnary, maxFile                         int64
 		quantization                                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -48,6 +48,8 @@ The first start of an empty data dir creates zone "default", its admin user
 				Addr:                 addr,
 				AllowedOrigins:       splitList(origins),
 				MaxRequestBytes:      maxRequest,
+				MaxUnaryBytes:        maxUnary,
+				MaxFileBytes:         maxFile,
 				RevisionQuantization: quantization,
 				Logger:               log,
 			})
@@ -68,7 +70,9 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.StringVar(&origins, "allowed-origins", envOr("NEXUS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed by CORS, or * (env NEXUS_ALLOWED_ORIGINS)")
 	f.StringVar(&logFormat, "log-format", envOr("NEXUS_LOG_FORMAT", "text"), "log format: text or json (env NEXUS_LOG_FORMAT)")
 	f.StringVar(&logLevel, "log-level", envOr("NEXUS_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env NEXUS_LOG_LEVEL)")
-	f.Int64Var(&maxRequest, "max-request-bytes", envInt("NEXUS_MAX_REQUEST_BYTES", server.DefaultMaxRequestBytes), "largest request message in bytes (env NEXUS_MAX_REQUEST_BYTES)")
+	f.Int64Var(&maxRequest, "max-request-bytes", envInt("NEXUS_MAX_REQUEST_BYTES", 0), "largest request message in bytes; 0 is the unary limit + 1 MiB (env NEXUS_MAX_REQUEST_BYTES)")
+	f.Int64Var(&maxUnary, "max-unary-bytes", envInt("NEXUS_MAX_UNARY_BYTES", 0), "largest Write, Read response or upload chunk; 0 is 16 MiB (env NEXUS_MAX_UNARY_BYTES)")
+	f.Int64Var(&maxFile, "max-file-bytes", envInt("NEXUS_MAX_FILE_BYTES", 0), "largest file; 0 is 5 GiB (env NEXUS_MAX_FILE_BYTES)")
 	f.DurationVar(&quantization, "revision-quantization", envDuration("NEXUS_REVISION_QUANTIZATION", 0), "window in which minimize_latency reads may share a revision; 0 is the default of 100ms (env NEXUS_REVISION_QUANTIZATION)")
 	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL for production mode (env NEXUS_POSTGRES; not in this build yet)")
 	f.StringArrayVar(&replicas, "postgres-replica", nil, "PostgreSQL read replica URL, repeatable (not in this build yet)")
