@@ -193,7 +193,11 @@ func (SQLStore) Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entr
 	if err != nil {
 		return nil, storage.Translate(err)
 	}
-	return collect(rows)
+	out, err := collect(rows)
+	if err == nil && len(out) == 0 {
+		return nil, storage.ErrNotFound // id itself is missing
+	}
+	return out, err
 }
 
 func (SQLStore) Delete(ctx context.Context, q storage.DBTX, ids []EntryID) error {

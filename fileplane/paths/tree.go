@@ -257,6 +257,9 @@ func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete 
 		return "", errs.E(errs.InvalidArgument, "the root folder cannot be deleted")
 	}
 	sub, err := t.store.Subtree(ctx, t.db, e.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", errs.E(errs.NotFound, "%s not found", r.Path) // deleted concurrently
+	}
 	if err != nil {
 		return "", err
 	}
@@ -271,6 +274,9 @@ func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete 
 		// The subtree may have changed since it was read; read it again
 		// inside the transaction.
 		sub, err := t.store.Subtree(ctx, tx, e.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errs.E(errs.NotFound, "%s not found", r.Path)
+		}
 		if err != nil {
 			return err
 		}
