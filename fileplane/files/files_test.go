@@ -614,3 +614,35 @@ func TestListFiltersInBatchesAndPagesStayCorrect(t *testing.T) {
 		require.Len(t, items, 2)
 	})
 }
+
+// TestContentGCKeepsWhatVersionsAndUploadsReference collects with no grace
+// after deletes and overwrites: every version still listed reads back, an
+// open upload's chunks survive, and the content of a deleted file is gone.
+func TestContentGCKeepsWhatVersionsAndUploadsReference(t *testing.T) {
+	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 1 << 20, MaxFileBytes: 8 << 20, UploadTTL: time.Hour}})
+	ctx := context.Background()
+	w.write(w.admin, "/keep.txt", "version one")
+	w.write(w.admin, "/keep.txt", "version two")
+	w.write(w.admin, "/gone.txt", "only here")
+	_, err := w.svc.Delete(ctx, w.admin, "/gone.txt", false)
+	require.NoError(t, err)
+	u, err := w.svc.BeginUpload(ctx, w.admin, "/pending.bin", 0, files.WriteOptions{})
+	require.NoError(t, err)
+	_, err = w.svc.AppendUpload(ctx, w.admin, u.ID, 0, []byte("pending part"))
+	require.NoError(t, err)
+
+	st, err := w.content.GC(ctx, 0, w.svc.Referencers()...)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Objects, "only the deleted file's content is collected: %+v", st)
+
+	for v, want := range map[int64]string{1: "version one", 2: "version two"} {
+		r, err := w.svc.Read(ctx, w.admin, "/keep.txt", 0, 0, v, ml)
+		require.NoError(t, err)
+		require.Equal(t, want, string(r.Data))
+	}
+	it, _, err := w.svc.CommitUpload(ctx, w.admin, u.ID)
+	require.NoError(t, err, "the open upload's part survived the collection")
+	got, err := w.read(w.admin, it.Path.String(), ml)
+	require.NoError(t, err)
+	require.Equal(t, "pending part", got)
+}
