@@ -14,13 +14,14 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
-	dscfg "github.com/authzed/spicedb/pkg/cmd/datastore"
 	"github.com/authzed/spicedb/pkg/cmd/server"
 	"github.com/authzed/spicedb/pkg/cmd/util"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/nexus-authz/nexus/authz/memdb"
 )
 
 // Config configures an Engine.
@@ -103,12 +104,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 
-	ds, err := dscfg.NewDatastore(ctx,
-		dscfg.WithEngine(dscfg.MemoryEngine),
-		dscfg.WithRevisionQuantization(cfg.RevisionQuantization),
-		dscfg.WithGCWindow(cfg.GCWindow),
-		dscfg.WithWatchBufferLength(1024),
-	)
+	// Our fork of SpiceDB's in-memory datastore (authz/memdb), which looks
+	// relationships up by resource and subject id instead of scanning.
+	ds, err := memdb.NewMemdbDatastore(1024, cfg.RevisionQuantization, cfg.GCWindow)
 	if err != nil {
 		return nil, fmt.Errorf("authz: creating datastore: %w", err)
 	}
