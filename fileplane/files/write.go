@@ -351,15 +351,8 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 	if err != nil {
 		return Item{}, "", err
 	}
-	parentPath, name := dst.Split()
-	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
-	if errors.Is(err, errs.NotFound) {
-		return Item{}, "", errs.E(errs.NotFound, "destination folder %s not found", parentPath)
-	}
+	parent, name, err := s.destination(ctx, c, dst)
 	if err != nil {
-		return Item{}, "", err
-	}
-	if err := s.mayCreateIn(ctx, c, parent); err != nil {
 		return Item{}, "", err
 	}
 	r, tok, err := s.tree.Move(ctx, rs, parent, name)
@@ -367,6 +360,20 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 		return Item{}, "", err
 	}
 	return item(r), tok, nil
+}
+
+// destination resolves the folder a move or copy goes into, and checks the
+// caller may create entries in it.
+func (s *Service) destination(ctx context.Context, c Caller, dst paths.Path) (paths.Resolved, string, error) {
+	parentPath, name := dst.Split()
+	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
+	if errors.Is(err, errs.NotFound) {
+		return paths.Resolved{}, "", errs.E(errs.NotFound, "destination folder %s not found", parentPath)
+	}
+	if err != nil {
+		return paths.Resolved{}, "", err
+	}
+	return parent, name, s.mayCreateIn(ctx, c, parent)
 }
 
 // MaxCopyEntries bounds a folder copy.
@@ -391,15 +398,8 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 	if err != nil {
 		return Item{}, "", err
 	}
-	parentPath, name := dst.Split()
-	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
-	if errors.Is(err, errs.NotFound) {
-		return Item{}, "", errs.E(errs.NotFound, "destination folder %s not found", parentPath)
-	}
+	parent, name, err := s.destination(ctx, c, dst)
 	if err != nil {
-		return Item{}, "", err
-	}
-	if err := s.mayCreateIn(ctx, c, parent); err != nil {
 		return Item{}, "", err
 	}
 	sub, err := s.tree.Store().Subtree(ctx, s.db, rs.Entry().ID)
