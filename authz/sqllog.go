@@ -6,6 +6,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+
+	"github.com/nexus-authz/nexus/internal/storage"
 )
 
 //go:embed migrations/sqlite/*.sql
@@ -13,11 +15,7 @@ var sqliteMigrations embed.FS
 
 // SQLiteMigrations are the migrations of the relationship log's table.
 func SQLiteMigrations() fs.FS {
-	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		panic(err)
-	}
-	return sub
+	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
 // SQLLog is the relationship log in the embedded default's SQLite file. Its

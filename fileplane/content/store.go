@@ -24,11 +24,7 @@ var sqliteMigrations embed.FS
 // SQLiteMigrations are the migrations of the content tables
 // (content_objects, content_object_chunks).
 func SQLiteMigrations() fs.FS {
-	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		panic(err)
-	}
-	return sub
+	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
 // Object is one piece of content: the BLAKE3 hash of its whole content, its

@@ -74,11 +74,7 @@ var sqliteMigrations embed.FS
 
 // SQLiteMigrations are the upload and meta tables' migrations.
 func SQLiteMigrations() fs.FS {
-	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		panic(err)
-	}
-	return sub
+	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
 // Config configures a Service.

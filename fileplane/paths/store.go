@@ -80,11 +80,7 @@ var sqliteMigrations embed.FS
 
 // SQLiteMigrations are the migrations of the entries table.
 func SQLiteMigrations() fs.FS {
-	sub, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
-	if err != nil {
-		panic(err)
-	}
-	return sub
+	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
 // SQLStore is the Store on SQL.

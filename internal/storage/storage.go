@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/base32"
 	"errors"
+	"io/fs"
 	"strings"
 	"time"
 )
@@ -110,4 +111,14 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// Migrations returns the directory dir of an embedded file system: each
+// domain embeds its migrations and hands them out with this.
+func Migrations(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // an embedded directory that is not there is a build mistake
+	}
+	return sub
 }
