@@ -125,6 +125,8 @@ func (e *Engine) LookupResources(ctx context.Context, resourceType, permission s
 	start := time.Now()
 	var ids []string
 	var cursor *v1.Cursor
+	// Every page must repeat the first call's arguments exactly; the cursor
+	// keeps the revision of the first page.
 	cons := e.cons(c)
 	for {
 		stream, err := e.perms.LookupResources(ctx, &v1.LookupResourcesRequest{
@@ -153,10 +155,6 @@ func (e *Engine) LookupResources(ctx context.Context, resourceType, permission s
 			cursor = r.GetAfterResultCursor()
 			if r.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
 				ids = append(ids, r.GetResourceObjectId())
-			}
-			if t := r.GetLookedUpAt().GetToken(); t != "" && c.kind != fullyConsistent {
-				// Stay at one revision across pages.
-				cons = AtLeastAsFresh(Token(t)).proto()
 			}
 		}
 		if n < lookupPageSize || cursor == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -126,5 +127,43 @@ func TestCheckBulkSplitsPastLimit(t *testing.T) {
 	require.Len(t, ds, len(items))
 	for i, d := range ds {
 		require.Equal(t, i%3 != 1, d.Allowed, "item %d", i)
+	}
+}
+
+func TestLookupResourcesPagesPastOnePage(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, nil)
+	var tok authz.Token
+	want := map[string]bool{}
+	for batch := 0; batch < 3; batch++ {
+		var updates []authz.Update
+		for i := 0; i < 900; i++ {
+			id := fmt.Sprintf("f%d_%d", batch, i)
+			rel := "viewer"
+			if i%3 == 0 {
+				rel = "owner"
+			}
+			if i%10 == 9 {
+				// someone else's
+				updates = append(updates, authz.TouchRel(authz.Rel(authz.Obj("file", id), "viewer", alice)))
+				continue
+			}
+			updates = append(updates, authz.TouchRel(authz.Rel(authz.Obj("file", id), rel, bob)))
+			want[id] = true
+		}
+		var err error
+		tok, err = e.Write(ctx, updates)
+		require.NoError(t, err)
+	}
+	for _, c := range []authz.Consistency{authz.MinimizeLatency(), authz.AtLeastAsFresh(tok), authz.FullyConsistent()} {
+		ids, err := e.LookupResources(ctx, "file", "read", bob, c)
+		require.NoError(t, err, c.String())
+		if c.Token() == "" && !c.IsFullyConsistent() {
+			continue // minimize_latency may not see the last write yet
+		}
+		require.Len(t, ids, len(want), c.String())
+		for _, id := range ids {
+			require.True(t, want[id], id)
+		}
 	}
 }

@@ -180,7 +180,8 @@ func runListBulkVsNaive(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			return nil
 		}
 	}
-	var listT, naiveT, bulkT []time.Duration
+	var listT, naiveT, bulkT, lookupT []time.Duration
+	var lookedUp int
 	var examined, returned, naiveChecks, bulkCalls int
 	mismatches := 0
 	measured := time.Duration(0)
@@ -243,10 +244,23 @@ func runListBulkVsNaive(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			return nil, err
 		}
 		bulkDur = time.Since(t0)
+		// (d): the accessible set the decision cache (next issue) would
+		// keep: every file the member may read, in one LookupResources.
+		if err := fresh(); err != nil {
+			return nil, err
+		}
+		t0 = time.Now()
+		ids, err := eng.LookupResources(ctx, "file", "read", memberSubj, authz.MinimizeLatency())
+		if err != nil {
+			return nil, err
+		}
+		lookupDur := time.Since(t0)
+		lookedUp = len(ids)
 		if rnd == 0 {
 			continue // warm-up
 		}
 		bulkT = append(bulkT, bulkDur)
+		lookupT = append(lookupT, lookupDur)
 		measured += listT[len(listT)-1] + naiveT[len(naiveT)-1] + bulkDur
 		mismatches += comparePages(page, naive.page, cands[:naive.examined], naive.allowed, readable)
 		examined, returned, naiveChecks, bulkCalls = listExamined, len(page), naive.examined, calls
@@ -318,6 +332,8 @@ func runListBulkVsNaive(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 					{Name: "naive_page_ms", Unit: "ms", Value: round(ms(naiveMed), 2)},
 					{Name: "list_bulk_vs_naive", Unit: "x", Value: round(speedup, 1)},
 					{Name: "bulk_checks_ms", Unit: "ms", Value: round(ms(bulkMed), 2)},
+					{Name: "lookup_resources_ms", Unit: "ms", Value: round(ms(median(lookupT)), 2)},
+					{Name: "lookup_resources_ids", Unit: "count", Value: float64(lookedUp)},
 					{Name: "naive_per_check", Unit: "us", Value: round(micros(naiveMed)/float64(max(naiveChecks, 1)), 1)},
 					{Name: "entries_returned", Unit: "count", Value: float64(returned)},
 					{Name: "page_candidates", Unit: "count", Value: float64(examined)},
