@@ -157,6 +157,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	keyPath := filepath.Join(cfg.DataDir, AdminKeyFile)
+	if abs, err := filepath.Abs(keyPath); err == nil {
+		keyPath = abs
+	}
 	created, err := s.identity.Bootstrap(ctx, func(secret string) error {
 		return writeFileAtomic(keyPath, []byte(secret+"\n"), 0o600)
 	})
