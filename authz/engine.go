@@ -39,7 +39,11 @@ type Config struct {
 	// Zero means DefaultRevisionQuantization.
 	RevisionQuantization time.Duration
 
-	// GCWindow is how long old revisions stay readable. Zero means one hour.
+	// GCWindow is how long old revisions stay readable (SpiceDB reads at an
+	// exact old revision only within one paged call; tokens older than the
+	// window still work as at_least_as_fresh). The in-memory datastore keeps
+	// a snapshot per write for this long, about 17 KiB each, so it bounds
+	// memory: write rate x window. Zero means DefaultGCWindow.
 	GCWindow time.Duration
 
 	// Logger receives the engine's own messages. Nil discards them.
@@ -48,6 +52,9 @@ type Config struct {
 	// Registerer receives the engine's metrics. Nil registers none.
 	Registerer prometheus.Registerer
 }
+
+// DefaultGCWindow keeps a minute of revision history.
+const DefaultGCWindow = time.Minute
 
 // DefaultRevisionQuantization bounds how long a change can stay invisible to
 // minimize_latency reads of the engine itself.
@@ -61,6 +68,7 @@ type Engine struct {
 
 	srv    server.RunnableServer
 	revs   revisionHolder // decodes tokens, to compare them
+	ds     interface{ Close() error }
 	conn   *grpc.ClientConn
 	perms  v1.PermissionsServiceClient
 	schema v1.SchemaServiceClient
@@ -97,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.RevisionQuantization = DefaultRevisionQuantization
 	}
 	if cfg.GCWindow == 0 {
-		cfg.GCWindow = time.Hour
+		cfg.GCWindow = DefaultGCWindow
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -146,6 +154,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		srv:     srv,
 		metrics: newMetrics(cfg.Registerer),
 		revs:    ds,
+		ds:      ds,
 		cancel:  cancel,
 		done:    make(chan error, 1),
 	}
@@ -189,6 +198,10 @@ func (e *Engine) Close() error {
 		select {
 		case <-e.done:
 		case <-time.After(10 * time.Second):
+		}
+		// SpiceDB does not close a datastore it was handed.
+		if e.ds != nil {
+			_ = e.ds.Close()
 		}
 	})
 	return nil

@@ -106,6 +106,10 @@ type memdbDatastore struct {
 	watchBufferLength       uint16
 	watchBufferWriteTimeout time.Duration
 	uniqueID                string
+
+	// nexus: the newest changelog entry trimmed (nanos); a watch that has
+	// not read past it has missed changes.
+	changelogFloor int64 // GUARDED_BY(RWMutex)
 }
 
 type snapshot struct {
@@ -392,6 +396,18 @@ func (mdb *memdbDatastore) ReadWriteTx(
 			}
 		}
 
+		// nexus: keep history to the GC window. Upstream keeps every
+		// changelog entry (and every snapshot, below) forever: about 17 KiB
+		// a write that is never freed.
+		cutoff := newRevision.TimestampNanoSec() + mdb.negativeGCWindow
+		trimmed, err := trimChangelog(tx, cutoff)
+		if err != nil {
+			return datastore.NoRevision, err
+		}
+		if trimmed > mdb.changelogFloor {
+			mdb.changelogFloor = trimmed
+		}
+
 		tx.Commit()
 		mdb.activeWriteTxn = nil
 		mdb.writeTxReady.Signal()
@@ -404,6 +420,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 		schemaHash := mdb.getCurrentSchemaHashNoLock()
 		snap := mdb.db.Snapshot()
 		mdb.revisions = append(mdb.revisions, snapshot{newRevision, schemaHash, snap})
+		mdb.trimRevisionsLocked(cutoff) // nexus: see trimChangelog above
 		return newRevision, nil
 	}
 

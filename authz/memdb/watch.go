@@ -107,6 +107,12 @@ func (mdb *memdbDatastore) loadChanges(_ context.Context, currentTxn int64, opti
 		return nil, 0, nil, err
 	}
 
+	// nexus: an entry newer than what this watch has read was trimmed: it
+	// would miss changes silently, so it fails instead.
+	if currentTxn < mdb.changelogFloor {
+		return nil, 0, nil, fmt.Errorf(errWatchError, fmt.Errorf("watch is behind the retained history (gc window); restart it from a newer revision"))
+	}
+
 	loadNewTxn := mdb.db.Txn(false)
 	defer loadNewTxn.Abort()
 

@@ -1,0 +1,68 @@
+package memdb
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/tuple"
+)
+
+// TestHistoryIsBoundedByTheGCWindow: upstream memdb keeps every snapshot
+// and changelog entry forever; ours keeps the GC window's worth, keeps the
+// data itself, and fails a watch that fell behind what was trimmed instead
+// of letting it miss changes.
+func TestHistoryIsBoundedByTheGCWindow(t *testing.T) {
+	const window = 200 * time.Millisecond
+	ds, err := NewMemdbDatastore(0, time.Nanosecond, window)
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	mdb := ds.(*memdbDatastore)
+
+	first, err := ds.HeadRevision(t.Context())
+	require.NoError(t, err)
+	changes, errs := ds.Watch(t.Context(), first.Revision, datastore.WatchJustRelationships())
+	_ = changes
+
+	deadline := time.Now().Add(3 * window)
+	n := 0
+	for time.Now().Before(deadline) {
+		writeAll(t, ds, []tuple.Relationship{tuple.MustParse(fmt.Sprintf("file:f%d#viewer@user:u%d", n, n))})
+		n++
+		time.Sleep(time.Millisecond)
+	}
+	mdb.RLock()
+	snapshots := len(mdb.revisions)
+	txn := mdb.db.Txn(false)
+	it, err := txn.Get(tableChangelog, indexRevision)
+	require.NoError(t, err)
+	entries := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		entries++
+	}
+	mdb.RUnlock()
+	t.Logf("%d writes; %d snapshots and %d changelog entries retained", n, snapshots, entries)
+	require.Less(t, snapshots, n*2/3, "old snapshots are dropped")
+	require.Less(t, entries, n*2/3, "old changelog entries are dropped")
+
+	// Every relationship is still there at head.
+	rels, _, err := collect(headReader(t, ds).QueryRelationships(t.Context(), datastore.RelationshipsFilter{OptionalResourceType: "file"}))
+	require.NoError(t, err)
+	require.Len(t, rels, n)
+
+	// A watch from the first revision, never drained past its buffer or
+	// started late, must fail rather than skip the trimmed changes.
+	late, lateErrs := ds.Watch(t.Context(), first.Revision, datastore.WatchJustRelationships())
+	_ = late
+	select {
+	case err := <-lateErrs:
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "behind the retained history")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a watch from a trimmed revision neither failed nor ended")
+	}
+	_ = errs
+}
