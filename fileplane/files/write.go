@@ -80,45 +80,80 @@ func sniff(p paths.Path, head []byte) string {
 	return http.DetectContentType(head[:min(len(head), 512)])
 }
 
-// preflight checks that the caller could write p now: write on the file if
-// it exists, else on its nearest existing folder.
-func (s *Service) preflight(ctx context.Context, c Caller, p paths.Path, createParents bool) error {
+// locate resolves p as the caller sees the tree: the deepest entry of p's
+// chain the caller may read, and whether that entry is p itself. Whatever
+// lies below it does not exist for the caller, so creating there answers
+// exactly as it would if nothing were there.
+func (s *Service) locate(ctx context.Context, c Caller, p paths.Path) (paths.Resolved, bool, error) {
 	r, err := s.tree.Resolve(ctx, c.Zone, p)
 	var nf *paths.NotFoundError
+	full := err == nil
 	switch {
-	case err == nil:
-		if r.Entry().Kind != paths.File {
-			if _, err := s.open(ctx, c, p, "read", authz.MinimizeLatency()); err != nil {
-				return err
-			}
-			return errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", p)
-		}
-		_, err = s.open(ctx, c, p, "write", authz.MinimizeLatency())
-		return err
+	case full:
 	case errors.As(err, &nf):
-		parent, _ := p.Split()
-		if nf.Partial.Path != parent && !createParents {
-			return errs.E(errs.NotFound, "parent folder %s not found (create it, or pass create_parents)", parent)
-		}
-		return s.mayCreateIn(ctx, c, nf.Partial)
+		r = nf.Partial
 	default:
-		return err
+		return paths.Resolved{}, false, err
 	}
+	for n := len(r.Chain); n >= 1; n-- {
+		pre := r.Prefix(n)
+		ok, err := s.may(ctx, c, pre, "read", authz.MinimizeLatency())
+		if err != nil {
+			return paths.Resolved{}, false, err
+		}
+		if ok {
+			return pre, full && n == len(r.Chain), nil
+		}
+	}
+	return paths.Resolved{}, false, notFound(p)
 }
 
-// mayCreateIn checks that the caller may create entries in r.
-func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) error {
-	ok, err := s.may(ctx, c, r, "read", authz.MinimizeLatency())
+// preflight checks that the caller could write p now: write on the file if
+// it exists for the caller, else on the folder it would be created in.
+func (s *Service) preflight(ctx context.Context, c Caller, p paths.Path, createParents bool) error {
+	vis, exists, err := s.locate(ctx, c, p)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return s.mayOverwrite(ctx, c, vis)
+	}
+	return s.mayCreateBelow(ctx, c, vis, p, createParents, "parent folder %s not found (create it, or pass create_parents)")
+}
+
+// mayOverwrite checks that the caller may write a new version of r.
+func (s *Service) mayOverwrite(ctx context.Context, c Caller, r paths.Resolved) error {
+	if r.Entry().Kind != paths.File {
+		return errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", r.Path)
+	}
+	ok, err := s.may(ctx, c, r, "write", authz.MinimizeLatency())
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return notFound(r.Path)
+		return errs.E(errs.PermissionDenied, "you may read %s but not write it", r.Path)
 	}
+	return nil
+}
+
+// mayCreateBelow checks that the caller may create p given vis, the deepest
+// entry of p's chain it may read: vis must be p's parent unless parents are
+// created, a folder, and writable. notFoundMsg names the missing parent.
+func (s *Service) mayCreateBelow(ctx context.Context, c Caller, vis paths.Resolved, p paths.Path, createParents bool, notFoundMsg string) error {
+	parentPath, _ := p.Split()
+	if vis.Path != parentPath && !createParents {
+		return errs.E(errs.NotFound, notFoundMsg, parentPath)
+	}
+	return s.mayCreateIn(ctx, c, vis)
+}
+
+// mayCreateIn checks that the caller may create entries in r, which it may
+// read.
+func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) error {
 	if r.Entry().Kind != paths.Folder {
 		return errs.E(errs.FailedPrecondition, "%s is a file; files cannot contain entries", r.Path)
 	}
-	ok, err = s.may(ctx, c, r, "write", authz.MinimizeLatency())
+	ok, err := s.may(ctx, c, r, "write", authz.MinimizeLatency())
 	if err != nil {
 		return err
 	}
@@ -141,21 +176,17 @@ func (s *Service) commit(ctx context.Context, c Caller, p paths.Path, obj conten
 }
 
 func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
-	r, err := s.tree.Resolve(ctx, c.Zone, p)
-	var nf *paths.NotFoundError
-	if errors.As(err, &nf) {
-		return s.create(ctx, c, p, nf.Partial, obj, expected, createParents, mediaType)
-	}
+	r, exists, err := s.locate(ctx, c, p)
 	if err != nil {
 		return Item{}, "", err
 	}
-	if _, err := s.open(ctx, c, p, "write", authz.MinimizeLatency()); err != nil {
+	if !exists {
+		return s.create(ctx, c, p, r, obj, expected, createParents, mediaType)
+	}
+	if err := s.mayOverwrite(ctx, c, r); err != nil {
 		return Item{}, "", err
 	}
 	e := r.Entry()
-	if e.Kind != paths.File {
-		return Item{}, "", errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", p)
-	}
 	if expected == MustNotExist {
 		return Item{}, "", errs.E(errs.Aborted, "%s already exists at version %d; expected it not to exist", p, e.Version)
 	}
@@ -187,23 +218,26 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 	return item(r), "", nil
 }
 
-func (s *Service) create(ctx context.Context, c Caller, p paths.Path, partial paths.Resolved, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+func (s *Service) create(ctx context.Context, c Caller, p paths.Path, vis paths.Resolved, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
 	if expected > 0 {
 		return Item{}, "", errs.E(errs.Aborted, "%s does not exist; expected version %d", p, expected)
 	}
+	if err := s.mayCreateBelow(ctx, c, vis, p, createParents, "parent folder %s not found (create it, or pass create_parents)"); err != nil {
+		return Item{}, "", err
+	}
 	parentPath, name := p.Split()
 	var tok authz.Token
-	parent := partial
-	if partial.Path != parentPath {
-		if !createParents {
-			return Item{}, "", errs.E(errs.NotFound, "parent folder %s not found (create it, or pass create_parents)", parentPath)
-		}
+	parent := vis
+	if vis.Path != parentPath {
 		var err error
 		if parent, tok, err = s.mkdirAll(ctx, c, parentPath); err != nil {
 			return Item{}, "", err
 		}
-	} else if err := s.mayCreateIn(ctx, c, parent); err != nil {
-		return Item{}, "", err
+		// The folder may have appeared meanwhile, made by someone else:
+		// creating in it takes write on it like anywhere else.
+		if err := s.mayCreateIn(ctx, c, parent); err != nil {
+			return Item{}, "", err
+		}
 	}
 	e := paths.Entry{Kind: paths.File, Size: obj.Size, ContentHash: obj.Hash.String(), Version: 1, MediaType: mediaType, CreatedBy: c.User}
 	r, ctok, err := s.tree.Create(ctx, parent, name, e, func(ctx context.Context, tx *sql.Tx, e paths.Entry) error {
@@ -223,21 +257,16 @@ func (s *Service) create(ctx context.Context, c Caller, p paths.Path, partial pa
 // folder created needs write on its parent. It returns p resolved and the
 // token of the last creation ("" if nothing was created).
 func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.Resolved, authz.Token, error) {
-	r, err := s.tree.Resolve(ctx, c.Zone, p)
-	if err == nil {
-		if ok, err := s.may(ctx, c, r, "read", authz.MinimizeLatency()); err != nil || !ok {
-			return paths.Resolved{}, "", errors.Join(err, notFoundIf(!ok && err == nil, p))
-		}
-		if r.Entry().Kind != paths.Folder {
-			return paths.Resolved{}, "", errs.E(errs.FailedPrecondition, "%s is a file, not a folder", p)
-		}
-		return r, "", nil
-	}
-	var nf *paths.NotFoundError
-	if !errors.As(err, &nf) {
+	cur, exists, err := s.locate(ctx, c, p)
+	if err != nil {
 		return paths.Resolved{}, "", err
 	}
-	cur := nf.Partial
+	if exists {
+		if cur.Entry().Kind != paths.Folder {
+			return paths.Resolved{}, "", errs.E(errs.FailedPrecondition, "%s is a file, not a folder", p)
+		}
+		return cur, "", nil
+	}
 	if err := s.mayCreateIn(ctx, c, cur); err != nil {
 		return paths.Resolved{}, "", err
 	}
@@ -245,10 +274,13 @@ func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.R
 	for _, name := range p.Segments()[len(cur.Chain)-1:] {
 		next, t, err := s.tree.Create(ctx, cur, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
 		if errors.Is(err, errs.AlreadyExists) {
-			// Created concurrently: use it.
+			// Created concurrently: use it, if the caller may write in it.
 			next, err = s.tree.Resolve(ctx, c.Zone, cur.Path.Join(name))
 			if err == nil && next.Entry().Kind != paths.Folder {
 				err = errs.E(errs.FailedPrecondition, "%s is a file, not a folder", next.Path)
+			}
+			if err == nil {
+				err = s.mayCreateIn(ctx, c, next)
 			}
 		}
 		if err != nil {
@@ -259,26 +291,12 @@ func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.R
 	return cur, tok, nil
 }
 
-func notFoundIf(cond bool, p paths.Path) error {
-	if cond {
-		return notFound(p)
-	}
-	return nil
-}
-
 // Mkdir creates the folder at path; with parents, missing parents too, and
 // an existing folder is fine.
 func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents bool) (Item, authz.Token, error) {
 	p, _, err := parse("path", pathStr)
 	if err != nil {
 		return Item{}, "", err
-	}
-	if p == paths.Root {
-		if parents {
-			r, err := s.open(ctx, c, p, "read", authz.MinimizeLatency())
-			return item(r), "", err
-		}
-		return Item{}, "", errs.E(errs.AlreadyExists, "/ already exists")
 	}
 	if parents {
 		r, tok, err := s.mkdirAll(ctx, c, p)
@@ -287,18 +305,18 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 		}
 		return item(r), tok, nil
 	}
-	parentPath, name := p.Split()
-	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
-	if errors.Is(err, errs.NotFound) {
-		return Item{}, "", errs.E(errs.NotFound, "parent folder %s not found (create it, or pass parents)", parentPath)
-	}
+	vis, exists, err := s.locate(ctx, c, p)
 	if err != nil {
 		return Item{}, "", err
 	}
-	if err := s.mayCreateIn(ctx, c, parent); err != nil {
+	if exists {
+		return Item{}, "", errs.E(errs.AlreadyExists, "%s already exists", p)
+	}
+	if err := s.mayCreateBelow(ctx, c, vis, p, false, "parent folder %s not found (create it, or pass parents)"); err != nil {
 		return Item{}, "", err
 	}
-	r, tok, err := s.tree.Create(ctx, parent, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
+	_, name := p.Split()
+	r, tok, err := s.tree.Create(ctx, vis, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -355,6 +373,18 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 	if err != nil {
 		return Item{}, "", err
 	}
+	if from := rs.Prefix(len(rs.Chain) - 1); parent.Entry().ID != from.Entry().ID {
+		// Taking an entry out of a folder changes who may reach it (and
+		// what its new folder's owners may do with it): it takes write on
+		// the folder it leaves, not just on the entry.
+		ok, err := s.may(ctx, c, from, "write", authz.MinimizeLatency())
+		if err != nil {
+			return Item{}, "", err
+		}
+		if !ok {
+			return Item{}, "", errs.E(errs.PermissionDenied, "moving %s out of %s takes write on %s", src, from.Path, from.Path)
+		}
+	}
 	r, tok, err := s.tree.Move(ctx, rs, parent, name)
 	if err != nil {
 		return Item{}, "", err
@@ -362,18 +392,24 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 	return item(r), tok, nil
 }
 
-// destination resolves the folder a move or copy goes into, and checks the
-// caller may create entries in it.
+// destination resolves the folder a move or copy goes into, as the caller
+// sees the tree, and checks the caller may create entries in it.
 func (s *Service) destination(ctx context.Context, c Caller, dst paths.Path) (paths.Resolved, string, error) {
-	parentPath, name := dst.Split()
-	parent, err := s.tree.Resolve(ctx, c.Zone, parentPath)
-	if errors.Is(err, errs.NotFound) {
-		return paths.Resolved{}, "", errs.E(errs.NotFound, "destination folder %s not found", parentPath)
+	if dst == paths.Root {
+		return paths.Resolved{}, "", errs.Invalid("destination", "/ is the root folder; name the new entry, such as /name")
 	}
+	vis, exists, err := s.locate(ctx, c, dst)
 	if err != nil {
 		return paths.Resolved{}, "", err
 	}
-	return parent, name, s.mayCreateIn(ctx, c, parent)
+	if exists {
+		return paths.Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", dst)
+	}
+	if err := s.mayCreateBelow(ctx, c, vis, dst, false, "destination folder %s not found"); err != nil {
+		return paths.Resolved{}, "", err
+	}
+	_, name := dst.Split()
+	return vis, name, nil
 }
 
 // MaxCopyEntries bounds a folder copy.

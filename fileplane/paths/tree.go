@@ -373,3 +373,12 @@ func (t *Tree) Touch(ctx context.Context, id EntryID, token authz.Token) error {
 	e.PermToken = token
 	return t.store.Update(ctx, t.db, e)
 }
+
+// Prefix returns the first n entries of r's chain (n >= 1) as a Resolved.
+func (r Resolved) Prefix(n int) Resolved {
+	p := Root
+	for _, e := range r.Chain[1:n] {
+		p = p.Join(e.Name)
+	}
+	return Resolved{Path: p, Chain: r.Chain[:n:n]}
+}
