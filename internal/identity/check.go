@@ -12,6 +12,40 @@ import (
 
 var permissionRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
 
+// checkable are the permissions Check answers, by kind of resource (from
+// schema.zed). Asking for another is refused before anything is resolved,
+// so the answer cannot tell what exists.
+var checkable = map[string][]string{
+	"zone":  {"manage", "access"},
+	"group": {"manage", "membership", "view"},
+	"path":  {"read", "write", "share", "delete", "admin"},
+}
+
+func checkPermission(kind, permission string) error {
+	for _, p := range checkable[kind] {
+		if p == permission {
+			return nil
+		}
+	}
+	return errs.Invalid("permission", "%q is not a permission of a %s; use one of %s", permission, kind, strings.Join(checkable[kind], ", "))
+}
+
+// isSelf reports whether a subject reference names the caller itself,
+// without resolving it (resolving another's would tell who exists).
+func isSelf(p Principal, ref string) bool {
+	typ, name, ok := strings.Cut(ref, ":")
+	if !ok {
+		name = ref
+	} else if typ != typeUser {
+		return false
+	}
+	zone, user, qualified := strings.Cut(name, "/")
+	if !qualified {
+		return name == p.User.Name
+	}
+	return zone == p.Zone.Name && user == p.User.Name
+}
+
 // PathObjects resolves file-plane paths for Check (the file plane
 // implements it).
 type PathObjects interface {
@@ -55,23 +89,24 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 	if !permissionRE.MatchString(permission) {
 		return authz.Decision{}, errs.Invalid("permission", "%q must be a permission name of schema.zed, such as read, write, manage, access or membership", permission)
 	}
-	subject := userSubj(p.User.ID)
-	self := true
-	if subjectRef != "" {
-		m, err := s.ResolveMember(ctx, p, "subject", subjectRef)
-		if err != nil {
-			return authz.Decision{}, err
-		}
-		subject = m.Subject()
-		self = m.User != nil && m.User.ID == p.User.ID
+	kind, _, _ := strings.Cut(resourceRef, ":")
+	if strings.HasPrefix(resourceRef, "/") {
+		kind = "path"
 	}
+	if _, known := checkable[kind]; !known {
+		return authz.Decision{}, errs.Invalid("resource", "%q must be a path, zone:NAME or group:NAME", resourceRef)
+	}
+	if err := checkPermission(kind, permission); err != nil {
+		return authz.Decision{}, err
+	}
+	self := subjectRef == "" || isSelf(p, subjectRef)
 	var (
 		res    authz.ObjectRef
 		zone   ZoneID
 		tokens []authz.Token
 		err    error
 	)
-	if strings.HasPrefix(resourceRef, "/") {
+	if kind == "path" {
 		if s.paths == nil {
 			return authz.Decision{}, errs.Invalid("resource", "paths are not served here")
 		}
@@ -90,13 +125,26 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 	if err != nil {
 		return authz.Decision{}, err
 	}
+	subject := userSubj(p.User.ID)
 	if !self {
+		// Only admins of the resource's zone may ask about others, and only
+		// they learn whether the subject exists.
 		if err := s.mayManageZone(ctx, p, zone); err != nil {
 			return authz.Decision{}, errs.E(errs.PermissionDenied, "only an admin of the resource's zone may ask about other subjects")
 		}
+		m, err := s.ResolveMember(ctx, p, "subject", subjectRef)
+		if err != nil {
+			return authz.Decision{}, err
+		}
+		subject = m.Subject()
 	}
 	if !c.IsFullyConsistent() {
 		c = authz.AtLeastAsFresh(s.engine.Newest(append(tokens, c.Token(), s.MembershipToken())...))
 	}
-	return s.engine.Check(ctx, authz.CheckItem{Resource: res, Permission: permission, Subject: subject}, c)
+	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: res, Permission: permission, Subject: subject}, c)
+	if errors.Is(err, authz.ErrInvalid) {
+		// The engine's message names internal ids; the caller gets none.
+		return authz.Decision{}, errs.Wrap(errs.InvalidArgument, err, "the schema does not allow asking %s of %s", permission, resourceRef)
+	}
+	return d, err
 }

@@ -57,7 +57,7 @@ func (s *Service) ResolveUser(ctx context.Context, p Principal, field, ref strin
 	}
 	u, err := s.store.UserByName(ctx, s.db, z.ID, q.Name)
 	if errors.Is(err, storage.ErrNotFound) {
-		return User{}, errs.E(errs.NotFound, "user %q not found in zone %q", q.Name, z.Name)
+		return User{}, errs.E(errs.NotFound, "user %q not found", ref)
 	}
 	return u, err
 }
@@ -74,7 +74,7 @@ func (s *Service) ResolveGroup(ctx context.Context, p Principal, field, ref stri
 	}
 	g, err := s.store.GroupByName(ctx, s.db, z.ID, q.Name)
 	if errors.Is(err, storage.ErrNotFound) {
-		return Group{}, errs.E(errs.NotFound, "group %q not found in zone %q", q.Name, z.Name)
+		return Group{}, errs.E(errs.NotFound, "group %q not found", ref)
 	}
 	return g, err
 }

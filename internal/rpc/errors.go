@@ -59,8 +59,10 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		log.WarnContext(ctx, "authorization engine unavailable", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("authorization engine unavailable; retry"))
 	case errors.Is(err, authz.ErrInvalid):
-		// The engine's message names the type, relation or permission.
-		return connect.NewError(connect.CodeInvalidArgument, errors.New(err.Error()))
+		// The engine's message names internal object ids: log it, do not
+		// send it.
+		log.WarnContext(ctx, "authorization engine refused a request", "procedure", procedure, "err", err)
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("the request does not fit the authorization schema"))
 	case errors.Is(err, storage.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
 	}

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"connectrpc.com/connect"
@@ -285,9 +284,6 @@ func (h *IdentityHandler) Check(ctx context.Context, req *connect.Request[nexusv
 	}
 	d, err := h.svc.Check(ctx, p, req.Msg.GetResource(), req.Msg.GetPermission(), req.Msg.GetSubject(), ConsistencyFromPB(req.Msg.GetConsistency()))
 	if err != nil {
-		if errors.Is(err, authz.ErrInvalid) {
-			return nil, errs.Wrap(errs.InvalidArgument, err, "%s", err.Error())
-		}
 		return nil, err
 	}
 	return connect.NewResponse(&nexusv1.CheckResponse{Allowed: d.Allowed, CheckedAt: string(d.At)}), nil
