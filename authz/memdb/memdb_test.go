@@ -31,6 +31,9 @@ func (memDBTest) New(_ testing.TB, revisionParameters test.RevisionParameters, w
 }
 
 func TestMemdbDatastore(t *testing.T) {
+	if testing.Short() { // nexus: the whole suite takes ~40 s
+		t.Skip("SpiceDB's datastore conformance suite; runs without -short (make test)")
+	}
 	// ConcurrentWrite tests require row-level locking; memdb uses a global write lock
 	// and would deadlock if two write transactions were opened concurrently.
 	// Migration tests are excluded because memdb has no schema migrations.
