@@ -51,8 +51,22 @@ func (s *Service) MembershipToken() authz.Token {
 }
 
 func (s *Service) membershipChanged(t authz.Token) {
-	if t != "" {
-		s.membership.Store(&t)
+	if t == "" {
+		return
+	}
+	// Concurrent changes may report out of order: keep the newest.
+	for {
+		cur := s.membership.Load()
+		next := t
+		if cur != nil {
+			next = s.engine.Newest(*cur, t)
+			if next == *cur {
+				return
+			}
+		}
+		if s.membership.CompareAndSwap(cur, &next) {
+			return
+		}
 	}
 }
 
