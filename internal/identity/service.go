@@ -59,7 +59,9 @@ func (s *Service) membershipChanged(t authz.Token) {
 		cur := s.membership.Load()
 		next := t
 		if cur != nil {
-			next = s.engine.Newest(*cur, t)
+			if next = s.engine.Newest(*cur, t); next == "" {
+				next = t
+			}
 			if next == *cur {
 				return
 			}
