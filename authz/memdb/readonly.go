@@ -2,7 +2,6 @@ package memdb
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -359,42 +358,6 @@ func (r *memdbReader) mustLock() {
 	if !r.TryLock() {
 		panic("detected concurrent use of ReadWriteTransaction")
 	}
-}
-
-func iteratorForFilter(txn *memdb.Txn, filter datastore.RelationshipsFilter) (memdb.ResultIterator, error) {
-	// nexus: look resource ids / subject ids up through compound indexes when the filter names them.
-	if iter, ok, err := nexusIteratorForFilter(txn, filter); ok || err != nil {
-		return iter, err
-	}
-
-	// "_prefix" is a specialized index suffix used by github.com/hashicorp/go-memdb to match on
-	// a prefix of a string.
-	// See: https://github.com/hashicorp/go-memdb/blob/9940d4a14258e3b887bfb4bc6ebc28f65461a01c/txn.go#L531
-	index := indexNamespace + "_prefix"
-
-	var args []any
-	if filter.OptionalResourceType != "" {
-		args = append(args, filter.OptionalResourceType)
-		index = indexNamespace
-	} else {
-		args = append(args, "")
-	}
-
-	if filter.OptionalResourceType != "" && filter.OptionalResourceRelation != "" {
-		args = append(args, filter.OptionalResourceRelation)
-		index = indexNamespaceAndRelation
-	}
-
-	if len(args) == 0 {
-		return nil, spiceerrors.MustBugf("cannot specify an empty filter")
-	}
-
-	iter, err := txn.Get(tableRelationship, index, args...)
-	if err != nil {
-		return nil, fmt.Errorf("unable to get iterator for filter: %w", err)
-	}
-
-	return iter, err
 }
 
 func filterFuncForFilters(
