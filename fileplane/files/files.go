@@ -227,38 +227,16 @@ func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string,
 			return paths.Resolved{}, err
 		}
 		if !ok {
-			return paths.Resolved{}, errs.E(errs.PermissionDenied, "you may read %s but not %s it", p, verb(perm))
+			return paths.Resolved{}, errs.E(errs.PermissionDenied, "you may read %s but not %s it", p, perm)
 		}
 	}
 	return r, nil
 }
 
-func verb(perm string) string {
-	switch perm {
-	case "write":
-		return "write"
-	case "delete":
-		return "delete"
-	case "share":
-		return "share"
-	}
-	return perm
-}
-
-func parse(field, s string) (paths.Path, bool, error) {
-	p, slash, err := paths.Parse(s)
-	if err != nil {
-		var e *errs.Error
-		if errors.As(err, &e) && field != "path" {
-			return "", false, errs.E(errs.InvalidArgument, "invalid %s: %s", field, e.Msg[len("invalid path: "):])
-		}
-	}
-	return p, slash, err
-}
 
 // Stat returns the entry at p.
 func (s *Service) Stat(ctx context.Context, c Caller, path string, cons authz.Consistency) (Item, error) {
-	p, _, err := parse("path", path)
+	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return Item{}, err
 	}
@@ -276,7 +254,7 @@ func (s *Service) Limits() Limits { return s.limits }
 // tokens of its chain, for permission questions about paths (nexus check).
 // It checks nothing: the caller decides who may ask.
 func (s *Service) Object(ctx context.Context, zone, path string) (authz.ObjectRef, []authz.Token, error) {
-	p, _, err := parse("resource", path)
+	p, _, err := paths.ParseField("resource", path)
 	if err != nil {
 		return authz.ObjectRef{}, nil, err
 	}

@@ -74,7 +74,7 @@ func (s *Service) List(ctx context.Context, c Caller, path string, pageSize int,
 	case pageSize < 0 || pageSize > MaxPageSize:
 		return nil, "", errs.Invalid("page_size", "%d is out of range; use 1-%d (0 means %d)", pageSize, MaxPageSize, DefaultPageSize)
 	}
-	p, _, err := parse("path", path)
+	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return nil, "", err
 	}

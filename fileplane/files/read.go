@@ -25,7 +25,7 @@ type ReadResult struct {
 // the end) at version (0: current). One response carries at most
 // MaxUnaryBytes; larger reads are refused with a hint to read in ranges.
 func (s *Service) Read(ctx context.Context, c Caller, path string, offset, length, version int64, cons authz.Consistency) (ReadResult, error) {
-	p, _, err := parse("path", path)
+	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return ReadResult{}, err
 	}
@@ -94,7 +94,7 @@ func (s *Service) object(ctx context.Context, hexHash string) (content.Object, e
 
 // ListVersions returns the versions of the file at path, newest first.
 func (s *Service) ListVersions(ctx context.Context, c Caller, path string, cons authz.Consistency) ([]versions.Version, error) {
-	p, _, err := parse("path", path)
+	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return nil, err
 	}

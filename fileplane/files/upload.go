@@ -33,7 +33,7 @@ type Upload struct {
 // at commit; the caller's permission to write there is checked now and
 // again at commit.
 func (s *Service) BeginUpload(ctx context.Context, c Caller, pathStr string, size int64, o WriteOptions) (Upload, error) {
-	p, slash, err := parse("path", pathStr)
+	p, slash, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Upload{}, err
 	}

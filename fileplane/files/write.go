@@ -32,7 +32,7 @@ type WriteOptions struct {
 // Write creates or overwrites the file at path with data (at most
 // MaxUnaryBytes; larger files go through an upload).
 func (s *Service) Write(ctx context.Context, c Caller, pathStr string, data []byte, o WriteOptions) (Item, authz.Token, error) {
-	p, slash, err := parse("path", pathStr)
+	p, slash, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -294,7 +294,7 @@ func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.R
 // Mkdir creates the folder at path; with parents, missing parents too, and
 // an existing folder is fine.
 func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents bool) (Item, authz.Token, error) {
-	p, _, err := parse("path", pathStr)
+	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -326,7 +326,7 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 // Delete removes the entry at path; a folder that is not empty only with
 // recursive. The root cannot be deleted.
 func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursive bool) (authz.Token, error) {
-	p, _, err := parse("path", pathStr)
+	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return "", err
 	}
@@ -349,11 +349,11 @@ func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursiv
 // Move moves (or renames) source to destination. The destination must not
 // exist; its parent must. A folder cannot move into its own subtree.
 func (s *Service) Move(ctx context.Context, c Caller, source, destination string) (Item, authz.Token, error) {
-	src, _, err := parse("source", source)
+	src, _, err := paths.ParseField("source", source)
 	if err != nil {
 		return Item{}, "", err
 	}
-	dst, _, err := parse("destination", destination)
+	dst, _, err := paths.ParseField("destination", destination)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -419,11 +419,11 @@ const MaxCopyEntries = 10_000
 // duplicated; a folder is copied with everything below it that the caller
 // may read. The copies belong to the caller.
 func (s *Service) Copy(ctx context.Context, c Caller, source, destination string) (Item, authz.Token, error) {
-	src, _, err := parse("source", source)
+	src, _, err := paths.ParseField("source", source)
 	if err != nil {
 		return Item{}, "", err
 	}
-	dst, _, err := parse("destination", destination)
+	dst, _, err := paths.ParseField("destination", destination)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -489,7 +489,7 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 // RestoreVersion makes a new version of the file at path with the content
 // of an older version.
 func (s *Service) RestoreVersion(ctx context.Context, c Caller, pathStr string, version int64) (Item, error) {
-	p, _, err := parse("path", pathStr)
+	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Item{}, err
 	}

@@ -26,9 +26,13 @@ const Root Path = "/"
 // Parse validates s and normalises it to NFC. A trailing slash is accepted
 // (and reported, for callers that must refuse it on a file). Each rule
 // broken is named in the error.
-func Parse(s string) (p Path, trailingSlash bool, err error) {
+func Parse(s string) (p Path, trailingSlash bool, err error) { return ParseField("path", s) }
+
+// ParseField is Parse for a request field of another name (source,
+// destination): errors name field.
+func ParseField(field, s string) (p Path, trailingSlash bool, err error) {
 	bad := func(rule string, args ...any) (Path, bool, error) {
-		return "", false, errs.Invalid("path", rule, args...)
+		return "", false, errs.Invalid(field, rule, args...)
 	}
 	switch {
 	case s == "":
