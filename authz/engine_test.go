@@ -167,3 +167,26 @@ func TestLookupResourcesPagesPastOnePage(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenHookSeesTheTokenAndItsFailureUndoesTheWrite(t *testing.T) {
+	ctx := context.Background()
+	db := openLog(t, t.TempDir())
+	defer db.Close()
+	e := newEngine(t, db)
+	var seen authz.Token
+	tok, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(zoneA, "admin", alice))},
+		authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error { seen = token; return nil }))
+	require.NoError(t, err)
+	require.Equal(t, tok, seen, "the hook gets the write's own token")
+
+	boom := errors.New("boom")
+	_, err = e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(zoneA, "admin", bob))},
+		authz.WithTokenTx(func(context.Context, *sql.Tx, authz.Token) error { return boom }))
+	require.ErrorIs(t, err, boom)
+	d, err := e.Check(ctx, authz.CheckItem{Resource: zoneA, Permission: "manage", Subject: bob}, authz.FullyConsistent())
+	require.NoError(t, err)
+	require.False(t, d.Allowed, "the engine's write was taken back")
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM authz_relationships`).Scan(&n))
+	require.Equal(t, 1, n, "only alice's grant is in the log")
+}

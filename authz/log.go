@@ -18,13 +18,14 @@ type Log interface {
 	Load(ctx context.Context, fn func([]Relationship) error) error
 
 	// Commit records updates in one transaction and runs hook (if not nil)
-	// in it; then it calls apply with the updates that change the log's
+	// in it; then it calls apply, in the same transaction, with the updates
+	// that change the log's
 	// state (a touch of a missing relationship, a delete of a present one),
 	// and commits if and only if hook and apply return nil.
 	//
 	// If the commit itself fails after apply succeeded, Commit returns an
 	// error wrapping ErrCommitFailed, and the caller must undo what apply did.
-	Commit(ctx context.Context, updates []Update, hook TxHook, apply func(effective []Update) error) error
+	Commit(ctx context.Context, updates []Update, hook TxHook, apply func(tx *sql.Tx, effective []Update) error) error
 }
 
 // ErrCommitFailed wraps a log commit that failed after the engine had

@@ -60,7 +60,7 @@ func (l *SQLLog) Load(ctx context.Context, fn func([]Relationship) error) error 
 }
 
 // Commit implements Log.
-func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, apply func([]Update) error) (err error) {
+func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, apply func(*sql.Tx, []Update) error) (err error) {
 	tx, err := l.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("relationship log: %w", err)
@@ -97,7 +97,7 @@ func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, appl
 			return err
 		}
 	}
-	if err := apply(effective); err != nil {
+	if err := apply(tx, effective); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,8 @@ var _ Writer = (*Engine)(nil)
 type WriteOption func(*writeOptions)
 
 type writeOptions struct {
-	hook TxHook
+	hook  TxHook
+	after func(ctx context.Context, tx *sql.Tx, token Token) error
 }
 
 // WithTx runs hook in the transaction that records the write, so the
@@ -31,6 +33,14 @@ type writeOptions struct {
 // An engine without a Log refuses writes WithTx.
 func WithTx(hook TxHook) WriteOption {
 	return func(o *writeOptions) { o.hook = hook }
+}
+
+// WithTokenTx runs after in the transaction that records the write, once
+// the engine has applied it, with the write's token: a caller can store the
+// token beside its rows in the same commit. If after fails, the write is
+// undone.
+func WithTokenTx(after func(ctx context.Context, tx *sql.Tx, token Token) error) WriteOption {
+	return func(o *writeOptions) { o.after = after }
 }
 
 // Filter selects relationships. Resource.Type is required; any other empty
@@ -98,7 +108,7 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 		return nil
 	}
 	if e.log == nil {
-		if o.hook != nil {
+		if o.hook != nil || o.after != nil {
 			return "", fmt.Errorf("authz: WithTx needs a relationship log; this engine has none")
 		}
 		err := apply(updates)
@@ -106,16 +116,28 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 		return token, err
 	}
 	var applied []Update
-	err := e.log.Commit(ctx, updates, o.hook, func(effective []Update) error {
+	err := e.log.Commit(ctx, updates, o.hook, func(tx *sql.Tx, effective []Update) error {
 		if err := apply(effective); err != nil {
 			return err
 		}
 		applied = effective
-		return nil
+		if o.after == nil {
+			return nil
+		}
+		if token == "" {
+			// Nothing changed: the newest revision already has this state.
+			t, err := e.headToken(ctx)
+			if err != nil {
+				return err
+			}
+			token = t
+		}
+		return o.after(ctx, tx, token)
 	})
-	if errors.Is(err, ErrCommitFailed) && len(applied) > 0 {
-		// The datastore has a write the log does not: take it back, so no
-		// reader sees a relationship that would vanish at restart.
+	if err != nil && len(applied) > 0 {
+		// The datastore has a write the log does not (the after hook or the
+		// commit failed): take it back, so no reader sees a relationship
+		// that would vanish at restart.
 		if uerr := apply(invert(applied)); uerr != nil {
 			e.logger.Error("authz: cannot undo a write whose log commit failed; restart to rebuild from the log", "err", uerr)
 		}

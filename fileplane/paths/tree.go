@@ -90,7 +90,7 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 		authz.TouchRel(authz.Rel(root.Object(), "zone", authz.Subject("zone", zone))),
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return t.store.Insert(ctx, tx, root)
-	}))
+	}), recordToken(t.store, &root))
 	if errors.Is(err, storage.ErrExists) {
 		return t.store.Root(ctx, t.db, zone) // created concurrently
 	}
@@ -98,7 +98,16 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 		return Entry{}, err
 	}
 	root.PermToken = tok
-	return root, t.store.Update(ctx, t.db, root)
+	return root, nil
+}
+
+// recordToken stores the write's token as e's PermToken, in the write's own
+// transaction.
+func recordToken(store Store, e *Entry) authz.WriteOption {
+	return authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
+		e.PermToken = token
+		return store.Update(ctx, tx, *e)
+	})
 }
 
 // ErrNotFound is returned by Resolve with the longest chain that exists.
@@ -181,16 +190,11 @@ func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry
 			return hook(ctx, tx, e)
 		}
 		return nil
-	}))
+	}), recordToken(t.store, &e))
 	if errors.Is(err, storage.ErrExists) {
 		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", parent.Path.Join(name))
 	}
 	if err != nil {
-		return Resolved{}, "", err
-	}
-	e.PermToken = tok
-	// Record the token on the row too (it was not known inside the write).
-	if err := t.store.Update(ctx, t.db, e); err != nil {
 		return Resolved{}, "", err
 	}
 	return parent.Child(e), tok, nil
@@ -220,13 +224,16 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 	}
 	var tok authz.Token
 	var err error
-	hook := func(ctx context.Context, tx *sql.Tx) error {
-		return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
-	}
 	if updates == nil {
-		err = storage.InTx(ctx, t.db, func(tx *sql.Tx) error { return hook(ctx, tx) })
+		err = storage.InTx(ctx, t.db, func(tx *sql.Tx) error {
+			return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
+		})
 	} else {
-		tok, err = t.engine.Write(ctx, updates, authz.WithTx(hook))
+		// The move and its token are one row update, after the engine applied
+		// the new parent.
+		tok, err = t.engine.Write(ctx, updates, authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
+			return t.store.Move(ctx, tx, e.ID, newParent, name, token)
+		}))
 	}
 	if errors.Is(err, storage.ErrExists) {
 		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", dstParent.Path.Join(name))
@@ -237,9 +244,6 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 	e.Parent, e.Name = newParent, name
 	if tok != "" {
 		e.PermToken = tok
-		if err := t.store.Update(ctx, t.db, e); err != nil {
-			return Resolved{}, "", err
-		}
 	}
 	return dstParent.Child(e), tok, nil
 }
