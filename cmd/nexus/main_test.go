@@ -95,6 +95,54 @@ func (l *lockedWriter) String() string {
 	return l.buf.String()
 }
 
+// writeUntilKilled runs step in workers goroutines, step(w, i) returning an
+// acknowledged write or false when the server stops answering, until at
+// least want writes are acknowledged; then it SIGKILLs p while the writers
+// are still going, and returns every acknowledged write.
+func writeUntilKilled[T any](t *testing.T, p *proc, workers, want int, step func(w, i int) (T, bool)) []T {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		done []T
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a, ok := step(w, i)
+				if !ok {
+					return
+				}
+				mu.Lock()
+				done = append(done, a)
+				mu.Unlock()
+			}
+		}(w)
+	}
+	for {
+		mu.Lock()
+		n := len(done)
+		mu.Unlock()
+		if n >= want {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	return done
+}
+
 // cli runs a client command in-process and returns its exit code and output.
 func cli(url, token string, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
@@ -129,52 +177,17 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 	// Write users, keys and memberships until well after the kill; keep what
 	// was acknowledged.
 	type acked struct{ user, key string }
-	var (
-		mu   sync.Mutex
-		done []acked
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				user := fmt.Sprintf("u%d-%d", w, i)
-				if code, _, _ := cli(p.url, key, "admin", "user", "create", user); code != 0 {
-					return
-				}
-				if code, _, _ := cli(p.url, key, "admin", "group", "add", "crew", user); code != 0 {
-					return
-				}
-				code, k, _ := cli(p.url, key, "admin", "key", "create", "--user", user)
-				if code != 0 {
-					return
-				}
-				mu.Lock()
-				done = append(done, acked{user, strings.TrimSpace(k)})
-				mu.Unlock()
-			}
-		}(w)
-	}
-	for {
-		mu.Lock()
-		n := len(done)
-		mu.Unlock()
-		if n >= 40 {
-			break
+	done := writeUntilKilled(t, p, 4, 40, func(w, i int) (acked, bool) {
+		user := fmt.Sprintf("u%d-%d", w, i)
+		if code, _, _ := cli(p.url, key, "admin", "user", "create", user); code != 0 {
+			return acked{}, false
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	_ = p.cmd.Wait()
-	close(stop)
-	wg.Wait()
+		if code, _, _ := cli(p.url, key, "admin", "group", "add", "crew", user); code != 0 {
+			return acked{}, false
+		}
+		code, k, _ := cli(p.url, key, "admin", "key", "create", "--user", user)
+		return acked{user, strings.TrimSpace(k)}, code == 0
+	})
 
 	p = serve(t, dir)
 	require.Equal(t, key, adminKey(t, dir), "the admin key is not replaced after a crash")
@@ -277,52 +290,18 @@ func TestCrashKeepsEveryAcknowledgedFileWrite(t *testing.T) {
 	local := t.TempDir()
 
 	type acked struct{ path, local string }
-	var (
-		mu   sync.Mutex
-		done []acked
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				// Each file is new content; some overwrite an earlier path.
-				path := fmt.Sprintf("/w%d/dir%d/f%d.bin", w, i%3, i%7)
-				src := filepath.Join(local, fmt.Sprintf("%d-%d", w, i))
-				data := make([]byte, 1000+i*997%50000)
-				_, _ = rand.Read(data)
-				if err := os.WriteFile(src, data, 0o600); err != nil {
-					return
-				}
-				if code, _, _ := cli(p.url, key, "fs", "put", src, path); code != 0 {
-					return
-				}
-				mu.Lock()
-				done = append(done, acked{path, src})
-				mu.Unlock()
-			}
-		}(w)
-	}
-	for {
-		mu.Lock()
-		n := len(done)
-		mu.Unlock()
-		if n >= 40 {
-			break
+	done := writeUntilKilled(t, p, 3, 40, func(w, i int) (acked, bool) {
+		// Each file is new content; some overwrite an earlier path.
+		path := fmt.Sprintf("/w%d/dir%d/f%d.bin", w, i%3, i%7)
+		src := filepath.Join(local, fmt.Sprintf("%d-%d", w, i))
+		data := make([]byte, 1000+i*997%50000)
+		_, _ = rand.Read(data)
+		if err := os.WriteFile(src, data, 0o600); err != nil {
+			return acked{}, false
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	_ = p.cmd.Wait()
-	close(stop)
-	wg.Wait()
+		code, _, _ := cli(p.url, key, "fs", "put", src, path)
+		return acked{path, src}, code == 0
+	})
 
 	// The last acknowledged write of each path is what it must read back.
 	last := map[string]string{}
