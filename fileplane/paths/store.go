@@ -91,7 +91,7 @@ var _ Store = SQLStore{}
 const entryCols = `id, zone_id, COALESCE(parent_id, ''), name, kind, size, content_hash, version, media_type,
 	created_by, created_at, modified_by, modified_at, perm_token`
 
-func scanEntry(s interface{ Scan(...any) error }) (Entry, error) {
+func scanEntry(s storage.Scanner) (Entry, error) {
 	var e Entry
 	var created, modified sql.NullString
 	if err := s.Scan(&e.ID, &e.Zone, &e.Parent, &e.Name, &e.Kind, &e.Size, &e.ContentHash, &e.Version, &e.MediaType,
@@ -135,25 +135,8 @@ func (SQLStore) Child(ctx context.Context, q storage.DBTX, parent EntryID, name 
 }
 
 func (SQLStore) Children(ctx context.Context, q storage.DBTX, parent EntryID, afterName string, limit int) ([]Entry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+entryCols+` FROM paths_entries
+	return storage.QueryAll(ctx, q, scanEntry, `SELECT `+entryCols+` FROM paths_entries
 		WHERE parent_id = ? AND name > ? ORDER BY name LIMIT ?`, parent, afterName, limit)
-	if err != nil {
-		return nil, storage.Translate(err)
-	}
-	return collect(rows)
-}
-
-func collect(rows *sql.Rows) ([]Entry, error) {
-	defer rows.Close()
-	var out []Entry
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, storage.Translate(rows.Err())
 }
 
 func (SQLStore) Update(ctx context.Context, q storage.DBTX, e Entry) error {
@@ -180,16 +163,12 @@ func affected(res sql.Result, err error) error {
 }
 
 func (SQLStore) Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entry, error) {
-	rows, err := q.QueryContext(ctx, `WITH RECURSIVE sub(id, depth) AS (
+	out, err := storage.QueryAll(ctx, q, scanEntry, `WITH RECURSIVE sub(id, depth) AS (
 			SELECT id, 0 FROM paths_entries WHERE id = ?
 			UNION ALL
 			SELECT e.id, sub.depth + 1 FROM paths_entries e JOIN sub ON e.parent_id = sub.id
 		)
 		SELECT `+entryCols+` FROM paths_entries JOIN sub USING (id) ORDER BY sub.depth, name`, id)
-	if err != nil {
-		return nil, storage.Translate(err)
-	}
-	out, err := collect(rows)
 	if err == nil && len(out) == 0 {
 		return nil, storage.ErrNotFound // id itself is missing
 	}

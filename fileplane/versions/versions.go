@@ -53,7 +53,7 @@ var _ Store = SQLStore{}
 
 const cols = `entry_id, version, content_hash, size, media_type, created_by, created_at`
 
-func scan(s interface{ Scan(...any) error }) (Version, error) {
+func scan(s storage.Scanner) (Version, error) {
 	var v Version
 	var created sql.NullString
 	if err := s.Scan(&v.Entry, &v.Number, &v.ContentHash, &v.Size, &v.MediaType, &v.CreatedBy, &created); err != nil {
@@ -75,20 +75,7 @@ func (SQLStore) Get(ctx context.Context, q storage.DBTX, entry string, number in
 }
 
 func (SQLStore) List(ctx context.Context, q storage.DBTX, entry string) ([]Version, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM versions_versions WHERE entry_id = ? ORDER BY version DESC`, entry)
-	if err != nil {
-		return nil, storage.Translate(err)
-	}
-	defer rows.Close()
-	var out []Version
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, storage.Translate(rows.Err())
+	return storage.QueryAll(ctx, q, scan, `SELECT `+cols+` FROM versions_versions WHERE entry_id = ? ORDER BY version DESC`, entry)
 }
 
 func (SQLStore) DeleteEntries(ctx context.Context, q storage.DBTX, entries []string) error {

@@ -59,7 +59,7 @@ func (SQLStore) InsertZone(ctx context.Context, q storage.DBTX, z Zone) error {
 
 const zoneCols = `id, name, created_at`
 
-func scanZone(s interface{ Scan(...any) error }) (Zone, error) {
+func scanZone(s storage.Scanner) (Zone, error) {
 	var z Zone
 	var created sql.NullString
 	if err := s.Scan(&z.ID, &z.Name, &created); err != nil {
@@ -79,7 +79,7 @@ func (SQLStore) ZoneByName(ctx context.Context, q storage.DBTX, name string) (Zo
 }
 
 func (SQLStore) Zones(ctx context.Context, q storage.DBTX) ([]Zone, error) {
-	return queryAll(ctx, q, scanZone, `SELECT `+zoneCols+` FROM identity_zones ORDER BY name`)
+	return storage.QueryAll(ctx, q, scanZone, `SELECT `+zoneCols+` FROM identity_zones ORDER BY name`)
 }
 
 func (SQLStore) InsertUser(ctx context.Context, q storage.DBTX, u User) error {
@@ -90,7 +90,7 @@ func (SQLStore) InsertUser(ctx context.Context, q storage.DBTX, u User) error {
 
 const userCols = `id, zone_id, name, created_at`
 
-func scanUser(s interface{ Scan(...any) error }) (User, error) {
+func scanUser(s storage.Scanner) (User, error) {
 	var u User
 	var created sql.NullString
 	if err := s.Scan(&u.ID, &u.Zone, &u.Name, &created); err != nil {
@@ -110,7 +110,7 @@ func (SQLStore) UserByName(ctx context.Context, q storage.DBTX, zone ZoneID, nam
 }
 
 func (SQLStore) Users(ctx context.Context, q storage.DBTX, zone ZoneID) ([]User, error) {
-	return queryAll(ctx, q, scanUser, `SELECT `+userCols+` FROM identity_users WHERE zone_id = ? ORDER BY name`, zone)
+	return storage.QueryAll(ctx, q, scanUser, `SELECT `+userCols+` FROM identity_users WHERE zone_id = ? ORDER BY name`, zone)
 }
 
 func (SQLStore) InsertGroup(ctx context.Context, q storage.DBTX, g Group) error {
@@ -121,7 +121,7 @@ func (SQLStore) InsertGroup(ctx context.Context, q storage.DBTX, g Group) error 
 
 const groupCols = `id, zone_id, name, created_at`
 
-func scanGroup(s interface{ Scan(...any) error }) (Group, error) {
+func scanGroup(s storage.Scanner) (Group, error) {
 	var g Group
 	var created sql.NullString
 	if err := s.Scan(&g.ID, &g.Zone, &g.Name, &created); err != nil {
@@ -141,7 +141,7 @@ func (SQLStore) GroupByName(ctx context.Context, q storage.DBTX, zone ZoneID, na
 }
 
 func (SQLStore) Groups(ctx context.Context, q storage.DBTX, zone ZoneID) ([]Group, error) {
-	return queryAll(ctx, q, scanGroup, `SELECT `+groupCols+` FROM identity_groups WHERE zone_id = ? ORDER BY name`, zone)
+	return storage.QueryAll(ctx, q, scanGroup, `SELECT `+groupCols+` FROM identity_groups WHERE zone_id = ? ORDER BY name`, zone)
 }
 
 func (SQLStore) InsertKey(ctx context.Context, q storage.DBTX, k APIKey) error {
@@ -153,7 +153,7 @@ func (SQLStore) InsertKey(ctx context.Context, q storage.DBTX, k APIKey) error {
 
 const keyCols = `id, user_id, description, hash, created_at, expires_at, revoked_at`
 
-func scanKey(s interface{ Scan(...any) error }) (APIKey, error) {
+func scanKey(s storage.Scanner) (APIKey, error) {
 	var k APIKey
 	var created, expires, revoked sql.NullString
 	if err := s.Scan(&k.ID, &k.User, &k.Description, &k.Hash, &created, &expires, &revoked); err != nil {
@@ -176,7 +176,7 @@ func (SQLStore) Key(ctx context.Context, q storage.DBTX, id KeyID) (APIKey, erro
 }
 
 func (SQLStore) Keys(ctx context.Context, q storage.DBTX, user UserID) ([]APIKey, error) {
-	return queryAll(ctx, q, scanKey, `SELECT `+keyCols+` FROM identity_api_keys WHERE user_id = ? ORDER BY created_at, id`, user)
+	return storage.QueryAll(ctx, q, scanKey, `SELECT `+keyCols+` FROM identity_api_keys WHERE user_id = ? ORDER BY created_at, id`, user)
 }
 
 func (SQLStore) RevokeKey(ctx context.Context, q storage.DBTX, id KeyID, t time.Time) error {
@@ -189,21 +189,4 @@ func (SQLStore) RevokeKey(ctx context.Context, q storage.DBTX, id KeyID, t time.
 		return storage.ErrNotFound
 	}
 	return nil
-}
-
-func queryAll[T any](ctx context.Context, q storage.DBTX, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, storage.Translate(err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, storage.Translate(rows.Err())
 }

@@ -122,3 +122,24 @@ func Migrations(fsys fs.FS, dir string) fs.FS {
 	}
 	return sub
 }
+
+// Scanner is a row: *sql.Row or *sql.Rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// QueryAll runs query on q and scans every row with scan.
+func QueryAll[T any](ctx context.Context, q DBTX, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, Translate(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, Translate(rows.Err())
+}
