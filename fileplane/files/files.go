@@ -233,7 +233,6 @@ func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string,
 	return r, nil
 }
 
-
 // Stat returns the entry at p.
 func (s *Service) Stat(ctx context.Context, c Caller, path string, cons authz.Consistency) (Item, error) {
 	p, _, err := paths.ParseField("path", path)

@@ -18,6 +18,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
 )
 
 // world is a file plane with one zone (z1) and its people, and a second
@@ -42,14 +43,13 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "nexus.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, sqlite.Migrate(ctx, db, "authz", authz.SQLiteMigrations()))
-	require.NoError(t, sqlite.Migrate(ctx, db, "content", content.SQLiteMigrations()))
-	require.NoError(t, sqlite.Migrate(ctx, db, "paths", paths.SQLiteMigrations()))
-	require.NoError(t, sqlite.Migrate(ctx, db, "versions", versions.SQLiteMigrations()))
-	require.NoError(t, sqlite.Migrate(ctx, db, "files", files.SQLiteMigrations()))
+	db := sqlitetest.Open(t,
+		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
+		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
+		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
+		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
+		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
+	)
 	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}, RevisionQuantization: o.quantization})
 	require.NoError(t, err)
 	t.Cleanup(func() { engine.Close() })

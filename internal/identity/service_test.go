@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/errs"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
 )
 
 type fixture struct {
@@ -36,14 +36,15 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+var domains = []sqlite.Domain{
+	{Name: "authz", Migrations: authz.SQLiteMigrations()},
+	{Name: "identity", Migrations: SQLiteMigrations()},
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "nexus.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, sqlite.Migrate(ctx, db, "authz", authz.SQLiteMigrations()))
-	require.NoError(t, sqlite.Migrate(ctx, db, "identity", SQLiteMigrations()))
+	db := sqlitetest.Open(t, domains...)
 	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}})
 	require.NoError(t, err)
 	t.Cleanup(func() { engine.Close() })
@@ -90,11 +91,7 @@ func TestBootstrapOnlyOnce(t *testing.T) {
 
 func TestBootstrapSavesKeyBeforeCommit(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "nexus.db"))
-	require.NoError(t, err)
-	defer db.Close()
-	require.NoError(t, sqlite.Migrate(ctx, db, "authz", authz.SQLiteMigrations()))
-	require.NoError(t, sqlite.Migrate(ctx, db, "identity", SQLiteMigrations()))
+	db := sqlitetest.Open(t, domains...)
 	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}})
 	require.NoError(t, err)
 	defer engine.Close()

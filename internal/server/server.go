@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,20 +103,15 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = sqlite.Open(ctx, dbPath); err != nil {
 		return nil, err
 	}
-	for _, m := range []struct {
-		domain string
-		fsys   fs.FS
-	}{
-		{"authz", authz.SQLiteMigrations()},
-		{"identity", identity.SQLiteMigrations()},
-		{"content", content.SQLiteMigrations()},
-		{"paths", paths.SQLiteMigrations()},
-		{"versions", versions.SQLiteMigrations()},
-		{"files", files.SQLiteMigrations()},
-	} {
-		if err := sqlite.Migrate(ctx, s.db, m.domain, m.fsys); err != nil {
-			return nil, err
-		}
+	if err := sqlite.MigrateAll(ctx, s.db,
+		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
+		sqlite.Domain{Name: "identity", Migrations: identity.SQLiteMigrations()},
+		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
+		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
+		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
+		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
+	); err != nil {
+		return nil, err
 	}
 
 	if s.engine, err = authz.New(ctx, authz.Config{

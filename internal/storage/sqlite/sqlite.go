@@ -51,3 +51,19 @@ func Migrate(ctx context.Context, db *sql.DB, domain string, migrations fs.FS) e
 	}
 	return nil
 }
+
+// Domain is one capability's migrations.
+type Domain struct {
+	Name       string
+	Migrations fs.FS
+}
+
+// MigrateAll migrates each domain in turn.
+func MigrateAll(ctx context.Context, db *sql.DB, domains ...Domain) error {
+	for _, d := range domains {
+		if err := Migrate(ctx, db, d.Name, d.Migrations); err != nil {
+			return err
+		}
+	}
+	return nil
+}
