@@ -53,11 +53,19 @@ type Checker interface {
 
 var _ Checker = (*Engine)(nil)
 
-// Check answers one question.
+// Check answers one question, from the decision cache when it may.
 func (e *Engine) Check(ctx context.Context, item CheckItem, c Consistency) (Decision, error) {
+	if e.cache != nil {
+		return e.cache.check(ctx, item, c)
+	}
+	return e.checkEngine(ctx, item, e.cons(c))
+}
+
+// checkEngine asks the engine itself.
+func (e *Engine) checkEngine(ctx context.Context, item CheckItem, cons *v1.Consistency) (Decision, error) {
 	start := time.Now()
 	resp, err := e.perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
-		Consistency: e.cons(c),
+		Consistency: cons,
 		Resource:    item.Resource.proto(),
 		Permission:  item.Permission,
 		Subject:     item.Subject.proto(),
@@ -76,10 +84,19 @@ func (e *Engine) Check(ctx context.Context, item CheckItem, c Consistency) (Deci
 }
 
 // CheckBulk answers many questions with as few engine calls as it can:
-// one per 10,000 items. An error on any item fails the whole call.
+// from the decision cache and the accessible sets when they may, else one
+// engine call per 10,000 items. An error on any item fails the whole call.
 func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency) ([]Decision, error) {
+	if e.cache != nil {
+		return e.cache.checkBulk(ctx, items, c)
+	}
+	return e.checkBulkEngine(ctx, items, e.cons(c))
+}
+
+// checkBulkEngine asks the engine itself. Later batches are read at least as
+// fresh as the first.
+func (e *Engine) checkBulkEngine(ctx context.Context, items []CheckItem, cons *v1.Consistency) ([]Decision, error) {
 	out := make([]Decision, 0, len(items))
-	cons := e.cons(c)
 	for off := 0; off < len(items); off += maxBulkItems {
 		batch := items[off:min(off+maxBulkItems, len(items))]
 		start := time.Now()
@@ -113,7 +130,7 @@ func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency
 		}
 		e.metrics.observe("check_bulk", start, len(batch), nil)
 		// Later batches must be at least as fresh as the first.
-		if at != "" && c.kind == minimizeLatency {
+		if at != "" && !cons.GetFullyConsistent() {
 			cons = AtLeastAsFresh(at).proto()
 		}
 	}
@@ -122,12 +139,18 @@ func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency
 
 // LookupResources pages through SpiceDB's LookupResources.
 func (e *Engine) LookupResources(ctx context.Context, resourceType, permission string, subject SubjectRef, c Consistency) ([]string, error) {
+	ids, _, _, err := e.lookupResources(ctx, resourceType, permission, subject, e.cons(c), 0)
+	return ids, err
+}
+
+// lookupResources pages through SpiceDB's LookupResources, stopping past
+// limit ids if limit > 0 (more is then true). at is the revision of the
+// answer.
+func (e *Engine) lookupResources(ctx context.Context, resourceType, permission string, subject SubjectRef, cons *v1.Consistency, limit int) (ids []string, at Token, more bool, err error) {
 	start := time.Now()
-	var ids []string
 	var cursor *v1.Cursor
 	// Every page must repeat the first call's arguments exactly; the cursor
 	// keeps the revision of the first page.
-	cons := e.cons(c)
 	for {
 		stream, err := e.perms.LookupResources(ctx, &v1.LookupResourcesRequest{
 			Consistency:        cons,
@@ -139,7 +162,7 @@ func (e *Engine) LookupResources(ctx context.Context, resourceType, permission s
 		})
 		if err != nil {
 			e.metrics.observe("lookup_resources", start, 1, err)
-			return nil, wrapErr("lookup resources", err)
+			return nil, "", false, wrapErr("lookup resources", err)
 		}
 		n := 0
 		for {
@@ -149,20 +172,27 @@ func (e *Engine) LookupResources(ctx context.Context, resourceType, permission s
 			}
 			if err != nil {
 				e.metrics.observe("lookup_resources", start, 1, err)
-				return nil, wrapErr("lookup resources", err)
+				return nil, "", false, wrapErr("lookup resources", err)
 			}
 			n++
 			cursor = r.GetAfterResultCursor()
+			if at == "" {
+				at = Token(r.GetLookedUpAt().GetToken())
+			}
 			if r.GetPermissionship() == v1.LookupPermissionship_LOOKUP_PERMISSIONSHIP_HAS_PERMISSION {
 				ids = append(ids, r.GetResourceObjectId())
 			}
+		}
+		if limit > 0 && len(ids) > limit {
+			more = true
+			break
 		}
 		if n < lookupPageSize || cursor == nil {
 			break
 		}
 	}
 	e.metrics.observe("lookup_resources", start, 1, nil)
-	return ids, nil
+	return ids, at, more, nil
 }
 
 // LookupSubjects returns the subjects with permission on resource. Wildcards

@@ -51,6 +51,12 @@ type Config struct {
 
 	// Registerer receives the engine's metrics. Nil registers none.
 	Registerer prometheus.Registerer
+
+	// Cache configures the decision cache in front of the engine.
+	Cache CacheConfig
+
+	// testClients, in tests, wraps the engine's clients to inject faults.
+	testClients func(v1.PermissionsServiceClient, v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient)
 }
 
 // DefaultGCWindow keeps a minute of revision history.
@@ -79,6 +85,7 @@ type Engine struct {
 	writeMu sync.Mutex
 
 	metrics *metrics
+	cache   *cache // nil when disabled
 
 	// floor is the revision at which start-up finished (schema applied,
 	// relationships rebuilt). minimize_latency reads are served at least
@@ -172,6 +179,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.perms = v1.NewPermissionsServiceClient(conn)
 	e.schema = v1.NewSchemaServiceClient(conn)
 	e.watch = v1.NewWatchServiceClient(conn)
+	if cfg.testClients != nil {
+		e.perms, e.watch = cfg.testClients(e.perms, e.watch)
+	}
 
 	if err := e.applySchema(ctx, cfg.Schema); err != nil {
 		e.Close()
@@ -185,16 +195,28 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	if !cfg.Cache.Disabled {
+		m := newCacheMetrics()
+		if e.cache, err = newCache(e, cfg.Cache, m); err != nil {
+			e.Close()
+			return nil, err
+		}
+		m.register(cfg.Registerer, e.cache)
+		e.cache.start(runCtx)
+	}
 	return e, nil
 }
 
 // Close stops the engine. It does not close the log.
 func (e *Engine) Close() error {
 	e.closed.Do(func() {
+		e.cancel()
+		if e.cache != nil {
+			e.cache.close()
+		}
 		if e.conn != nil {
 			_ = e.conn.Close()
 		}
-		e.cancel()
 		select {
 		case <-e.done:
 		case <-time.After(10 * time.Second):

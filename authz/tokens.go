@@ -24,13 +24,28 @@ func (e *Engine) Newest(tokens ...Token) Token {
 		if t == "" || t == best {
 			continue
 		}
-		d, err := zedtoken.DecodeRevision(&v1.ZedToken{Token: string(t)}, e.revs)
-		if err != nil || d.Status != zedtoken.StatusValid {
+		rev, ok := e.revision(t)
+		if !ok {
 			continue
 		}
-		if bestRev == nil || d.Revision.GreaterThan(bestRev) {
-			best, bestRev = t, d.Revision
+		if bestRev == nil || rev.GreaterThan(bestRev) {
+			best, bestRev = t, rev
 		}
 	}
 	return best
 }
+
+// revision decodes t; ok is false for a token this engine cannot decode.
+func (e *Engine) revision(t Token) (datastore.Revision, bool) {
+	if t == "" {
+		return nil, false
+	}
+	d, err := zedtoken.DecodeRevision(&v1.ZedToken{Token: string(t)}, e.revs)
+	if err != nil || d.Status != zedtoken.StatusValid {
+		return nil, false
+	}
+	return d.Revision, true
+}
+
+// atLeast reports whether revision a includes everything b does.
+func atLeast(a, b datastore.Revision) bool { return a.Equal(b) || a.GreaterThan(b) }

@@ -1,0 +1,268 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/authzed/spicedb/pkg/schemadsl/compiler"
+	"github.com/authzed/spicedb/pkg/schemadsl/input"
+)
+
+// maxAffected bounds the resources one change may evict one by one; a
+// change that reaches more (a zone's membership, a folder high in a large
+// tree) empties the cache instead.
+const maxAffected = 20_000
+
+// watchLoop keeps a watch on the engine's changes running. A watch that
+// breaks empties the cache, which answers nothing itself until a new watch
+// runs.
+func (c *cache) watchLoop(ctx context.Context) {
+	backoff := 10 * time.Millisecond
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := c.watch(ctx)
+		c.healthy.Store(false)
+		c.flush("watch_broken")
+		if ctx.Err() != nil {
+			return
+		}
+		c.m.restarts.Inc()
+		c.logger.Warn("authz: decision cache watch broke; the cache is emptied and answers nothing until the watch is restarted", "err", err, "retry_in", backoff)
+		if time.Since(began) > time.Minute {
+			backoff = 10 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watch starts a watch at the newest revision and applies its changes
+// until it breaks.
+func (c *cache) watch(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	head, err := c.e.headToken(ctx)
+	if err != nil {
+		return err
+	}
+	rev, ok := c.e.revision(head)
+	if !ok {
+		return fmt.Errorf("authz: cannot decode the head token %q", head)
+	}
+	if err := c.loadSchema(ctx); err != nil {
+		return err
+	}
+	stream, err := c.e.watch.Watch(ctx, &v1.WatchRequest{
+		OptionalStartCursor: &v1.ZedToken{Token: string(head)},
+		OptionalUpdateKinds: []v1.WatchKind{
+			v1.WatchKind_WATCH_KIND_INCLUDE_RELATIONSHIP_UPDATES,
+			v1.WatchKind_WATCH_KIND_INCLUDE_SCHEMA_UPDATES,
+			v1.WatchKind_WATCH_KIND_INCLUDE_CHECKPOINTS,
+		},
+	})
+	if err != nil {
+		return wrapErr("watch", err)
+	}
+	at := &revAt{rev: rev, token: head}
+	c.started.Store(at)
+	c.flush("watch_started")
+	c.done.Store(at)
+	c.lagging.Store(false)
+	c.healthy.Store(true)
+	c.logger.Debug("authz: decision cache watching", "from", head)
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("authz: the watch stream ended")
+			}
+			return wrapErr("watch", err)
+		}
+		if err := c.apply(ctx, resp); err != nil {
+			return err
+		}
+	}
+}
+
+// apply evicts what one watch response can affect, in the order the cache's
+// correctness rests on: started, evict, done.
+func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
+	token := Token(resp.GetChangesThrough().GetToken())
+	rev, ok := c.e.revision(token)
+	if !ok {
+		return fmt.Errorf("authz: cannot decode the watch token %q", token)
+	}
+	at := &revAt{rev: rev, token: token}
+	if prev := c.done.Load(); prev != nil && !atLeast(rev, prev.rev) {
+		return fmt.Errorf("authz: the watch went back in time")
+	}
+	c.started.Store(at)
+	switch {
+	case resp.GetSchemaUpdated():
+		c.flush("schema_changed")
+		if err := c.loadSchema(ctx); err != nil {
+			return err
+		}
+	case len(resp.GetUpdates()) > 0:
+		changed := make([]ObjectRef, 0, len(resp.GetUpdates()))
+		for _, u := range resp.GetUpdates() {
+			r := u.GetRelationship().GetResource()
+			changed = append(changed, Obj(r.GetObjectType(), r.GetObjectId()))
+		}
+		objs, overflow, err := c.affected(ctx, changed)
+		if err != nil {
+			return err
+		}
+		if overflow {
+			c.flush("wide_change")
+		} else {
+			c.evict(objs)
+		}
+	}
+	c.done.Store(at)
+	c.m.observeLag(rev)
+	return nil
+}
+
+// affected returns the resources whose decisions a change to the
+// relationships of changed can affect: those resources, and every object
+// that reaches one of them through a relationship (a child through parent,
+// a resource granted to a group through group#member, everything in a zone
+// through zone), transitively. overflow is true past maxAffected.
+func (c *cache) affected(ctx context.Context, changed []ObjectRef) ([]ObjectRef, bool, error) {
+	subjectTypes := *c.subjectTypes.Load()
+	seen := make(map[ObjectRef]bool, len(changed))
+	var out, queue []ObjectRef
+	add := func(o ObjectRef) {
+		if !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+			queue = append(queue, o)
+		}
+	}
+	for _, o := range changed {
+		add(o)
+	}
+	for len(queue) > 0 {
+		o := queue[0]
+		queue = queue[1:]
+		if !subjectTypes[o.Type] {
+			continue // nothing can refer to it
+		}
+		stream, err := c.e.perms.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
+			Consistency: FullyConsistent().proto(),
+			RelationshipFilter: &v1.RelationshipFilter{
+				OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: o.Type, OptionalSubjectId: o.ID},
+			},
+		})
+		if err != nil {
+			return nil, false, wrapErr("reading referrers", err)
+		}
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, false, wrapErr("reading referrers", err)
+			}
+			res := r.GetRelationship().GetResource()
+			add(Obj(res.GetObjectType(), res.GetObjectId()))
+			if len(out) > maxAffected {
+				return nil, true, nil
+			}
+		}
+	}
+	return out, false, nil
+}
+
+// loadSchema reads the schema and notes which types appear as subjects.
+func (c *cache) loadSchema(ctx context.Context) error {
+	resp, err := c.e.schema.ReadSchema(ctx, &v1.ReadSchemaRequest{})
+	if err != nil {
+		return wrapErr("reading the schema", err)
+	}
+	compiled, err := compiler.Compile(compiler.InputSchema{
+		Source:       input.Source("schema"),
+		SchemaString: resp.GetSchemaText(),
+	}, compiler.AllowUnprefixedObjectType())
+	if err != nil {
+		return fmt.Errorf("authz: compiling the schema for the decision cache: %w", err)
+	}
+	types := map[string]bool{}
+	for _, def := range compiled.ObjectDefinitions {
+		for _, rel := range def.GetRelation() {
+			for _, allowed := range rel.GetTypeInformation().GetAllowedDirectRelations() {
+				types[allowed.GetNamespace()] = true
+			}
+		}
+	}
+	c.subjectTypes.Store(&types)
+	return nil
+}
+
+// probeLoop checks that the watch keeps up: it notes the newest revision
+// every quarter of the staleness bound, and marks the cache lagging when
+// the watch has not reached a noted revision within the bound.
+func (c *cache) probeLoop(ctx context.Context) {
+	every := max(c.cfg.Staleness/4, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var pending *revAt
+	var pendingSince time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !c.healthy.Load() {
+			pending = nil
+			continue
+		}
+		done := c.done.Load()
+		if pending != nil && done != nil && atLeast(done.rev, pending.rev) {
+			pending = nil
+		}
+		if pending == nil {
+			head, err := c.e.headToken(ctx)
+			if err != nil {
+				// The engine cannot say where it is: do not vouch for the cache.
+				c.setLagging(true, "the engine did not answer the probe")
+				continue
+			}
+			rev, ok := c.e.revision(head)
+			if !ok {
+				continue
+			}
+			if done != nil && atLeast(done.rev, rev) {
+				c.setLagging(false, "")
+				continue
+			}
+			pending, pendingSince = &revAt{rev: rev, token: head}, time.Now()
+		}
+		if time.Since(pendingSince) > c.cfg.Staleness {
+			c.setLagging(true, "the watch is behind the staleness bound")
+		}
+	}
+}
+
+func (c *cache) setLagging(lagging bool, why string) {
+	if c.lagging.Swap(lagging) == lagging {
+		return
+	}
+	if lagging {
+		c.m.lagEvents.Inc()
+		c.logger.Warn("authz: decision cache stops answering: "+why, "staleness_bound", c.cfg.Staleness)
+	} else {
+		c.logger.Info("authz: decision cache caught up; answering again")
+	}
+}
