@@ -1,0 +1,228 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Fault injection: the watch breaks, stalls or cannot restart; the engine
+// fails. In none of these may the cache answer an allow it cannot vouch for.
+
+type faultyWatch struct {
+	v1.WatchServiceClient
+	refuse atomic.Bool // new watches fail
+	stall  atomic.Bool // watches drop every message
+	mu     sync.Mutex
+	cancel []context.CancelFunc
+}
+
+func (f *faultyWatch) Watch(ctx context.Context, req *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchResponse], error) {
+	if f.refuse.Load() {
+		return nil, status.Error(codes.Unavailable, "injected: watch refused")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	f.mu.Lock()
+	f.cancel = append(f.cancel, cancel)
+	f.mu.Unlock()
+	s, err := f.WatchServiceClient.Watch(ctx, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &stallingStream{ServerStreamingClient: s, stall: &f.stall}, nil
+}
+
+// breakAll ends every running watch with an error.
+func (f *faultyWatch) breakAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.cancel {
+		c()
+	}
+	f.cancel = nil
+}
+
+type stallingStream struct {
+	grpc.ServerStreamingClient[v1.WatchResponse]
+	stall *atomic.Bool
+}
+
+func (s *stallingStream) Recv() (*v1.WatchResponse, error) {
+	for {
+		m, err := s.ServerStreamingClient.Recv()
+		if err != nil || !s.stall.Load() {
+			return m, err
+		}
+	}
+}
+
+type faultyPerms struct {
+	v1.PermissionsServiceClient
+	fail atomic.Bool
+}
+
+var errInjected = status.Error(codes.Internal, "injected: engine failure")
+
+func (f *faultyPerms) CheckPermission(ctx context.Context, in *v1.CheckPermissionRequest, opts ...grpc.CallOption) (*v1.CheckPermissionResponse, error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.PermissionsServiceClient.CheckPermission(ctx, in, opts...)
+}
+
+func (f *faultyPerms) CheckBulkPermissions(ctx context.Context, in *v1.CheckBulkPermissionsRequest, opts ...grpc.CallOption) (*v1.CheckBulkPermissionsResponse, error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.PermissionsServiceClient.CheckBulkPermissions(ctx, in, opts...)
+}
+
+func (f *faultyPerms) ReadRelationships(ctx context.Context, in *v1.ReadRelationshipsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.ReadRelationshipsResponse], error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.PermissionsServiceClient.ReadRelationships(ctx, in, opts...)
+}
+
+func (f *faultyPerms) LookupResources(ctx context.Context, in *v1.LookupResourcesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.LookupResourcesResponse], error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.PermissionsServiceClient.LookupResources(ctx, in, opts...)
+}
+
+func faultyEngine(t *testing.T, staleness time.Duration) (*Engine, *faultyPerms, *faultyWatch) {
+	fp, fw := &faultyPerms{}, &faultyWatch{}
+	e := cachedEngine(t, Config{
+		Cache: CacheConfig{Staleness: staleness},
+		testClients: func(p v1.PermissionsServiceClient, w v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient) {
+			fp.PermissionsServiceClient, fw.WatchServiceClient = p, w
+			return fp, fw
+		},
+	})
+	return e, fp, fw
+}
+
+var (
+	docA   = Obj("file", "a")
+	aliceR = CheckItem{Resource: docA, Permission: "read", Subject: Subject("user", "alice")}
+)
+
+// cachedAllow grants alice viewer on docA and has the cache hold the allow.
+func cachedAllow(t *testing.T, e *Engine) Token {
+	ctx := context.Background()
+	tok, err := e.Write(ctx, []Update{TouchRel(Rel(docA, "viewer", Subject("user", "alice")))})
+	require.NoError(t, err)
+	caughtUp(t, e, tok)
+	d, err := e.Check(ctx, aliceR, AtLeastAsFresh(tok))
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	e.cache.decisions.Wait() // ristretto stores asynchronously
+	hits := e.CacheStats().Hits
+	d, err = e.Check(ctx, aliceR, MinimizeLatency())
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Equal(t, hits+1, e.CacheStats().Hits, "the second check should be a hit")
+	return tok
+}
+
+func revoke(t *testing.T, e *Engine) Token {
+	tok, err := e.Write(context.Background(), []Update{DeleteRel(Rel(docA, "viewer", Subject("user", "alice")))})
+	require.NoError(t, err)
+	return tok
+}
+
+func TestCacheNeverAnswersOlderThanTheToken(t *testing.T) {
+	e, _, fw := faultyEngine(t, time.Hour)
+	cachedAllow(t, e)
+	// The watch delivers nothing from here on: the cached allow is not evicted.
+	fw.stall.Store(true)
+	tok := revoke(t, e)
+	d, err := e.Check(context.Background(), aliceR, AtLeastAsFresh(tok))
+	require.NoError(t, err)
+	require.False(t, d.Allowed, "a check with the revoke's token was answered from before the revoke")
+	ds, err := e.CheckBulk(context.Background(), []CheckItem{aliceR, aliceR}, AtLeastAsFresh(tok))
+	require.NoError(t, err)
+	require.False(t, ds[0].Allowed || ds[1].Allowed, "a bulk check with the revoke's token was answered from before the revoke")
+}
+
+func TestCacheStopsAnsweringWhenTheWatchStalls(t *testing.T) {
+	e, _, fw := faultyEngine(t, 200*time.Millisecond)
+	cachedAllow(t, e)
+	fw.stall.Store(true)
+	revoke(t, e)
+	// Within the staleness bound (plus a probe), the cache stops vouching
+	// for what it holds, and minimize_latency checks deny.
+	require.Eventually(t, func() bool { return !e.cache.serving() }, 5*time.Second, 5*time.Millisecond, "a stalled watch went unnoticed")
+	require.Eventually(t, func() bool {
+		d, err := e.Check(context.Background(), aliceR, MinimizeLatency())
+		return err == nil && !d.Allowed
+	}, 5*time.Second, 5*time.Millisecond, "the revoke never became visible")
+	// The watch recovers (it is restarted from the newest revision) and the
+	// cache answers again, still denying.
+	fw.stall.Store(false)
+	fw.breakAll()
+	require.Eventually(t, e.cache.serving, 5*time.Second, 5*time.Millisecond)
+	d, err := e.Check(context.Background(), aliceR, MinimizeLatency())
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+}
+
+func TestCacheEmptiesAndStopsWhenTheWatchBreaks(t *testing.T) {
+	e, _, fw := faultyEngine(t, time.Hour)
+	cachedAllow(t, e)
+	fw.refuse.Store(true)
+	fw.breakAll()
+	require.Eventually(t, func() bool { return !e.cache.serving() }, 5*time.Second, time.Millisecond)
+	tok := revoke(t, e)
+	hits := e.CacheStats().Hits
+	require.Eventually(t, func() bool {
+		d, err := e.Check(context.Background(), aliceR, MinimizeLatency())
+		return err == nil && !d.Allowed
+	}, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, hits, e.CacheStats().Hits, "the cache answered with its watch down")
+
+	fw.refuse.Store(false)
+	require.Eventually(t, e.cache.serving, 10*time.Second, 5*time.Millisecond, "the watch was not restarted")
+	d, err := e.Check(context.Background(), aliceR, AtLeastAsFresh(tok))
+	require.NoError(t, err)
+	require.False(t, d.Allowed, "the cache kept a decision across a broken watch")
+}
+
+func TestCacheEngineFailureIsNeverAnAllow(t *testing.T) {
+	e, fp, _ := faultyEngine(t, 100*time.Millisecond)
+	cachedAllow(t, e)
+	ctx := context.Background()
+	fp.fail.Store(true)
+
+	bob := CheckItem{Resource: docA, Permission: "read", Subject: Subject("user", "bob")}
+	d, err := e.Check(ctx, bob, MinimizeLatency())
+	require.Error(t, err)
+	require.False(t, d.Allowed)
+	ds, err := e.CheckBulk(ctx, []CheckItem{aliceR, bob}, MinimizeLatency())
+	require.Error(t, err, "a bulk check with an item the engine could not answer succeeded")
+	require.Nil(t, ds)
+
+	// The engine cannot say where it is, so the cache stops vouching even
+	// for what it holds: the cached allow is no longer given.
+	require.Eventually(t, func() bool {
+		d, err := e.Check(ctx, aliceR, MinimizeLatency())
+		return err != nil && !d.Allowed
+	}, 5*time.Second, 5*time.Millisecond, "the cache kept answering with the engine down")
+	require.True(t, errors.Is(err, ErrEngine), "want an engine error, got %v", err)
+
+	fp.fail.Store(false)
+	require.Eventually(t, func() bool {
+		d, err := e.Check(ctx, aliceR, MinimizeLatency())
+		return err == nil && d.Allowed
+	}, 10*time.Second, 5*time.Millisecond, "the cache did not recover")
+}
