@@ -40,6 +40,11 @@ type CacheConfig struct {
 	// resources of a type is answered item by item. Zero means
 	// DefaultMaxSetSize.
 	MaxSetSize int
+
+	// SetsOnly answers bulk checks from the accessible sets and the engine
+	// only, never from cached decisions. It exists to measure the sets
+	// alone; leave it off.
+	SetsOnly bool
 }
 
 // Defaults for CacheConfig.
@@ -103,9 +108,6 @@ type cache struct {
 	subjectTypes atomic.Pointer[map[string]bool]
 
 	sets *setStore
-	// setsOnly, in tests, keeps bulk checks from cached decisions so that
-	// the accessible sets answer them.
-	setsOnly bool
 
 	wg sync.WaitGroup
 }
@@ -294,7 +296,7 @@ func (c *cache) checkBulk(ctx context.Context, items []CheckItem, cons Consisten
 		}
 	} else {
 		for i, it := range items {
-			if d, ok := c.lookup(r, it); ok && !c.setsOnly {
+			if d, ok := c.lookup(r, it); ok && !c.cfg.SetsOnly {
 				out[i] = r.decision(d)
 				continue
 			}

@@ -208,7 +208,7 @@ func TestCacheAgreesWithEngine(t *testing.T) {
 		require.NoError(t, err)
 		seeds = []uint64{n}
 	}
-	steps := 1500
+	steps := 1000
 	if s := os.Getenv("NEXUS_CACHE_STEPS"); s != "" {
 		n, err := strconv.Atoi(s)
 		require.NoError(t, err)
@@ -223,9 +223,8 @@ func TestCacheAgreesWithEngine(t *testing.T) {
 
 func differential(t *testing.T, seed uint64, steps int, setsOnly bool) {
 	ctx := context.Background()
-	e := cachedEngine(t, Config{})
+	e := cachedEngine(t, Config{Cache: CacheConfig{SetsOnly: setsOnly}})
 	e.cache.sets.minItems = 4
-	e.cache.setsOnly = setsOnly
 	w := newWorld(seed)
 	tok, err := e.Write(ctx, w.setup())
 	require.NoError(t, err)

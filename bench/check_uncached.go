@@ -33,7 +33,7 @@ func runCheckUncached(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	}
 
 	setupStart := time.Now()
-	e, err := authz.New(ctx, authz.Config{Schema: nexus.Schema})
+	e, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Cache: authz.CacheConfig{Disabled: true}})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ type tally struct {
 	Decisions  int // decisions made (1 for a check, n for a bulk check of n)
 	Allowed    int // of those, allowed
 	Mismatches int // of those, different from the expected answer
+	// Wait is time the operation spent held back by the workload (not
+	// serving); it is left out of the operation's latency.
+	Wait time.Duration
 }
 
 func (t *tally) add(o tally) {
@@ -88,7 +91,7 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 					st.errors++
 					continue
 				}
-				st.lat = append(st.lat, t1.Sub(t0))
+				st.lat = append(st.lat, t1.Sub(t0)-t.Wait)
 				st.tally.add(t)
 			}
 		}(c)

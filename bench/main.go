@@ -42,6 +42,7 @@ type RunConfig struct {
 // registry lists the scenarios in the order they run.
 var registry = []Scenario{
 	checkUncached,
+	decisionCache,
 	listBulkVsNaive,
 }
 

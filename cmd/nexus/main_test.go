@@ -273,6 +273,20 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		require.Contains(t, string(out), "already in use")
 	})
 
+	t.Run("bad cache flags", func(t *testing.T) {
+		for _, c := range []struct{ flag, says string }{
+			{"--cache-size-mib=-1", "give a size in MiB"},
+			{"--cache-staleness=-1s", "give a positive duration"},
+		} {
+			cmd := exec.Command(os.Args[0], "serve", "--data-dir", t.TempDir(), "--addr", freeAddr(t), c.flag)
+			cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, c.flag)
+			require.Equal(t, 1, strings.Count(string(out), "\n"), "%s", out)
+			require.Contains(t, string(out), c.says)
+		}
+	})
+
 	t.Run("SIGTERM stops cleanly", func(t *testing.T) {
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 		require.NoError(t, p.cmd.Wait())

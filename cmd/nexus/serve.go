@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/server"
 )
 
@@ -18,8 +19,9 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	var (
 		dataDir, addr, origins, logFormat, logLevel, postgres string
 		replicas                                              []string
-		maxRequest, maxUnary, maxFile                         int64
-		quantization                                          time.Duration
+		maxRequest, maxUnary, maxFile, cacheMiB               int64
+		quantization, staleness                               time.Duration
+		noCache                                               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -33,6 +35,12 @@ The first start of an empty data dir creates zone "default", its admin user
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if postgres != "" || len(replicas) > 0 {
 				return errors.New("--postgres is not available in this build yet; run without it for the embedded default")
+			}
+			if cacheMiB < 0 || cacheMiB > 1<<20 {
+				return fmt.Errorf("--cache-size-mib %d: give a size in MiB from 1 to 1048576, or 0 for the default of %d", cacheMiB, authz.DefaultCacheSizeMiB)
+			}
+			if staleness < 0 {
+				return fmt.Errorf("--cache-staleness %s: give a positive duration such as 1s, or 0 for the default of %s", staleness, authz.DefaultCacheStaleness)
 			}
 			log, err := newLogger(stderr, logFormat, logLevel)
 			if err != nil {
@@ -51,6 +59,7 @@ The first start of an empty data dir creates zone "default", its admin user
 				MaxUnaryBytes:        maxUnary,
 				MaxFileBytes:         maxFile,
 				RevisionQuantization: quantization,
+				Cache:                authz.CacheConfig{Disabled: noCache, SizeMiB: int(cacheMiB), Staleness: staleness},
 				Logger:               log,
 			})
 			if err != nil {
@@ -74,6 +83,9 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.Int64Var(&maxUnary, "max-unary-bytes", envInt("NEXUS_MAX_UNARY_BYTES", 0), "largest Write, Read response or upload chunk; 0 is 16 MiB (env NEXUS_MAX_UNARY_BYTES)")
 	f.Int64Var(&maxFile, "max-file-bytes", envInt("NEXUS_MAX_FILE_BYTES", 0), "largest file; 0 is 5 GiB (env NEXUS_MAX_FILE_BYTES)")
 	f.DurationVar(&quantization, "revision-quantization", envDuration("NEXUS_REVISION_QUANTIZATION", 0), "window in which minimize_latency reads may share a revision; 0 is the default of 100ms (env NEXUS_REVISION_QUANTIZATION)")
+	f.Int64Var(&cacheMiB, "cache-size-mib", envInt("NEXUS_CACHE_SIZE_MIB", 0), "memory for cached permission decisions, in MiB; 0 is 64 (env NEXUS_CACHE_SIZE_MIB)")
+	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
+	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
 	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL for production mode (env NEXUS_POSTGRES; not in this build yet)")
 	f.StringArrayVar(&replicas, "postgres-replica", nil, "PostgreSQL read replica URL, repeatable (not in this build yet)")
 	return cmd

@@ -51,6 +51,8 @@ type Config struct {
 	MaxUnaryBytes, MaxFileBytes int64
 	// RevisionQuantization is passed to authz (zero: its default).
 	RevisionQuantization time.Duration
+	// Cache configures authz's decision cache (zero: its defaults, on).
+	Cache authz.CacheConfig
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -118,6 +120,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Schema:               nexus.Schema,
 		Log:                  &authz.SQLLog{DB: s.db},
 		RevisionQuantization: cfg.RevisionQuantization,
+		Cache:                cfg.Cache,
 		Logger:               s.log,
 		Registerer:           s.registry,
 	}); err != nil {

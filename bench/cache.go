@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/authz"
+)
+
+var decisionCache = Scenario{
+	Name: "decision_cache",
+	Description: "authz.Engine.Check, Zipfian file#read@user questions with 1% writes (viewer grants and revokes on " +
+		"random files), minimize_latency: the same world in an engine without and one with the decision cache, " +
+		"side by side; revoke-to-invisible time under load; a 10,000-file listing filtered by accessible sets vs bulk checks",
+	Run: runDecisionCache,
+}
+
+var cacheCallers = []int{64, 10_000}
+
+const (
+	cacheQuestions  = 30_000
+	cacheZipfS      = 1.1
+	cacheWriteEvery = 100 // one operation in this many is a write
+	revokeProbes    = 200
+	listFiles10k    = 10_000
+	listPage        = 1000
+	// writers write concurrently (the engine serializes them); writeSlack
+	// is how many checks the callers may run ahead of 1% writes.
+	writers    = 4
+	writeSlack = 2000
+)
+
+func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
+	progress := func(format string, args ...any) { cfg.Progress("decision_cache: "+format, args...) }
+	spec := defaultWorldSpec()
+	w := buildWorld(spec)
+	questions, err := w.questions(cacheQuestions, spec.Seed+2)
+	if err != nil {
+		return nil, err
+	}
+	// The memory datastore keeps a snapshot per write for the GC window;
+	// at thousands of writes a second a minute of them is gigabytes.
+	base := authz.Config{Schema: nexus.Schema, GCWindow: 5 * time.Second}
+	uncachedCfg, cachedCfg := base, base
+	uncachedCfg.Cache.Disabled = true
+
+	warm := min(max(cfg.Duration/10, 200*time.Millisecond), time.Second)
+	o := &Outcome{Params: map[string]any{
+		"users": len(w.users), "files": len(w.files), "folders": len(w.folders),
+		"relationships": len(w.updates), "distinct_questions": len(questions),
+		"zipf_s": cacheZipfS, "write_fraction": 1.0 / cacheWriteEvery,
+		"consistency": "minimize_latency", "seed": spec.Seed,
+		"cache_staleness": authz.DefaultCacheStaleness.String(),
+	}}
+
+	var throughput = map[string]map[int]float64{"uncached": {}, "cached": {}}
+	var hitRatio float64
+	for _, mode := range []string{"uncached", "cached"} {
+		c := uncachedCfg
+		if mode == "cached" {
+			c = cachedCfg
+		}
+		e, err := authz.New(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		progress("%s: loading %d relationships", mode, len(w.updates))
+		if _, err := w.load(ctx, e); err != nil {
+			e.Close()
+			return nil, err
+		}
+		// Ask every question once, in bulk: the measured phases see a warm
+		// engine (SpiceDB's own dispatch cache) and a warm decision cache.
+		items := make([]authz.CheckItem, len(questions))
+		for i, q := range questions {
+			items[i] = q.item
+		}
+		if _, err := e.CheckBulk(ctx, items, authz.MinimizeLatency()); err != nil {
+			e.Close()
+			return nil, err
+		}
+		for _, callers := range cacheCallers {
+			progress("%s: %d callers for %s", mode, callers, cfg.Duration)
+			before := e.CacheStats()
+			load := newZipfLoad(e, w, questions)
+			st, writeFraction, err := load.run(ctx, callers, warm, cfg.Duration)
+			if err != nil {
+				e.Close()
+				return nil, fmt.Errorf("%s, %d callers: %w", mode, callers, err)
+			}
+			after := e.CacheStats()
+			checks := float64(st.Tally.Decisions) / st.Elapsed.Seconds()
+			throughput[mode][callers] = checks
+			metrics := []Metric{
+				{Name: "throughput", Unit: "checks/s", Value: round(checks, 1)},
+				{Name: "p50_latency", Unit: "us", Value: round(micros(st.P50), 1)},
+				{Name: "p99_latency", Unit: "us", Value: round(micros(st.P99), 1)},
+				{Name: "operations", Unit: "count", Value: float64(st.Ops)},
+				{Name: "errors", Unit: "count", Value: float64(st.Errors)},
+				{Name: "write_fraction", Unit: "ratio", Value: round(writeFraction, 4)},
+			}
+			if mode == "cached" {
+				answered := float64(after.Hits - before.Hits + after.SetAnswers - before.SetAnswers)
+				total := answered + float64(after.Misses-before.Misses)
+				ratio := 0.0
+				if total > 0 {
+					ratio = answered / total
+				}
+				if callers == cacheCallers[0] {
+					hitRatio = ratio
+				}
+				metrics = append(metrics, Metric{Name: "hit_ratio", Unit: "ratio", Value: round(ratio, 4)})
+			}
+			o.Results = append(o.Results, Result{Name: fmt.Sprintf("%s/callers=%d", mode, callers), Params: map[string]any{"callers": callers}, Metrics: metrics})
+		}
+		if mode == "cached" {
+			progress("cached: revoke visibility, %d probes under 64 callers of load", revokeProbes)
+			vis, err := revokeVisibility(ctx, e, w, questions)
+			if err != nil {
+				e.Close()
+				return nil, err
+			}
+			o.Results = append(o.Results, Result{Name: "cached/revoke_visibility", Params: map[string]any{"probes": revokeProbes, "load_callers": 64}, Metrics: []Metric{
+				{Name: "p50", Unit: "ms", Value: round(ms(percentile(vis, 0.5)), 3)},
+				{Name: "p99", Unit: "ms", Value: round(ms(percentile(vis, 0.99)), 3)},
+				{Name: "max", Unit: "ms", Value: round(ms(vis[len(vis)-1]), 3)},
+			}})
+			o.Params["revoke_visibility_p99_ms"] = round(ms(percentile(vis, 0.99)), 3)
+		}
+		e.Close()
+	}
+
+	progress("listing: %d files, half readable, pages of %d: bulk checks vs accessible sets", listFiles10k, listPage)
+	bulkPage, setPage, err := listBitmapVsBulk(ctx, cfg.Duration, base)
+	if err != nil {
+		return nil, err
+	}
+	o.Results = append(o.Results, Result{Name: "list_10k", Params: map[string]any{"files": listFiles10k, "readable": listFiles10k / 2, "page": listPage}, Metrics: []Metric{
+		{Name: "bulk_page", Unit: "ms", Value: round(ms(bulkPage), 3)},
+		{Name: "bitmap_page", Unit: "ms", Value: round(ms(setPage), 3)},
+	}})
+
+	o.Params["cached_vs_uncached_check_throughput"] = round(throughput["cached"][64]/throughput["uncached"][64], 1)
+	o.Params["cached_vs_uncached_check_throughput_10000"] = round(throughput["cached"][10_000]/throughput["uncached"][10_000], 1)
+	o.Params["cache_hit_ratio"] = round(hitRatio, 4)
+	o.Params["list_bitmap_vs_bulk"] = round(float64(bulkPage)/float64(setPage), 1)
+	o.Results = append(o.Results, Result{Name: "figures", Metrics: []Metric{
+		{Name: "cached_vs_uncached_check_throughput", Unit: "x", Value: o.Params["cached_vs_uncached_check_throughput"].(float64)},
+		{Name: "cache_hit_ratio", Unit: "ratio", Value: o.Params["cache_hit_ratio"].(float64)},
+		{Name: "list_bitmap_vs_bulk", Unit: "x", Value: o.Params["list_bitmap_vs_bulk"].(float64)},
+		{Name: "revoke_visibility_p99_ms", Unit: "ms", Value: o.Params["revoke_visibility_p99_ms"].(float64)},
+	}})
+	return o, nil
+}
+
+// zipfLoad is the workload: callers asking Zipf-distributed questions in a
+// closed loop, and a writer that keeps writes at 1% of the operations by
+// toggling a viewer grant on a uniformly random file for a random user. The
+// writer is its own client, as writes come from other requests than the
+// hot reads: a caller blocked behind the engine's serialized writes would
+// otherwise measure the write path, not the checks.
+type zipfLoad struct {
+	e      *authz.Engine
+	w      *world
+	qs     []question
+	checks atomic.Int64
+	writes atomic.Int64
+
+	// Callers held back wait on cond; the writers broadcast each write.
+	mu   sync.Mutex
+	cond *sync.Cond
+}
+
+// behind reports whether the writes are behind 1% of the operations.
+func (l *zipfLoad) behind() bool {
+	return l.writes.Load()*(cacheWriteEvery-1)+writeSlack < l.checks.Load()
+}
+
+func newZipfLoad(e *authz.Engine, w *world, qs []question) *zipfLoad {
+	l := &zipfLoad{e: e, w: w, qs: qs}
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+// writer runs until ctx ends.
+func (l *zipfLoad) writer(ctx context.Context, seed uint64) error {
+	rng := rand.New(rand.NewPCG(99, seed))
+	for ctx.Err() == nil {
+		if l.writes.Load()*(cacheWriteEvery-1) >= l.checks.Load() {
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		f := l.w.files[rng.IntN(len(l.w.files))]
+		u := authz.Subject("user", l.w.users[rng.IntN(len(l.w.users))])
+		up := authz.TouchRel(authz.Rel(f.obj, "viewer", u))
+		if rng.IntN(2) == 0 {
+			up = authz.DeleteRel(up.Rel)
+		}
+		if _, err := l.e.Write(ctx, []authz.Update{up}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		l.writes.Add(1)
+		l.mu.Lock()
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+// run measures callers for warm+d with the writer running beside them; it
+// returns the loop's stats and the fraction of operations that were writes.
+func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) (loadStats, float64, error) {
+	rngs := make([]*rand.Rand, callers)
+	zipfs := make([]*rand.Zipf, callers)
+	for i := range rngs {
+		rngs[i] = rand.New(rand.NewPCG(uint64(i), 77))
+		zipfs[i] = rand.NewZipf(rngs[i], cacheZipfS, 1, uint64(len(l.qs)-1))
+	}
+	wctx, stop := context.WithCancel(ctx)
+	werr := make(chan error, writers)
+	for i := range writers {
+		go func() { werr <- l.writer(wctx, uint64(i)) }()
+	}
+	c0, w0 := l.checks.Load(), l.writes.Load()
+	st, err := runClosedLoop(ctx, callers, warm, d, func(ctx context.Context, caller, iter int) (tally, error) {
+		// Yield after each check, as a handler does when it goes back to
+		// the network: a cache hit never blocks, and without this the
+		// callers would keep the engine's, the watch's and the writer's
+		// goroutines off the two cores for whole scheduler slices.
+		defer runtime.Gosched()
+		// Hold back while the writers are behind 1% of the operations, so
+		// the workload is what it says whatever the write path costs.
+		var t tally
+		if l.behind() {
+			w0 := time.Now()
+			l.mu.Lock()
+			for l.behind() && ctx.Err() == nil {
+				l.cond.Wait()
+			}
+			l.mu.Unlock()
+			t.Wait = time.Since(w0)
+		}
+		q := l.qs[zipfs[caller].Uint64()]
+		dd, err := l.e.Check(ctx, q.item, authz.MinimizeLatency())
+		if err != nil {
+			return tally{}, err
+		}
+		l.checks.Add(1)
+		t.Decisions = 1
+		if dd.Allowed {
+			t.Allowed = 1
+		}
+		return t, nil
+	})
+	stop()
+	l.mu.Lock()
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	for range writers {
+		if e := <-werr; e != nil && err == nil {
+			err = fmt.Errorf("writer: %w", e)
+		}
+	}
+	checks, writes := l.checks.Load()-c0, l.writes.Load()-w0
+	return st, float64(writes) / float64(max(checks+writes, 1)), err
+}
+
+// revokeVisibility measures, under load, the time from an acknowledged
+// revoke to the first minimize_latency check that denies, for a decision
+// the cache held.
+func revokeVisibility(ctx context.Context, e *authz.Engine, w *world, qs []question) ([]time.Duration, error) {
+	loadCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var loadErr atomic.Value
+	go func() {
+		load := newZipfLoad(e, w, qs)
+		_, _, err := load.run(loadCtx, 64, 0, time.Hour)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			loadErr.Store(err)
+		}
+	}()
+	prober := authz.Subject("user", "revoke-prober")
+	var out []time.Duration
+	for i := range revokeProbes {
+		f := authz.Obj("file", fmt.Sprintf("probe-%d", i))
+		item := authz.CheckItem{Resource: f, Permission: "read", Subject: prober}
+		tok, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(f, "viewer", prober))})
+		if err != nil {
+			return nil, err
+		}
+		// Held by the cache: allowed at the grant's token, then as a hit.
+		for {
+			d, err := e.Check(ctx, item, authz.AtLeastAsFresh(tok))
+			if err != nil {
+				return nil, err
+			}
+			if d.Allowed {
+				break
+			}
+		}
+		if err := waitAllowed(ctx, e, item); err != nil {
+			return nil, err
+		}
+		if _, err := e.Write(ctx, []authz.Update{authz.DeleteRel(authz.Rel(f, "viewer", prober))}); err != nil {
+			return nil, err
+		}
+		acked := time.Now()
+		for {
+			d, err := e.Check(ctx, item, authz.MinimizeLatency())
+			if err != nil {
+				return nil, err
+			}
+			if !d.Allowed {
+				break
+			}
+			if time.Since(acked) > 30*time.Second {
+				return nil, fmt.Errorf("a revoke stayed invisible for 30 s")
+			}
+		}
+		out = append(out, time.Since(acked))
+	}
+	stop()
+	if err, ok := loadErr.Load().(error); ok {
+		return nil, err
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func waitAllowed(ctx context.Context, e *authz.Engine, item authz.CheckItem) error {
+	for range 10_000 {
+		d, err := e.Check(ctx, item, authz.MinimizeLatency())
+		if err != nil {
+			return err
+		}
+		if d.Allowed {
+			return nil
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return fmt.Errorf("%s never became visible", item)
+}
+
+// listBitmapVsBulk times the permission filter of a 10,000-file folder's
+// listing, a page of 1000 at a time: bulk checks in an engine without the
+// cache, and accessible sets in one with only the sets (no cached
+// decisions), once the set is built.
+func listBitmapVsBulk(ctx context.Context, d time.Duration, base authz.Config) (bulk, set time.Duration, err error) {
+	user := authz.Subject("user", "lister")
+	folder := authz.Obj("folder", "big")
+	var ups []authz.Update
+	items := make([]authz.CheckItem, listFiles10k)
+	for i := range listFiles10k {
+		f := authz.Obj("file", fmt.Sprintf("big-%05d", i))
+		ups = append(ups, authz.TouchRel(authz.Rel(f, "parent", folder.AsSubject())))
+		if i%2 == 0 {
+			ups = append(ups, authz.TouchRel(authz.Rel(f, "viewer", user)))
+		}
+		items[i] = authz.CheckItem{Resource: f, Permission: "read", Subject: user}
+	}
+	measure := func(cfg authz.Config) (time.Duration, error) {
+		e, err := authz.New(ctx, cfg)
+		if err != nil {
+			return 0, err
+		}
+		defer e.Close()
+		var tok authz.Token
+		for off := 0; off < len(ups); off += 1000 {
+			if tok, err = e.Write(ctx, ups[off:min(off+1000, len(ups))]); err != nil {
+				return 0, err
+			}
+		}
+		page := func(p int) error {
+			ds, err := e.CheckBulk(ctx, items[p*listPage:(p+1)*listPage], authz.AtLeastAsFresh(tok))
+			if err != nil {
+				return err
+			}
+			for i, dd := range ds {
+				if dd.Allowed != ((p*listPage+i)%2 == 0) {
+					return fmt.Errorf("page %d item %d: wrong answer %v", p, i, dd.Allowed)
+				}
+			}
+			return nil
+		}
+		// Warm up until the sets answer (or, without a cache, once).
+		for range 200 {
+			if err := page(0); err != nil {
+				return 0, err
+			}
+			st := e.CacheStats()
+			if cfg.Cache.Disabled || (st.SetAnswers > 0 && st.SetAnswers >= st.Misses) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		start, n := time.Now(), 0
+		for time.Since(start) < d {
+			if err := page(n % (listFiles10k / listPage)); err != nil {
+				return 0, err
+			}
+			n++
+		}
+		return time.Since(start) / time.Duration(n), nil
+	}
+	bulkCfg, setCfg := base, base
+	bulkCfg.Cache.Disabled = true
+	setCfg.Cache.SetsOnly = true
+	if bulk, err = measure(bulkCfg); err != nil {
+		return 0, 0, err
+	}
+	if set, err = measure(setCfg); err != nil {
+		return 0, 0, err
+	}
+	return bulk, set, nil
+}
