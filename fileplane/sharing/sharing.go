@@ -111,7 +111,7 @@ type Access struct {
 }
 
 // FailureQuery selects failed attempts: of one link, or from one address
-// (set exactly one), with one of Outcomes, at or after Since.
+// (set exactly one), with one of Outcomes, after Since.
 type FailureQuery struct {
 	Link     LinkID
 	Addr     string

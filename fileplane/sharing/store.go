@@ -129,7 +129,7 @@ func (SQLStore) Failures(ctx context.Context, q storage.DBTX, f FailureQuery) (i
 	var n int
 	var oldest sql.NullString
 	err := q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(at) FROM sharing_link_access
-		WHERE `+col+` = ? AND at >= ? AND outcome IN (?`+strings.Repeat(", ?", len(f.Outcomes)-1)+`)`, args...).Scan(&n, &oldest)
+		WHERE `+col+` = ? AND at > ? AND outcome IN (?`+strings.Repeat(", ?", len(f.Outcomes)-1)+`)`, args...).Scan(&n, &oldest)
 	if err != nil {
 		return 0, time.Time{}, storage.Translate(err)
 	}
