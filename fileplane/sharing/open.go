@@ -196,7 +196,7 @@ func outcomeOf(err error) Outcome {
 	case errors.Is(err, errs.PermissionDenied):
 		return Denied
 	}
-	return Outcome("error")
+	return Failed
 }
 
 // OpenLink opens a link: with its token (and its password, if it has one),

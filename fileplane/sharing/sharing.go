@@ -56,8 +56,6 @@ func ParseRole(field, s string) (Role, error) {
 	return "", errs.Invalid(field, "%q is not a role; use viewer, editor or owner", s)
 }
 
-var roles = []Role{Owner, Editor, Viewer}
-
 // LinkID is a share link's stable id, also its object id in authz
 // (share_link:<id>). It is not a secret; the token is.
 type LinkID string
@@ -97,6 +95,7 @@ const (
 	PathNotFound     Outcome = "not_found"
 	Denied           Outcome = "denied"
 	EntryGone        Outcome = "entry_gone"
+	Failed           Outcome = "error" // any other failure (the server log has it)
 )
 
 // Access is one attempt to use a link (Link is "" for a token that matched

@@ -1486,7 +1486,10 @@ type LinkAccess struct {
 	UserAgent  string                 `protobuf:"bytes,3,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// "ok", or why it failed: "revoked", "expired", "used_up",
 	// "password_required", "wrong_password", "rate_limited", "not_found"
-	// (a sub-path outside or missing), "denied", "entry_gone".
+	// (a sub-path outside the link's subtree, or missing), "denied" (the
+	// link's role does not allow it), "entry_gone" (the entry was deleted),
+	// "error" (anything else; the server log has it). Attempts with a token
+	// that matches no link are kept too, but belong to no link.
 	Outcome string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	// "open" or "write".
 	Action        string `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
