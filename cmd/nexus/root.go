@@ -50,6 +50,9 @@ func describe(err error) string {
 			return "unavailable: cannot reach the server (" + msg + "); is `nexus serve` running, and is --url right?"
 		}
 	case connect.CodePermissionDenied:
+		if msg == "password required" || msg == "wrong password" {
+			return "permission_denied: " + msg + " (pass the link's --password)"
+		}
 		return "permission_denied: " + msg + " (ask an admin of the zone)"
 	}
 	return ce.Code().String() + ": " + msg
@@ -83,6 +86,7 @@ used if it exists.`,
 		newAdminCmd(cl),
 		newCheckCmd(cl),
 		newFsCmd(cl),
+		newShareCmd(cl),
 	)
 	return root
 }

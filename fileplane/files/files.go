@@ -26,11 +26,20 @@ import (
 
 // Caller is who an operation acts for.
 type Caller struct {
-	User string // user id
-	Zone string // zone id
+	User string // user id: whose permissions are checked, and the author of writes
+	Zone string // zone id: the tree paths resolve in
+	// Link, if set, is a share link the operation acts through: permissions
+	// are checked for share_link:<Link>, and User is only the author
+	// recorded on writes (the link's creator).
+	Link string
 }
 
-func (c Caller) subject() authz.SubjectRef { return authz.Subject("user", c.User) }
+func (c Caller) subject() authz.SubjectRef {
+	if c.Link != "" {
+		return authz.Subject("share_link", c.Link)
+	}
+	return authz.Subject("user", c.User)
+}
 
 // Limits bound what one request may do.
 type Limits struct {
@@ -231,6 +240,18 @@ func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string,
 		}
 	}
 	return r, nil
+}
+
+// Authorize resolves path for the caller and checks perm as every operation
+// does: an entry the caller may not read is NotFound; one it may read but
+// lacks perm on is PermissionDenied. For capabilities that act on entries
+// (sharing).
+func (s *Service) Authorize(ctx context.Context, c Caller, path, perm string, cons authz.Consistency) (paths.Resolved, error) {
+	p, _, err := paths.ParseField("path", path)
+	if err != nil {
+		return paths.Resolved{}, err
+	}
+	return s.open(ctx, c, p, perm, cons)
 }
 
 // Stat returns the entry at p.

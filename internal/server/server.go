@@ -30,6 +30,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/sharing"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
@@ -53,6 +54,9 @@ type Config struct {
 	RevisionQuantization time.Duration
 	// Cache configures authz's decision cache (zero: its defaults, on).
 	Cache authz.CacheConfig
+	// LinkLimits bound failed attempts on share links (zero: sharing's
+	// defaults, 5 per minute per link and per address).
+	LinkLimits sharing.Limits
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -75,6 +79,7 @@ type Server struct {
 	content  *content.Store
 	tree     *paths.Tree
 	files    *files.Service
+	sharing  *sharing.Service
 	registry *prometheus.Registry
 	handler  http.Handler
 }
@@ -112,6 +117,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
 		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
 		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
+		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
 	); err != nil {
 		return nil, err
 	}
@@ -153,6 +159,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
+	s.sharing = sharing.New(sharing.Config{
+		DB: s.db, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
+		Directory: directory{s.identity}, Fresh: s.identity.MembershipToken, Limits: cfg.LinkLimits, Log: s.log,
+	})
+
 	keyPath := filepath.Join(cfg.DataDir, AdminKeyFile)
 	if abs, err := filepath.Abs(keyPath); err == nil {
 		keyPath = abs
@@ -186,14 +197,16 @@ func (s *Server) routes() http.Handler {
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			rpc.NewObserveInterceptor(metrics, s.log),
-			rpc.NewAuthInterceptor(s.identity, s.log),
+			rpc.NewAuthInterceptor(s.identity, s.log, rpc.AnonymousSharingProcedures...),
 			rpc.NewErrorInterceptor(s.log),
 		),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
-	mux.Handle(nexusv1connect.NewFileServiceHandler(rpc.NewFilesHandler(s.files, s.identity), opts...))
+	fh := rpc.NewFilesHandler(s.files, s.identity)
+	mux.Handle(nexusv1connect.NewFileServiceHandler(fh, opts...))
+	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh), opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -320,6 +333,22 @@ func (s *Server) maintain(ctx context.Context) {
 		}
 		s.log.Info("content gc", "stats", fmt.Sprintf("%+v", st))
 	}
+}
+
+// directory adapts identity to sharing.Directory.
+type directory struct{ ids *identity.Service }
+
+func (d directory) SubjectIn(ctx context.Context, zone, field, ref string) (authz.SubjectRef, string, error) {
+	s, z, err := d.ids.SubjectIn(ctx, identity.ZoneID(zone), field, ref)
+	return s, string(z), err
+}
+
+func (d directory) SubjectName(ctx context.Context, zone string, s authz.SubjectRef) string {
+	return d.ids.SubjectName(ctx, identity.ZoneID(zone), s)
+}
+
+func (d directory) ZoneName(ctx context.Context, zone string) string {
+	return d.ids.ZoneName(ctx, identity.ZoneID(zone))
 }
 
 // Files is the file plane.

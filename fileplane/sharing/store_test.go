@@ -1,0 +1,18 @@
+package sharing_test
+
+import (
+	"testing"
+
+	"github.com/nexus-authz/nexus/fileplane/sharing"
+	"github.com/nexus-authz/nexus/fileplane/sharing/sharingtest"
+	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+)
+
+func TestSQLiteStoreConformance(t *testing.T) {
+	sharingtest.Run(t, func(t *testing.T) (sharing.Store, storage.DBTX) {
+		db := sqlitetest.Open(t, sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()})
+		return sharing.SQLStore{}, db
+	})
+}

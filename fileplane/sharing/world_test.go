@@ -1,0 +1,224 @@
+package sharing_test
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/sharing"
+	"github.com/nexus-authz/nexus/fileplane/versions"
+	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+)
+
+// world is a file plane with sharing: zone z1 (admin, alice, bob, carol,
+// dave; groups design and berlin, berlin nested in design) and zone z2
+// (eve; group ext).
+type world struct {
+	t      *testing.T
+	db     *sql.DB
+	engine *authz.Engine
+	tree   *paths.Tree
+	files  *files.Service
+	share  *sharing.Service
+	dir    *directory
+	clock  *clock
+	fresh  atomic.Pointer[authz.Token]
+
+	admin, alice, bob, carol, dave, eve files.Caller
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+// directory is an in-memory sharing.Directory: "user:NAME" and
+// "group:NAME" of each zone, "ZONE/NAME" for another zone's.
+type directory struct {
+	subjects map[string]authz.SubjectRef // "z1/user:bob"
+	names    map[authz.SubjectRef]string // -> "z1/user:bob"
+}
+
+func (d *directory) add(zone, typ, name string) {
+	id := typ + "_" + name
+	s := authz.Subject(typ, id)
+	if typ == "group" {
+		s = authz.SubjectSet("group", id, "member")
+	}
+	d.subjects[zone+"/"+typ+":"+name] = s
+	d.names[s] = zone + "/" + typ + ":" + name
+}
+
+func (d *directory) SubjectIn(_ context.Context, zone, field, ref string) (authz.SubjectRef, string, error) {
+	typ, name, ok := strings.Cut(ref, ":")
+	if !ok || (typ != "user" && typ != "group") {
+		return authz.SubjectRef{}, "", errs.Invalid(field, "%q must be user:NAME or group:NAME", ref)
+	}
+	z := zone
+	if qz, qn, ok := strings.Cut(name, "/"); ok {
+		z, name = qz, qn
+	}
+	s, ok := d.subjects[z+"/"+typ+":"+name]
+	if !ok {
+		return authz.SubjectRef{}, "", errs.E(errs.NotFound, "%s not found", ref)
+	}
+	return s, z, nil
+}
+
+func (d *directory) SubjectName(_ context.Context, zone string, s authz.SubjectRef) string {
+	n, ok := d.names[s]
+	if !ok {
+		return s.String()
+	}
+	z, rest, _ := strings.Cut(n, "/")
+	if z == zone {
+		return rest
+	}
+	typ, name, _ := strings.Cut(rest, ":")
+	return typ + ":" + z + "/" + name
+}
+
+func (d *directory) ZoneName(_ context.Context, zone string) string { return zone }
+
+var start = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := sqlitetest.Open(t,
+		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
+		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
+		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
+		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
+		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
+		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
+	)
+	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}})
+	require.NoError(t, err)
+	t.Cleanup(func() { engine.Close() })
+	chunks, err := content.NewDiskChunks(filepath.Join(t.TempDir(), "blobs"))
+	require.NoError(t, err)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := &world{t: t, db: db, engine: engine, clock: &clock{t: start},
+		dir: &directory{subjects: map[string]authz.SubjectRef{}, names: map[authz.SubjectRef]string{}}}
+	fresh := func() authz.Token {
+		if p := w.fresh.Load(); p != nil {
+			return *p
+		}
+		return ""
+	}
+	w.tree = paths.NewTree(db, paths.SQLStore{}, engine, quiet)
+	w.files, err = files.New(ctx, files.Config{DB: db, Tree: w.tree, Versions: versions.SQLStore{},
+		Content: content.NewStore(db, chunks), Engine: engine, Fresh: fresh, Log: quiet})
+	require.NoError(t, err)
+	limits := sharing.DefaultLimits
+	limits.PasswordCost = bcrypt.MinCost
+	w.share = sharing.New(sharing.Config{DB: db, Store: sharing.SQLStore{}, Tree: w.tree, Files: w.files, Engine: engine,
+		Directory: w.dir, Fresh: fresh, Limits: limits, Log: quiet, Now: w.clock.Now})
+
+	caller := func(zone, name string) files.Caller {
+		w.dir.add(zone, "user", name)
+		return files.Caller{User: "user_" + name, Zone: zone}
+	}
+	w.admin, w.alice, w.bob, w.carol, w.dave = caller("z1", "admin"), caller("z1", "alice"), caller("z1", "bob"), caller("z1", "carol"), caller("z1", "dave")
+	w.eve = caller("z2", "eve")
+	w.dir.add("z1", "group", "design")
+	w.dir.add("z1", "group", "berlin")
+	w.dir.add("z2", "group", "ext")
+	rel := func(res authz.ObjectRef, relation string, s authz.SubjectRef) authz.Update {
+		return authz.TouchRel(authz.Rel(res, relation, s))
+	}
+	updates := []authz.Update{
+		rel(authz.Obj("zone", "z1"), "admin", authz.Subject("user", "user_admin")),
+		rel(authz.Obj("zone", "z2"), "member", authz.Subject("user", "user_eve")),
+		// berlin is nested in design.
+		rel(authz.Obj("group", "group_design"), "member", authz.SubjectSet("group", "group_berlin", "member")),
+		rel(authz.Obj("group", "group_ext"), "member", authz.Subject("user", "user_eve")),
+	}
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		updates = append(updates, rel(authz.Obj("zone", "z1"), "member", authz.Subject("user", "user_"+u)))
+	}
+	_, err = engine.Write(ctx, updates)
+	require.NoError(t, err)
+	return w
+}
+
+// member adds user to group (of z1) and returns the token, as identity does.
+func (w *world) member(group, user string, op authz.Op) authz.Token {
+	w.t.Helper()
+	tok, err := w.engine.Write(context.Background(), []authz.Update{{Op: op, Rel: authz.Rel(authz.Obj("group", "group_"+group), "member", authz.Subject("user", "user_"+user))}})
+	require.NoError(w.t, err)
+	w.fresh.Store(&tok)
+	return tok
+}
+
+func (w *world) write(c files.Caller, p, data string) {
+	w.t.Helper()
+	_, _, err := w.files.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
+	require.NoError(w.t, err)
+}
+
+func (w *world) grant(c files.Caller, p, subject, role string) authz.Token {
+	w.t.Helper()
+	tok, err := w.share.Grant(context.Background(), c, p, subject, role)
+	require.NoError(w.t, err)
+	require.NotEmpty(w.t, tok)
+	return tok
+}
+
+func (w *world) read(c files.Caller, p string, tok authz.Token) (string, error) {
+	r, err := w.files.Read(context.Background(), c, p, 0, 0, 0, authz.AtLeastAsFresh(tok))
+	return string(r.Data), err
+}
+
+var web = sharing.Client{Addr: "192.0.2.1", UserAgent: "test/1"}
+
+func (w *world) link(c files.Caller, p string, o sharing.LinkOptions) (sharing.Link, string) {
+	w.t.Helper()
+	l, tok, ct, err := w.share.CreateLink(context.Background(), c, p, o)
+	require.NoError(w.t, err)
+	require.NotEmpty(w.t, ct)
+	return l, tok
+}
+
+func (w *world) open(tok, password, sub string) (sharing.Opened, error) {
+	return w.share.OpenLink(context.Background(), web, tok, password, sub, 0, "")
+}
+
+// outcomes returns a link's access log outcomes, oldest first.
+func (w *world) outcomes(c files.Caller, link sharing.LinkID) []sharing.Outcome {
+	w.t.Helper()
+	log, err := w.share.LinkAccessLog(context.Background(), c, string(link), 1000)
+	require.NoError(w.t, err)
+	out := make([]sharing.Outcome, len(log))
+	for i, a := range log {
+		out[len(log)-1-i] = a.Outcome
+	}
+	return out
+}
