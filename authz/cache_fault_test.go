@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -225,4 +226,32 @@ func TestCacheEngineFailureIsNeverAnAllow(t *testing.T) {
 		d, err := e.Check(ctx, aliceR, MinimizeLatency())
 		return err == nil && d.Allowed
 	}, 10*time.Second, 5*time.Millisecond, "the cache did not recover")
+}
+
+func TestCacheMetricsCountWhatHappened(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := cachedEngine(t, Config{Registerer: reg})
+	cachedAllow(t, e) // one miss, then a hit
+	caughtUp(t, e, revoke(t, e))
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				got[mf.GetName()] += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[mf.GetName()] += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				got[mf.GetName()] += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	require.GreaterOrEqual(t, got["nexus_authz_cache_hits_total"], 1.0)
+	require.GreaterOrEqual(t, got["nexus_authz_cache_misses_total"], 1.0)
+	require.GreaterOrEqual(t, got["nexus_authz_cache_evictions_total"], 2.0, "the grant and the revoke each evict the file")
+	require.GreaterOrEqual(t, got["nexus_authz_cache_eviction_lag_seconds"], 2.0)
+	require.Equal(t, 1.0, got["nexus_authz_cache_serving"])
+	require.GreaterOrEqual(t, got["nexus_authz_cache_flushes_total"], 1.0, "the watch's start empties the cache")
 }
