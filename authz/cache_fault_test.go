@@ -255,3 +255,19 @@ func TestCacheMetricsCountWhatHappened(t *testing.T) {
 	require.Equal(t, 1.0, got["nexus_authz_cache_serving"])
 	require.GreaterOrEqual(t, got["nexus_authz_cache_flushes_total"], 1.0, "the watch's start empties the cache")
 }
+
+func TestCacheRevokeBecomesVisibleWithoutAToken(t *testing.T) {
+	e := cachedEngine(t, Config{})
+	ctx := context.Background()
+	for range 20 {
+		cachedAllow(t, e)
+		revoke(t, e)
+		require.Eventually(t, func() bool {
+			d, err := e.Check(ctx, aliceR, MinimizeLatency())
+			return err == nil && !d.Allowed
+		}, 10*time.Second, 100*time.Microsecond, "a revoke never became visible to minimize_latency checks")
+		ds, err := e.CheckBulk(ctx, []CheckItem{aliceR}, MinimizeLatency())
+		require.NoError(t, err)
+		require.False(t, ds[0].Allowed, "a bulk check still allowed after a single check denied")
+	}
+}
