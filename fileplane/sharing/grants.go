@@ -52,23 +52,40 @@ func cleanPath(p string) string {
 	return p
 }
 
-// Grant gives subject role on the entry at path and returns the write's
-// consistency token.
-func (s *Service) Grant(ctx context.Context, c files.Caller, path, subject, role string) (authz.Token, error) {
+// grant is what Grant and Revoke are asked about, checked: the role
+// parses, the caller may share the entry, the subject exists.
+type grant struct {
+	r           paths.Resolved
+	role        Role
+	subject     authz.SubjectRef
+	subjectZone string
+}
+
+func (s *Service) grantFor(ctx context.Context, c files.Caller, path, subject, role string) (grant, error) {
 	rl, err := ParseRole("role", role)
 	if err != nil {
-		return "", err
+		return grant{}, err
 	}
 	r, err := s.mayShare(ctx, c, path, authz.MinimizeLatency())
 	if err != nil {
-		return "", err
+		return grant{}, err
 	}
 	subj, subjZone, err := s.subjectFor(ctx, c.Zone, subject)
 	if err != nil {
+		return grant{}, err
+	}
+	return grant{r: r, role: rl, subject: subj, subjectZone: subjZone}, nil
+}
+
+// Grant gives subject role on the entry at path and returns the write's
+// consistency token.
+func (s *Service) Grant(ctx context.Context, c files.Caller, path, subject, role string) (authz.Token, error) {
+	g, err := s.grantFor(ctx, c, path, subject, role)
+	if err != nil {
 		return "", err
 	}
-	e := r.Entry()
-	if rl == Owner && subjZone != e.Zone {
+	r, rl, subj, e := g.r, g.role, g.subject, g.r.Entry()
+	if rl == Owner && g.subjectZone != e.Zone {
 		return "", errs.Invalid("role", "owner is for subjects of the entry's own zone; give %s viewer or editor", subject)
 	}
 	tok, err := s.engine.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(e.Object(), string(rl), subj))}, s.recordToken(e.ID))
@@ -83,19 +100,11 @@ func (s *Service) Grant(ctx context.Context, c files.Caller, path, subject, role
 // made on the entry itself can be revoked there (an inherited one is
 // revoked on its folder).
 func (s *Service) Revoke(ctx context.Context, c files.Caller, path, subject, role string) (authz.Token, error) {
-	rl, err := ParseRole("role", role)
+	g, err := s.grantFor(ctx, c, path, subject, role)
 	if err != nil {
 		return "", err
 	}
-	r, err := s.mayShare(ctx, c, path, authz.MinimizeLatency())
-	if err != nil {
-		return "", err
-	}
-	subj, _, err := s.subjectFor(ctx, c.Zone, subject)
-	if err != nil {
-		return "", err
-	}
-	e := r.Entry()
+	r, rl, subj, e := g.r, g.role, g.subject, g.r.Entry()
 	rel := authz.Rel(e.Object(), string(rl), subj)
 	// The checks run in the write's transaction, under the engine's write
 	// lock, so two revokes cannot both remove "the other" last owner.
