@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -110,7 +110,7 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 	}
 	stats.Ops = len(all)
 	if len(all) == 0 {
-		return stats, errors.New("no operation succeeded in the measured window")
+		return stats, fmt.Errorf("no operation succeeded in the measured window (%d failed)", stats.Errors)
 	}
 	slices.Sort(all)
 	stats.P50 = percentile(all, 0.50)
