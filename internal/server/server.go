@@ -29,7 +29,9 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
@@ -73,6 +75,9 @@ type Server struct {
 	content  *content.Store
 	tree     *paths.Tree
 	files    *files.Service
+	indexer  *search.Indexer
+	search   *search.Service
+	memory   *memory.Service
 	registry *prometheus.Registry
 	handler  http.Handler
 }
@@ -110,6 +115,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
 		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
 		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
+		sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()},
+		sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()},
 	); err != nil {
 		return nil, err
 	}
@@ -143,12 +150,15 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxFileBytes > 0 {
 		limits.MaxFileBytes = cfg.MaxFileBytes
 	}
+	s.indexer = search.NewIndexer(s.db, search.SQLStore{}, paths.SQLStore{}, s.content, 0, s.log)
 	if s.files, err = files.New(ctx, files.Config{
 		DB: s.db, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
-		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log,
+		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: s.indexer.Enqueue,
 	}); err != nil {
 		return nil, err
 	}
+	s.search = search.NewService(s.db, search.SQLStore{}, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
+	s.memory = memory.NewService(s.db, memory.SQLStore{}, s.engine, s.identity.MembershipToken)
 
 	keyPath := filepath.Join(cfg.DataDir, AdminKeyFile)
 	if abs, err := filepath.Abs(keyPath); err == nil {
@@ -190,7 +200,10 @@ func (s *Server) routes() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
-	mux.Handle(nexusv1connect.NewFileServiceHandler(rpc.NewFilesHandler(s.files, s.identity), opts...))
+	filesHandler := rpc.NewFilesHandler(s.files, s.identity)
+	mux.Handle(nexusv1connect.NewFileServiceHandler(filesHandler, opts...))
+	mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, filesHandler), opts...))
+	mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -255,6 +268,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.maintain(maintCtx)
+	// The search index catches up with changes queued before a crash, then
+	// follows every change.
+	go s.indexer.Run(maintCtx, time.Second)
 	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
 		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
 	select {
@@ -294,8 +310,8 @@ func (s *Server) Close() error {
 // writer must record the content it wrote within it.
 const ContentGCGrace = time.Hour
 
-// maintain expires upload sessions and collects unreferenced content, every
-// hour, until ctx is done.
+// maintain expires upload sessions and memories and collects unreferenced
+// content, every hour, until ctx is done.
 func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -309,6 +325,11 @@ func (s *Server) maintain(ctx context.Context) {
 			s.log.Warn("expiring uploads", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired upload sessions", "count", n)
+		}
+		if n, err := s.memory.Sweep(ctx); err != nil {
+			s.log.Warn("sweeping expired memories", "err", err)
+		} else if n > 0 {
+			s.log.Info("deleted expired memories", "count", n)
 		}
 		st, err := s.content.GC(ctx, ContentGCGrace, s.files.Referencers()...)
 		if err != nil {
