@@ -83,6 +83,10 @@ used if it exists.`,
 		newAdminCmd(cl),
 		newCheckCmd(cl),
 		newFsCmd(cl),
+		newGlobCmd(cl),
+		newGrepCmd(cl),
+		newSearchCmd(cl),
+		newMemoryCmd(cl),
 	)
 	return root
 }
