@@ -43,6 +43,9 @@ type RunConfig struct {
 var registry = []Scenario{
 	checkUncached,
 	listBulkVsNaive,
+	searchFTS,
+	grepScan,
+	recallMemories,
 }
 
 func main() { os.Exit(run()) }

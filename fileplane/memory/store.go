@@ -165,10 +165,12 @@ func (SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms, t
 		}
 		c.Memory, c.Relevance, c.Snippet = m, -rank, search.ParseMarked(snip)
 		return c, nil
-	}, `SELECT `+memCols+`, bm25(memory_fts) AS r, snippet(memory_fts, 0, ?, ?, '…', 24)
+		// rank is bm25; ordering by it alone lets FTS5 sort, so snippets are
+		// made for the rows returned only.
+	}, `SELECT `+memCols+`, rank, snippet(memory_fts, 0, ?, ?, '…', 24)
 		FROM memory_fts JOIN memory_items m ON m.rid = memory_fts.rowid
 		WHERE memory_fts MATCH ? AND m.zone_id = ? AND `+live+tf+`
-		ORDER BY r, m.rid LIMIT ?`, args...)
+		ORDER BY rank LIMIT ?`, args...)
 }
 
 func (SQLStore) List(ctx context.Context, q storage.DBTX, zone string, tags []string, now time.Time, beforeAt time.Time, beforeID ID, limit int) ([]Memory, error) {

@@ -129,7 +129,10 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 		}
 	}
 	var out []Result
-	batch := max(2*pageSize, 20)
+	// Ranking the matches costs the same whatever the batch, and each batch
+	// ranks them again: take enough for a page at once even when most are
+	// hidden, and more each time.
+	batch := max(4*pageSize, 50)
 	for scanned := 0; scanned < maxScan; {
 		hits, err := s.store.Query(ctx, s.db, c.Zone, terms, offset, batch)
 		if err != nil {
@@ -157,7 +160,7 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 		if len(hits) < batch {
 			return out, "", nil
 		}
-		batch = min(batch*2, 1000)
+		batch = min(batch*4, 1000)
 	}
 	return out, encodeCursor(terms, offset), nil
 }

@@ -133,7 +133,8 @@ func (SQLStore) IndexedHash(ctx context.Context, q storage.DBTX, entry string) (
 const snippetTokens = 24
 
 func (SQLStore) Query(ctx context.Context, q storage.DBTX, zone string, terms []string, offset, limit int) ([]Hit, error) {
-	// bm25 is lower for better matches.
+	// rank is bm25, lower for better matches. Ordering by rank alone lets
+	// FTS5 sort, so snippets are made for the rows returned only.
 	return storage.QueryAll(ctx, q, func(s storage.Scanner) (Hit, error) {
 		var h Hit
 		var rank float64
@@ -144,10 +145,10 @@ func (SQLStore) Query(ctx context.Context, q storage.DBTX, zone string, terms []
 		h.Score = -rank
 		h.Snippet = ParseMarked(snip)
 		return h, nil
-	}, `SELECT d.entry_id, bm25(search_fts) AS r, snippet(search_fts, 0, ?, ?, '…', ?)
+	}, `SELECT d.entry_id, rank, snippet(search_fts, 0, ?, ?, '…', ?)
 		FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid
 		WHERE search_fts MATCH ? AND d.zone_id = ?
-		ORDER BY r, d.id LIMIT ? OFFSET ?`,
+		ORDER BY rank LIMIT ? OFFSET ?`,
 		MarkOpen, MarkClose, snippetTokens, FTS5Match(terms), zone, limit, offset)
 }
 

@@ -342,3 +342,9 @@ func (s *Server) maintain(ctx context.Context) {
 
 // Files is the file plane.
 func (s *Server) Files() *files.Service { return s.files }
+
+// Search is full-text search.
+func (s *Server) Search() *search.Service { return s.search }
+
+// Indexer keeps the search index up to date.
+func (s *Server) Indexer() *search.Indexer { return s.indexer }
