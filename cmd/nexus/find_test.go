@@ -67,6 +67,26 @@ func TestFindAndMemoryCLI(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "not_found")
 
+	// An agent of bob's: bob reads what it remembers; alice does not.
+	for _, args := range [][]string{{"admin", "user", "create", "bob"}, {"admin", "user", "create", "alice"},
+		{"admin", "user", "create", "bob-bot", "--agent-of", "bob"}} {
+		run(args...)
+	}
+	keyOf := func(user string) string { return strings.TrimSpace(run("admin", "key", "create", "--user", user)) }
+	botKey, bobKey, aliceKey := keyOf("bob-bot"), keyOf("bob"), keyOf("alice")
+	code, out, errOut = cli(p.url, botKey, "memory", "remember", "--scope", "agent", "--tag", "prefs", "bob likes dark mode")
+	require.Equal(t, 0, code, errOut)
+	botMem := strings.TrimSpace(out)
+	code, out, errOut = cli(p.url, bobKey, "memory", "recall", "dark mode")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, botMem)
+	code, out, errOut = cli(p.url, aliceKey, "memory", "recall", "dark mode")
+	require.Equal(t, 0, code, errOut)
+	require.NotContains(t, out, botMem)
+	code, _, errOut = cli(p.url, bobKey, "memory", "remember", "--scope", "agent", "x")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "invalid_argument")
+
 	// Write, then kill -9 at once: the index catches up after the restart.
 	for i := 0; i < 20; i++ {
 		put(fmt.Sprintf("/bulk/f%02d.txt", i), fmt.Sprintf("narwhal sighting number %d", i))
