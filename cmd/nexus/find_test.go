@@ -49,7 +49,7 @@ func TestFindAndMemoryCLI(t *testing.T) {
 
 	code, _, errOut := cli(p.url, key, "grep", "a(b")
 	require.Equal(t, 1, code)
-	require.Equal(t, "nexus: invalid_argument: invalid pattern: at byte 0 (\"a(b\"): missing closing )\n", errOut)
+	require.Equal(t, "nexus: invalid_argument: invalid pattern: at byte 1 (\"(b\"): missing closing )\n", errOut)
 	code, _, errOut = cli(p.url, key, "search", "the of")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "invalid_argument: invalid query: has only stopwords")

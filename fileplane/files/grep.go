@@ -88,12 +88,45 @@ func CompileGrep(pattern string, caseInsensitive bool) (*regexp.Regexp, error) {
 		if pos < 0 {
 			pos = 0
 		}
+		if se.Code == syntax.ErrMissingParen {
+			if p := unclosedParen(pattern); p >= 0 {
+				pos, se.Expr = p, pattern[p:]
+			}
+		}
 		return nil, errs.Invalid("pattern", "at byte %d (%q): %s", pos, se.Expr, se.Code)
 	}
 	if err != nil {
 		return nil, errs.Invalid("pattern", "%s", err)
 	}
 	return re, nil
+}
+
+// unclosedParen returns the offset of the last "(" of pattern that is never
+// closed (RE2 names the whole pattern for this error), or -1.
+func unclosedParen(pattern string) int {
+	var open []int
+	inClass := false
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; {
+		case c == '\\':
+			i++
+		case inClass:
+			inClass = c != ']'
+		case c == '[':
+			inClass = true
+			if i+1 < len(pattern) && pattern[i+1] == ']' {
+				i++ // a literal ] first in a class
+			}
+		case c == '(':
+			open = append(open, i)
+		case c == ')' && len(open) > 0:
+			open = open[:len(open)-1]
+		}
+	}
+	if len(open) == 0 {
+		return -1
+	}
+	return open[len(open)-1]
 }
 
 type grepRun struct {

@@ -122,7 +122,8 @@ func TestGrepBadInput(t *testing.T) {
 	}{
 		{"empty pattern", files.GrepOptions{}, "must not be empty"},
 		{"unclosed class", files.GrepOptions{Pattern: `ab[c-`}, "at byte 2"},
-		{"missing paren", files.GrepOptions{Pattern: `x(y`}, "missing closing )"},
+		{"missing paren", files.GrepOptions{Pattern: `x(y`}, `at byte 1 ("(y"): missing closing )`},
+		{"missing inner paren", files.GrepOptions{Pattern: `(a)(b[(]`}, `at byte 3 ("(b[(]"): missing closing )`},
 		{"bad repeat", files.GrepOptions{Pattern: `a**`}, "invalid nested repetition operator"},
 		{"perl backreference", files.GrepOptions{Pattern: `(a)\1`}, "invalid escape sequence"},
 		{"max matches too large", files.GrepOptions{Pattern: "a", MaxMatches: files.MaxGrepMatches + 1}, "max_matches"},
