@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"strings"
 	"time"
@@ -31,7 +32,9 @@ type Store interface {
 	Get(ctx context.Context, q storage.DBTX, id ID, now time.Time) (Memory, error)
 	Delete(ctx context.Context, q storage.DBTX, id ID) error
 	// Match returns up to limit of zone's memories that have every tag in
-	// tags and any of terms (stemmed), most relevant first.
+	// tags and any of terms (stemmed), most relevant first. To bound the
+	// work of one call, only the newest MatchWindow memories (of any zone)
+	// whose text matches are ranked.
 	Match(ctx context.Context, q storage.DBTX, zone string, terms, tags []string, now time.Time, limit int) ([]Candidate, error)
 	// List returns up to limit of zone's memories with every tag in tags,
 	// newest first, created before (beforeAt, beforeID) when beforeID is set.
@@ -47,6 +50,11 @@ var sqliteMigrations embed.FS
 func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
+
+// MatchWindow is how many of the newest text matches one Match ranks: BM25
+// costs about a microsecond per match here, and a common word can match
+// most memories.
+const MatchWindow = 4096
 
 // SQLStore is the Store on SQLite (FTS5 for text).
 type SQLStore struct{}
@@ -153,7 +161,16 @@ func tagFilter(tags []string) (string, []any) {
 
 func (SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms, tags []string, now time.Time, limit int) ([]Candidate, error) {
 	tf, targs := tagFilter(tags)
-	args := append([]any{search.MarkOpen, search.MarkClose, search.FTS5Match(terms), zone, storage.FormatTime(now)}, targs...)
+	match := search.FTS5Match(terms)
+	// The rowid of the MatchWindow-th newest match (0 if there are fewer):
+	// finding it takes no ranking.
+	var floor int64
+	err := q.QueryRowContext(ctx, `SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
+		match, MatchWindow-1).Scan(&floor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	args := append([]any{search.MarkOpen, search.MarkClose, match, floor, zone, storage.FormatTime(now)}, targs...)
 	args = append(args, limit)
 	return storage.QueryAll(ctx, q, func(s storage.Scanner) (Candidate, error) {
 		var c Candidate
@@ -169,7 +186,7 @@ func (SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms, t
 		// made for the rows returned only.
 	}, `SELECT `+memCols+`, rank, snippet(memory_fts, 0, ?, ?, '…', 24)
 		FROM memory_fts JOIN memory_items m ON m.rid = memory_fts.rowid
-		WHERE memory_fts MATCH ? AND m.zone_id = ? AND `+live+tf+`
+		WHERE memory_fts MATCH ? AND memory_fts.rowid >= ? AND m.zone_id = ? AND `+live+tf+`
 		ORDER BY rank LIMIT ?`, args...)
 }
 
