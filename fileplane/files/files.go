@@ -21,6 +21,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/pagetoken"
 	"github.com/nexus-authz/nexus/internal/storage"
 )
 
@@ -85,8 +86,11 @@ type Service struct {
 	limits    Limits
 	onChange  ChangeHook
 	cursorKey []byte
-	log       *slog.Logger
-	now       func() time.Time
+	// tokens seals Glob's and Grep's page tokens, which may name an entry
+	// the caller cannot see.
+	tokens *pagetoken.Sealer
+	log    *slog.Logger
+	now    func() time.Time
 }
 
 //go:embed migrations/sqlite/*.sql
@@ -143,6 +147,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.cursorKey = key
+	s.tokens = pagetoken.New(key)
 	return s, nil
 }
 

@@ -2,10 +2,6 @@ package files
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -22,29 +18,6 @@ const DefaultGlobMaxVisit = 20_000
 
 // globBatch is how many matches one bulk check takes.
 const globBatch = 256
-
-// sign returns v as a token only this server issues; open reads one back.
-func (s *Service) sign(v any) string {
-	b, _ := json.Marshal(v)
-	mac := hmac.New(sha256.New, s.cursorKey)
-	mac.Write(b)
-	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
-}
-
-func (s *Service) openToken(tok string, v any) bool {
-	body, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return false
-	}
-	b, err1 := base64.RawURLEncoding.DecodeString(body)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, s.cursorKey)
-	mac.Write(b)
-	return hmac.Equal(got, mac.Sum(nil)[:16]) && json.Unmarshal(b, v) == nil
-}
 
 type globCursor struct {
 	Pattern string `json:"p"`
@@ -139,7 +112,7 @@ func (s *Service) Glob(ctx context.Context, c Caller, pattern string, pageSize i
 	var after []string
 	if pageToken != "" {
 		var cur globCursor
-		if !s.openToken(pageToken, &cur) || cur.Pattern != pattern {
+		if !s.tokens.Open(pageToken, &cur) || cur.Pattern != pattern {
 			return nil, "", errs.Invalid("page_token", "is not a token from a Glob of this pattern; start again without it")
 		}
 		p, _, err := paths.Parse(cur.After)
@@ -206,5 +179,5 @@ func (s *Service) Glob(ctx context.Context, c Caller, pattern string, pageSize i
 	if !errors.Is(err, errStop) {
 		return nil, "", err
 	}
-	return out, s.sign(globCursor{Pattern: pattern, After: string(last)}), nil
+	return out, s.tokens.Seal(globCursor{Pattern: pattern, After: string(last)}), nil
 }

@@ -2,8 +2,10 @@ package files_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,6 +90,35 @@ func TestGlobScanningEverythingIsBounded(t *testing.T) {
 		require.Equal(t, want, got, pattern)
 		require.GreaterOrEqual(t, calls, 66/25, "each call examined at most 25 entries")
 	}
+}
+
+// A page token names the last entry a call examined, which may be hidden
+// from the caller: it is sealed, not just signed.
+func TestGlobPageTokensDoNotNameHiddenEntries(t *testing.T) {
+	w := newWorld(t, worldOpts{limits: files.Limits{GlobMaxVisit: 1}})
+	w.write(w.admin, "/pub/a.txt", "x")
+	w.write(w.admin, "/secret-plans/b.txt", "x")
+	w.grant("/pub", "viewer", "viewer")
+	var got []string
+	tok, calls := "", 0
+	for {
+		items, next, err := w.svc.Glob(context.Background(), w.viewer, "/**", 10, tok, ml)
+		require.NoError(t, err)
+		for _, it := range items {
+			got = append(got, string(it.Path))
+		}
+		if next == "" {
+			break
+		}
+		calls++
+		for _, part := range strings.Split(next, ".") {
+			raw, _ := base64.RawURLEncoding.DecodeString(part)
+			require.NotContains(t, string(raw), "secret")
+		}
+		tok = next
+	}
+	require.Equal(t, []string{"/pub", "/pub/a.txt"}, got)
+	require.GreaterOrEqual(t, calls, 3, "one entry examined per call, hidden ones included")
 }
 
 func TestGlobBadInput(t *testing.T) {

@@ -171,7 +171,7 @@ func (s *Service) Grep(ctx context.Context, c Caller, o GrepOptions, cons authz.
 		key: string(p) + "\x00" + o.Pattern + map[bool]string{true: "\x00i"}[o.CaseInsensitive]}
 	if o.PageToken != "" {
 		var cur grepCursor
-		if !s.openToken(o.PageToken, &cur) || cur.Key != g.key {
+		if !s.tokens.Open(o.PageToken, &cur) || cur.Key != g.key {
 			return GrepResult{}, errs.Invalid("page_token", "is not a token from a Grep with this pattern and path; start again without it")
 		}
 		g.resume = &cur
@@ -249,7 +249,7 @@ func (g *grepRun) checkAndScan(ctx context.Context, rs []paths.Resolved, from in
 // stop ends the call early, continuing at line `line` of file p.
 func (g *grepRun) stop(why string, p paths.Path, line int64) error {
 	g.res.Partial, g.res.StoppedBy = true, why
-	g.res.NextPageToken = g.s.sign(grepCursor{Key: g.key, Path: string(p), Line: line})
+	g.res.NextPageToken = g.s.tokens.Seal(grepCursor{Key: g.key, Path: string(p), Line: line})
 	return errStop
 }
 

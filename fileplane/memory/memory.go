@@ -17,6 +17,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/pagetoken"
 	"github.com/nexus-authz/nexus/internal/storage"
 )
 
@@ -90,6 +91,9 @@ type Service struct {
 	engine Engine
 	fresh  func() authz.Token
 	now    func() time.Time
+	// tokens seals List's page tokens, which name the last memory a page
+	// examined (maybe one the caller may not read).
+	tokens *pagetoken.Sealer
 }
 
 // NewService returns a Service. fresh returns a token every check must be
@@ -98,7 +102,7 @@ func NewService(db *sql.DB, store Store, engine Engine, fresh func() authz.Token
 	if fresh == nil {
 		fresh = func() authz.Token { return "" }
 	}
-	return &Service{db: db, store: store, engine: engine, fresh: fresh, now: time.Now}
+	return &Service{db: db, store: store, engine: engine, fresh: fresh, now: time.Now, tokens: pagetoken.New(nil)}
 }
 
 // SetClock replaces the service's clock (for tests of expiry).

@@ -2,8 +2,6 @@ package memory
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"math"
 	"sort"
 	"time"
@@ -132,7 +130,7 @@ type listCursor struct {
 	ID ID        `json:"i"`
 }
 
-var errBadCursor = errs.Invalid("page_token", "is not a token from a memory List; start again without it")
+var errBadCursor = errs.Invalid("page_token", "is not a token from a memory List (or is from before a restart); start again without it")
 
 // List returns a page of the readable memories with every tag in tags,
 // newest first, and a token for the next page ("" at the end). Each batch
@@ -150,8 +148,7 @@ func (s *Service) List(ctx context.Context, c Caller, tags []string, pageSize in
 	}
 	var cur listCursor
 	if pageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(pageToken)
-		if err != nil || json.Unmarshal(b, &cur) != nil || cur.ID == "" {
+		if !s.tokens.Open(pageToken, &cur) || cur.ID == "" {
 			return nil, "", errBadCursor
 		}
 	}
@@ -177,7 +174,7 @@ func (s *Service) List(ctx context.Context, c Caller, tags []string, pageSize in
 				if i == len(ms)-1 && len(ms) < batch {
 					return out, "", nil
 				}
-				return out, encodeList(cur), nil
+				return out, s.tokens.Seal(cur), nil
 			}
 		}
 		if len(ms) < batch {
@@ -185,10 +182,5 @@ func (s *Service) List(ctx context.Context, c Caller, tags []string, pageSize in
 		}
 		scanned += len(ms)
 	}
-	return out, encodeList(cur), nil
-}
-
-func encodeList(c listCursor) string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return out, s.tokens.Seal(cur), nil
 }

@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -100,6 +101,8 @@ func TestPagesAreFullWhenMostHitsAreHidden(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rs, 5)
 	require.NotEmpty(t, next)
+	raw, _ := base64.RawURLEncoding.DecodeString(next)
+	require.NotContains(t, string(raw), `"o":`, "the token does not tell how many hidden hits came before")
 	got := w.paths(bob, "walrus", ml)
 	require.Len(t, got, 12)
 	seen := map[string]bool{}

@@ -11,13 +11,13 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/pagetoken"
 )
 
 // Page sizes of Search.
@@ -59,6 +59,9 @@ type Service struct {
 	tree    *paths.Tree
 	engine  Engine
 	fresh   func() authz.Token
+	// tokens seals page tokens: an offset would tell how many hidden files
+	// match. They last as long as the process.
+	tokens *pagetoken.Sealer
 }
 
 // NewService returns a Service. fresh returns a token every check must be
@@ -67,7 +70,7 @@ func NewService(db *sql.DB, store Store, indexer *Indexer, tree *paths.Tree, eng
 	if fresh == nil {
 		fresh = func() authz.Token { return "" }
 	}
-	return &Service{db: db, store: store, indexer: indexer, tree: tree, engine: engine, fresh: fresh}
+	return &Service{db: db, store: store, indexer: indexer, tree: tree, engine: engine, fresh: fresh, tokens: pagetoken.New(nil)}
 }
 
 type cursor struct {
@@ -80,24 +83,7 @@ func queryKey(terms []string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:9])
 }
 
-var errBadCursor = errs.Invalid("page_token", "is not a token from a search for this query; start again without it")
-
-func decodeCursor(tok string, terms []string) (int, error) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return 0, errBadCursor
-	}
-	var c cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.Query != queryKey(terms) || c.Offset < 0 {
-		return 0, errBadCursor
-	}
-	return c.Offset, nil
-}
-
-func encodeCursor(terms []string, offset int) string {
-	b, _ := json.Marshal(cursor{Query: queryKey(terms), Offset: offset})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+var errBadCursor = errs.Invalid("page_token", "is not a token from a search for this query (or is from before a restart); start again without it")
 
 // Search returns up to pageSize hits for query that the caller may read,
 // best first, and a token for the next page ("" at the end). Candidates
@@ -119,9 +105,11 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 	}
 	offset := 0
 	if pageToken != "" {
-		if offset, err = decodeCursor(pageToken, terms); err != nil {
-			return nil, "", err
+		var cur cursor
+		if !s.tokens.Open(pageToken, &cur) || cur.Query != queryKey(terms) || cur.Offset < 0 {
+			return nil, "", errBadCursor
 		}
+		offset = cur.Offset
 	}
 	if s.indexer != nil {
 		if _, err := s.indexer.CatchUp(ctx, catchUpBudget); err != nil {
@@ -152,7 +140,7 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 				if i == len(hits)-1 && len(hits) < batch {
 					return out, "", nil
 				}
-				return out, encodeCursor(terms, offset+i+1), nil
+				return out, s.tokens.Seal(cursor{Query: queryKey(terms), Offset: offset + i + 1}), nil
 			}
 		}
 		offset += len(hits)
@@ -162,7 +150,7 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 		}
 		batch = min(batch*4, 1000)
 	}
-	return out, encodeCursor(terms, offset), nil
+	return out, s.tokens.Seal(cursor{Query: queryKey(terms), Offset: offset}), nil
 }
 
 // filter returns the hits the caller may read, resolved to their current
