@@ -7,6 +7,7 @@ require (
 	github.com/authzed/authzed-go v1.10.0
 	github.com/authzed/spicedb v1.56.2
 	github.com/benbjohnson/clock v1.3.5
+	github.com/bmatcuk/doublestar/v4 v4.10.4
 	github.com/ccoveille/go-safecast/v2 v2.0.0
 	github.com/creasty/defaults v1.8.0
 	github.com/dustin/go-humanize v1.1.0

@@ -39,6 +39,8 @@ package authz_test
 //	memory:mem_a_note  (A) owner kate, viewer liam, viewer group:backend#member
 //	memory:mem_a_other (A) owner liam
 //	memory:mem_b_note  (B) owner bella
+//	memory:mem_a_agent (A) owner agent_k (an agent: user:agent_k#owner@user:kate)
+//	memory:mem_a_zone  (A) owner liam, viewer zone:A#member
 
 import (
 	"context"
@@ -65,26 +67,27 @@ var (
 	scZoneA = authz.Obj("zone", "acme")
 	scZoneB = authz.Obj("zone", "globex")
 
-	scAda    = scUser("ada")   // zone A admin
-	scOtto   = scUser("otto")  // zone A admin through group ops
-	scMia    = scUser("mia")   // zone A member
-	scStan   = scUser("stan")  // zone A member through group staff
-	scOscar  = scUser("oscar") // outsider: no relationship at all
-	scBen    = scUser("ben")   // zone B admin
-	scBella  = scUser("bella") // zone B member, viewer of folder:a_shared
-	scBart   = scUser("bart")  // zone B member, in group b_team
-	scCarol  = scUser("carol") // owner of folder:a_docs
-	scDave   = scUser("dave")  // editor of folder:a_docs
-	scErin   = scUser("erin")  // viewer of folder:a_docs
-	scOlga   = scUser("olga")  // owner of file:a_photo
-	scFrank  = scUser("frank") // viewer of file:a_photo
-	scNed    = scUser("ned")   // editor of file:a_spec
-	scGina   = scUser("gina")  // member of eng
-	scHank   = scUser("hank")  // member of backend (nested in eng)
-	scIvy    = scUser("ivy")   // member of db (nested in backend, nested in eng)
-	scJack   = scUser("jack")  // manager of eng, not a member
-	scKate   = scUser("kate")  // owner of memory:mem_a_note
-	scLiam   = scUser("liam")  // viewer of memory:mem_a_note, owner of mem_a_other
+	scAda    = scUser("ada")     // zone A admin
+	scOtto   = scUser("otto")    // zone A admin through group ops
+	scMia    = scUser("mia")     // zone A member
+	scStan   = scUser("stan")    // zone A member through group staff
+	scOscar  = scUser("oscar")   // outsider: no relationship at all
+	scBen    = scUser("ben")     // zone B admin
+	scBella  = scUser("bella")   // zone B member, viewer of folder:a_shared
+	scBart   = scUser("bart")    // zone B member, in group b_team
+	scCarol  = scUser("carol")   // owner of folder:a_docs
+	scDave   = scUser("dave")    // editor of folder:a_docs
+	scErin   = scUser("erin")    // viewer of folder:a_docs
+	scOlga   = scUser("olga")    // owner of file:a_photo
+	scFrank  = scUser("frank")   // viewer of file:a_photo
+	scNed    = scUser("ned")     // editor of file:a_spec
+	scGina   = scUser("gina")    // member of eng
+	scHank   = scUser("hank")    // member of backend (nested in eng)
+	scIvy    = scUser("ivy")     // member of db (nested in backend, nested in eng)
+	scJack   = scUser("jack")    // manager of eng, not a member
+	scKate   = scUser("kate")    // owner of memory:mem_a_note
+	scLiam   = scUser("liam")    // viewer of memory:mem_a_note, owner of mem_a_other
+	scAgentK = scUser("agent_k") // an agent owned by kate; owner of memory:mem_a_agent
 	scDocsLn = scLinkSub("l_docs2024")
 	scEditLn = scLinkSub("l_media_edit")
 )
@@ -171,6 +174,12 @@ func scWorld() []authz.Relationship {
 		r(scMemory("mem_a_other"), "owner", scLiam),
 		r(scMemory("mem_b_note"), "zone", authz.SubjectRef{Object: scZoneB}),
 		r(scMemory("mem_b_note"), "owner", scBella),
+		r(scAgentK.Object, "owner", scKate),
+		r(scMemory("mem_a_agent"), "zone", authz.SubjectRef{Object: scZoneA}),
+		r(scMemory("mem_a_agent"), "owner", scAgentK),
+		r(scMemory("mem_a_zone"), "zone", authz.SubjectRef{Object: scZoneA}),
+		r(scMemory("mem_a_zone"), "owner", scLiam),
+		r(scMemory("mem_a_zone"), "viewer", authz.SubjectSet("zone", scZoneA.ID, "member")),
 	}
 }
 
@@ -358,6 +367,11 @@ func scTable() []scPair {
 	add("memory viewer group member reads; does not write", can(scHank, "read", scMemory("mem_a_note")), can(scHank, "write", scMemory("mem_a_note")))
 	add("nested member of memory viewer group reads; outer group member does not", can(scIvy, "read", scMemory("mem_a_note")), can(scGina, "read", scMemory("mem_a_note")))
 	add("zone B memory owner reads own memory; not zone A memory", can(scBella, "read", scMemory("mem_b_note")), can(scBella, "read", scMemory("mem_a_note")))
+	add("agent's owner reads the agent's memory; another user does not", can(scKate, "read", scMemory("mem_a_agent")), can(scLiam, "read", scMemory("mem_a_agent")))
+	add("agent administers its own memory; its owner only reads it", can(scAgentK, "delete", scMemory("mem_a_agent")), can(scKate, "delete", scMemory("mem_a_agent")))
+	add("agent's owner reads the agent's memory; the agent does not read its owner's", can(scKate, "read", scMemory("mem_a_agent")), can(scAgentK, "read", scMemory("mem_a_note")))
+	add("zone member reads a zone-wide memory; does not write it", can(scMia, "read", scMemory("mem_a_zone")), can(scMia, "write", scMemory("mem_a_zone")))
+	add("group-derived zone member reads a zone-wide memory; other zone's member does not", can(scStan, "read", scMemory("mem_a_zone")), can(scBella, "read", scMemory("mem_a_zone")))
 
 	// --- Crossing zones only by explicit grant.
 	add("cross-zone viewer reads granted folder; not zone A root", can(scBella, "read", scFolder("a_shared")), can(scBella, "read", scFolder("a_root")))

@@ -44,6 +44,9 @@ var registry = []Scenario{
 	checkUncached,
 	decisionCache,
 	listBulkVsNaive,
+	searchFTS,
+	grepScan,
+	recallMemories,
 }
 
 func main() { os.Exit(run()) }

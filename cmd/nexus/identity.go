@@ -82,14 +82,14 @@ func newZoneCmd(cl *client) *cobra.Command {
 
 func newUserCmd(cl *client) *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "Manage users"}
-	var zone string
+	var zone, agentOf string
 	var zoneAdmin bool
 	create := &cobra.Command{
-		Use:   "create NAME [--zone Z] [--admin]",
+		Use:   "create NAME [--zone Z] [--admin] [--agent-of USER]",
 		Short: "Create a user (in the caller's zone unless --zone)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			resp, err := cl.identity().CreateUser(cmd.Context(), connect.NewRequest(&nexusv1.CreateUserRequest{Name: args[0], Zone: zone, ZoneAdmin: zoneAdmin}))
+			resp, err := cl.identity().CreateUser(cmd.Context(), connect.NewRequest(&nexusv1.CreateUserRequest{Name: args[0], Zone: zone, ZoneAdmin: zoneAdmin, AgentOf: agentOf}))
 			if err != nil {
 				return err
 			}
@@ -101,6 +101,7 @@ func newUserCmd(cl *client) *cobra.Command {
 	}
 	create.Flags().StringVar(&zone, "zone", "", "zone name (default: the caller's)")
 	create.Flags().BoolVar(&zoneAdmin, "admin", false, "make the user an admin of the zone")
+	create.Flags().StringVar(&agentOf, "agent-of", "", "create an agent owned by this user, who may read what it remembers")
 	var lsZone string
 	ls := &cobra.Command{
 		Use:   "ls [--zone Z]",

@@ -87,6 +87,10 @@ used if it exists.`,
 		newCheckCmd(cl),
 		newFsCmd(cl),
 		newShareCmd(cl),
+		newGlobCmd(cl),
+		newGrepCmd(cl),
+		newSearchCmd(cl),
+		newMemoryCmd(cl),
 	)
 	return root
 }

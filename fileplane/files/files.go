@@ -21,6 +21,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/pagetoken"
 	"github.com/nexus-authz/nexus/internal/storage"
 )
 
@@ -50,6 +51,25 @@ type Limits struct {
 	MaxFileBytes int64
 	// UploadTTL is how long an upload session lives.
 	UploadTTL time.Duration
+	// GlobMaxVisit bounds the entries one Glob call examines.
+	GlobMaxVisit int
+	// GrepMaxBytes and GrepMaxTime bound one Grep call.
+	GrepMaxBytes int64
+	GrepMaxTime  time.Duration
+}
+
+// withDefaults fills the zero limits of the search operations.
+func (l Limits) withDefaults() Limits {
+	if l.GlobMaxVisit <= 0 {
+		l.GlobMaxVisit = DefaultGlobMaxVisit
+	}
+	if l.GrepMaxBytes <= 0 {
+		l.GrepMaxBytes = DefaultGrepMaxBytes
+	}
+	if l.GrepMaxTime <= 0 {
+		l.GrepMaxTime = DefaultGrepMaxTime
+	}
+	return l
 }
 
 // DefaultLimits: 16 MiB unary, 5 GiB per file, 24 h uploads.
@@ -73,9 +93,13 @@ type Service struct {
 	// last group membership change), or "".
 	fresh     func() authz.Token
 	limits    Limits
+	onChange  ChangeHook
 	cursorKey []byte
-	log       *slog.Logger
-	now       func() time.Time
+	// tokens seals Glob's and Grep's page tokens, which may name an entry
+	// the caller cannot see.
+	tokens *pagetoken.Sealer
+	log    *slog.Logger
+	now    func() time.Time
 }
 
 //go:embed migrations/sqlite/*.sql
@@ -96,13 +120,29 @@ type Config struct {
 	Fresh    func() authz.Token
 	Limits   Limits
 	Log      *slog.Logger
+	// OnChange, if not nil, runs in the transaction of every change to a
+	// file's content or existence (search queues the entries there).
+	OnChange ChangeHook
+}
+
+// ChangeHook learns, in the change's own transaction, which entries had
+// their content written, were created or were deleted. A move changes no
+// entry id and is not reported.
+type ChangeHook func(ctx context.Context, tx *sql.Tx, ids []paths.EntryID) error
+
+func (s *Service) changed(ctx context.Context, tx *sql.Tx, ids ...paths.EntryID) error {
+	if s.onChange == nil || len(ids) == 0 {
+		return nil
+	}
+	return s.onChange(ctx, tx, ids)
 }
 
 // New returns a Service.
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits
+	if cfg.Limits.MaxUnaryBytes == 0 && cfg.Limits.MaxFileBytes == 0 && cfg.Limits.UploadTTL == 0 {
+		cfg.Limits.MaxUnaryBytes, cfg.Limits.MaxFileBytes, cfg.Limits.UploadTTL = DefaultLimits.MaxUnaryBytes, DefaultLimits.MaxFileBytes, DefaultLimits.UploadTTL
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.Fresh == nil {
 		cfg.Fresh = func() authz.Token { return "" }
 	}
@@ -110,12 +150,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Log = slog.Default()
 	}
 	s := &Service{db: cfg.DB, tree: cfg.Tree, versions: cfg.Versions, content: cfg.Content, engine: cfg.Engine,
-		fresh: cfg.Fresh, limits: cfg.Limits, log: cfg.Log, now: time.Now}
+		fresh: cfg.Fresh, limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now}
 	key, err := s.meta(ctx, "cursor_key", 32)
 	if err != nil {
 		return nil, err
 	}
 	s.cursorKey = key
+	s.tokens = pagetoken.New(key)
 	return s, nil
 }
 

@@ -209,7 +209,10 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: now}); err != nil {
 			return err
 		}
-		return s.tree.Store().Update(ctx, tx, e)
+		if err := s.tree.Store().Update(ctx, tx, e); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx, e.ID)
 	})
 	if err != nil {
 		return Item{}, "", err
@@ -244,8 +247,11 @@ func (s *Service) create(ctx context.Context, c Caller, p paths.Path, vis paths.
 		if err := s.content.Save(ctx, tx, obj); err != nil {
 			return err
 		}
-		return s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: 1, ContentHash: e.ContentHash,
-			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: e.CreatedAt})
+		if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: 1, ContentHash: e.ContentHash,
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: e.CreatedAt}); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx, e.ID)
 	})
 	if err != nil {
 		return Item{}, "", err
@@ -342,7 +348,10 @@ func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursiv
 		for i, id := range ids {
 			ss[i] = string(id)
 		}
-		return s.versions.DeleteEntries(ctx, tx, ss)
+		if err := s.versions.DeleteEntries(ctx, tx, ss); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx, ids...)
 	})
 }
 
@@ -469,8 +478,11 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 		if e.Kind == paths.File {
 			n.Version = 1
 			hook = func(ctx context.Context, tx *sql.Tx, ne paths.Entry) error {
-				return s.versions.Add(ctx, tx, versions.Version{Entry: string(ne.ID), Number: 1, ContentHash: ne.ContentHash,
-					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.User, CreatedAt: ne.CreatedAt})
+				if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(ne.ID), Number: 1, ContentHash: ne.ContentHash,
+					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.User, CreatedAt: ne.CreatedAt}); err != nil {
+					return err
+				}
+				return s.changed(ctx, tx, ne.ID)
 			}
 		}
 		r, t, err := s.tree.Create(ctx, into, newName, n, hook)

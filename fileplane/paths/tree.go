@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
@@ -385,4 +386,57 @@ func (r Resolved) Prefix(n int) Resolved {
 		p = p.Join(e.Name)
 	}
 	return Resolved{Path: p, Chain: r.Chain[:n:n]}
+}
+
+// Locate resolves entries by id: for each id that exists, its path and
+// chain from the root (whose tokens are what a check on it must be at least
+// as fresh as). Ids that do not exist are left out. Ancestors shared by
+// several ids are read once.
+func (t *Tree) Locate(ctx context.Context, ids []EntryID) (map[EntryID]Resolved, error) {
+	seen := map[EntryID]*Entry{}
+	get := func(id EntryID) (*Entry, error) {
+		if e, ok := seen[id]; ok {
+			return e, nil
+		}
+		e, err := t.store.Get(ctx, t.db, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			seen[id] = nil
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		seen[id] = &e
+		return &e, nil
+	}
+	out := make(map[EntryID]Resolved, len(ids))
+	for _, id := range ids {
+		var chain []Entry
+		missing := false
+		for cur := id; ; {
+			e, err := get(cur)
+			if err != nil {
+				return nil, err
+			}
+			if e == nil || len(chain) > MaxPathBytes/2 {
+				missing = true // deleted meanwhile, or a loop (never written)
+				break
+			}
+			chain = append(chain, *e)
+			if e.IsRoot() {
+				break
+			}
+			cur = e.Parent
+		}
+		if missing {
+			continue
+		}
+		slices.Reverse(chain)
+		p := Root
+		for _, e := range chain[1:] {
+			p = p.Join(e.Name)
+		}
+		out[id] = Resolved{Path: p, Chain: chain}
+	}
+	return out, nil
 }

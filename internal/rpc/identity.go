@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -129,12 +130,25 @@ func (h *IdentityHandler) CreateUser(ctx context.Context, req *connect.Request[n
 	if err != nil {
 		return nil, err
 	}
-	u, tok, err := h.svc.CreateUser(ctx, p, req.Msg.GetName(), req.Msg.GetZone(), req.Msg.GetZoneAdmin())
+	var u identity.User
+	var tok authz.Token
+	if m := req.Msg; m.GetAgentOf() != "" {
+		if m.GetZone() != "" || m.GetZoneAdmin() {
+			return nil, errs.Invalid("agent_of", "an agent joins its owner's zone and administers nothing: leave zone and zone_admin unset")
+		}
+		u, tok, err = h.svc.CreateAgent(ctx, p, m.GetName(), m.GetAgentOf())
+	} else {
+		u, tok, err = h.svc.CreateUser(ctx, p, m.GetName(), m.GetZone(), m.GetZoneAdmin())
+	}
 	if err != nil {
 		return nil, err
 	}
+	zone := h.zoneName(ctx, p, req.Msg.GetZone())
+	if z, _, ok := strings.Cut(req.Msg.GetAgentOf(), "/"); ok {
+		zone = z // an agent of zone/name joins that zone
+	}
 	return connect.NewResponse(&nexusv1.CreateUserResponse{
-		User: userPB(u, h.zoneName(ctx, p, req.Msg.GetZone())), ConsistencyToken: string(tok),
+		User: userPB(u, zone), ConsistencyToken: string(tok),
 	}), nil
 }
 

@@ -29,8 +29,10 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
+	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
@@ -80,6 +82,9 @@ type Server struct {
 	tree     *paths.Tree
 	files    *files.Service
 	sharing  *sharing.Service
+	indexer  *search.Indexer
+	search   *search.Service
+	memory   *memory.Service
 	registry *prometheus.Registry
 	handler  http.Handler
 }
@@ -118,6 +123,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
 		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
 		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
+		sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()},
+		sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()},
 	); err != nil {
 		return nil, err
 	}
@@ -152,12 +159,15 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxFileBytes > 0 {
 		limits.MaxFileBytes = cfg.MaxFileBytes
 	}
+	s.indexer = search.NewIndexer(s.db, search.SQLStore{}, paths.SQLStore{}, s.content, 0, s.log)
 	if s.files, err = files.New(ctx, files.Config{
 		DB: s.db, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
-		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log,
+		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: s.indexer.Enqueue,
 	}); err != nil {
 		return nil, err
 	}
+	s.search = search.NewService(s.db, search.SQLStore{}, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
+	s.memory = memory.NewService(s.db, memory.SQLStore{}, s.engine, s.identity.MembershipToken)
 
 	s.sharing = sharing.New(sharing.Config{
 		DB: s.db, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
@@ -207,6 +217,8 @@ func (s *Server) routes() http.Handler {
 	fh := rpc.NewFilesHandler(s.files, s.identity)
 	mux.Handle(nexusv1connect.NewFileServiceHandler(fh, opts...))
 	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh), opts...))
+	mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
+	mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -271,6 +283,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.maintain(maintCtx)
+	// The search index catches up with changes queued before a crash, then
+	// follows every change.
+	go s.indexer.Run(maintCtx, time.Second)
 	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
 		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
 	select {
@@ -310,8 +325,8 @@ func (s *Server) Close() error {
 // writer must record the content it wrote within it.
 const ContentGCGrace = time.Hour
 
-// maintain expires upload sessions and collects unreferenced content, every
-// hour, until ctx is done.
+// maintain expires upload sessions and memories and collects unreferenced
+// content, every hour, until ctx is done.
 func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -325,6 +340,11 @@ func (s *Server) maintain(ctx context.Context) {
 			s.log.Warn("expiring uploads", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired upload sessions", "count", n)
+		}
+		if n, err := s.memory.Sweep(ctx); err != nil {
+			s.log.Warn("sweeping expired memories", "err", err)
+		} else if n > 0 {
+			s.log.Info("deleted expired memories", "count", n)
 		}
 		st, err := s.content.GC(ctx, ContentGCGrace, s.files.Referencers()...)
 		if err != nil {
@@ -353,3 +373,9 @@ func (d directory) ZoneName(ctx context.Context, zone string) string {
 
 // Files is the file plane.
 func (s *Server) Files() *files.Service { return s.files }
+
+// Search is full-text search.
+func (s *Server) Search() *search.Service { return s.search }
+
+// Indexer keeps the search index up to date.
+func (s *Server) Indexer() *search.Indexer { return s.indexer }

@@ -1727,6 +1727,453 @@ func (x *CommitUploadResponse) GetConsistencyToken() string {
 	return ""
 }
 
+type GlobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absolute pattern, such as /projects/**/*.md.
+	Pattern string `protobuf:"bytes,1,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// 1-1000; 0 means 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token, for the same pattern.
+	PageToken     string       `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Consistency   *Consistency `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobRequest) Reset() {
+	*x = GlobRequest{}
+	mi := &file_nexus_v1_files_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobRequest) ProtoMessage() {}
+
+func (x *GlobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobRequest.ProtoReflect.Descriptor instead.
+func (*GlobRequest) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GlobRequest) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *GlobRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GlobRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *GlobRequest) GetConsistency() *Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return nil
+}
+
+type GlobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by path (bytewise).
+	Entries []*Entry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Empty when the walk is complete.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobResponse) Reset() {
+	*x = GlobResponse{}
+	mi := &file_nexus_v1_files_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobResponse) ProtoMessage() {}
+
+func (x *GlobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobResponse.ProtoReflect.Descriptor instead.
+func (*GlobResponse) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GlobResponse) GetEntries() []*Entry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *GlobResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GrepRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RE2 syntax, matched against each line.
+	Pattern string `protobuf:"bytes,1,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// Folder (or file) to search; empty means /.
+	Path            string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	CaseInsensitive bool   `protobuf:"varint,3,opt,name=case_insensitive,json=caseInsensitive,proto3" json:"case_insensitive,omitempty"`
+	// Lines of context before and after each match, 0-10.
+	ContextLines int32 `protobuf:"varint,4,opt,name=context_lines,json=contextLines,proto3" json:"context_lines,omitempty"`
+	// Stop after this many matching lines, 1-10000; 0 means 100.
+	MaxMatches int32 `protobuf:"varint,5,opt,name=max_matches,json=maxMatches,proto3" json:"max_matches,omitempty"`
+	// From a previous response's next_page_token, for the same request.
+	PageToken     string       `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Consistency   *Consistency `protobuf:"bytes,7,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrepRequest) Reset() {
+	*x = GrepRequest{}
+	mi := &file_nexus_v1_files_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrepRequest) ProtoMessage() {}
+
+func (x *GrepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrepRequest.ProtoReflect.Descriptor instead.
+func (*GrepRequest) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GrepRequest) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *GrepRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *GrepRequest) GetCaseInsensitive() bool {
+	if x != nil {
+		return x.CaseInsensitive
+	}
+	return false
+}
+
+func (x *GrepRequest) GetContextLines() int32 {
+	if x != nil {
+		return x.ContextLines
+	}
+	return 0
+}
+
+func (x *GrepRequest) GetMaxMatches() int32 {
+	if x != nil {
+		return x.MaxMatches
+	}
+	return 0
+}
+
+func (x *GrepRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *GrepRequest) GetConsistency() *Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return nil
+}
+
+type GrepMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// 1-based line number.
+	LineNumber int64  `protobuf:"varint,2,opt,name=line_number,json=lineNumber,proto3" json:"line_number,omitempty"`
+	Line       string `protobuf:"bytes,3,opt,name=line,proto3" json:"line,omitempty"`
+	// Byte ranges [start, end) of the matches within line.
+	Ranges        []*Range `protobuf:"bytes,4,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	Before        []string `protobuf:"bytes,5,rep,name=before,proto3" json:"before,omitempty"`
+	After         []string `protobuf:"bytes,6,rep,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrepMatch) Reset() {
+	*x = GrepMatch{}
+	mi := &file_nexus_v1_files_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrepMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrepMatch) ProtoMessage() {}
+
+func (x *GrepMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrepMatch.ProtoReflect.Descriptor instead.
+func (*GrepMatch) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GrepMatch) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *GrepMatch) GetLineNumber() int64 {
+	if x != nil {
+		return x.LineNumber
+	}
+	return 0
+}
+
+func (x *GrepMatch) GetLine() string {
+	if x != nil {
+		return x.Line
+	}
+	return ""
+}
+
+func (x *GrepMatch) GetRanges() []*Range {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *GrepMatch) GetBefore() []string {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *GrepMatch) GetAfter() []string {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+type Range struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         int32                  `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           int32                  `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Range) Reset() {
+	*x = Range{}
+	mi := &file_nexus_v1_files_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Range) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Range) ProtoMessage() {}
+
+func (x *Range) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Range.ProtoReflect.Descriptor instead.
+func (*Range) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Range) GetStart() int32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *Range) GetEnd() int32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+type GrepResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Matches []*GrepMatch           `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
+	// True when the call stopped before searching everything it could (byte,
+	// time or match limit); next_page_token continues.
+	Partial bool `protobuf:"varint,2,opt,name=partial,proto3" json:"partial,omitempty"`
+	// Why the call stopped early: "max_matches", "bytes" or "time".
+	StoppedBy     string `protobuf:"bytes,3,opt,name=stopped_by,json=stoppedBy,proto3" json:"stopped_by,omitempty"`
+	FilesScanned  int64  `protobuf:"varint,4,opt,name=files_scanned,json=filesScanned,proto3" json:"files_scanned,omitempty"`
+	BytesScanned  int64  `protobuf:"varint,5,opt,name=bytes_scanned,json=bytesScanned,proto3" json:"bytes_scanned,omitempty"`
+	NextPageToken string `protobuf:"bytes,6,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrepResponse) Reset() {
+	*x = GrepResponse{}
+	mi := &file_nexus_v1_files_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrepResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrepResponse) ProtoMessage() {}
+
+func (x *GrepResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrepResponse.ProtoReflect.Descriptor instead.
+func (*GrepResponse) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GrepResponse) GetMatches() []*GrepMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+func (x *GrepResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *GrepResponse) GetStoppedBy() string {
+	if x != nil {
+		return x.StoppedBy
+	}
+	return ""
+}
+
+func (x *GrepResponse) GetFilesScanned() int64 {
+	if x != nil {
+		return x.FilesScanned
+	}
+	return 0
+}
+
+func (x *GrepResponse) GetBytesScanned() int64 {
+	if x != nil {
+		return x.BytesScanned
+	}
+	return 0
+}
+
+func (x *GrepResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_nexus_v1_files_proto protoreflect.FileDescriptor
 
 const file_nexus_v1_files_proto_rawDesc = "" +
@@ -1851,11 +2298,49 @@ const file_nexus_v1_files_proto_rawDesc = "" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\"j\n" +
 	"\x14CommitUploadResponse\x12%\n" +
 	"\x05entry\x18\x01 \x01(\v2\x0f.nexus.v1.EntryR\x05entry\x12+\n" +
-	"\x11consistency_token\x18\x02 \x01(\tR\x10consistencyToken*S\n" +
+	"\x11consistency_token\x18\x02 \x01(\tR\x10consistencyToken\"\x9c\x01\n" +
+	"\vGlobRequest\x12\x18\n" +
+	"\apattern\x18\x01 \x01(\tR\apattern\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x127\n" +
+	"\vconsistency\x18\x04 \x01(\v2\x15.nexus.v1.ConsistencyR\vconsistency\"a\n" +
+	"\fGlobResponse\x12)\n" +
+	"\aentries\x18\x01 \x03(\v2\x0f.nexus.v1.EntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x84\x02\n" +
+	"\vGrepRequest\x12\x18\n" +
+	"\apattern\x18\x01 \x01(\tR\apattern\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12)\n" +
+	"\x10case_insensitive\x18\x03 \x01(\bR\x0fcaseInsensitive\x12#\n" +
+	"\rcontext_lines\x18\x04 \x01(\x05R\fcontextLines\x12\x1f\n" +
+	"\vmax_matches\x18\x05 \x01(\x05R\n" +
+	"maxMatches\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x127\n" +
+	"\vconsistency\x18\a \x01(\v2\x15.nexus.v1.ConsistencyR\vconsistency\"\xab\x01\n" +
+	"\tGrepMatch\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1f\n" +
+	"\vline_number\x18\x02 \x01(\x03R\n" +
+	"lineNumber\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\tR\x04line\x12'\n" +
+	"\x06ranges\x18\x04 \x03(\v2\x0f.nexus.v1.RangeR\x06ranges\x12\x16\n" +
+	"\x06before\x18\x05 \x03(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x06 \x03(\tR\x05after\"/\n" +
+	"\x05Range\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\x05R\x03end\"\xe8\x01\n" +
+	"\fGrepResponse\x12-\n" +
+	"\amatches\x18\x01 \x03(\v2\x13.nexus.v1.GrepMatchR\amatches\x12\x18\n" +
+	"\apartial\x18\x02 \x01(\bR\apartial\x12\x1d\n" +
+	"\n" +
+	"stopped_by\x18\x03 \x01(\tR\tstoppedBy\x12#\n" +
+	"\rfiles_scanned\x18\x04 \x01(\x03R\ffilesScanned\x12#\n" +
+	"\rbytes_scanned\x18\x05 \x01(\x03R\fbytesScanned\x12&\n" +
+	"\x0fnext_page_token\x18\x06 \x01(\tR\rnextPageToken*S\n" +
 	"\tEntryKind\x12\x1a\n" +
 	"\x16ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fENTRY_KIND_FILE\x10\x01\x12\x15\n" +
-	"\x11ENTRY_KIND_FOLDER\x10\x022\xf3\x06\n" +
+	"\x11ENTRY_KIND_FOLDER\x10\x022\xeb\a\n" +
 	"\vFileService\x12:\n" +
 	"\x04Stat\x12\x15.nexus.v1.StatRequest\x1a\x16.nexus.v1.StatResponse\"\x03\x90\x02\x01\x12:\n" +
 	"\x04List\x12\x15.nexus.v1.ListRequest\x1a\x16.nexus.v1.ListResponse\"\x03\x90\x02\x01\x12:\n" +
@@ -1869,7 +2354,9 @@ const file_nexus_v1_files_proto_rawDesc = "" +
 	"\x0eRestoreVersion\x12\x1f.nexus.v1.RestoreVersionRequest\x1a .nexus.v1.RestoreVersionResponse\x12J\n" +
 	"\vBeginUpload\x12\x1c.nexus.v1.BeginUploadRequest\x1a\x1d.nexus.v1.BeginUploadResponse\x12M\n" +
 	"\fAppendUpload\x12\x1d.nexus.v1.AppendUploadRequest\x1a\x1e.nexus.v1.AppendUploadResponse\x12M\n" +
-	"\fCommitUpload\x12\x1d.nexus.v1.CommitUploadRequest\x1a\x1e.nexus.v1.CommitUploadResponseB3Z1github.com/nexus-authz/nexus/api/nexus/v1;nexusv1b\x06proto3"
+	"\fCommitUpload\x12\x1d.nexus.v1.CommitUploadRequest\x1a\x1e.nexus.v1.CommitUploadResponse\x12:\n" +
+	"\x04Glob\x12\x15.nexus.v1.GlobRequest\x1a\x16.nexus.v1.GlobResponse\"\x03\x90\x02\x01\x12:\n" +
+	"\x04Grep\x12\x15.nexus.v1.GrepRequest\x1a\x16.nexus.v1.GrepResponse\"\x03\x90\x02\x01B3Z1github.com/nexus-authz/nexus/api/nexus/v1;nexusv1b\x06proto3"
 
 var (
 	file_nexus_v1_files_proto_rawDescOnce sync.Once
@@ -1884,7 +2371,7 @@ func file_nexus_v1_files_proto_rawDescGZIP() []byte {
 }
 
 var file_nexus_v1_files_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_nexus_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_nexus_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_nexus_v1_files_proto_goTypes = []any{
 	(EntryKind)(0),                 // 0: nexus.v1.EntryKind
 	(*Entry)(nil),                  // 1: nexus.v1.Entry
@@ -1915,60 +2402,75 @@ var file_nexus_v1_files_proto_goTypes = []any{
 	(*AppendUploadResponse)(nil),   // 26: nexus.v1.AppendUploadResponse
 	(*CommitUploadRequest)(nil),    // 27: nexus.v1.CommitUploadRequest
 	(*CommitUploadResponse)(nil),   // 28: nexus.v1.CommitUploadResponse
-	(*timestamppb.Timestamp)(nil),  // 29: google.protobuf.Timestamp
-	(*Consistency)(nil),            // 30: nexus.v1.Consistency
+	(*GlobRequest)(nil),            // 29: nexus.v1.GlobRequest
+	(*GlobResponse)(nil),           // 30: nexus.v1.GlobResponse
+	(*GrepRequest)(nil),            // 31: nexus.v1.GrepRequest
+	(*GrepMatch)(nil),              // 32: nexus.v1.GrepMatch
+	(*Range)(nil),                  // 33: nexus.v1.Range
+	(*GrepResponse)(nil),           // 34: nexus.v1.GrepResponse
+	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
+	(*Consistency)(nil),            // 36: nexus.v1.Consistency
 }
 var file_nexus_v1_files_proto_depIdxs = []int32{
 	0,  // 0: nexus.v1.Entry.kind:type_name -> nexus.v1.EntryKind
-	29, // 1: nexus.v1.Entry.created_at:type_name -> google.protobuf.Timestamp
-	29, // 2: nexus.v1.Entry.modified_at:type_name -> google.protobuf.Timestamp
-	30, // 3: nexus.v1.StatRequest.consistency:type_name -> nexus.v1.Consistency
+	35, // 1: nexus.v1.Entry.created_at:type_name -> google.protobuf.Timestamp
+	35, // 2: nexus.v1.Entry.modified_at:type_name -> google.protobuf.Timestamp
+	36, // 3: nexus.v1.StatRequest.consistency:type_name -> nexus.v1.Consistency
 	1,  // 4: nexus.v1.StatResponse.entry:type_name -> nexus.v1.Entry
-	30, // 5: nexus.v1.ListRequest.consistency:type_name -> nexus.v1.Consistency
+	36, // 5: nexus.v1.ListRequest.consistency:type_name -> nexus.v1.Consistency
 	1,  // 6: nexus.v1.ListResponse.entries:type_name -> nexus.v1.Entry
-	30, // 7: nexus.v1.ReadRequest.consistency:type_name -> nexus.v1.Consistency
+	36, // 7: nexus.v1.ReadRequest.consistency:type_name -> nexus.v1.Consistency
 	1,  // 8: nexus.v1.ReadResponse.entry:type_name -> nexus.v1.Entry
 	1,  // 9: nexus.v1.WriteResponse.entry:type_name -> nexus.v1.Entry
 	1,  // 10: nexus.v1.MkdirResponse.entry:type_name -> nexus.v1.Entry
 	1,  // 11: nexus.v1.MoveResponse.entry:type_name -> nexus.v1.Entry
 	1,  // 12: nexus.v1.CopyResponse.entry:type_name -> nexus.v1.Entry
-	29, // 13: nexus.v1.Version.created_at:type_name -> google.protobuf.Timestamp
-	30, // 14: nexus.v1.ListVersionsRequest.consistency:type_name -> nexus.v1.Consistency
+	35, // 13: nexus.v1.Version.created_at:type_name -> google.protobuf.Timestamp
+	36, // 14: nexus.v1.ListVersionsRequest.consistency:type_name -> nexus.v1.Consistency
 	18, // 15: nexus.v1.ListVersionsResponse.versions:type_name -> nexus.v1.Version
 	1,  // 16: nexus.v1.RestoreVersionResponse.entry:type_name -> nexus.v1.Entry
-	29, // 17: nexus.v1.BeginUploadResponse.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 17: nexus.v1.BeginUploadResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 18: nexus.v1.CommitUploadResponse.entry:type_name -> nexus.v1.Entry
-	2,  // 19: nexus.v1.FileService.Stat:input_type -> nexus.v1.StatRequest
-	4,  // 20: nexus.v1.FileService.List:input_type -> nexus.v1.ListRequest
-	6,  // 21: nexus.v1.FileService.Read:input_type -> nexus.v1.ReadRequest
-	8,  // 22: nexus.v1.FileService.Write:input_type -> nexus.v1.WriteRequest
-	10, // 23: nexus.v1.FileService.Mkdir:input_type -> nexus.v1.MkdirRequest
-	12, // 24: nexus.v1.FileService.Delete:input_type -> nexus.v1.DeleteRequest
-	14, // 25: nexus.v1.FileService.Move:input_type -> nexus.v1.MoveRequest
-	16, // 26: nexus.v1.FileService.Copy:input_type -> nexus.v1.CopyRequest
-	19, // 27: nexus.v1.FileService.ListVersions:input_type -> nexus.v1.ListVersionsRequest
-	21, // 28: nexus.v1.FileService.RestoreVersion:input_type -> nexus.v1.RestoreVersionRequest
-	23, // 29: nexus.v1.FileService.BeginUpload:input_type -> nexus.v1.BeginUploadRequest
-	25, // 30: nexus.v1.FileService.AppendUpload:input_type -> nexus.v1.AppendUploadRequest
-	27, // 31: nexus.v1.FileService.CommitUpload:input_type -> nexus.v1.CommitUploadRequest
-	3,  // 32: nexus.v1.FileService.Stat:output_type -> nexus.v1.StatResponse
-	5,  // 33: nexus.v1.FileService.List:output_type -> nexus.v1.ListResponse
-	7,  // 34: nexus.v1.FileService.Read:output_type -> nexus.v1.ReadResponse
-	9,  // 35: nexus.v1.FileService.Write:output_type -> nexus.v1.WriteResponse
-	11, // 36: nexus.v1.FileService.Mkdir:output_type -> nexus.v1.MkdirResponse
-	13, // 37: nexus.v1.FileService.Delete:output_type -> nexus.v1.DeleteResponse
-	15, // 38: nexus.v1.FileService.Move:output_type -> nexus.v1.MoveResponse
-	17, // 39: nexus.v1.FileService.Copy:output_type -> nexus.v1.CopyResponse
-	20, // 40: nexus.v1.FileService.ListVersions:output_type -> nexus.v1.ListVersionsResponse
-	22, // 41: nexus.v1.FileService.RestoreVersion:output_type -> nexus.v1.RestoreVersionResponse
-	24, // 42: nexus.v1.FileService.BeginUpload:output_type -> nexus.v1.BeginUploadResponse
-	26, // 43: nexus.v1.FileService.AppendUpload:output_type -> nexus.v1.AppendUploadResponse
-	28, // 44: nexus.v1.FileService.CommitUpload:output_type -> nexus.v1.CommitUploadResponse
-	32, // [32:45] is the sub-list for method output_type
-	19, // [19:32] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	36, // 19: nexus.v1.GlobRequest.consistency:type_name -> nexus.v1.Consistency
+	1,  // 20: nexus.v1.GlobResponse.entries:type_name -> nexus.v1.Entry
+	36, // 21: nexus.v1.GrepRequest.consistency:type_name -> nexus.v1.Consistency
+	33, // 22: nexus.v1.GrepMatch.ranges:type_name -> nexus.v1.Range
+	32, // 23: nexus.v1.GrepResponse.matches:type_name -> nexus.v1.GrepMatch
+	2,  // 24: nexus.v1.FileService.Stat:input_type -> nexus.v1.StatRequest
+	4,  // 25: nexus.v1.FileService.List:input_type -> nexus.v1.ListRequest
+	6,  // 26: nexus.v1.FileService.Read:input_type -> nexus.v1.ReadRequest
+	8,  // 27: nexus.v1.FileService.Write:input_type -> nexus.v1.WriteRequest
+	10, // 28: nexus.v1.FileService.Mkdir:input_type -> nexus.v1.MkdirRequest
+	12, // 29: nexus.v1.FileService.Delete:input_type -> nexus.v1.DeleteRequest
+	14, // 30: nexus.v1.FileService.Move:input_type -> nexus.v1.MoveRequest
+	16, // 31: nexus.v1.FileService.Copy:input_type -> nexus.v1.CopyRequest
+	19, // 32: nexus.v1.FileService.ListVersions:input_type -> nexus.v1.ListVersionsRequest
+	21, // 33: nexus.v1.FileService.RestoreVersion:input_type -> nexus.v1.RestoreVersionRequest
+	23, // 34: nexus.v1.FileService.BeginUpload:input_type -> nexus.v1.BeginUploadRequest
+	25, // 35: nexus.v1.FileService.AppendUpload:input_type -> nexus.v1.AppendUploadRequest
+	27, // 36: nexus.v1.FileService.CommitUpload:input_type -> nexus.v1.CommitUploadRequest
+	29, // 37: nexus.v1.FileService.Glob:input_type -> nexus.v1.GlobRequest
+	31, // 38: nexus.v1.FileService.Grep:input_type -> nexus.v1.GrepRequest
+	3,  // 39: nexus.v1.FileService.Stat:output_type -> nexus.v1.StatResponse
+	5,  // 40: nexus.v1.FileService.List:output_type -> nexus.v1.ListResponse
+	7,  // 41: nexus.v1.FileService.Read:output_type -> nexus.v1.ReadResponse
+	9,  // 42: nexus.v1.FileService.Write:output_type -> nexus.v1.WriteResponse
+	11, // 43: nexus.v1.FileService.Mkdir:output_type -> nexus.v1.MkdirResponse
+	13, // 44: nexus.v1.FileService.Delete:output_type -> nexus.v1.DeleteResponse
+	15, // 45: nexus.v1.FileService.Move:output_type -> nexus.v1.MoveResponse
+	17, // 46: nexus.v1.FileService.Copy:output_type -> nexus.v1.CopyResponse
+	20, // 47: nexus.v1.FileService.ListVersions:output_type -> nexus.v1.ListVersionsResponse
+	22, // 48: nexus.v1.FileService.RestoreVersion:output_type -> nexus.v1.RestoreVersionResponse
+	24, // 49: nexus.v1.FileService.BeginUpload:output_type -> nexus.v1.BeginUploadResponse
+	26, // 50: nexus.v1.FileService.AppendUpload:output_type -> nexus.v1.AppendUploadResponse
+	28, // 51: nexus.v1.FileService.CommitUpload:output_type -> nexus.v1.CommitUploadResponse
+	30, // 52: nexus.v1.FileService.Glob:output_type -> nexus.v1.GlobResponse
+	34, // 53: nexus.v1.FileService.Grep:output_type -> nexus.v1.GrepResponse
+	39, // [39:54] is the sub-list for method output_type
+	24, // [24:39] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_nexus_v1_files_proto_init() }
@@ -1983,7 +2485,7 @@ func file_nexus_v1_files_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nexus_v1_files_proto_rawDesc), len(file_nexus_v1_files_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

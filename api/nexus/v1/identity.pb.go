@@ -701,7 +701,11 @@ type CreateUserRequest struct {
 	// Zone name; empty means the caller's zone.
 	Zone string `protobuf:"bytes,2,opt,name=zone,proto3" json:"zone,omitempty"`
 	// Make the user an admin of its zone.
-	ZoneAdmin     bool `protobuf:"varint,3,opt,name=zone_admin,json=zoneAdmin,proto3" json:"zone_admin,omitempty"`
+	ZoneAdmin bool `protobuf:"varint,3,opt,name=zone_admin,json=zoneAdmin,proto3" json:"zone_admin,omitempty"`
+	// Create an agent: a user owned by this user (a name in the caller's zone
+	// or zone/name), who may read what the agent remembers. The agent joins
+	// its owner's zone; zone and zone_admin must be unset.
+	AgentOf       string `protobuf:"bytes,4,opt,name=agent_of,json=agentOf,proto3" json:"agent_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -755,6 +759,13 @@ func (x *CreateUserRequest) GetZoneAdmin() bool {
 		return x.ZoneAdmin
 	}
 	return false
+}
+
+func (x *CreateUserRequest) GetAgentOf() string {
+	if x != nil {
+		return x.AgentOf
+	}
+	return ""
 }
 
 type CreateUserResponse struct {
@@ -1838,12 +1849,13 @@ const file_nexus_v1_identity_proto_rawDesc = "" +
 	"\x04zone\x18\x01 \x01(\v2\x0e.nexus.v1.ZoneR\x04zone\"\x12\n" +
 	"\x10ListZonesRequest\"9\n" +
 	"\x11ListZonesResponse\x12$\n" +
-	"\x05zones\x18\x01 \x03(\v2\x0e.nexus.v1.ZoneR\x05zones\"Z\n" +
+	"\x05zones\x18\x01 \x03(\v2\x0e.nexus.v1.ZoneR\x05zones\"u\n" +
 	"\x11CreateUserRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04zone\x18\x02 \x01(\tR\x04zone\x12\x1d\n" +
 	"\n" +
-	"zone_admin\x18\x03 \x01(\bR\tzoneAdmin\"e\n" +
+	"zone_admin\x18\x03 \x01(\bR\tzoneAdmin\x12\x19\n" +
+	"\bagent_of\x18\x04 \x01(\tR\aagentOf\"e\n" +
 	"\x12CreateUserResponse\x12\"\n" +
 	"\x04user\x18\x01 \x01(\v2\x0e.nexus.v1.UserR\x04user\x12+\n" +
 	"\x11consistency_token\x18\x02 \x01(\tR\x10consistencyToken\"&\n" +

@@ -63,6 +63,10 @@ const (
 	// FileServiceCommitUploadProcedure is the fully-qualified name of the FileService's CommitUpload
 	// RPC.
 	FileServiceCommitUploadProcedure = "/nexus.v1.FileService/CommitUpload"
+	// FileServiceGlobProcedure is the fully-qualified name of the FileService's Glob RPC.
+	FileServiceGlobProcedure = "/nexus.v1.FileService/Glob"
+	// FileServiceGrepProcedure is the fully-qualified name of the FileService's Grep RPC.
+	FileServiceGrepProcedure = "/nexus.v1.FileService/Grep"
 )
 
 // FileServiceClient is a client for the nexus.v1.FileService service.
@@ -98,6 +102,17 @@ type FileServiceClient interface {
 	// CommitUpload checks the chunks cover [0, size) without gaps or overlaps
 	// and writes the file as one new version.
 	CommitUpload(context.Context, *connect.Request[v1.CommitUploadRequest]) (*connect.Response[v1.CommitUploadResponse], error)
+	// Glob returns the readable paths matching a pattern, sorted, a page at a
+	// time. Patterns: * (within a segment), ? (one character), ** (any
+	// number of segments), [abc] and [a-z] classes, {a,b} alternatives. The
+	// fixed leading segments of the pattern bound the walk; one call
+	// examines a bounded number of entries and then returns a page token.
+	Glob(context.Context, *connect.Request[v1.GlobRequest]) (*connect.Response[v1.GlobResponse], error)
+	// Grep searches the content of the readable files under a path for a
+	// regular expression (RE2 syntax). Binary files are skipped. A call is
+	// bounded in bytes scanned and time; when it stops early, partial is set
+	// and a page token continues from where it stopped.
+	Grep(context.Context, *connect.Request[v1.GrepRequest]) (*connect.Response[v1.GrepResponse], error)
 }
 
 // NewFileServiceClient constructs a client for the nexus.v1.FileService service. By default, it
@@ -193,6 +208,20 @@ func NewFileServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(fileServiceMethods.ByName("CommitUpload")),
 			connect.WithClientOptions(opts...),
 		),
+		glob: connect.NewClient[v1.GlobRequest, v1.GlobResponse](
+			httpClient,
+			baseURL+FileServiceGlobProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("Glob")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		grep: connect.NewClient[v1.GrepRequest, v1.GrepResponse](
+			httpClient,
+			baseURL+FileServiceGrepProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("Grep")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -211,6 +240,8 @@ type fileServiceClient struct {
 	beginUpload    *connect.Client[v1.BeginUploadRequest, v1.BeginUploadResponse]
 	appendUpload   *connect.Client[v1.AppendUploadRequest, v1.AppendUploadResponse]
 	commitUpload   *connect.Client[v1.CommitUploadRequest, v1.CommitUploadResponse]
+	glob           *connect.Client[v1.GlobRequest, v1.GlobResponse]
+	grep           *connect.Client[v1.GrepRequest, v1.GrepResponse]
 }
 
 // Stat calls nexus.v1.FileService.Stat.
@@ -278,6 +309,16 @@ func (c *fileServiceClient) CommitUpload(ctx context.Context, req *connect.Reque
 	return c.commitUpload.CallUnary(ctx, req)
 }
 
+// Glob calls nexus.v1.FileService.Glob.
+func (c *fileServiceClient) Glob(ctx context.Context, req *connect.Request[v1.GlobRequest]) (*connect.Response[v1.GlobResponse], error) {
+	return c.glob.CallUnary(ctx, req)
+}
+
+// Grep calls nexus.v1.FileService.Grep.
+func (c *fileServiceClient) Grep(ctx context.Context, req *connect.Request[v1.GrepRequest]) (*connect.Response[v1.GrepResponse], error) {
+	return c.grep.CallUnary(ctx, req)
+}
+
 // FileServiceHandler is an implementation of the nexus.v1.FileService service.
 type FileServiceHandler interface {
 	// Stat returns one entry.
@@ -311,6 +352,17 @@ type FileServiceHandler interface {
 	// CommitUpload checks the chunks cover [0, size) without gaps or overlaps
 	// and writes the file as one new version.
 	CommitUpload(context.Context, *connect.Request[v1.CommitUploadRequest]) (*connect.Response[v1.CommitUploadResponse], error)
+	// Glob returns the readable paths matching a pattern, sorted, a page at a
+	// time. Patterns: * (within a segment), ? (one character), ** (any
+	// number of segments), [abc] and [a-z] classes, {a,b} alternatives. The
+	// fixed leading segments of the pattern bound the walk; one call
+	// examines a bounded number of entries and then returns a page token.
+	Glob(context.Context, *connect.Request[v1.GlobRequest]) (*connect.Response[v1.GlobResponse], error)
+	// Grep searches the content of the readable files under a path for a
+	// regular expression (RE2 syntax). Binary files are skipped. A call is
+	// bounded in bytes scanned and time; when it stops early, partial is set
+	// and a page token continues from where it stopped.
+	Grep(context.Context, *connect.Request[v1.GrepRequest]) (*connect.Response[v1.GrepResponse], error)
 }
 
 // NewFileServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -402,6 +454,20 @@ func NewFileServiceHandler(svc FileServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(fileServiceMethods.ByName("CommitUpload")),
 		connect.WithHandlerOptions(opts...),
 	)
+	fileServiceGlobHandler := connect.NewUnaryHandler(
+		FileServiceGlobProcedure,
+		svc.Glob,
+		connect.WithSchema(fileServiceMethods.ByName("Glob")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceGrepHandler := connect.NewUnaryHandler(
+		FileServiceGrepProcedure,
+		svc.Grep,
+		connect.WithSchema(fileServiceMethods.ByName("Grep")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nexus.v1.FileService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case FileServiceStatProcedure:
@@ -430,6 +496,10 @@ func NewFileServiceHandler(svc FileServiceHandler, opts ...connect.HandlerOption
 			fileServiceAppendUploadHandler.ServeHTTP(w, r)
 		case FileServiceCommitUploadProcedure:
 			fileServiceCommitUploadHandler.ServeHTTP(w, r)
+		case FileServiceGlobProcedure:
+			fileServiceGlobHandler.ServeHTTP(w, r)
+		case FileServiceGrepProcedure:
+			fileServiceGrepHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -489,4 +559,12 @@ func (UnimplementedFileServiceHandler) AppendUpload(context.Context, *connect.Re
 
 func (UnimplementedFileServiceHandler) CommitUpload(context.Context, *connect.Request[v1.CommitUploadRequest]) (*connect.Response[v1.CommitUploadResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nexus.v1.FileService.CommitUpload is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) Glob(context.Context, *connect.Request[v1.GlobRequest]) (*connect.Response[v1.GlobResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nexus.v1.FileService.Glob is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) Grep(context.Context, *connect.Request[v1.GrepRequest]) (*connect.Response[v1.GrepResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nexus.v1.FileService.Grep is not implemented"))
 }

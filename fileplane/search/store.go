@@ -1,0 +1,179 @@
+package search
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+// Doc is one indexed file.
+type Doc struct {
+	Entry string // the file's entry id
+	Zone  string
+	Hash  string // content hash it was indexed at
+	Body  string // its text
+}
+
+// Hit is a document that matched a query.
+type Hit struct {
+	Entry   string
+	Score   float64 // higher is better; comparable within one query
+	Snippet Snippet
+}
+
+// Pending is an entry waiting in the queue.
+type Pending struct {
+	Seq   int64
+	Entry string
+}
+
+// Store is the full-text index and its durable queue. Methods run on the
+// DBTX given, so a change and its queue row commit together. Implementations:
+// SQLStore (SQLite FTS5, BM25); a PostgreSQL one (tsvector, ts_rank) runs the
+// same suite, searchtest.Run.
+type Store interface {
+	// Upsert makes d the document of d.Entry, replacing any older one.
+	Upsert(ctx context.Context, q storage.DBTX, d Doc) error
+	// Delete removes the document of entry; a missing one is no error.
+	Delete(ctx context.Context, q storage.DBTX, entry string) error
+	// IndexedHash returns the content hash entry was indexed at, or
+	// storage.ErrNotFound.
+	IndexedHash(ctx context.Context, q storage.DBTX, entry string) (string, error)
+	// Query returns zone's documents matching any of terms (stemmed), best
+	// first, ties broken by insertion order; offset and limit page through
+	// them. Snippets mark matched words with MarkOpen/MarkClose.
+	Query(ctx context.Context, q storage.DBTX, zone string, terms []string, offset, limit int) ([]Hit, error)
+
+	// Enqueue records that entries changed.
+	Enqueue(ctx context.Context, q storage.DBTX, entries []string) error
+	// Pending returns up to limit queued entries, oldest first.
+	Pending(ctx context.Context, q storage.DBTX, limit int) ([]Pending, error)
+	// Done removes queued items (by Seq): an entry queued again meanwhile
+	// stays queued.
+	Done(ctx context.Context, q storage.DBTX, items []Pending) error
+}
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// SQLiteMigrations are the index's and the queue's migrations.
+func SQLiteMigrations() fs.FS {
+	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
+}
+
+// SQLStore is the Store on SQLite FTS5.
+type SQLStore struct{}
+
+var _ Store = SQLStore{}
+
+func (SQLStore) Upsert(ctx context.Context, q storage.DBTX, d Doc) error {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM search_docs WHERE entry_id = ?`, d.Entry).Scan(&id)
+	switch {
+	case err == nil:
+		if _, err := q.ExecContext(ctx, `DELETE FROM search_fts WHERE rowid = ?`, id); err != nil {
+			return err
+		}
+		if _, err := q.ExecContext(ctx, `UPDATE search_docs SET zone_id = ?, content_hash = ?, indexed_at = ? WHERE id = ?`,
+			d.Zone, d.Hash, storage.FormatTime(time.Now()), id); err != nil {
+			return err
+		}
+	case err == sql.ErrNoRows:
+		res, err := q.ExecContext(ctx, `INSERT INTO search_docs (entry_id, zone_id, content_hash, indexed_at) VALUES (?, ?, ?, ?)`,
+			d.Entry, d.Zone, d.Hash, storage.FormatTime(time.Now()))
+		if err != nil {
+			return storage.Translate(err)
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO search_fts (rowid, body) VALUES (?, ?)`, id, clean(d.Body))
+	return err
+}
+
+// clean drops the snippet markers from indexed text.
+func clean(s string) string {
+	if !strings.ContainsAny(s, MarkOpen+MarkClose) {
+		return s
+	}
+	return strings.NewReplacer(MarkOpen, " ", MarkClose, " ").Replace(s)
+}
+
+func (SQLStore) Delete(ctx context.Context, q storage.DBTX, entry string) error {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM search_docs WHERE entry_id = ?`, entry).Scan(&id)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM search_fts WHERE rowid = ?`, id); err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `DELETE FROM search_docs WHERE id = ?`, id)
+	return err
+}
+
+func (SQLStore) IndexedHash(ctx context.Context, q storage.DBTX, entry string) (string, error) {
+	var h string
+	err := q.QueryRowContext(ctx, `SELECT content_hash FROM search_docs WHERE entry_id = ?`, entry).Scan(&h)
+	return h, storage.Translate(err)
+}
+
+// snippetTokens is how many tokens a snippet holds.
+const snippetTokens = 24
+
+func (SQLStore) Query(ctx context.Context, q storage.DBTX, zone string, terms []string, offset, limit int) ([]Hit, error) {
+	// rank is bm25, lower for better matches. Ordering by rank alone lets
+	// FTS5 sort, so snippets are made for the rows returned only.
+	return storage.QueryAll(ctx, q, func(s storage.Scanner) (Hit, error) {
+		var h Hit
+		var rank float64
+		var snip string
+		if err := s.Scan(&h.Entry, &rank, &snip); err != nil {
+			return Hit{}, err
+		}
+		h.Score = -rank
+		h.Snippet = ParseMarked(snip)
+		return h, nil
+	}, `SELECT d.entry_id, rank, snippet(search_fts, 0, ?, ?, '…', ?)
+		FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid
+		WHERE search_fts MATCH ? AND d.zone_id = ?
+		ORDER BY rank LIMIT ? OFFSET ?`,
+		MarkOpen, MarkClose, snippetTokens, FTS5Match(terms), zone, limit, offset)
+}
+
+func (SQLStore) Enqueue(ctx context.Context, q storage.DBTX, entries []string) error {
+	now := storage.FormatTime(time.Now())
+	for _, e := range entries {
+		if _, err := q.ExecContext(ctx, `INSERT INTO search_queue (entry_id, enqueued_at) VALUES (?, ?)`, e, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (SQLStore) Pending(ctx context.Context, q storage.DBTX, limit int) ([]Pending, error) {
+	return storage.QueryAll(ctx, q, func(s storage.Scanner) (Pending, error) {
+		var p Pending
+		return p, s.Scan(&p.Seq, &p.Entry)
+	}, `SELECT seq, entry_id FROM search_queue ORDER BY seq LIMIT ?`, limit)
+}
+
+func (SQLStore) Done(ctx context.Context, q storage.DBTX, items []Pending) error {
+	for _, p := range items {
+		if _, err := q.ExecContext(ctx, `DELETE FROM search_queue WHERE seq = ?`, p.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+package identity
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+// CreateAgent creates an agent: a user of owner's zone with its own keys,
+// owned by owner (user:<agent>#owner@user:<owner>), who may read what the
+// agent remembers. Like any user, only an admin of the zone creates one.
+func (s *Service) CreateAgent(ctx context.Context, p Principal, name, ownerRef string) (User, authz.Token, error) {
+	if err := ValidateName("user name", name); err != nil {
+		return User{}, "", err
+	}
+	owner, err := s.ResolveUser(ctx, p, "agent_of", ownerRef)
+	if err != nil {
+		return User{}, "", err
+	}
+	if err := s.mayManageZone(ctx, p, owner.Zone); err != nil {
+		return User{}, "", err
+	}
+	u := User{ID: UserID(storage.NewID("user")), Zone: owner.Zone, Name: name, CreatedAt: s.now()}
+	tok, err := s.engine.Write(ctx, []authz.Update{
+		authz.TouchRel(authz.Rel(zoneObj(owner.Zone), "member", userSubj(u.ID))),
+		authz.TouchRel(authz.Rel(authz.Obj(typeUser, string(u.ID)), "owner", userSubj(owner.ID))),
+	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+		return s.store.InsertUser(ctx, tx, u)
+	}))
+	if errors.Is(err, storage.ErrExists) {
+		return User{}, "", errs.E(errs.AlreadyExists, "user %q already exists in the zone", name)
+	}
+	if err != nil {
+		return User{}, "", err
+	}
+	s.membershipChanged(tok)
+	s.log.Info("agent created", "agent", name, "owner", owner.Name, "by", p.User.Name)
+	return u, tok, nil
+}

@@ -1,0 +1,61 @@
+// Package pagetoken seals page tokens: a continuation a server hands a
+// client must neither be forged nor be read, since it may name an entry
+// the caller may not see (the last one a page examined). It knows nothing
+// of what the tokens hold.
+package pagetoken
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+)
+
+// Sealer seals and opens tokens with one key.
+type Sealer struct{ aead cipher.AEAD }
+
+// New returns a Sealer keyed by key (any length; it is hashed). A nil key
+// draws a random one: tokens then last as long as the process.
+func New(key []byte) *Sealer {
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			panic(err)
+		}
+	}
+	k := sha256.Sum256(append([]byte("nexus page token\x00"), key...))
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		panic(err) // a 32-byte key always makes a cipher
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return &Sealer{aead: aead}
+}
+
+// Seal returns v, JSON-encoded and encrypted, as URL-safe text.
+func (s *Sealer) Seal(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // page cursors are plain structs
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, b, nil))
+}
+
+// Open decrypts tok into v; false if tok is not a token this Sealer made.
+func (s *Sealer) Open(tok string, v any) bool {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return false
+	}
+	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], nil)
+	return err == nil && json.Unmarshal(plain, v) == nil
+}
