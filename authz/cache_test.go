@@ -208,7 +208,7 @@ func TestCacheAgreesWithEngine(t *testing.T) {
 		require.NoError(t, err)
 		seeds = []uint64{n}
 	}
-	steps := 1000
+	steps := 600
 	if s := os.Getenv("NEXUS_CACHE_STEPS"); s != "" {
 		n, err := strconv.Atoi(s)
 		require.NoError(t, err)

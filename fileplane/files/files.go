@@ -91,12 +91,11 @@ type Service struct {
 	engine   Engine
 	// fresh returns a token every check must be at least as fresh as (the
 	// last group membership change), or "".
-	fresh     func() authz.Token
-	limits    Limits
-	onChange  ChangeHook
-	cursorKey []byte
-	// tokens seals Glob's and Grep's page tokens, which may name an entry
-	// the caller cannot see.
+	fresh    func() authz.Token
+	limits   Limits
+	onChange ChangeHook
+	// tokens seals page tokens (List, Glob, Grep), which may name an
+	// entry the caller cannot see.
 	tokens *pagetoken.Sealer
 	log    *slog.Logger
 	now    func() time.Time
@@ -155,7 +154,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cursorKey = key
 	s.tokens = pagetoken.New(key)
 	return s, nil
 }

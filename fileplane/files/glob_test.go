@@ -144,3 +144,27 @@ func TestGlobBadInput(t *testing.T) {
 		})
 	}
 }
+
+// List's page tokens are sealed too: a page that ends on its scan bound
+// continues after the last candidate examined, which may be hidden.
+func TestListPageTokensAreSealed(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	w.write(w.admin, "/d/plans-alpha.txt", "x")
+	w.write(w.admin, "/d/plans-beta.txt", "x")
+	items, next, err := w.svc.List(context.Background(), w.admin, "/d", 1, "", ml)
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	require.NotEmpty(t, next)
+	for _, part := range strings.Split(next, ".") {
+		raw, _ := base64.RawURLEncoding.DecodeString(part)
+		require.NotContains(t, string(raw), "plans", "the token can be read")
+	}
+	items, _, err = w.svc.List(context.Background(), w.admin, "/d", 1, next, ml)
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	require.Equal(t, "plans-beta.txt", items[0].Entry.Name)
+	forged := []byte(next)
+	forged[len(forged)/2] ^= 1 // still base64, another byte
+	_, _, err = w.svc.List(context.Background(), w.admin, "/d", 1, string(forged), ml)
+	require.Error(t, err, "a forged token was accepted")
+}

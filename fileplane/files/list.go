@@ -2,11 +2,6 @@ package files
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"strings"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -30,32 +25,16 @@ type cursor struct {
 	After  string `json:"a"`
 }
 
-func (s *Service) encodeCursor(c cursor) string {
-	b, _ := json.Marshal(c)
-	mac := hmac.New(sha256.New, s.cursorKey)
-	mac.Write(b)
-	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
-}
+// encodeCursor seals c: a cursor may name a candidate the caller may not
+// read (the last one a scan examined), so the client can neither read nor
+// forge it.
+func (s *Service) encodeCursor(c cursor) string { return s.tokens.Seal(c) }
 
 var errBadCursor = errs.Invalid("page_token", "is not a token this server issued for this folder; start again without it")
 
 func (s *Service) decodeCursor(tok string, folder paths.EntryID) (string, error) {
-	body, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return "", errBadCursor
-	}
-	b, err1 := base64.RawURLEncoding.DecodeString(body)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
-	if err1 != nil || err2 != nil {
-		return "", errBadCursor
-	}
-	mac := hmac.New(sha256.New, s.cursorKey)
-	mac.Write(b)
-	if !hmac.Equal(got, mac.Sum(nil)[:16]) {
-		return "", errBadCursor
-	}
 	var c cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.Folder != string(folder) {
+	if !s.tokens.Open(tok, &c) || c.Folder != string(folder) {
 		return "", errBadCursor
 	}
 	return c.After, nil
