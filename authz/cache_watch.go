@@ -233,7 +233,11 @@ func (c *cache) probeLoop(ctx context.Context) {
 			pending = nil
 		}
 		if pending == nil {
-			head, err := c.e.headToken(ctx)
+			// An engine that does not answer within the bound cannot vouch
+			// for the cache either.
+			pctx, cancel := context.WithTimeout(ctx, c.cfg.Staleness)
+			head, err := c.e.headToken(pctx)
+			cancel()
 			if err != nil {
 				// The engine cannot say where it is: do not vouch for the cache.
 				c.setLagging(true, "the engine did not answer the probe")
