@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,9 +41,7 @@ const (
 	revokeProbes    = 200
 	listFiles10k    = 10_000
 	listPage        = 1000
-	// writers write concurrently (the engine serializes them); writeSlack
-	// is how many checks the callers may run ahead of 1% writes.
-	writers    = 4
+	// writeSlack is how many checks the callers may run ahead of 1% writes.
 	writeSlack = 2000
 )
 
@@ -119,6 +116,11 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 				{Name: "errors", Unit: "count", Value: float64(st.Errors)},
 				{Name: "write_fraction", Unit: "ratio", Value: round(writeFraction, 4)},
 			}
+			if n := len(load.writeLat); n > 0 {
+				metrics = append(metrics,
+					Metric{Name: "write_p50", Unit: "ms", Value: round(ms(percentile(load.writeLat, 0.5)), 3)},
+					Metric{Name: "write_p99", Unit: "ms", Value: round(ms(percentile(load.writeLat, 0.99)), 3)})
+			}
 			if mode == "cached" {
 				answered := float64(after.Hits - before.Hits + after.SetAnswers - before.SetAnswers)
 				total := answered + float64(after.Misses-before.Misses)
@@ -176,11 +178,15 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 }
 
 // zipfLoad is the workload: callers asking Zipf-distributed questions in a
-// closed loop, and a writer that keeps writes at 1% of the operations by
-// toggling a viewer grant on a uniformly random file for a random user. The
-// writer is its own client, as writes come from other requests than the
-// hot reads: a caller blocked behind the engine's serialized writes would
-// otherwise measure the write path, not the checks.
+// closed loop, and a writer that makes exactly 1% of the operations writes
+// by toggling a viewer grant on a uniformly random file for a random user.
+// The writer is its own client, as writes come from other requests than
+// the hot reads: a caller blocked behind the engine's serialized writes
+// would otherwise measure the write path, not the checks. The two are
+// paced by channels: each check takes a permit and reports itself done;
+// the writer waits for 99 checks, writes, and hands out 99 permits. The
+// callers may run writeSlack checks ahead; past that they wait for the
+// writer, and that wait is not their latency.
 type zipfLoad struct {
 	e      *authz.Engine
 	w      *world
@@ -188,31 +194,31 @@ type zipfLoad struct {
 	checks atomic.Int64
 	writes atomic.Int64
 
-	// Callers held back wait on cond; the writers broadcast each write.
-	mu   sync.Mutex
-	cond *sync.Cond
+	permits  chan struct{}
+	done     chan struct{}
+	writeLat []time.Duration // the writer's, read after it stops
 
-	readOnly bool // no writers
-}
-
-// behind reports whether the writes are behind 1% of the operations.
-func (l *zipfLoad) behind() bool {
-	return !l.readOnly && l.writes.Load()*(cacheWriteEvery-1)+writeSlack < l.checks.Load()
+	readOnly bool // no writer, no pacing
 }
 
 func newZipfLoad(e *authz.Engine, w *world, qs []question) *zipfLoad {
-	l := &zipfLoad{e: e, w: w, qs: qs}
-	l.cond = sync.NewCond(&l.mu)
+	l := &zipfLoad{e: e, w: w, qs: qs, permits: make(chan struct{}, writeSlack), done: make(chan struct{}, 2*cacheWriteEvery)}
+	for range writeSlack {
+		l.permits <- struct{}{}
+	}
 	return l
 }
 
 // writer runs until ctx ends.
-func (l *zipfLoad) writer(ctx context.Context, seed uint64) error {
-	rng := rand.New(rand.NewPCG(99, seed))
-	for ctx.Err() == nil {
-		if l.writes.Load()*(cacheWriteEvery-1) >= l.checks.Load() {
-			time.Sleep(100 * time.Microsecond)
-			continue
+func (l *zipfLoad) writer(ctx context.Context) error {
+	rng := rand.New(rand.NewPCG(99, 98))
+	for {
+		for range cacheWriteEvery - 1 {
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 		f := l.w.files[rng.IntN(len(l.w.files))]
 		u := authz.Subject("user", l.w.users[rng.IntN(len(l.w.users))])
@@ -220,18 +226,22 @@ func (l *zipfLoad) writer(ctx context.Context, seed uint64) error {
 		if rng.IntN(2) == 0 {
 			up = authz.DeleteRel(up.Rel)
 		}
+		t0 := time.Now()
 		if _, err := l.e.Write(ctx, []authz.Update{up}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		l.writeLat = append(l.writeLat, time.Since(t0))
 		l.writes.Add(1)
-		l.mu.Lock()
-		l.cond.Broadcast()
-		l.mu.Unlock()
+		for range cacheWriteEvery - 1 {
+			select {
+			case l.permits <- struct{}{}:
+			default:
+			}
+		}
 	}
-	return nil
 }
 
 // run measures callers for warm+d with the writer running beside them; it
@@ -244,13 +254,11 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		zipfs[i] = rand.NewZipf(rngs[i], cacheZipfS, 1, uint64(len(l.qs)-1))
 	}
 	wctx, stop := context.WithCancel(ctx)
-	nw := writers
+	werr := make(chan error, 1)
 	if l.readOnly {
-		nw = 0
-	}
-	werr := make(chan error, nw)
-	for i := range nw {
-		go func() { werr <- l.writer(wctx, uint64(i)) }()
+		werr <- nil
+	} else {
+		go func() { werr <- l.writer(wctx) }()
 	}
 	c0, w0 := l.checks.Load(), l.writes.Load()
 	st, err := runClosedLoop(ctx, callers, warm, d, func(ctx context.Context, caller, iter int) (tally, error) {
@@ -263,16 +271,20 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		g0 := time.Now()
 		runtime.Gosched()
 		t.Wait = time.Since(g0)
-		// Hold back while the writers are behind 1% of the operations, so
+		// Hold back while the writer is behind 1% of the operations, so
 		// the workload is what it says whatever the write path costs.
-		if l.behind() {
-			w0 := time.Now()
-			l.mu.Lock()
-			for l.behind() && ctx.Err() == nil {
-				l.cond.Wait()
+		if !l.readOnly {
+			select {
+			case <-l.permits:
+			default:
+				w0 := time.Now()
+				select {
+				case <-l.permits:
+				case <-ctx.Done():
+					return tally{}, ctx.Err()
+				}
+				t.Wait += time.Since(w0)
 			}
-			l.mu.Unlock()
-			t.Wait += time.Since(w0)
 		}
 		q := l.qs[zipfs[caller].Uint64()]
 		dd, err := l.e.Check(ctx, q.item, authz.MinimizeLatency())
@@ -280,6 +292,12 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 			return tally{}, err
 		}
 		l.checks.Add(1)
+		if !l.readOnly {
+			select {
+			case l.done <- struct{}{}:
+			default:
+			}
+		}
 		t.Decisions = 1
 		if dd.Allowed {
 			t.Allowed = 1
@@ -287,15 +305,11 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		return t, nil
 	})
 	stop()
-	l.mu.Lock()
-	l.cond.Broadcast()
-	l.mu.Unlock()
-	for range nw {
-		if e := <-werr; e != nil && err == nil {
-			err = fmt.Errorf("writer: %w", e)
-		}
+	if e := <-werr; e != nil && err == nil {
+		err = fmt.Errorf("writer: %w", e)
 	}
 	checks, writes := l.checks.Load()-c0, l.writes.Load()-w0
+	slices.Sort(l.writeLat)
 	return st, float64(writes) / float64(max(checks+writes, 1)), err
 }
 
