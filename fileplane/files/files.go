@@ -29,10 +29,19 @@ import (
 type Caller struct {
 	User string // user id: whose permissions are checked, and the author of writes
 	Zone string // zone id: the tree paths resolve in
-	// Link, if set, is a share link the operation acts through: permissions
-	// are checked for share_link:<Link>, and User is only the author
-	// recorded on writes (the link's creator).
+	// Link, if set, is a share link the operation acts through:
+	// permissions are checked for share_link:<Link>, and what it writes is
+	// recorded as written by link:<Link> (paths.LinkAuthor), which owns
+	// nothing. User is then the link's creator, for the logs.
 	Link string
+}
+
+// author is who writes are recorded as made by: the user, or the link.
+func (c Caller) author() string {
+	if c.Link != "" {
+		return paths.LinkAuthor(c.Link)
+	}
+	return c.User
 }
 
 func (c Caller) subject() authz.SubjectRef {

@@ -201,12 +201,12 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 		now := s.now()
 		e = cur
 		e.Version, e.Size, e.ContentHash, e.MediaType = cur.Version+1, obj.Size, obj.Hash.String(), mediaType
-		e.ModifiedBy, e.ModifiedAt = c.User, now
+		e.ModifiedBy, e.ModifiedAt = c.author(), now
 		if err := s.content.Save(ctx, tx, obj); err != nil {
 			return err
 		}
 		if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: e.Version, ContentHash: e.ContentHash,
-			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: now}); err != nil {
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.author(), CreatedAt: now}); err != nil {
 			return err
 		}
 		if err := s.tree.Store().Update(ctx, tx, e); err != nil {
@@ -242,13 +242,13 @@ func (s *Service) create(ctx context.Context, c Caller, p paths.Path, vis paths.
 			return Item{}, "", err
 		}
 	}
-	e := paths.Entry{Kind: paths.File, Size: obj.Size, ContentHash: obj.Hash.String(), Version: 1, MediaType: mediaType, CreatedBy: c.User}
+	e := paths.Entry{Kind: paths.File, Size: obj.Size, ContentHash: obj.Hash.String(), Version: 1, MediaType: mediaType, CreatedBy: c.author()}
 	r, ctok, err := s.tree.Create(ctx, parent, name, e, func(ctx context.Context, tx *sql.Tx, e paths.Entry) error {
 		if err := s.content.Save(ctx, tx, obj); err != nil {
 			return err
 		}
 		if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: 1, ContentHash: e.ContentHash,
-			Size: e.Size, MediaType: mediaType, CreatedBy: c.User, CreatedAt: e.CreatedAt}); err != nil {
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.author(), CreatedAt: e.CreatedAt}); err != nil {
 			return err
 		}
 		return s.changed(ctx, tx, e.ID)
@@ -278,7 +278,7 @@ func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.R
 	}
 	var tok authz.Token
 	for _, name := range p.Segments()[len(cur.Chain)-1:] {
-		next, t, err := s.tree.Create(ctx, cur, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
+		next, t, err := s.tree.Create(ctx, cur, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.author()}, nil)
 		if errors.Is(err, errs.AlreadyExists) {
 			// Created concurrently: use it, if the caller may write in it.
 			next, err = s.tree.Resolve(ctx, c.Zone, cur.Path.Join(name))
@@ -322,7 +322,7 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 		return Item{}, "", err
 	}
 	_, name := p.Split()
-	r, tok, err := s.tree.Create(ctx, vis, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.User}, nil)
+	r, tok, err := s.tree.Create(ctx, vis, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.author()}, nil)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -473,13 +473,13 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 			}
 			newName = e.Name
 		}
-		n := paths.Entry{Kind: e.Kind, Size: e.Size, ContentHash: e.ContentHash, MediaType: e.MediaType, CreatedBy: c.User}
+		n := paths.Entry{Kind: e.Kind, Size: e.Size, ContentHash: e.ContentHash, MediaType: e.MediaType, CreatedBy: c.author()}
 		var hook func(context.Context, *sql.Tx, paths.Entry) error
 		if e.Kind == paths.File {
 			n.Version = 1
 			hook = func(ctx context.Context, tx *sql.Tx, ne paths.Entry) error {
 				if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(ne.ID), Number: 1, ContentHash: ne.ContentHash,
-					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.User, CreatedAt: ne.CreatedAt}); err != nil {
+					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.author(), CreatedAt: ne.CreatedAt}); err != nil {
 					return err
 				}
 				return s.changed(ctx, tx, ne.ID)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
@@ -154,11 +155,20 @@ func entryRels(e Entry) []authz.Relationship {
 	if e.Parent != "" {
 		rels = append(rels, authz.Rel(e.Object(), "parent", Folder.Object(e.Parent).AsSubject()))
 	}
-	if e.CreatedBy != "" && e.CreatedBy != "system" {
+	if e.CreatedBy != "" && e.CreatedBy != "system" && !IsLinkAuthor(e.CreatedBy) {
 		rels = append(rels, authz.Rel(e.Object(), "owner", authz.Subject("user", e.CreatedBy)))
 	}
 	return rels
 }
+
+// LinkAuthor is the author recorded for what a share link writes. An entry
+// a link creates has no owner: its access comes from the folder it is in,
+// so it is gone for everyone the link's folder is gone for (its creator
+// included, once they lose the folder).
+func LinkAuthor(link string) string { return "link:" + link }
+
+// IsLinkAuthor reports whether author is a LinkAuthor.
+func IsLinkAuthor(author string) bool { return strings.HasPrefix(author, "link:") }
 
 // Create adds e (its ID, Zone and Parent are set here) under parent with
 // name, with its relationships: zone, parent and its creator as owner. hook

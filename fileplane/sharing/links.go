@@ -131,19 +131,13 @@ func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (
 	if l.Zone != c.Zone {
 		return Link{}, notFound
 	}
-	cons := s.consistency(authz.MinimizeLatency())
-	if r, err := s.pathOf(ctx, l.Entry); err == nil {
-		cons = s.consistency(cons, r.Tokens()...)
-	}
-	items := []authz.CheckItem{
-		{Resource: l.ID.Object(), Permission: "manage", Subject: authz.Subject("user", c.User)},
-		{Resource: l.EntryKind.Object(l.Entry), Permission: "share", Subject: authz.Subject("user", c.User)},
-	}
-	ds, err := s.engine.CheckBulk(ctx, items, cons)
+	// Managing a link takes share on its entry, now: a creator who has
+	// lost it (and with it the link, see admit) manages nothing.
+	ok, err := s.mayShareAs(ctx, c.User, l)
 	if err != nil {
 		return Link{}, err
 	}
-	if !ds[0].Allowed && !ds[1].Allowed {
+	if !ok {
 		return Link{}, notFound
 	}
 	return l, nil

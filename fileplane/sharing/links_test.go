@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,7 +342,7 @@ func TestEditorLink(t *testing.T) {
 	it, err := w.share.WriteLink(ctx, web, tok, "pw", "new/b.txt", []byte("B"), 0)
 	require.NoError(t, err)
 	require.Equal(t, "/new/b.txt", string(it.Path))
-	require.Equal(t, w.alice.User, it.Entry.CreatedBy, "owned by the link's creator")
+	require.Equal(t, "link:"+string(l.ID), it.Entry.CreatedBy, "written by the link, owned by no one")
 	got, err := w.read(w.alice, "/proj/drop/new/b.txt", "")
 	require.NoError(t, err)
 	require.Equal(t, "B", got)
@@ -371,4 +372,75 @@ func TestEditorLink(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.share.WriteLink(ctx, web, tok, "pw", "c.txt", []byte("C"), 0)
 	require.ErrorIs(t, err, errs.NotFound)
+}
+
+// TestLinkDiesWithItsCreatorsShare: a link speaks for its creator. Once the
+// creator may no longer share the entry, the link is dead, what it wrote
+// was never theirs, and they manage it no longer.
+func TestLinkDiesWithItsCreatorsShare(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.home(w.carol, "/proj")
+	w.write(w.carol, "/proj/plan.txt", "P")
+	w.grant(w.carol, "/proj", "user:alice", "owner")
+	l, tok := w.link(w.alice, "/proj", sharing.LinkOptions{Role: "editor"})
+	_, err := w.share.WriteLink(ctx, web, tok, "", "early.txt", []byte("E"), 0)
+	require.NoError(t, err, "the link works while alice may share")
+
+	rev, err := w.share.Revoke(ctx, w.carol, "/proj", "user:alice", "owner")
+	require.NoError(t, err)
+	_, err = w.read(w.alice, "/proj/plan.txt", rev)
+	require.ErrorIs(t, err, errs.NotFound, "alice lost the folder")
+
+	_, err = w.open(tok, "", "plan.txt")
+	require.ErrorIs(t, err, errs.NotFound, "the link died with its creator's share")
+	_, err = w.share.WriteLink(ctx, web, tok, "", "contract.txt", []byte("CONFIDENTIAL"), 0)
+	require.ErrorIs(t, err, errs.NotFound)
+	_, err = w.read(w.alice, "/proj/early.txt", rev)
+	require.ErrorIs(t, err, errs.NotFound, "what the link wrote was never alice's")
+	_, err = w.share.LinkAccessLog(ctx, w.alice, string(l.ID), 10)
+	require.ErrorIs(t, err, errs.NotFound, "alice no longer manages the link")
+	_, err = w.share.RevokeLink(ctx, w.alice, string(l.ID))
+	require.ErrorIs(t, err, errs.NotFound)
+	out := w.outcomes(w.carol, l.ID)
+	require.Equal(t, sharing.CreatorLost, out[len(out)-1], "the log has the real reason")
+
+	// Grant alice share again and the link lives again (it was never
+	// revoked itself); carol may revoke it for good.
+	w.grant(w.carol, "/proj", "user:alice", "owner")
+	_, err = w.open(tok, "", "plan.txt")
+	require.NoError(t, err)
+	_, err = w.share.RevokeLink(ctx, w.carol, string(l.ID))
+	require.NoError(t, err)
+	_, err = w.open(tok, "", "plan.txt")
+	require.ErrorIs(t, err, errs.NotFound)
+}
+
+// TestPasswordLimitHoldsUnderConcurrency: guesses sent together cannot
+// outrun the per-link limit.
+func TestPasswordLimitHoldsUnderConcurrency(t *testing.T) {
+	w := newWorld(t)
+	w.home(w.alice, "/proj")
+	_, tok := w.link(w.alice, "/proj", sharing.LinkOptions{Password: "right"})
+	var wrong, limited atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := sharing.Client{Addr: fmt.Sprintf("2001:db8::%x", i), UserAgent: "guesser"}
+			_, err := w.share.OpenLink(context.Background(), cl, tok, "guess", "", 0, "")
+			switch {
+			case errors.Is(err, errs.ResourceExhausted):
+				limited.Add(1)
+			case err != nil && err.Error() == "wrong password":
+				wrong.Add(1)
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int32(sharing.DefaultLimits.FailuresPerLink), wrong.Load(), "passwords checked past the limit")
+	require.Equal(t, int32(50-sharing.DefaultLimits.FailuresPerLink), limited.Load())
 }

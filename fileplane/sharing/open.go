@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -119,16 +120,31 @@ func (s *Service) admit(ctx context.Context, a *attempt, token, password string)
 		a.done(ctx, UsedUp)
 		return Link{}, errLinkNotFound
 	}
-	if err := s.limited(ctx, FailureQuery{Link: l.ID, Outcomes: linkFailures}, s.limits.FailuresPerLink, "on this link"); err != nil {
-		if errors.Is(err, errs.ResourceExhausted) {
-			a.done(ctx, RateLimited)
-		}
+	// A link speaks for its creator: once the creator may no longer share
+	// its entry (their role revoked, their user removed from the zone),
+	// the link is dead too, like a revoked one.
+	ok, err := s.mayShareAs(ctx, l.CreatedBy, l)
+	if err != nil {
 		return Link{}, err
+	}
+	if !ok {
+		a.done(ctx, CreatorLost)
+		return Link{}, errLinkNotFound
 	}
 	if l.PasswordHash != "" {
 		if password == "" {
 			a.done(ctx, PasswordRequired)
 			return Link{}, errs.E(errs.PermissionDenied, "password required")
+		}
+		// One password check per link at a time on this node: the failures
+		// counted above cannot be outrun by guesses sent together.
+		unlock := s.lockLink(l.ID)
+		defer unlock()
+		if err := s.limited(ctx, FailureQuery{Link: l.ID, Outcomes: linkFailures}, s.limits.FailuresPerLink, "on this link"); err != nil {
+			if errors.Is(err, errs.ResourceExhausted) {
+				a.done(ctx, RateLimited)
+			}
+			return Link{}, err
 		}
 		if bcrypt.CompareHashAndPassword([]byte(l.PasswordHash), []byte(password)) != nil {
 			a.done(ctx, WrongPassword)
@@ -136,6 +152,28 @@ func (s *Service) admit(ctx context.Context, a *attempt, token, password string)
 		}
 	}
 	return l, nil
+}
+
+// mayShareAs reports whether user may share the link's entry, at least as
+// fresh as the entry's chain and the last membership change.
+func (s *Service) mayShareAs(ctx context.Context, user string, l Link) (bool, error) {
+	cons := s.consistency(authz.MinimizeLatency())
+	if r, err := s.pathOf(ctx, l.Entry); err == nil {
+		cons = s.consistency(cons, r.Tokens()...)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return false, err
+	}
+	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.EntryKind.Object(l.Entry), Permission: "share", Subject: authz.Subject("user", user)}, cons)
+	return d.Allowed, err
+}
+
+// lockLink serializes password checks on one link; the returned func
+// unlocks.
+func (s *Service) lockLink(id LinkID) func() {
+	v, _ := s.linkLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // target resolves a sub-path below the link's entry. Anything that is not
@@ -273,7 +311,9 @@ func (s *Service) use(ctx context.Context, a *attempt, l Link) error {
 
 // WriteLink writes data to the file at sub below an editor link's entry
 // (creating missing folders), as the link: a viewer link is refused by the
-// engine like any viewer. Files it creates are owned by the link's creator.
+// engine like any viewer. What it creates has no owner (access to it comes
+// from the folder, as for everything below the link's entry) and is
+// recorded as written by link:<id>.
 // Each successful write uses one of the link's uses.
 func (s *Service) WriteLink(ctx context.Context, cl Client, token, password, sub string, data []byte, expectedVersion int64) (files.Item, error) {
 	a := &attempt{s: s, client: cl, action: "write"}

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -87,6 +88,7 @@ const (
 	OK               Outcome = "ok"
 	Unknown          Outcome = "unknown_token"
 	Revoked          Outcome = "revoked"
+	CreatorLost      Outcome = "creator_cannot_share" // the creator may no longer share the entry
 	Expired          Outcome = "expired"
 	UsedUp           Outcome = "used_up"
 	PasswordRequired Outcome = "password_required"
@@ -217,6 +219,8 @@ type Service struct {
 	limits Limits
 	log    *slog.Logger
 	now    func() time.Time
+
+	linkLocks sync.Map // LinkID -> *sync.Mutex, see lockLink
 }
 
 // New returns a Service.
