@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -67,23 +67,29 @@ func (c CacheConfig) withDefaults() CacheConfig {
 	return c
 }
 
-// epochSlots is how many per-resource eviction counters there are. A
-// resource's decisions carry its slot's counter; evicting a resource bumps
-// the counter. Resources that share a slot are evicted together, which
-// costs hits, never correctness.
+// epochSlots is how many per-resource eviction slots there are. Resources
+// that share a slot are evicted together, which costs hits, never
+// correctness.
 const epochSlots = 1 << 18
 
-// The ordering that keeps the cache correct. The watcher, for each change
-// at revision c:
+// How the cache stays correct. The watcher numbers the changes it
+// processes, in order (seq), and keeps the revision of each (hist). For a
+// change numbered s it stores s in the slot of every resource the change
+// can affect (or in flushSeq, for a change that affects everything), then
+// sets done. A decision the engine made at revision r is stored with
+// seqAt(r), the number of the last processed change at or before r; it is
+// valid while that number is at least its slot's and flushSeq. So:
 //
-//	started = c;  bump the epochs of what c affects;  done = c
+//   - a change the decision includes (at or before r) leaves it valid, or
+//     invalidates it needlessly if it was processed after the store;
+//   - a change the decision does not include (after r) has a number above
+//     seqAt(r), so once processed it invalidates the decision — whenever
+//     the decision was stored, before or after.
 //
-// A fill (a miss answered by the engine, then stored) reads the epochs
-// first, then started, and asks the engine at least as fresh as started.
-// Either it read an epoch before c's bump, and the bump invalidates it; or
-// it read started >= c, and its decision includes c. A hit for a token t
-// reads done first, and trusts a valid entry when done >= t: every change
-// up to t has then been evicted.
+// Fills may therefore be answered at any revision the engine likes (a
+// minimize_latency read shares SpiceDB's quantized revision and its
+// dispatch cache). A hit for a token t reads done first and trusts a valid
+// entry when done >= t: every change up to t has then been processed.
 type cache struct {
 	e      *Engine
 	cfg    CacheConfig
@@ -92,8 +98,15 @@ type cache struct {
 
 	decisions *ristretto.Cache[string, cached]
 	seed      maphash.Seed
-	slots     []atomic.Uint64
-	global    atomic.Uint64
+	slots     []atomic.Uint64 // the number of the last change that affected each slot
+	flushSeq  atomic.Uint64   // the number of the last change that affected everything
+	global    atomic.Uint64   // counts flushes, for the accessible sets
+
+	// seq numbers processed changes (written by the watcher only); hist
+	// holds the revision of each, oldest first, trimmed to maxHist.
+	seq    atomic.Uint64
+	histMu sync.RWMutex
+	hist   []histEntry
 
 	started atomic.Pointer[revAt]
 	done    atomic.Pointer[revAt]
@@ -123,9 +136,18 @@ type cached struct {
 	allowed bool
 	rev     datastore.Revision
 	token   Token
-	global  uint64
-	epoch   uint64
+	seq     uint64 // seqAt(rev) when stored
 }
+
+// histEntry is a processed change: its revision and number.
+type histEntry struct {
+	rev datastore.Revision
+	seq uint64
+}
+
+// maxHist bounds hist: decisions made at revisions older than the oldest
+// kept are not stored (fills are at most a quantization window old).
+const maxHist = 1 << 16
 
 func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 	cfg = cfg.withDefaults()
@@ -211,7 +233,7 @@ func (c *cache) request(cons Consistency) request {
 // lookup returns a stored decision that may answer r.
 func (c *cache) lookup(r request, it CheckItem) (cached, bool) {
 	d, ok := c.decisions.Get(cacheKey(it))
-	if !ok || d.global != c.global.Load() || d.epoch != c.slot(it.Resource).Load() {
+	if !ok || d.seq < c.flushSeq.Load() || d.seq < c.slot(it.Resource).Load() {
 		return cached{}, false
 	}
 	if r.want != nil && !atLeast(d.rev, r.want) && !atLeast(r.done.rev, r.want) {
@@ -229,39 +251,56 @@ func (r request) decision(d cached) Decision {
 	return Decision{Allowed: d.allowed, At: r.done.token}
 }
 
-// fill is the state a miss is answered and stored against.
-type fill struct {
-	global uint64
-	cons   *v1.Consistency
+// record numbers a processed change at rev and returns its number.
+func (c *cache) record(rev datastore.Revision) uint64 {
+	n := c.seq.Add(1)
+	c.histMu.Lock()
+	if len(c.hist) >= maxHist {
+		c.hist = append(c.hist[:0], c.hist[len(c.hist)-maxHist/2:]...)
+	}
+	c.hist = append(c.hist, histEntry{rev: rev, seq: n})
+	c.histMu.Unlock()
+	return n
 }
 
-// fillFor reads the global epoch, then started, and returns the consistency
-// to ask the engine at: at least as fresh as both started and cons.
-func (c *cache) fillFor(cons Consistency) (fill, bool) {
-	f := fill{global: c.global.Load()}
-	st := c.started.Load()
-	if st == nil || cons.kind == fullyConsistent {
-		return f, false
-	}
-	t := st.token
-	if cons.kind == atLeastAsFresh {
-		if _, ok := c.e.revision(cons.token); !ok {
-			return f, false
-		}
-		t = c.e.Newest(t, cons.token)
-	}
-	f.cons = AtLeastAsFresh(t).proto()
-	return f, true
+// restart forgets the history: everything up to rev counts as one change,
+// numbered as returned, which the caller flushes.
+func (c *cache) restart(rev datastore.Revision) uint64 {
+	n := c.seq.Add(1)
+	c.histMu.Lock()
+	c.hist = append(c.hist[:0], histEntry{rev: rev, seq: n})
+	c.histMu.Unlock()
+	return n
 }
 
-func (c *cache) store(it CheckItem, global, epoch uint64, d Decision) {
+// seqAt returns the number of the last processed change at or before rev;
+// false if rev is older than the history kept (or there is none).
+func (c *cache) seqAt(rev datastore.Revision) (uint64, bool) {
+	c.histMu.RLock()
+	defer c.histMu.RUnlock()
+	// The first entry rev does not include; the one before is the answer.
+	i := sort.Search(len(c.hist), func(i int) bool { return !atLeast(rev, c.hist[i].rev) })
+	if i == 0 {
+		return 0, false
+	}
+	return c.hist[i-1].seq, true
+}
+
+func (c *cache) store(it CheckItem, d Decision) {
 	rev, ok := c.e.revision(d.At)
 	if !ok {
 		return
 	}
+	n, ok := c.seqAt(rev)
+	if !ok {
+		return
+	}
 	key := cacheKey(it)
-	c.decisions.Set(key, cached{allowed: d.Allowed, rev: rev, token: d.At, global: global, epoch: epoch}, int64(len(key))+96)
+	c.decisions.Set(key, cached{allowed: d.Allowed, rev: rev, token: d.At, seq: n}, int64(len(key))+96)
 }
+
+// storable reports whether answers to cons may be stored.
+func storable(cons Consistency) bool { return cons.kind != fullyConsistent }
 
 func (c *cache) check(ctx context.Context, it CheckItem, cons Consistency) (Decision, error) {
 	r := c.request(cons)
@@ -272,16 +311,13 @@ func (c *cache) check(ctx context.Context, it CheckItem, cons Consistency) (Deci
 		}
 	}
 	c.m.misses.Add(1)
-	epoch := c.slot(it.Resource).Load()
-	f, ok := c.fillFor(cons)
-	if !ok {
-		return c.e.checkEngine(ctx, it, c.e.cons(cons))
-	}
-	d, err := c.e.checkEngine(ctx, it, f.cons)
+	d, err := c.e.checkEngine(ctx, it, c.e.cons(cons))
 	if err != nil {
 		return Decision{}, err
 	}
-	c.store(it, f.global, epoch, d)
+	if storable(cons) {
+		c.store(it, d)
+	}
 	return d, nil
 }
 
@@ -310,41 +346,36 @@ func (c *cache) checkBulk(ctx context.Context, items []CheckItem, cons Consisten
 		return out, nil
 	}
 
-	epochs := make([]uint64, len(miss))
 	batch := make([]CheckItem, len(miss))
 	for j, i := range miss {
-		epochs[j] = c.slot(items[i].Resource).Load()
 		batch[j] = items[i]
 	}
-	f, ok := c.fillFor(cons)
-	engineCons := f.cons
-	if !ok {
-		engineCons = c.e.cons(cons)
-	}
-	ds, err := c.e.checkBulkEngine(ctx, batch, engineCons)
+	ds, err := c.e.checkBulkEngine(ctx, batch, c.e.cons(cons))
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range miss {
 		out[i] = ds[j]
-		if ok {
-			c.store(batch[j], f.global, epochs[j], ds[j])
+		if storable(cons) {
+			c.store(batch[j], ds[j])
 		}
 	}
 	return out, nil
 }
 
-// evict invalidates every decision on the given resources.
-func (c *cache) evict(objs []ObjectRef) {
+// evict invalidates every decision on the given resources made before
+// change n.
+func (c *cache) evict(objs []ObjectRef, n uint64) {
 	for _, o := range objs {
-		c.slot(o).Add(1)
+		c.slot(o).Store(n)
 	}
 	c.sets.changed(objs)
 	c.m.evicted.Add(uint64(len(objs)))
 }
 
-// flush invalidates everything.
-func (c *cache) flush(reason string) {
+// flush invalidates everything made before change n.
+func (c *cache) flush(reason string, n uint64) {
+	c.flushSeq.Store(n)
 	c.global.Add(1)
 	c.sets.flush()
 	c.m.flushes.WithLabelValues(reason).Inc()

@@ -271,3 +271,37 @@ func TestCacheRevokeBecomesVisibleWithoutAToken(t *testing.T) {
 		require.False(t, ds[0].Allowed, "a bulk check still allowed after a single check denied")
 	}
 }
+
+// TestCacheRefusesALateStaleFill: a decision made before a change but
+// stored after the change was processed (a slow engine call, a
+// minimize_latency read at an older revision) is never served.
+func TestCacheRefusesALateStaleFill(t *testing.T) {
+	e := cachedEngine(t, Config{})
+	ctx := context.Background()
+	grant, err := e.Write(ctx, []Update{TouchRel(Rel(docA, "viewer", Subject("user", "alice")))})
+	require.NoError(t, err)
+	caughtUp(t, e, grant)
+	// Another change in between, on something else.
+	other, err := e.Write(ctx, []Update{TouchRel(Rel(Obj("file", "b"), "viewer", Subject("user", "bob")))})
+	require.NoError(t, err)
+	caughtUp(t, e, other)
+	tok := revoke(t, e)
+	caughtUp(t, e, tok)
+
+	// The engine's answer at the revision just before the revoke, arriving
+	// late.
+	e.cache.store(aliceR, Decision{Allowed: true, At: other})
+	e.cache.decisions.Wait()
+	d, err := e.Check(ctx, aliceR, MinimizeLatency())
+	require.NoError(t, err)
+	require.False(t, d.Allowed, "a decision from before the revoke, stored after it was processed, was served")
+
+	// A late answer from after the revoke is kept.
+	e.cache.store(aliceR, Decision{Allowed: false, At: tok})
+	e.cache.decisions.Wait()
+	hits := e.CacheStats().Hits
+	d, err = e.Check(ctx, aliceR, MinimizeLatency())
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	require.Equal(t, hits+1, e.CacheStats().Hits)
+}

@@ -26,7 +26,7 @@ func (c *cache) watchLoop(ctx context.Context) {
 		began := time.Now()
 		err := c.watch(ctx)
 		c.healthy.Store(false)
-		c.flush("watch_broken")
+		c.flush("watch_broken", c.seq.Add(1))
 		if ctx.Err() != nil {
 			return
 		}
@@ -73,7 +73,7 @@ func (c *cache) watch(ctx context.Context) error {
 	}
 	at := &revAt{rev: rev, token: head}
 	c.started.Store(at)
-	c.flush("watch_started")
+	c.flush("watch_started", c.restart(rev))
 	c.done.Store(at)
 	c.lagging.Store(false)
 	c.healthy.Store(true)
@@ -107,7 +107,7 @@ func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
 	c.started.Store(at)
 	switch {
 	case resp.GetSchemaUpdated():
-		c.flush("schema_changed")
+		c.flush("schema_changed", c.record(rev))
 		if err := c.loadSchema(ctx); err != nil {
 			return err
 		}
@@ -121,10 +121,11 @@ func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
 		if err != nil {
 			return err
 		}
+		n := c.record(rev)
 		if overflow {
-			c.flush("wide_change")
+			c.flush("wide_change", n)
 		} else {
-			c.evict(objs)
+			c.evict(objs, n)
 		}
 	}
 	c.done.Store(at)
