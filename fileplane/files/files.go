@@ -62,9 +62,11 @@ type Limits struct {
 	UploadTTL time.Duration
 	// GlobMaxVisit bounds the entries one Glob call examines.
 	GlobMaxVisit int
-	// GrepMaxBytes and GrepMaxTime bound one Grep call.
+	// GrepMaxBytes and GrepMaxTime bound one Grep call, and GrepMaxVisit
+	// the entries its walk examines (readable or not).
 	GrepMaxBytes int64
 	GrepMaxTime  time.Duration
+	GrepMaxVisit int
 }
 
 // withDefaults fills the zero limits of the search operations.
@@ -77,6 +79,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.GrepMaxTime <= 0 {
 		l.GrepMaxTime = DefaultGrepMaxTime
+	}
+	if l.GrepMaxVisit <= 0 {
+		l.GrepMaxVisit = DefaultGrepMaxVisit
 	}
 	return l
 }

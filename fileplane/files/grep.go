@@ -19,6 +19,7 @@ import (
 const (
 	DefaultGrepMaxBytes   = 256 << 20
 	DefaultGrepMaxTime    = 10 * time.Second
+	DefaultGrepMaxVisit   = 100_000
 	DefaultGrepMaxMatches = 100
 	MaxGrepMatches        = 10_000
 	MaxGrepContext        = 10
@@ -53,8 +54,8 @@ type GrepMatch struct {
 type GrepResult struct {
 	Matches []GrepMatch
 	// Partial is set when the call stopped before searching everything:
-	// StoppedBy says why ("max_matches", "bytes", "time"), NextPageToken
-	// continues.
+	// StoppedBy says why ("max_matches", "bytes", "time", or "visits": the
+	// walk examined GrepMaxVisit entries), NextPageToken continues.
 	Partial       bool
 	StoppedBy     string
 	FilesScanned  int64
@@ -66,6 +67,9 @@ type grepCursor struct {
 	Key  string `json:"k"` // the request's pattern, flags and path
 	Path string `json:"p"` // the file to resume in
 	Line int64  `json:"l"` // the last line reported in it
+	// Done: the entry at Path is finished (a file searched or not
+	// readable, a folder whose subtree is still to come); go on after it.
+	Done bool `json:"d,omitempty"`
 }
 
 // CompileGrep compiles pattern as Grep does: RE2 syntax; a pattern that
@@ -139,6 +143,7 @@ type grepRun struct {
 	res      GrepResult
 	resume   *grepCursor
 	key      string
+	visited  int // entries the walk examined
 }
 
 // Grep searches the content of the readable files at or below o.Path, in
@@ -202,7 +207,7 @@ func (g *grepRun) run(ctx context.Context, start paths.Resolved) error {
 			return errs.Invalid("page_token", "is not a token from a Grep with this pattern and path; start again without it")
 		}
 		// Finish the file the last call stopped in, then go on after it.
-		if r, err := g.s.tree.Resolve(ctx, g.c.Zone, rp); err == nil && r.Entry().Kind == paths.File {
+		if r, err := g.s.tree.Resolve(ctx, g.c.Zone, rp); err == nil && r.Entry().Kind == paths.File && !g.resume.Done {
 			if err := g.checkAndScan(ctx, []paths.Resolved{r}, g.resume.Line); err != nil {
 				return err
 			}
@@ -210,17 +215,26 @@ func (g *grepRun) run(ctx context.Context, start paths.Resolved) error {
 		after = relSegments(start.Path, rp)
 	}
 	var pending []paths.Resolved
+	// The budget covers the walk too, over entries the caller may not
+	// read: each visit and each batch checked counts against it. A stop
+	// there checks and scans what is pending first, then continues after
+	// the last entry visited (whose token, sealed, names it unread).
 	w := &walker{s: g.s, visit: func(r paths.Resolved) error {
-		if r.Entry().Kind != paths.File {
-			return nil
+		g.visited++
+		if r.Entry().Kind == paths.File {
+			pending = append(pending, r)
 		}
-		pending = append(pending, r)
-		if len(pending) < grepBatch {
-			return nil
+		if why := g.spent(); why != "" || len(pending) >= grepBatch {
+			err := g.checkAndScan(ctx, pending, 0)
+			pending = pending[:0]
+			if err != nil {
+				return err
+			}
+			if why := g.spent(); why != "" {
+				return g.stopAfter(why, r.Path)
+			}
 		}
-		err := g.checkAndScan(ctx, pending, 0)
-		pending = pending[:0]
-		return err
+		return nil
 	}}
 	if err := w.walk(ctx, start, after); err != nil {
 		return err
@@ -244,6 +258,26 @@ func (g *grepRun) checkAndScan(ctx context.Context, rs []paths.Resolved, from in
 		from = 0
 	}
 	return nil
+}
+
+// spent says which of the call's budgets is used up ("" if none).
+func (g *grepRun) spent() string {
+	switch {
+	case time.Now().After(g.deadline):
+		return "time"
+	case g.res.BytesScanned >= g.s.limits.GrepMaxBytes:
+		return "bytes"
+	case g.visited >= g.s.limits.GrepMaxVisit:
+		return "visits"
+	}
+	return ""
+}
+
+// stopAfter ends the call early, continuing after the entry at p.
+func (g *grepRun) stopAfter(why string, p paths.Path) error {
+	g.res.Partial, g.res.StoppedBy = true, why
+	g.res.NextPageToken = g.s.tokens.Seal(grepCursor{Key: g.key, Path: string(p), Done: true})
+	return errStop
 }
 
 // stop ends the call early, continuing at line `line` of file p.

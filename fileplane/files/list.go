@@ -41,7 +41,9 @@ func (s *Service) decodeCursor(tok string, folder paths.EntryID) (string, error)
 }
 
 // List returns up to pageSize readable children of the folder at path,
-// ordered by name, and a token for the next page ("" at the end). Each
+// ordered by name, and a token for the next page ("" at the end; a full
+// page always has one, though the next may be empty, so that whether one
+// is returned tells nothing of entries the caller cannot read). Each
 // batch of candidates is filtered with one bulk check; the page is full
 // even when many entries are hidden. Tokens are keyset cursors (the last
 // name returned), so pages stay correct under concurrent inserts and
@@ -96,10 +98,8 @@ func (s *Service) List(ctx context.Context, c Caller, path string, pageSize int,
 			}
 			out = append(out, Item{Path: p.Join(e.Name), Entry: e})
 			if len(out) == pageSize {
-				more := j < len(cands)-1 || len(cands) == batch
-				if !more {
-					return out, "", nil
-				}
+				// Always a token, as Glob does: whether more candidates
+				// follow, readable or not, must not show.
 				return out, s.encodeCursor(cursor{Folder: string(folder.ID), After: e.Name}), nil
 			}
 		}

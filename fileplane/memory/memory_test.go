@@ -38,6 +38,12 @@ type world struct {
 
 func newWorld(t *testing.T, quantization time.Duration) *world {
 	t.Helper()
+	return newWorldWith(t, quantization, memory.SQLStore{})
+}
+
+// newWorldWith is newWorld on store.
+func newWorldWith(t *testing.T, quantization time.Duration, store memory.Store) *world {
+	t.Helper()
 	ctx := context.Background()
 	db := sqlitetest.Open(t,
 		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
@@ -46,7 +52,7 @@ func newWorld(t *testing.T, quantization time.Duration) *world {
 	require.NoError(t, err)
 	t.Cleanup(func() { engine.Close() })
 	w := &world{t: t, engine: engine, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	w.svc = memory.NewService(db, memory.SQLStore{}, engine, nil)
+	w.svc = memory.NewService(db, store, engine, nil)
 	w.svc.SetClock(func() time.Time { return w.now })
 	u := func(z, rel, user string) authz.Update {
 		return authz.TouchRel(authz.Rel(authz.Obj("zone", z), rel, authz.Subject("user", user)))

@@ -33,14 +33,18 @@ const (
 
 // Recalled is a memory Recall found, with its score and snippet.
 type Recalled struct {
-	Memory  Memory
+	Memory Memory
+	// Score is search.RankScore of the memory's position in the answer:
+	// higher is better. The ranking's own score is not returned, since its
+	// text relevance (BM25) depends on the memories of every zone.
 	Score   float64
 	Snippet search.Snippet
 }
 
 // Recall returns up to limit readable memories that match query (any of
 // its words, stemmed) and carry every tag in tags, best first by
-// 0.6 x relevance + 0.25 x recency + 0.15 x importance. Text matches are
+// 0.6 x relevance + 0.25 x recency + 0.15 x importance (each one's Score
+// tells its position only). Text matches are
 // taken most relevant first, checked with one bulk check per batch, and
 // re-ranked. Unknown tags match nothing; that is no error.
 func (s *Service) Recall(ctx context.Context, c Caller, query string, tags []string, limit int, cons authz.Consistency) ([]Recalled, error) {
@@ -72,6 +76,7 @@ func (s *Service) Recall(ctx context.Context, c Caller, query string, tags []str
 			return nil, err
 		}
 		var out []Recalled
+		var blend []float64
 		best := 0.0
 		for i, cd := range cands {
 			if ok[i] {
@@ -82,11 +87,22 @@ func (s *Service) Recall(ctx context.Context, c Caller, query string, tags []str
 			if !ok[i] {
 				continue
 			}
-			out = append(out, Recalled{Memory: cd.Memory, Score: score(cd, best, now), Snippet: cd.Snippet})
+			out = append(out, Recalled{Memory: cd.Memory, Snippet: cd.Snippet})
+			blend = append(blend, score(cd, best, now))
 		}
 		if len(out) >= limit || len(cands) < k || k == maxCandidates {
-			sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
-			return out[:min(limit, len(out))], nil
+			order := make([]int, len(out))
+			for i := range order {
+				order[i] = i
+			}
+			sort.SliceStable(order, func(i, j int) bool { return blend[order[i]] > blend[order[j]] })
+			ranked := make([]Recalled, 0, min(limit, len(out)))
+			for _, i := range order[:min(limit, len(out))] {
+				r := out[i]
+				r.Score = search.RankScore(len(ranked))
+				ranked = append(ranked, r)
+			}
+			return ranked, nil
 		}
 	}
 }
@@ -133,7 +149,9 @@ type listCursor struct {
 var errBadCursor = errs.Invalid("page_token", "is not a token from a memory List (or is from before a restart); start again without it")
 
 // List returns a page of the readable memories with every tag in tags,
-// newest first, and a token for the next page ("" at the end). Each batch
+// newest first, and a token for the next page ("" at the end; a full page
+// always has one, though the next may be empty, so that whether one is
+// returned tells nothing of memories the caller cannot read). Each batch
 // is filtered with one bulk check, so a page is full even when most
 // memories of the zone are hidden.
 func (s *Service) List(ctx context.Context, c Caller, tags []string, pageSize int, pageToken string, cons authz.Consistency) ([]Memory, string, error) {
@@ -171,9 +189,6 @@ func (s *Service) List(ctx context.Context, c Caller, tags []string, pageSize in
 			}
 			out = append(out, m)
 			if len(out) == pageSize {
-				if i == len(ms)-1 && len(ms) < batch {
-					return out, "", nil
-				}
 				return out, s.tokens.Seal(cur), nil
 			}
 		}

@@ -33,8 +33,8 @@ type Store interface {
 	Delete(ctx context.Context, q storage.DBTX, id ID) error
 	// Match returns up to limit of zone's memories that have every tag in
 	// tags and any of terms (stemmed), most relevant first. To bound the
-	// work of one call, only the newest MatchWindow memories (of any zone)
-	// whose text matches are ranked.
+	// work of one call, only the newest MatchWindow memories of the zone
+	// whose text matches are ranked (other zones' matches do not count).
 	Match(ctx context.Context, q storage.DBTX, zone string, terms, tags []string, now time.Time, limit int) ([]Candidate, error)
 	// List returns up to limit of zone's memories with every tag in tags,
 	// newest first, created before (beforeAt, beforeID) when beforeID is set.
@@ -51,13 +51,24 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
-// MatchWindow is how many of the newest text matches one Match ranks: BM25
-// costs about a microsecond per match here, and a common word can match
-// most memories.
+// MatchWindow is how many of the newest text matches of a zone one Match
+// ranks: BM25 costs about a microsecond per match here, and a common word
+// can match most memories.
 const MatchWindow = 4096
 
 // SQLStore is the Store on SQLite (FTS5 for text).
-type SQLStore struct{}
+type SQLStore struct {
+	// Window is how many of a zone's newest text matches Match ranks; 0
+	// means MatchWindow.
+	Window int
+}
+
+func (s SQLStore) window() int {
+	if s.Window > 0 {
+		return s.Window
+	}
+	return MatchWindow
+}
 
 var _ Store = SQLStore{}
 
@@ -109,7 +120,8 @@ func (SQLStore) Insert(ctx context.Context, q storage.DBTX, m Memory) error {
 			return err
 		}
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO memory_fts (rowid, text) VALUES (?, ?)`, rid, strings.NewReplacer(search.MarkOpen, " ", search.MarkClose, " ").Replace(m.Text))
+	_, err = q.ExecContext(ctx, `INSERT INTO memory_fts (rowid, text, zone) VALUES (?, ?, ?)`, rid,
+		strings.NewReplacer(search.MarkOpen, " ", search.MarkClose, " ").Replace(m.Text), m.Zone)
 	return err
 }
 
@@ -159,14 +171,21 @@ func tagFilter(tags []string) (string, []any) {
 		GROUP BY memory_id HAVING count(*) = ?)`, args
 }
 
-func (SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms, tags []string, now time.Time, limit int) ([]Candidate, error) {
+// zoneMatch is the FTS5 expression for zone's documents that hold any of
+// terms.
+func zoneMatch(zone string, terms []string) string {
+	return `text : (` + search.FTS5Match(terms) + `) AND zone : "` + strings.ReplaceAll(zone, `"`, `""`) + `"`
+}
+
+func (st SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms, tags []string, now time.Time, limit int) ([]Candidate, error) {
 	tf, targs := tagFilter(tags)
-	match := search.FTS5Match(terms)
-	// The rowid of the MatchWindow-th newest match (0 if there are fewer):
-	// finding it takes no ranking.
+	match := zoneMatch(zone, terms)
+	// The rowid of the window-th newest match in the zone (0 if there are
+	// fewer): finding it takes no ranking, and other zones' matches do not
+	// count.
 	var floor int64
 	err := q.QueryRowContext(ctx, `SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`,
-		match, MatchWindow-1).Scan(&floor)
+		match, st.window()-1).Scan(&floor)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -186,7 +205,7 @@ func (SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms, t
 		// made for the rows returned only.
 	}, `SELECT `+memCols+`, rank, snippet(memory_fts, 0, ?, ?, '…', 24)
 		FROM memory_fts JOIN memory_items m ON m.rid = memory_fts.rowid
-		WHERE memory_fts MATCH ? AND memory_fts.rowid >= ? AND m.zone_id = ? AND `+live+tf+`
+		WHERE memory_fts MATCH ? AND rank MATCH 'bm25(1.0, 0.0)' AND memory_fts.rowid >= ? AND m.zone_id = ? AND `+live+tf+`
 		ORDER BY rank LIMIT ?`, args...)
 }
 

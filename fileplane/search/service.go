@@ -45,11 +45,19 @@ type Caller struct {
 
 // Result is a hit the caller may read, with the file's current path.
 type Result struct {
-	Path    paths.Path
-	Entry   paths.Entry
+	Path  paths.Path
+	Entry paths.Entry
+	// Score is RankScore of the hit's position among the caller's results
+	// of the query (over all pages): higher is better. It is not the
+	// index's relevance, which depends on documents of every zone.
 	Score   float64
 	Snippet Snippet
 }
+
+// RankScore is the score of the result at position (0 the best) of the
+// caller's results: 1/(position+1). It depends on nothing but the position,
+// so it tells nothing of documents the caller cannot see.
+func RankScore(position int) float64 { return 1 / float64(position+1) }
 
 // Service answers searches.
 type Service struct {
@@ -76,6 +84,7 @@ func NewService(db *sql.DB, store Store, indexer *Indexer, tree *paths.Tree, eng
 type cursor struct {
 	Query  string `json:"q"` // hash of the terms
 	Offset int    `json:"o"`
+	Seen   int    `json:"n"` // results returned on earlier pages
 }
 
 func queryKey(terms []string) string {
@@ -86,7 +95,9 @@ func queryKey(terms []string) string {
 var errBadCursor = errs.Invalid("page_token", "is not a token from a search for this query (or is from before a restart); start again without it")
 
 // Search returns up to pageSize hits for query that the caller may read,
-// best first, and a token for the next page ("" at the end). Candidates
+// best first, and a token for the next page ("" at the end; a full page
+// always has one, though the next may be empty, so that whether one is
+// returned tells nothing of hits the caller cannot read). Candidates
 // are checked a batch at a time with one bulk check each, at least as
 // fresh as the newest permission change on each candidate and its folders,
 // the caller's token and the last membership change: a page is full even
@@ -103,13 +114,13 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 	if err != nil {
 		return nil, "", err
 	}
-	offset := 0
+	offset, seen := 0, 0
 	if pageToken != "" {
 		var cur cursor
-		if !s.tokens.Open(pageToken, &cur) || cur.Query != queryKey(terms) || cur.Offset < 0 {
+		if !s.tokens.Open(pageToken, &cur) || cur.Query != queryKey(terms) || cur.Offset < 0 || cur.Seen < 0 {
 			return nil, "", errBadCursor
 		}
-		offset = cur.Offset
+		offset, seen = cur.Offset, cur.Seen
 	}
 	if s.indexer != nil {
 		if _, err := s.indexer.CatchUp(ctx, catchUpBudget); err != nil {
@@ -135,12 +146,13 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 			if !ok {
 				continue
 			}
-			out = append(out, Result{Path: r.Path, Entry: r.Entry(), Score: h.Score, Snippet: h.Snippet})
+			// h.Score (BM25) depends on every zone's documents: only the
+			// position goes out.
+			out = append(out, Result{Path: r.Path, Entry: r.Entry(), Score: RankScore(seen + len(out)), Snippet: h.Snippet})
 			if len(out) == pageSize {
-				if i == len(hits)-1 && len(hits) < batch {
-					return out, "", nil
-				}
-				return out, s.tokens.Seal(cursor{Query: queryKey(terms), Offset: offset + i + 1}), nil
+				// Always a token: whether more candidates follow, visible
+				// or not, must not show.
+				return out, s.tokens.Seal(cursor{Query: queryKey(terms), Offset: offset + i + 1, Seen: seen + len(out)}), nil
 			}
 		}
 		offset += len(hits)
@@ -150,7 +162,7 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 		}
 		batch = min(batch*4, 1000)
 	}
-	return out, s.tokens.Seal(cursor{Query: queryKey(terms), Offset: offset}), nil
+	return out, s.tokens.Seal(cursor{Query: queryKey(terms), Offset: offset, Seen: seen + len(out)}), nil
 }
 
 // filter returns the hits the caller may read, resolved to their current

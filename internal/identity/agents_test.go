@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,4 +41,48 @@ func TestCreateAgent(t *testing.T) {
 	require.True(t, errors.Is(err, errs.AlreadyExists), "got %v", err)
 	_, _, err = f.svc.CreateAgent(ctx, f.admin, "bad name", "bob")
 	require.True(t, errors.Is(err, errs.InvalidArgument), "got %v", err)
+}
+
+// TestCreateAgentDoesNotProbe: a plain member learns nothing about which
+// zones and users exist from CreateAgent. Names of other zones are the same
+// NotFound whether the zone or the user exists; names of the caller's own
+// zone are the same PermissionDenied whether the user exists.
+func TestCreateAgentDoesNotProbe(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, err := f.svc.CreateZone(ctx, f.admin, "acme")
+	require.NoError(t, err)
+	f.user(t, "ceo", "acme", false)
+	f.user(t, "alice", "", false)
+	bob := f.user(t, "bob", "", false)
+
+	norm := func(err error, ref string) string {
+		require.Error(t, err)
+		return strings.ReplaceAll(err.Error(), ref, "REF")
+	}
+	other := map[string]string{}
+	for _, ref := range []string{"nozone/ceo", "acme/nobody", "acme/ceo"} {
+		_, _, err := f.svc.CreateAgent(ctx, bob, "bot", ref)
+		require.ErrorIs(t, err, errs.NotFound, ref)
+		other[norm(err, ref)] = ref
+	}
+	require.Len(t, other, 1, "different answers: %v", other)
+
+	own := map[string]string{}
+	for _, ref := range []string{"nobody", "alice", "default/alice", "default/nobody"} {
+		_, _, err := f.svc.CreateAgent(ctx, bob, "bot", ref)
+		require.ErrorIs(t, err, errs.PermissionDenied, ref)
+		own[norm(err, ref)] = ref
+	}
+	require.Len(t, own, 1, "different answers: %v", own)
+
+	// An admin of another zone does not see the default zone either.
+	acmeAdmin := f.user(t, "root", "acme", true)
+	_, _, errReal := f.svc.CreateAgent(ctx, acmeAdmin, "bot", "default/alice")
+	_, _, errMissing := f.svc.CreateAgent(ctx, acmeAdmin, "bot", "default/nobody")
+	require.ErrorIs(t, errReal, errs.NotFound)
+	require.Equal(t, norm(errMissing, "default/nobody"), norm(errReal, "default/alice"))
+	// It still creates agents in its own zone.
+	_, _, err = f.svc.CreateAgent(ctx, acmeAdmin, "ceo-bot", "ceo")
+	require.NoError(t, err)
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 )
 
@@ -37,12 +38,41 @@ func New(key []byte) *Sealer {
 	return &Sealer{aead: aead}
 }
 
-// Seal returns v, JSON-encoded and encrypted, as URL-safe text.
+// bucket is the granule sealed plaintexts are padded to, so a token's
+// length does not tell how long the name it holds is.
+const bucket = 256
+
+// pad prefixes b with its length and pads it with zeros to a multiple of
+// bucket bytes.
+func pad(b []byte) []byte {
+	n := 4 + len(b)
+	n += (bucket - n%bucket) % bucket
+	out := make([]byte, n)
+	binary.BigEndian.PutUint32(out, uint32(len(b))) // a cursor is far below 4 GiB
+	copy(out[4:], b)
+	return out
+}
+
+// unpad undoes pad; false if p is not a padded plaintext.
+func unpad(p []byte) ([]byte, bool) {
+	if len(p) < 4 {
+		return nil, false
+	}
+	n := binary.BigEndian.Uint32(p)
+	if uint64(n) > uint64(len(p)-4) {
+		return nil, false
+	}
+	return p[4 : 4+n], true
+}
+
+// Seal returns v, JSON-encoded, padded to a multiple of 256 bytes and
+// encrypted, as URL-safe text.
 func (s *Sealer) Seal(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err) // page cursors are plain structs
 	}
+	b = pad(b)
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err)
@@ -57,5 +87,9 @@ func (s *Sealer) Open(tok string, v any) bool {
 		return false
 	}
 	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], nil)
-	return err == nil && json.Unmarshal(plain, v) == nil
+	if err != nil {
+		return false
+	}
+	plain, ok := unpad(plain)
+	return ok && json.Unmarshal(plain, v) == nil
 }

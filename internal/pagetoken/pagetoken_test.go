@@ -29,3 +29,18 @@ func TestSealHidesAndAuthenticates(t *testing.T) {
 	require.False(t, s.Open("", &c))
 	require.False(t, s.Open(strings.Repeat("A", 10), &c))
 }
+
+// A sealed token's length must not tell how long the name it holds is:
+// every plaintext up to the bucket size seals to the same length.
+func TestLengthIsConstant(t *testing.T) {
+	s := pagetoken.New([]byte("key"))
+	want := len(s.Seal(cursor{}))
+	for _, n := range []int{1, 2, 17, 100, 200} {
+		after := strings.Repeat("x", n)
+		tok := s.Seal(cursor{After: after})
+		require.Len(t, tok, want, "name of %d bytes", n)
+		var c cursor
+		require.True(t, s.Open(tok, &c))
+		require.Equal(t, after, c.After)
+	}
+}

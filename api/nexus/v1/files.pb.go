@@ -375,7 +375,8 @@ func (x *ListRequest) GetConsistency() *Consistency {
 type ListResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Entries []*Entry               `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	// Empty on the last page.
+	// Empty on the last page. A full page always has one (the next page
+	// may be empty).
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2091,9 +2092,10 @@ type GrepResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Matches []*GrepMatch           `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
 	// True when the call stopped before searching everything it could (byte,
-	// time or match limit); next_page_token continues.
+	// time, visit or match limit); next_page_token continues.
 	Partial bool `protobuf:"varint,2,opt,name=partial,proto3" json:"partial,omitempty"`
-	// Why the call stopped early: "max_matches", "bytes" or "time".
+	// Why the call stopped early: "max_matches", "bytes", "time" or "visits"
+	// (the walk examined its limit of entries, readable or not).
 	StoppedBy     string `protobuf:"bytes,3,opt,name=stopped_by,json=stoppedBy,proto3" json:"stopped_by,omitempty"`
 	FilesScanned  int64  `protobuf:"varint,4,opt,name=files_scanned,json=filesScanned,proto3" json:"files_scanned,omitempty"`
 	BytesScanned  int64  `protobuf:"varint,5,opt,name=bytes_scanned,json=bytesScanned,proto3" json:"bytes_scanned,omitempty"`

@@ -405,7 +405,10 @@ func (x *RecallRequest) GetConsistency() *Consistency {
 type RecalledMemory struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Memory *Memory                `protobuf:"bytes,1,opt,name=memory,proto3" json:"memory,omitempty"`
-	// Higher is better: text relevance, weighted by recency and importance.
+	// Derived from the memory's rank only: 1/(n+1) for the n-th (from 0).
+	// Memories are ranked by text relevance, weighted by recency and
+	// importance; that blend is not returned, since its relevance would tell
+	// of memories the caller cannot read.
 	Score         float64  `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	Snippet       *Snippet `protobuf:"bytes,3,opt,name=snippet,proto3" json:"snippet,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -762,9 +765,11 @@ func (x *MemoryServiceListRequest) GetConsistency() *Consistency {
 }
 
 type MemoryServiceListResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Memories      []*Memory              `protobuf:"bytes,1,rep,name=memories,proto3" json:"memories,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Memories []*Memory              `protobuf:"bytes,1,rep,name=memories,proto3" json:"memories,omitempty"`
+	// Empty on the last page. A full page always has one (the next page may
+	// be empty).
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -151,7 +151,9 @@ func (x *Snippet) GetHighlights() []*Range {
 type SearchHit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Entry *Entry                 `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	// Higher is better; comparable within one query only.
+	// Derived from the hit's rank only: 1/(n+1) for the n-th hit (from 0)
+	// of the query over all pages; higher is better. It is not the index's
+	// relevance, which would tell of documents the caller cannot read.
 	Score         float64  `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	Snippet       *Snippet `protobuf:"bytes,3,opt,name=snippet,proto3" json:"snippet,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -212,7 +214,8 @@ func (x *SearchHit) GetSnippet() *Snippet {
 type SearchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Hits  []*SearchHit           `protobuf:"bytes,1,rep,name=hits,proto3" json:"hits,omitempty"`
-	// Empty on the last page.
+	// Empty on the last page. A full page always has one (the next page
+	// may be empty).
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
