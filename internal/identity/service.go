@@ -172,7 +172,7 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{User: u, Zone: z, KeyID: k.ID}, nil
+	return Principal{User: u, Zone: z, KeyID: k.ID, Scope: k.Scope}, nil
 }
 
 // check asks the engine, fully consistent: administrative decisions are

@@ -34,9 +34,12 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (identity.Principal, error)
 }
 
+const whoAmIProcedure = "/nexus.v1.IdentityService/WhoAmI"
+
 // NewAuthInterceptor authenticates every call except those to the procedures
 // in public. The same Unauthenticated answer covers a missing, malformed,
-// unknown, revoked or expired key.
+// unknown, revoked or expired key. A service key (one with a scope) is
+// refused on every procedure but WhoAmI.
 func NewAuthInterceptor(auth Authenticator, log *slog.Logger, public ...string) connect.Interceptor {
 	open := make(map[string]bool, len(public))
 	for _, p := range public {
@@ -52,6 +55,11 @@ func NewAuthInterceptor(auth Authenticator, log *slog.Logger, public ...string) 
 			p, err := auth.Authenticate(ctx, strings.TrimSpace(key))
 			if err != nil {
 				return nil, toConnect(ctx, log, proc, err)
+			}
+			if p.Scope != identity.ScopeNone && proc != whoAmIProcedure {
+				// A service key serves the SpiceDB API only.
+				return nil, connect.NewError(connect.CodePermissionDenied, errors.New(
+					"a service key (scope "+string(p.Scope)+") serves only the SpiceDB API (authzed.api.v1) and WhoAmI; use a user's key"))
 			}
 			return next(WithPrincipal(ctx, p), req)
 		}
