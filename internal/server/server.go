@@ -34,6 +34,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
+	"github.com/nexus-authz/nexus/internal/spiceapi"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
 )
 
@@ -207,6 +208,12 @@ func (s *Server) routes() http.Handler {
 	fh := rpc.NewFilesHandler(s.files, s.identity)
 	mux.Handle(nexusv1connect.NewFileServiceHandler(fh, opts...))
 	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh), opts...))
+	// The SpiceDB API, for other services: service keys only (spiceapi
+	// authenticates them itself, streams included).
+	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
+		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log)),
+		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+	)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
