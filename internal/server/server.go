@@ -36,6 +36,7 @@ import (
 	"github.com/nexus-authz/nexus/internal/rpc"
 	"github.com/nexus-authz/nexus/internal/spiceapi"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/internal/web"
 )
 
 // Config configures a Server.
@@ -219,6 +220,9 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	// The console, at / (whatever no other route takes; it answers GET and
+	// HEAD only).
+	mux.Handle("/", web.Handler())
 
 	c := cors.New(cors.Options{
 		AllowedOrigins: s.cfg.AllowedOrigins,
