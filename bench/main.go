@@ -44,6 +44,7 @@ var registry = []Scenario{
 	checkUncached,
 	decisionCache,
 	listBulkVsNaive,
+	apiCheckVsSpiceDB,
 }
 
 func main() { os.Exit(run()) }

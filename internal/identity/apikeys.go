@@ -113,6 +113,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p Principal, id KeyID) error
 	if err := s.store.RevokeKey(ctx, s.db, id, s.now()); err != nil {
 		return err
 	}
+	s.auth.forget(id)
 	s.log.Info("api key revoked", "key_id", id, "by", p.User.Name)
 	return nil
 }

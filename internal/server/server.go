@@ -214,6 +214,8 @@ func (s *Server) routes() http.Handler {
 	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
 		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log)),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+		// Decisions are a few bytes: compressing them costs more than it saves.
+		connect.WithCompressMinBytes(1024),
 	)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
