@@ -188,18 +188,20 @@ func (e *Engine) currentSchema(ctx context.Context) (string, error) {
 // own code and message, a change that would orphan relationships. With a
 // SchemaLog, text is recorded so the definitions survive a restart.
 func (e *Engine) WriteSchema(ctx context.Context, text string) (Token, error) {
+	// The engine compiles with the same compiler and fewer options: what
+	// does not compile here would not there either, and nothing reaches the
+	// engine unchecked.
 	compiled, err := compileSchema(text)
-	if err == nil {
-		base, berr := compileSchema(e.base)
-		if berr != nil {
-			return "", fmt.Errorf("authz: compiling Nexus's schema: %w", berr)
-		}
-		if err := checkOwnKept(base, compiled); err != nil {
-			return "", err
-		}
+	if err != nil {
+		return "", fmt.Errorf("authz: %w: %s", ErrInvalid, err)
 	}
-	// A schema that does not compile goes to the engine, which refuses it
-	// with its own message.
+	base, err := compileSchema(e.base)
+	if err != nil {
+		return "", fmt.Errorf("authz: compiling Nexus's schema: %w", err)
+	}
+	if err := checkOwnKept(base, compiled); err != nil {
+		return "", err
+	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	prev, err := e.currentSchema(ctx)

@@ -65,6 +65,11 @@ func TestWriteSchemaKeepsOwnDefinitions(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
 
+	// A schema that does not parse is refused before the engine sees it.
+	_, err = e.WriteSchema(ctx, nexus.Schema+"definition broken {")
+	require.ErrorIs(t, err, authz.ErrInvalid)
+	require.Contains(t, err.Error(), "parse error")
+
 	// A schema the engine rejects comes back with the engine's message.
 	_, err = e.WriteSchema(ctx, nexus.Schema+"definition broken {\n    relation xyz: nosuchtype\n}\n")
 	require.ErrorIs(t, err, authz.ErrInvalid)
