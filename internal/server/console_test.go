@@ -132,7 +132,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("share-subject"), "user:bob"),
 		chromedp.Click(chromedp.CSS(`#share button[type="submit"]`)),
 		wait(`document.querySelector('#share-result').textContent.includes('user:bob is viewer')`),
+		chromedp.Click(chromedp.ID("share-link")),
+		wait(`document.querySelector('#share-result').textContent.startsWith('Link token (shown once')`),
 	))
+	result, err := chromedp.Run(bctx, chromedp.TextContent(chromedp.ID("share-result")))
+	require.NoError(t, err)
+	token := strings.Fields(strings.TrimPrefix(result, "Link token (shown once; store it now): "))[0]
+	opened, err := nexusv1connect.NewShareServiceClient(http.DefaultClient, r.url).OpenLink(ctx,
+		connect.NewRequest(&nexusv1.OpenLinkRequest{Token: token}))
+	require.NoError(t, err, "the link the console made opens")
+	require.Equal(t, "Q4: revenue up, costs down.\n", string(opened.Msg.GetData()))
 
 	// Bob: exactly that file, and nothing else.
 	require.NoError(t, chromedp.Do(bctx,
