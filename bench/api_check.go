@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ const (
 	apiQuestions = 20_000
 	apiZipfS     = 1.1
 	apiConns     = 8 // gRPC connections per side; callers share them round-robin
+	apiRounds    = 3 // each figure is the median of this many phases
 	apiSecret    = "bench-preshared-key"
 )
 
@@ -107,62 +109,98 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	warm := min(max(cfg.Duration/10, 200*time.Millisecond), time.Second)
 	o := &Outcome{Params: map[string]any{
 		"documents": apiDocs, "users": apiUsers, "relationships": len(rels), "distinct_questions": len(qs),
-		"zipf_s": apiZipfS, "connections_per_side": apiConns, "consistency": "minimize_latency",
+		"zipf_s": apiZipfS, "connections_per_side": apiConns, "rounds": apiRounds, "consistency": "minimize_latency",
 		"transport": "loopback TCP, h2c, authzed-go client",
 	}}
-	tput := map[string]map[int]float64{}
-	p99 := map[string]map[int]float64{}
-	for _, side := range []struct{ name, addr, key string }{{"nexus", nexusAddr, nexusKey}, {"spicedb", spiceAddr, apiSecret}} {
-		clients := make([]*authzed.Client, apiConns)
-		for i := range clients {
-			c, err := authzed.NewClient(side.addr, grpcutil.WithInsecureBearerToken(side.key), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	tput := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
+	p99 := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
+	sides := []struct {
+		name, addr, key string
+		clients         []*authzed.Client
+	}{{name: "nexus", addr: nexusAddr, key: nexusKey}, {name: "spicedb", addr: spiceAddr, key: apiSecret}}
+	for i := range sides {
+		for range apiConns {
+			c, err := authzed.NewClient(sides[i].addr, grpcutil.WithInsecureBearerToken(sides[i].key), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				return nil, err
 			}
 			defer c.Close()
-			clients[i] = c
+			sides[i].clients = append(sides[i].clients, c)
 		}
-		tput[side.name], p99[side.name] = map[int]float64{}, map[int]float64{}
+	}
+	// The two servers take turns, phase by phase, for apiRounds rounds, and
+	// each figure is the median over the rounds: on a shared machine the
+	// load changes from one phase to the next, and this spreads it over both.
+	type key struct {
+		side    string
+		callers int
+	}
+	runs := map[key][]loadStats{}
+	for round := range apiRounds {
 		for _, callers := range apiCallers {
-			progress("%s: %d callers for %s", side.name, callers, cfg.Duration)
-			zipfs := make([]*rand.Zipf, callers)
-			for i := range zipfs {
-				zipfs[i] = rand.NewZipf(rand.New(rand.NewPCG(uint64(i), 42)), apiZipfS, 1, uint64(len(qs)-1))
-			}
-			st, err := runClosedLoop(ctx, callers, warm, cfg.Duration, func(ctx context.Context, caller, _ int) (tally, error) {
-				q := qs[zipfs[caller].Uint64()]
-				resp, err := clients[caller%apiConns].CheckPermission(ctx, &v1.CheckPermissionRequest{
-					Resource:   &v1.ObjectReference{ObjectType: "document", ObjectId: q.doc},
-					Permission: "view",
-					Subject:    &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: q.user}},
+			for _, side := range sides {
+				progress("round %d/%d: %s: %d callers for %s", round+1, apiRounds, side.name, callers, cfg.Duration)
+				zipfs := make([]*rand.Zipf, callers)
+				for i := range zipfs {
+					zipfs[i] = rand.NewZipf(rand.New(rand.NewPCG(uint64(i), uint64(round))), apiZipfS, 1, uint64(len(qs)-1))
+				}
+				clients := side.clients
+				st, err := runClosedLoop(ctx, callers, warm, cfg.Duration, func(ctx context.Context, caller, _ int) (tally, error) {
+					q := qs[zipfs[caller].Uint64()]
+					resp, err := clients[caller%apiConns].CheckPermission(ctx, &v1.CheckPermissionRequest{
+						Resource:   &v1.ObjectReference{ObjectType: "document", ObjectId: q.doc},
+						Permission: "view",
+						Subject:    &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: q.user}},
+					})
+					if err != nil {
+						return tally{}, err
+					}
+					allowed := resp.GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION
+					t := tally{Decisions: 1}
+					if allowed {
+						t.Allowed = 1
+					}
+					if allowed != q.allowed {
+						t.Mismatches = 1
+					}
+					return t, nil
 				})
 				if err != nil {
-					return tally{}, err
+					return nil, fmt.Errorf("%s, %d callers: %w", side.name, callers, err)
 				}
-				allowed := resp.GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION
-				t := tally{Decisions: 1}
-				if allowed {
-					t.Allowed = 1
-				}
-				if allowed != q.allowed {
-					t.Mismatches = 1
-				}
-				return t, nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%s, %d callers: %w", side.name, callers, err)
+				runs[key{side.name, callers}] = append(runs[key{side.name, callers}], st)
 			}
-			tput[side.name][callers] = st.PerSecond()
-			p99[side.name][callers] = micros(st.P99)
+		}
+	}
+	median := func(sts []loadStats, f func(loadStats) float64) float64 {
+		xs := make([]float64, len(sts))
+		for i, st := range sts {
+			xs[i] = f(st)
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	for _, callers := range apiCallers {
+		for _, side := range sides {
+			sts := runs[key{side.name, callers}]
+			var errs, mismatches int
+			var each []float64
+			for _, st := range sts {
+				errs += st.Errors
+				mismatches += st.Tally.Mismatches
+				each = append(each, round(st.PerSecond(), 0))
+			}
+			tput[side.name][callers] = median(sts, loadStats.PerSecond)
+			p99[side.name][callers] = median(sts, func(st loadStats) float64 { return micros(st.P99) })
 			o.Results = append(o.Results, Result{
 				Name:   fmt.Sprintf("%s callers=%d", side.name, callers),
-				Params: map[string]any{"server": side.name, "callers": callers},
+				Params: map[string]any{"server": side.name, "callers": callers, "throughput_each_round": each},
 				Metrics: []Metric{
-					{Name: "throughput", Unit: "checks/s", Value: round(st.PerSecond(), 1)},
-					{Name: "p50_latency", Unit: "us", Value: round(micros(st.P50), 1)},
-					{Name: "p99_latency", Unit: "us", Value: round(micros(st.P99), 1)},
-					{Name: "errors", Unit: "count", Value: float64(st.Errors)},
-					{Name: "mismatches", Unit: "count", Value: float64(st.Tally.Mismatches)},
+					{Name: "throughput", Unit: "checks/s", Value: round(tput[side.name][callers], 1)},
+					{Name: "p50_latency", Unit: "us", Value: round(median(sts, func(st loadStats) float64 { return micros(st.P50) }), 1)},
+					{Name: "p99_latency", Unit: "us", Value: round(p99[side.name][callers], 1)},
+					{Name: "errors", Unit: "count", Value: float64(errs)},
+					{Name: "mismatches", Unit: "count", Value: float64(mismatches)},
 				},
 			})
 		}
