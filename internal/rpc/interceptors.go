@@ -89,34 +89,58 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// NewObserveInterceptor records each call's metrics and logs it.
+// NewObserveInterceptor records each call's metrics and logs it, unary
+// and streaming alike.
 func NewObserveInterceptor(m *Metrics, log *slog.Logger) connect.Interceptor {
-	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			start := time.Now()
-			resp, err := next(ctx, req)
-			code := "ok"
-			if err != nil {
-				code = connect.CodeOf(err).String()
-			}
-			d := time.Since(start)
-			proc := req.Spec().Procedure
-			m.requests.WithLabelValues(proc, code).Inc()
-			m.latency.WithLabelValues(proc, code).Observe(d.Seconds())
-			attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", req.Peer().Protocol}
-			if p, ok := PrincipalFrom(ctx); ok {
-				attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
-			}
-			if err != nil {
-				var ce *connect.Error
-				if errors.As(err, &ce) {
-					attrs = append(attrs, "error", ce.Message())
-				}
-			}
-			log.InfoContext(ctx, "rpc", attrs...)
-			return resp, err
+	return &observeInterceptor{m: m, log: log}
+}
+
+type observeInterceptor struct {
+	m   *Metrics
+	log *slog.Logger
+}
+
+func (o *observeInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
+		resp, err := next(ctx, req)
+		o.record(ctx, req.Spec().Procedure, req.Peer().Protocol, start, err)
+		return resp, err
+	}
+}
+
+func (o *observeInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (o *observeInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		start := time.Now()
+		err := next(ctx, conn)
+		o.record(ctx, conn.Spec().Procedure, conn.Peer().Protocol, start, err)
+		return err
+	}
+}
+
+func (o *observeInterceptor) record(ctx context.Context, proc, protocol string, start time.Time, err error) {
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	d := time.Since(start)
+	o.m.requests.WithLabelValues(proc, code).Inc()
+	o.m.latency.WithLabelValues(proc, code).Observe(d.Seconds())
+	attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", protocol}
+	if p, ok := PrincipalFrom(ctx); ok {
+		attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
+	}
+	if err != nil {
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			attrs = append(attrs, "error", ce.Message())
 		}
-	})
+	}
+	o.log.InfoContext(ctx, "rpc", attrs...)
 }
 
 // NewErrorInterceptor translates every handler's domain errors with

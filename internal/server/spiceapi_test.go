@@ -199,6 +199,13 @@ func TestSpiceDBAPIWithAuthzedClient(t *testing.T) {
 		s, err := checker.ReadSchema(ctx, &v1.ReadSchemaRequest{})
 		require.NoError(t, err)
 		require.Contains(t, s.GetSchemaText(), "definition document")
+
+		// Streams are observed as unary calls are.
+		resp, err := http.Get(r.url + "/metrics")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Contains(t, string(body), `nexus_rpc_requests_total{code="ok",procedure="/authzed.api.v1.PermissionsService/LookupResources"}`)
 	})
 
 	t.Run("delete, create and preconditions", func(t *testing.T) {
