@@ -225,6 +225,7 @@ func TestSpiceDBAPIWithAuthzedClient(t *testing.T) {
 			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document", OptionalResourceId: "d1"},
 		})
 		require.NoError(t, err)
+		require.Equal(t, uint64(1), d.GetRelationshipsDeletedCount())
 		resp, err := checker.CheckPermission(ctx, &v1.CheckPermissionRequest{
 			Consistency: fresh(d.GetDeletedAt()), Resource: obj("document", "d1"), Permission: "view", Subject: subj("user", "alice"),
 		})

@@ -198,13 +198,23 @@ func (h *Handler) DeleteRelationships(ctx context.Context, req *connect.Request[
 	if err := h.mayRead(ctx, p, preTypes...); err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
-	tok, err := h.engine.DeleteMatching(ctx, f, authz.WithPrecondition(check))
+	var deleted int
+	tok, err := h.engine.DeleteMatching(ctx, f, authz.WithPrecondition(func(ctx context.Context) error {
+		if err := check(ctx); err != nil {
+			return err
+		}
+		// Writes are serialized here: what matches now is what is deleted.
+		rels, err := h.engine.Read(ctx, f, authz.FullyConsistent())
+		deleted = len(rels)
+		return err
+	}))
 	if err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
 	return connect.NewResponse(&v1.DeleteRelationshipsResponse{
-		DeletedAt:        &v1.ZedToken{Token: string(tok)},
-		DeletionProgress: v1.DeleteRelationshipsResponse_DELETION_PROGRESS_COMPLETE,
+		DeletedAt:                 &v1.ZedToken{Token: string(tok)},
+		DeletionProgress:          v1.DeleteRelationshipsResponse_DELETION_PROGRESS_COMPLETE,
+		RelationshipsDeletedCount: uint64(deleted),
 	}), nil
 }
 
