@@ -87,6 +87,10 @@ type Engine struct {
 	metrics *metrics
 	cache   *cache // nil when disabled
 
+	// base is Config.Schema: Nexus's own definitions, named in own.
+	base string
+	own  map[string]bool
+
 	// floor is the revision at which start-up finished (schema applied,
 	// relationships rebuilt). minimize_latency reads are served at least
 	// this fresh: the engine's quantized revision could otherwise predate
@@ -164,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		ds:      ds,
 		cancel:  cancel,
 		done:    make(chan error, 1),
+		base:    cfg.Schema,
 	}
 	go func() { e.done <- srv.Run(runCtx) }()
 
@@ -236,16 +241,45 @@ func (e *Engine) Conn() *grpc.ClientConn { return e.conn }
 // ErrSchema wraps a schema the engine rejected.
 var ErrSchema = errors.New("schema rejected")
 
+// applySchema writes Nexus's definitions (schema) and keeps every other
+// definition: those of the engine's current schema and, with a SchemaLog,
+// those of the schema last written through WriteSchema.
 func (e *Engine) applySchema(ctx context.Context, schema string) error {
 	if schema == "" {
 		return fmt.Errorf("authz: %w: the schema is empty", ErrSchema)
 	}
-	if cur, err := e.schema.ReadSchema(ctx, &v1.ReadSchemaRequest{}); err == nil && cur.GetSchemaText() == schema {
+	own, err := definitionNames(schema)
+	if err != nil {
+		return fmt.Errorf("authz: %w: %s%s", ErrSchema, err, schemaLine(schema, err.Error()))
+	}
+	e.own = own
+	cur, err := e.currentSchema(ctx)
+	if err != nil {
+		return err
+	}
+	var stored string
+	if sl, ok := e.log.(SchemaLog); ok {
+		if stored, err = sl.LoadSchema(ctx); err != nil {
+			return fmt.Errorf("authz: reading the stored schema: %w", err)
+		}
+	}
+	merged, kept, err := mergedSchema(ctx, schema, cur, stored)
+	if err != nil {
+		return err
+	}
+	if cur == merged {
 		return nil
 	}
-	if _, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: schema}); err != nil {
+	if _, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: merged}); err != nil {
 		msg := grpcMessage(err)
+		if len(kept) > 0 {
+			return fmt.Errorf("authz: %w: Nexus's schema with the definitions others added (%s): %s%s",
+				ErrSchema, strings.Join(kept, ", "), msg, schemaLine(merged, msg))
+		}
 		return fmt.Errorf("authz: %w: %s%s", ErrSchema, msg, schemaLine(schema, msg))
+	}
+	if len(kept) > 0 {
+		e.logger.Info("authz: schema applied, keeping the definitions others added", "definitions", strings.Join(kept, ","))
 	}
 	return nil
 }
@@ -306,6 +340,10 @@ func (e *Engine) cons(c Consistency) *v1.Consistency {
 	}
 	return c.proto()
 }
+
+// ProtoConsistency is c as the engine's API takes it, minimize_latency
+// raised to the start-up floor: for calls made straight through Conn().
+func (e *Engine) ProtoConsistency(c Consistency) *v1.Consistency { return e.cons(c) }
 
 type bearer string
 

@@ -37,7 +37,29 @@ func wrapErr(op string, err error) error {
 	default:
 		kind = ErrEngine
 	}
-	return fmt.Errorf("authz: %s: %w: %s", op, kind, st.Message())
+	return &engineError{msg: fmt.Sprintf("authz: %s: %s: %s", op, kind, st.Message()), kind: kind, st: st}
+}
+
+// engineError is an error of the engine's gRPC API: one of the errors above,
+// keeping the engine's status for those who serve the engine's API.
+type engineError struct {
+	msg  string
+	kind error
+	st   *status.Status
+}
+
+func (e *engineError) Error() string { return e.msg }
+func (e *engineError) Unwrap() error { return e.kind }
+
+// EngineStatus returns the engine's own gRPC status behind err, if err came
+// from the engine's API: its code and message, for serving the SpiceDB API
+// to other services as SpiceDB would answer.
+func EngineStatus(err error) (*status.Status, bool) {
+	var ee *engineError
+	if errors.As(err, &ee) {
+		return ee.st, true
+	}
+	return nil, false
 }
 
 func grpcMessage(err error) string {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/nexus-authz/nexus/internal/storage"
 )
@@ -105,5 +107,31 @@ func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, appl
 		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
 	}
 	committed = true
+	return nil
+}
+
+var _ SchemaLog = (*SQLLog)(nil)
+
+// LoadSchema implements SchemaLog.
+func (l *SQLLog) LoadSchema(ctx context.Context) (string, error) {
+	var text string
+	err := l.DB.QueryRowContext(ctx, `SELECT schema_text FROM authz_schema WHERE id = 1`).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the stored schema: %w", err)
+	}
+	return text, nil
+}
+
+// SaveSchema implements SchemaLog.
+func (l *SQLLog) SaveSchema(ctx context.Context, text string) error {
+	_, err := l.DB.ExecContext(ctx, `INSERT INTO authz_schema (id, schema_text, updated_at) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET schema_text = excluded.schema_text, updated_at = excluded.updated_at`,
+		text, storage.FormatTime(time.Now()))
+	if err != nil {
+		return fmt.Errorf("recording the schema: %w", err)
+	}
 	return nil
 }

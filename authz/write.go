@@ -26,6 +26,16 @@ type WriteOption func(*writeOptions)
 type writeOptions struct {
 	hook  TxHook
 	after func(ctx context.Context, tx *sql.Tx, token Token) error
+	pre   func(ctx context.Context) error
+}
+
+// WithPrecondition runs pre once writes are serialized, just before the
+// write: what pre reads (fully consistent) no other write through this
+// engine can change before this one commits. An error from pre aborts the
+// write and is returned as it is. This is how SpiceDB's preconditions and
+// CREATE (fail if it exists) are served.
+func WithPrecondition(pre func(ctx context.Context) error) WriteOption {
+	return func(o *writeOptions) { o.pre = pre }
 }
 
 // WithTx runs hook in the transaction that records the write, so the
@@ -86,6 +96,11 @@ func (e *Engine) Write(ctx context.Context, updates []Update, opts ...WriteOptio
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if o.pre != nil {
+		if err := o.pre(ctx); err != nil {
+			return "", err
+		}
+	}
 	return e.writeLocked(ctx, updates, o)
 }
 
@@ -202,6 +217,11 @@ func (e *Engine) DeleteMatching(ctx context.Context, f Filter, opts ...WriteOpti
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if o.pre != nil {
+		if err := o.pre(ctx); err != nil {
+			return "", err
+		}
+	}
 	rels, err := e.Read(ctx, f, FullyConsistent())
 	if err != nil {
 		return "", err

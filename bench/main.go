@@ -47,6 +47,7 @@ var registry = []Scenario{
 	searchFTS,
 	grepScan,
 	recallMemories,
+	apiCheckVsSpiceDB,
 }
 
 func main() { os.Exit(run()) }

@@ -214,10 +214,10 @@ func newGroupCmd(cl *client) *cobra.Command {
 
 func newKeyCmd(cl *client) *cobra.Command {
 	key := &cobra.Command{Use: "key", Short: "Manage API keys"}
-	var user, description string
+	var user, description, scope string
 	var expires time.Duration
 	create := &cobra.Command{
-		Use:   "create --user NAME [--expires 720h]",
+		Use:   "create --user NAME [--expires 720h] [--scope check|write]",
 		Short: "Create an API key; prints only the key on stdout",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -225,7 +225,7 @@ func newKeyCmd(cl *client) *cobra.Command {
 				return fmt.Errorf("invalid_argument: --expires %s must not be negative", expires)
 			}
 			resp, err := cl.identity().CreateAPIKey(cmd.Context(), connect.NewRequest(&nexusv1.CreateAPIKeyRequest{
-				User: user, Description: description, ExpiresInSeconds: int64(expires / time.Second),
+				User: user, Description: description, ExpiresInSeconds: int64(expires / time.Second), Scope: scope,
 			}))
 			if err != nil {
 				return err
@@ -241,6 +241,7 @@ func newKeyCmd(cl *client) *cobra.Command {
 	create.Flags().StringVar(&user, "user", "", "user name or zone/name (default: the caller)")
 	create.Flags().StringVar(&description, "description", "", "what the key is for")
 	create.Flags().DurationVar(&expires, "expires", 0, "lifetime, such as 720h (default: never expires)")
+	create.Flags().StringVar(&scope, "scope", "", "make a service key for the SpiceDB API: check (read-only) or write (operators only)")
 	revoke := &cobra.Command{
 		Use:   "revoke KEY-ID",
 		Short: "Revoke an API key by its id",
@@ -266,9 +267,13 @@ func newKeyCmd(cl *client) *cobra.Command {
 			if cl.printJSON(resp.Msg) {
 				return nil
 			}
-			tw := cl.table("ID", "USER", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION")
+			tw := cl.table("ID", "USER", "SCOPE", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION")
 			for _, k := range resp.Msg.GetKeys() {
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\n", k.GetId(), k.GetZone(), k.GetUser(),
+				scope := k.GetScope()
+				if scope == "" {
+					scope = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", k.GetId(), k.GetZone(), k.GetUser(), scope,
 					fmtTime(k.GetCreatedAt()), fmtTime(k.GetExpiresAt()), fmtTime(k.GetRevokedAt()), k.GetDescription())
 			}
 			return tw.Flush()

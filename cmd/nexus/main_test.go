@@ -249,6 +249,28 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		require.Equal(t, "denied\n", out)
 	})
 
+	t.Run("service keys", func(t *testing.T) {
+		code, svcKey, errOut := cli(p.url, key, "admin", "key", "create", "--user", "bob", "--scope", "check")
+		require.Equal(t, 0, code, errOut)
+		svcKey = strings.TrimSpace(svcKey)
+		require.True(t, strings.HasPrefix(svcKey, "nx_"), "stdout has only the key: %q", svcKey)
+		code, out, errOut := cli(p.url, key, "admin", "key", "ls", "--user", "bob")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "SCOPE")
+		require.Contains(t, out, " check ")
+		code, _, errOut = cli(p.url, svcKey, "fs", "ls", "/")
+		require.NotEqual(t, 0, code)
+		require.True(t, strings.HasPrefix(errOut, "nexus: permission_denied: a service key"), errOut)
+		code, _, errOut = cli(p.url, key, "admin", "key", "create", "--user", "bob", "--scope", "admin")
+		require.NotEqual(t, 0, code)
+		require.True(t, strings.HasPrefix(errOut, "nexus: invalid_argument: "), errOut)
+		code, bobKey, _ := cli(p.url, key, "admin", "key", "create", "--user", "bob")
+		require.Equal(t, 0, code)
+		code, _, errOut = cli(p.url, strings.TrimSpace(bobKey), "admin", "key", "create", "--scope", "write")
+		require.NotEqual(t, 0, code)
+		require.True(t, strings.HasPrefix(errOut, "nexus: permission_denied: only an operator"), errOut)
+	})
+
 	t.Run("server unreachable", func(t *testing.T) {
 		code, _, errOut := cli("http://"+freeAddr(t), key, "whoami")
 		require.NotEqual(t, 0, code)

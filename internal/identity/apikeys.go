@@ -41,6 +41,27 @@ func (s *Service) keyOwner(ctx context.Context, p Principal, userRef string) (Us
 // CreateAPIKey creates a key for userRef (empty: the caller). expiresIn 0
 // means the key does not expire. The secret is returned once.
 func (s *Service) CreateAPIKey(ctx context.Context, p Principal, userRef, description string, expiresIn time.Duration) (APIKey, string, error) {
+	return s.CreateScopedAPIKey(ctx, p, userRef, description, expiresIn, ScopeNone)
+}
+
+// CreateScopedAPIKey is CreateAPIKey for a key of a scope. A service key
+// (ScopeCheck, ScopeWrite) reaches the SpiceDB API, whose service
+// definitions belong to no zone, so only an operator may create one (for
+// any user; a service user of its own is the usual owner), and only with a
+// user's key.
+func (s *Service) CreateScopedAPIKey(ctx context.Context, p Principal, userRef, description string, expiresIn time.Duration, scope Scope) (APIKey, string, error) {
+	if _, err := ParseScope(string(scope)); err != nil {
+		return APIKey{}, "", err
+	}
+	if scope != ScopeNone {
+		op, err := s.IsOperator(ctx, p)
+		if err != nil {
+			return APIKey{}, "", err
+		}
+		if !op || p.Scope != ScopeNone {
+			return APIKey{}, "", errs.E(errs.PermissionDenied, "only an operator (an admin of zone %q) may create a service key", DefaultZone)
+		}
+	}
 	switch {
 	case expiresIn < 0:
 		return APIKey{}, "", errs.Invalid("expires_in", "must not be negative")
@@ -55,14 +76,14 @@ func (s *Service) CreateAPIKey(ctx context.Context, p Principal, userRef, descri
 	}
 	id, secret, hash := newKey()
 	now := s.now()
-	k := APIKey{ID: id, User: u.ID, Description: description, Hash: hash, CreatedAt: now}
+	k := APIKey{ID: id, User: u.ID, Description: description, Hash: hash, CreatedAt: now, Scope: scope}
 	if expiresIn > 0 {
 		k.ExpiresAt = now.Add(expiresIn)
 	}
 	if err := s.store.InsertKey(ctx, s.db, k); err != nil {
 		return APIKey{}, "", err
 	}
-	s.log.Info("api key created", "key_id", k.ID, "user", u.Name, "by", p.User.Name)
+	s.log.Info("api key created", "key_id", k.ID, "user", u.Name, "scope", string(scope), "by", p.User.Name)
 	return k, secret, nil
 }
 
@@ -92,6 +113,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p Principal, id KeyID) error
 	if err := s.store.RevokeKey(ctx, s.db, id, s.now()); err != nil {
 		return err
 	}
+	s.auth.forget(id)
 	s.log.Info("api key revoked", "key_id", id, "by", p.User.Name)
 	return nil
 }

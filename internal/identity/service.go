@@ -38,6 +38,7 @@ type Service struct {
 	membership atomic.Pointer[authz.Token]
 	names      sync.Map // UserID -> userName
 	paths      PathObjects
+	auth       authCache
 }
 
 // MembershipToken returns the token of the last group or zone membership
@@ -148,6 +149,10 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	if !ok {
 		return Principal{}, errBadKey
 	}
+	now := s.now()
+	if p, ok := s.auth.get(id, secret, now); ok {
+		return p, nil
+	}
 	k, err := s.store.Key(ctx, s.db, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Principal{}, errBadKey
@@ -155,7 +160,6 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	now := s.now()
 	switch {
 	case !secretMatches(secret, k.Hash):
 		return Principal{}, errBadKey
@@ -172,7 +176,9 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{User: u, Zone: z, KeyID: k.ID}, nil
+	p := Principal{User: u, Zone: z, KeyID: k.ID, Scope: k.Scope}
+	s.auth.put(k, p, now)
+	return p, nil
 }
 
 // check asks the engine, fully consistent: administrative decisions are

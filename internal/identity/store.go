@@ -145,18 +145,18 @@ func (SQLStore) Groups(ctx context.Context, q storage.DBTX, zone ZoneID) ([]Grou
 }
 
 func (SQLStore) InsertKey(ctx context.Context, q storage.DBTX, k APIKey) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO identity_api_keys (id, user_id, description, hash, created_at, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.User, k.Description, k.Hash, storage.FormatTime(k.CreatedAt), storage.NullTime(k.ExpiresAt), storage.NullTime(k.RevokedAt))
+	_, err := q.ExecContext(ctx, `INSERT INTO identity_api_keys (id, user_id, description, hash, created_at, expires_at, revoked_at, scope)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.User, k.Description, k.Hash, storage.FormatTime(k.CreatedAt), storage.NullTime(k.ExpiresAt), storage.NullTime(k.RevokedAt), string(k.Scope))
 	return storage.Translate(err)
 }
 
-const keyCols = `id, user_id, description, hash, created_at, expires_at, revoked_at`
+const keyCols = `id, user_id, description, hash, created_at, expires_at, revoked_at, scope`
 
 func scanKey(s storage.Scanner) (APIKey, error) {
 	var k APIKey
 	var created, expires, revoked sql.NullString
-	if err := s.Scan(&k.ID, &k.User, &k.Description, &k.Hash, &created, &expires, &revoked); err != nil {
+	if err := s.Scan(&k.ID, &k.User, &k.Description, &k.Hash, &created, &expires, &revoked, &k.Scope); err != nil {
 		return APIKey{}, storage.Translate(err)
 	}
 	var err1, err2, err3 error

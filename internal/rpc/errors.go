@@ -69,3 +69,9 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 	log.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
 	return connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
 }
+
+// ConnectError is toConnect for adapters outside this package (the SpiceDB
+// API): domain errors become Connect errors, anything else "internal error".
+func ConnectError(ctx context.Context, log *slog.Logger, procedure string, err error) error {
+	return toConnect(ctx, log, procedure, err)
+}

@@ -56,6 +56,7 @@ func keyPB(k identity.APIKey, user, zone string) *nexusv1.APIKey {
 	return &nexusv1.APIKey{
 		Id: string(k.ID), User: user, Zone: zone, Description: k.Description,
 		CreatedAt: ts(k.CreatedAt), ExpiresAt: ts(k.ExpiresAt), RevokedAt: ts(k.RevokedAt),
+		Scope: string(k.Scope),
 	}
 }
 
@@ -245,7 +246,11 @@ func (h *IdentityHandler) CreateAPIKey(ctx context.Context, req *connect.Request
 	if secs < 0 || secs > int64(identity.MaxKeyLifetime/time.Second) {
 		return nil, errs.Invalid("expires_in_seconds", "must be between 0 (never) and %d", int64(identity.MaxKeyLifetime/time.Second))
 	}
-	k, secret, err := h.svc.CreateAPIKey(ctx, p, req.Msg.GetUser(), req.Msg.GetDescription(), time.Duration(secs)*time.Second)
+	scope, err := identity.ParseScope(req.Msg.GetScope())
+	if err != nil {
+		return nil, err
+	}
+	k, secret, err := h.svc.CreateScopedAPIKey(ctx, p, req.Msg.GetUser(), req.Msg.GetDescription(), time.Duration(secs)*time.Second, scope)
 	if err != nil {
 		return nil, err
 	}

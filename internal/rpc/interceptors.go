@@ -34,9 +34,12 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (identity.Principal, error)
 }
 
+const whoAmIProcedure = "/nexus.v1.IdentityService/WhoAmI"
+
 // NewAuthInterceptor authenticates every call except those to the procedures
 // in public. The same Unauthenticated answer covers a missing, malformed,
-// unknown, revoked or expired key.
+// unknown, revoked or expired key. A service key (one with a scope) is
+// refused on every procedure but WhoAmI.
 func NewAuthInterceptor(auth Authenticator, log *slog.Logger, public ...string) connect.Interceptor {
 	open := make(map[string]bool, len(public))
 	for _, p := range public {
@@ -52,6 +55,11 @@ func NewAuthInterceptor(auth Authenticator, log *slog.Logger, public ...string) 
 			p, err := auth.Authenticate(ctx, strings.TrimSpace(key))
 			if err != nil {
 				return nil, toConnect(ctx, log, proc, err)
+			}
+			if p.Scope != identity.ScopeNone && proc != whoAmIProcedure {
+				// A service key serves the SpiceDB API only.
+				return nil, connect.NewError(connect.CodePermissionDenied, errors.New(
+					"a service key (scope "+string(p.Scope)+") serves only the SpiceDB API (authzed.api.v1) and WhoAmI; use a user's key"))
 			}
 			return next(WithPrincipal(ctx, p), req)
 		}
@@ -81,34 +89,58 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// NewObserveInterceptor records each call's metrics and logs it.
+// NewObserveInterceptor records each call's metrics and logs it, unary
+// and streaming alike.
 func NewObserveInterceptor(m *Metrics, log *slog.Logger) connect.Interceptor {
-	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			start := time.Now()
-			resp, err := next(ctx, req)
-			code := "ok"
-			if err != nil {
-				code = connect.CodeOf(err).String()
-			}
-			d := time.Since(start)
-			proc := req.Spec().Procedure
-			m.requests.WithLabelValues(proc, code).Inc()
-			m.latency.WithLabelValues(proc, code).Observe(d.Seconds())
-			attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", req.Peer().Protocol}
-			if p, ok := PrincipalFrom(ctx); ok {
-				attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
-			}
-			if err != nil {
-				var ce *connect.Error
-				if errors.As(err, &ce) {
-					attrs = append(attrs, "error", ce.Message())
-				}
-			}
-			log.InfoContext(ctx, "rpc", attrs...)
-			return resp, err
+	return &observeInterceptor{m: m, log: log}
+}
+
+type observeInterceptor struct {
+	m   *Metrics
+	log *slog.Logger
+}
+
+func (o *observeInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
+		resp, err := next(ctx, req)
+		o.record(ctx, req.Spec().Procedure, req.Peer().Protocol, start, err)
+		return resp, err
+	}
+}
+
+func (o *observeInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (o *observeInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		start := time.Now()
+		err := next(ctx, conn)
+		o.record(ctx, conn.Spec().Procedure, conn.Peer().Protocol, start, err)
+		return err
+	}
+}
+
+func (o *observeInterceptor) record(ctx context.Context, proc, protocol string, start time.Time, err error) {
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	d := time.Since(start)
+	o.m.requests.WithLabelValues(proc, code).Inc()
+	o.m.latency.WithLabelValues(proc, code).Observe(d.Seconds())
+	attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", protocol}
+	if p, ok := PrincipalFrom(ctx); ok {
+		attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
+	}
+	if err != nil {
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			attrs = append(attrs, "error", ce.Message())
 		}
-	})
+	}
+	o.log.InfoContext(ctx, "rpc", attrs...)
 }
 
 // NewErrorInterceptor translates every handler's domain errors with

@@ -36,7 +36,9 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
+	"github.com/nexus-authz/nexus/internal/spiceapi"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/internal/web"
 )
 
 // Config configures a Server.
@@ -219,11 +221,22 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh), opts...))
 	mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
 	mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
+	// The SpiceDB API, for other services: service keys only (spiceapi
+	// authenticates them itself, streams included).
+	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
+		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log)),
+		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+		// Decisions are a few bytes: compressing them costs more than it saves.
+		connect.WithCompressMinBytes(1024),
+	)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	// The console, at / (whatever no other route takes; it answers GET and
+	// HEAD only).
+	mux.Handle("/", web.Handler())
 
 	c := cors.New(cors.Options{
 		AllowedOrigins: s.cfg.AllowedOrigins,

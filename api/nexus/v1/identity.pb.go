@@ -235,7 +235,10 @@ type APIKey struct {
 	// Unset when the key does not expire.
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// Unset while the key is not revoked.
-	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// Empty for a user's key (Nexus's API); "check" or "write" for a service
+	// key, which serves only the SpiceDB API (authzed.api.v1) and WhoAmI.
+	Scope         string `protobuf:"bytes,8,opt,name=scope,proto3" json:"scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +320,13 @@ func (x *APIKey) GetRevokedAt() *timestamppb.Timestamp {
 		return x.RevokedAt
 	}
 	return nil
+}
+
+func (x *APIKey) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
 }
 
 // Consistency says how fresh the data behind a decision must be. Unset is
@@ -1394,8 +1404,12 @@ type CreateAPIKeyRequest struct {
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// Seconds until the key expires; 0 means never.
 	ExpiresInSeconds int64 `protobuf:"varint,3,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Empty for a user's key. "check" (checks, lookups, reads, ReadSchema) or
+	// "write" (also WriteRelationships, DeleteRelationships, WriteSchema)
+	// makes a service key for the SpiceDB API; only operators create them.
+	Scope         string `protobuf:"bytes,4,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateAPIKeyRequest) Reset() {
@@ -1447,6 +1461,13 @@ func (x *CreateAPIKeyRequest) GetExpiresInSeconds() int64 {
 		return x.ExpiresInSeconds
 	}
 	return 0
+}
+
+func (x *CreateAPIKeyRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
 }
 
 type CreateAPIKeyResponse struct {
@@ -1819,7 +1840,7 @@ const file_nexus_v1_identity_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x129\n" +
 	"\n" +
-	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x93\x02\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xa9\x02\n" +
 	"\x06APIKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
@@ -1830,7 +1851,8 @@ const file_nexus_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xa3\x01\n" +
+	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x14\n" +
+	"\x05scope\x18\b \x01(\tR\x05scope\"\xa3\x01\n" +
 	"\vConsistency\x12+\n" +
 	"\x10minimize_latency\x18\x01 \x01(\bH\x00R\x0fminimizeLatency\x12+\n" +
 	"\x11at_least_as_fresh\x18\x02 \x01(\tH\x00R\x0eatLeastAsFresh\x12+\n" +
@@ -1886,11 +1908,12 @@ const file_nexus_v1_identity_proto_rawDesc = "" +
 	"\x17ListGroupMembersRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\"4\n" +
 	"\x18ListGroupMembersResponse\x12\x18\n" +
-	"\amembers\x18\x01 \x03(\tR\amembers\"y\n" +
+	"\amembers\x18\x01 \x03(\tR\amembers\"\x8f\x01\n" +
 	"\x13CreateAPIKeyRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12,\n" +
-	"\x12expires_in_seconds\x18\x03 \x01(\x03R\x10expiresInSeconds\"R\n" +
+	"\x12expires_in_seconds\x18\x03 \x01(\x03R\x10expiresInSeconds\x12\x14\n" +
+	"\x05scope\x18\x04 \x01(\tR\x05scope\"R\n" +
 	"\x14CreateAPIKeyResponse\x12\"\n" +
 	"\x03key\x18\x01 \x01(\v2\x10.nexus.v1.APIKeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"%\n" +

@@ -101,12 +101,14 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.Equal(t, now.Add(time.Minute), got.RevokedAt, "the first revocation time stays")
 		require.ErrorIs(t, s.RevokeKey(ctx, q, "key_missing", now), storage.ErrNotFound)
 
-		k2 := identity.APIKey{ID: "key_2", User: "user_1", Hash: []byte{4}, CreatedAt: now.Add(time.Second)}
+		k2 := identity.APIKey{ID: "key_2", User: "user_1", Hash: []byte{4}, CreatedAt: now.Add(time.Second), Scope: identity.ScopeCheck}
 		require.NoError(t, s.InsertKey(ctx, q, k2))
 		keys, err := s.Keys(ctx, q, "user_1")
 		require.NoError(t, err)
 		require.Len(t, keys, 2)
 		require.Equal(t, identity.KeyID("key_1"), keys[0].ID)
 		require.True(t, keys[1].ExpiresAt.IsZero(), "a key without expiry reads back without one")
+		require.Equal(t, identity.ScopeNone, keys[0].Scope)
+		require.Equal(t, identity.ScopeCheck, keys[1].Scope, "a service key's scope reads back")
 	})
 }

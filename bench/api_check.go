@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	authzed "github.com/authzed/authzed-go/v1"
+	"github.com/authzed/grpcutil"
+	"github.com/authzed/spicedb/pkg/cmd/server"
+	"github.com/authzed/spicedb/pkg/cmd/util"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/authz/memdb"
+	"github.com/nexus-authz/nexus/internal/identity"
+	nexusserver "github.com/nexus-authz/nexus/internal/server"
+)
+
+var apiCheckVsSpiceDB = Scenario{
+	Name: "api_check_vs_spicedb_server",
+	Description: "CheckPermission over loopback TCP through the authzed-go client, Zipfian document#view@user questions, " +
+		"minimize_latency: Nexus (its SpiceDB API, through the decision cache) vs a plain SpiceDB gRPC server started in " +
+		"the same process on another instance of the same datastore (Nexus's memdb) with the same schema and relationships",
+	Run: runAPICheck,
+}
+
+var apiCallers = []int{64, 1000}
+
+const (
+	apiDocs      = 5000
+	apiUsers     = 1000
+	apiViewers   = 3 // viewers per document
+	apiQuestions = 20_000
+	apiZipfS     = 1.1
+	apiConns     = 8 // gRPC connections per side; callers share them round-robin
+	apiRounds    = 3 // each figure is the median of this many phases
+	apiSecret    = "bench-preshared-key"
+)
+
+const apiSchema = `
+definition document {
+    relation viewer: user
+    relation editor: user
+    permission view = viewer + editor
+}
+`
+
+type apiQuestion struct {
+	doc, user string
+	allowed   bool
+}
+
+func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
+	progress := func(format string, args ...any) { cfg.Progress("api_check_vs_spicedb_server: "+format, args...) }
+	rng := rand.New(rand.NewPCG(8, 8))
+	var rels []*v1.Relationship
+	viewers := map[[2]string]bool{}
+	for d := range apiDocs {
+		for range apiViewers {
+			u := fmt.Sprintf("u%d", rng.IntN(apiUsers))
+			doc := fmt.Sprintf("d%d", d)
+			if viewers[[2]string{doc, u}] {
+				continue
+			}
+			viewers[[2]string{doc, u}] = true
+			rels = append(rels, &v1.Relationship{
+				Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: doc}, Relation: "viewer",
+				Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: u}},
+			})
+		}
+	}
+	// Questions: half about a real viewer, half about a random user.
+	qs := make([]apiQuestion, apiQuestions)
+	for i := range qs {
+		if i%2 == 0 {
+			r := rels[rng.IntN(len(rels))]
+			qs[i] = apiQuestion{doc: r.Resource.ObjectId, user: r.Subject.Object.ObjectId}
+		} else {
+			qs[i] = apiQuestion{doc: fmt.Sprintf("d%d", rng.IntN(apiDocs)), user: fmt.Sprintf("u%d", rng.IntN(apiUsers))}
+		}
+		qs[i].allowed = viewers[[2]string{qs[i].doc, qs[i].user}]
+	}
+
+	progress("starting Nexus")
+	nexusAddr, nexusKey, stopNexus, err := startNexusForBench(ctx, rels)
+	if err != nil {
+		return nil, err
+	}
+	defer stopNexus()
+	progress("starting a plain SpiceDB gRPC server")
+	spiceAddr, stopSpice, err := startSpiceDBForBench(ctx, rels)
+	if err != nil {
+		return nil, err
+	}
+	defer stopSpice()
+
+	warm := min(max(cfg.Duration/10, 200*time.Millisecond), time.Second)
+	o := &Outcome{Params: map[string]any{
+		"documents": apiDocs, "users": apiUsers, "relationships": len(rels), "distinct_questions": len(qs),
+		"zipf_s": apiZipfS, "connections_per_side": apiConns, "rounds": apiRounds, "consistency": "minimize_latency",
+		"transport": "loopback TCP, h2c, authzed-go client",
+	}}
+	tput := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
+	p99 := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
+	sides := []struct {
+		name, addr, key string
+		clients         []*authzed.Client
+	}{{name: "nexus", addr: nexusAddr, key: nexusKey}, {name: "spicedb", addr: spiceAddr, key: apiSecret}}
+	for i := range sides {
+		for range apiConns {
+			c, err := authzed.NewClient(sides[i].addr, grpcutil.WithInsecureBearerToken(sides[i].key), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			sides[i].clients = append(sides[i].clients, c)
+		}
+	}
+	// The two servers take turns, phase by phase, for apiRounds rounds, and
+	// each figure is the median over the rounds: on a shared machine the
+	// load changes from one phase to the next, and this spreads it over both.
+	type key struct {
+		side    string
+		callers int
+	}
+	runs := map[key][]loadStats{}
+	for round := range apiRounds {
+		for _, callers := range apiCallers {
+			for _, side := range sides {
+				progress("round %d/%d: %s: %d callers for %s", round+1, apiRounds, side.name, callers, cfg.Duration)
+				zipfs := make([]*rand.Zipf, callers)
+				for i := range zipfs {
+					zipfs[i] = rand.NewZipf(rand.New(rand.NewPCG(uint64(i), uint64(round))), apiZipfS, 1, uint64(len(qs)-1))
+				}
+				clients := side.clients
+				st, err := runClosedLoop(ctx, callers, warm, cfg.Duration, func(ctx context.Context, caller, _ int) (tally, error) {
+					q := qs[zipfs[caller].Uint64()]
+					resp, err := clients[caller%apiConns].CheckPermission(ctx, &v1.CheckPermissionRequest{
+						Resource:   &v1.ObjectReference{ObjectType: "document", ObjectId: q.doc},
+						Permission: "view",
+						Subject:    &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: q.user}},
+					})
+					if err != nil {
+						return tally{}, err
+					}
+					allowed := resp.GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION
+					t := tally{Decisions: 1}
+					if allowed {
+						t.Allowed = 1
+					}
+					if allowed != q.allowed {
+						t.Mismatches = 1
+					}
+					return t, nil
+				})
+				if err != nil {
+					return nil, fmt.Errorf("%s, %d callers: %w", side.name, callers, err)
+				}
+				runs[key{side.name, callers}] = append(runs[key{side.name, callers}], st)
+			}
+		}
+	}
+	median := func(sts []loadStats, f func(loadStats) float64) float64 {
+		xs := make([]float64, len(sts))
+		for i, st := range sts {
+			xs[i] = f(st)
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	for _, callers := range apiCallers {
+		for _, side := range sides {
+			sts := runs[key{side.name, callers}]
+			var errs, mismatches int
+			var each []float64
+			for _, st := range sts {
+				errs += st.Errors
+				mismatches += st.Tally.Mismatches
+				each = append(each, round(st.PerSecond(), 0))
+			}
+			tput[side.name][callers] = median(sts, loadStats.PerSecond)
+			p99[side.name][callers] = median(sts, func(st loadStats) float64 { return micros(st.P99) })
+			o.Results = append(o.Results, Result{
+				Name:   fmt.Sprintf("%s callers=%d", side.name, callers),
+				Params: map[string]any{"server": side.name, "callers": callers, "throughput_each_round": each},
+				Metrics: []Metric{
+					{Name: "throughput", Unit: "checks/s", Value: round(tput[side.name][callers], 1)},
+					{Name: "p50_latency", Unit: "us", Value: round(median(sts, func(st loadStats) float64 { return micros(st.P50) }), 1)},
+					{Name: "p99_latency", Unit: "us", Value: round(p99[side.name][callers], 1)},
+					{Name: "errors", Unit: "count", Value: float64(errs)},
+					{Name: "mismatches", Unit: "count", Value: float64(mismatches)},
+				},
+			})
+		}
+	}
+	for _, callers := range apiCallers {
+		o.Results = append(o.Results, Result{
+			Name:   fmt.Sprintf("nexus/spicedb callers=%d", callers),
+			Params: map[string]any{"callers": callers},
+			Metrics: []Metric{
+				{Name: "throughput_ratio", Unit: "x", Value: round(tput["nexus"][callers]/tput["spicedb"][callers], 2)},
+				{Name: "p99_ratio", Unit: "x", Value: round(p99["nexus"][callers]/p99["spicedb"][callers], 2)},
+			},
+		})
+	}
+	return o, nil
+}
+
+// startNexusForBench runs a Nexus server on a loopback port with the
+// document definition and rels, and returns its address and a check key.
+func startNexusForBench(ctx context.Context, rels []*v1.Relationship) (string, string, func(), error) {
+	dir, err := os.MkdirTemp("", "nexus-bench-api-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	srv, err := nexusserver.Open(ctx, nexusserver.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	ln, err := nexusserver.Listen("127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(runCtx, ln) }()
+	stop := func() { cancel(); <-done; srv.Close(); os.RemoveAll(dir) }
+
+	fail := func(err error) (string, string, func(), error) { stop(); return "", "", nil, err }
+	adminKey, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
+	if err != nil {
+		return fail(err)
+	}
+	admin, err := srv.Identity().Authenticate(ctx, strings.TrimSpace(string(adminKey)))
+	if err != nil {
+		return fail(err)
+	}
+	_, key, err := srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench", 0, identity.ScopeCheck)
+	if err != nil {
+		return fail(err)
+	}
+	e := srv.Engine()
+	if _, err := e.WriteSchema(ctx, nexus.Schema+apiSchema); err != nil {
+		return fail(err)
+	}
+	for off := 0; off < len(rels); off += 1000 {
+		batch := rels[off:min(off+1000, len(rels))]
+		updates := make([]authz.Update, len(batch))
+		for i, r := range batch {
+			updates[i] = authz.TouchRel(authz.Rel(authz.Obj(r.Resource.ObjectType, r.Resource.ObjectId), r.Relation,
+				authz.Subject(r.Subject.Object.ObjectType, r.Subject.Object.ObjectId)))
+		}
+		if _, err := e.Write(ctx, updates); err != nil {
+			return fail(err)
+		}
+	}
+	return ln.Addr().String(), key, stop, nil
+}
+
+// startSpiceDBForBench runs a plain SpiceDB gRPC server on a loopback port,
+// over Nexus's memdb, configured as the engine inside Nexus is (caches,
+// revision quantization), with the same schema and rels.
+func startSpiceDBForBench(ctx context.Context, rels []*v1.Relationship) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ds, err := memdb.NewMemdbDatastore(1024, authz.DefaultRevisionQuantization, authz.DefaultGCWindow)
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := server.NewConfigWithOptionsAndDefaults(
+		server.WithDatastore(ds),
+		server.WithGRPCServer(util.GRPCServerConfig{Network: "tcp", Address: addr, Enabled: true, MaxConnAge: time.Hour}),
+		server.WithPresharedSecureKey(apiSecret),
+		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
+		server.WithMetricsAPI(util.HTTPServerConfig{HTTPEnabled: false}),
+		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
+		server.WithSilentlyDisableTelemetry(true),
+		server.WithTelemetryEndpoint(""),
+		server.WithDisableVersionResponse(true),
+		server.WithEnableMemoryProtectionMiddleware(false),
+		server.WithNamespaceCacheConfig(server.CacheConfig{Name: "namespace", Enabled: true, MaxCost: "32MiB"}),
+		server.WithDispatchCacheConfig(server.CacheConfig{Name: "dispatch", Enabled: true, MaxCost: "256MiB"}),
+		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: false}),
+	).Complete(ctx)
+	if err != nil {
+		ds.Close()
+		return "", nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	stop := func() { cancel(); <-done; ds.Close() }
+
+	c, err := authzed.NewClient(addr, grpcutil.WithInsecureBearerToken(apiSecret), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	defer c.Close()
+	// The server listens a moment after Run starts: retry the schema.
+	for i := 0; ; i++ {
+		_, err = c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: nexus.Schema + apiSchema})
+		if err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("spicedb: writing the schema: %w", err)
+	}
+	for off := 0; off < len(rels); off += 1000 {
+		batch := rels[off:min(off+1000, len(rels))]
+		updates := make([]*v1.RelationshipUpdate, len(batch))
+		for i, r := range batch {
+			updates[i] = &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: r}
+		}
+		if _, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
+			stop()
+			return "", nil, fmt.Errorf("spicedb: writing relationships: %w", err)
+		}
+	}
+	return addr, stop, nil
+}

@@ -1,0 +1,220 @@
+package spiceapi
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"connectrpc.com/connect"
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/identity"
+)
+
+// validate checks a request as SpiceDB's validation does, with its words.
+func validate(m interface{ Validate() error }) error {
+	if err := m.Validate(); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return nil
+}
+
+// consistency maps the API's consistency to authz's; ok is false for
+// at_exact_snapshot, which only the engine itself serves.
+func consistency(c *v1.Consistency) (authz.Consistency, bool) {
+	switch r := c.GetRequirement().(type) {
+	case *v1.Consistency_AtLeastAsFresh:
+		return authz.AtLeastAsFresh(authz.Token(r.AtLeastAsFresh.GetToken())), true
+	case *v1.Consistency_FullyConsistent:
+		return authz.FullyConsistent(), true
+	case *v1.Consistency_AtExactSnapshot:
+		return authz.Consistency{}, false
+	}
+	return authz.MinimizeLatency(), true
+}
+
+// engineConsistency is c for a call made straight to the engine:
+// minimize_latency (or none) is raised to the engine's start-up floor.
+func (h *Handler) engineConsistency(c *v1.Consistency) *v1.Consistency {
+	if c == nil || c.GetMinimizeLatency() {
+		return h.engine.ProtoConsistency(authz.MinimizeLatency())
+	}
+	return c
+}
+
+func item(res *v1.ObjectReference, perm string, sub *v1.SubjectReference) authz.CheckItem {
+	return authz.CheckItem{
+		Resource:   authz.Obj(res.GetObjectType(), res.GetObjectId()),
+		Permission: perm,
+		Subject: authz.SubjectSet(sub.GetObject().GetObjectType(), sub.GetObject().GetObjectId(),
+			sub.GetOptionalRelation()),
+	}
+}
+
+func permissionship(allowed bool) v1.CheckPermissionResponse_Permissionship {
+	if allowed {
+		return v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION
+	}
+	return v1.CheckPermissionResponse_PERMISSIONSHIP_NO_PERMISSION
+}
+
+// CheckPermission answers through the decision cache. A request with
+// caveat context, tracing or an exact snapshot goes to the engine itself.
+func (h *Handler) CheckPermission(ctx context.Context, req *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error) {
+	m := req.Msg
+	if err := validate(m); err != nil {
+		return nil, err
+	}
+	p, err := h.caller(ctx, identity.ScopeCheck)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	if err := h.mayRead(ctx, p, m.GetResource().GetObjectType()); err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	cons, ok := consistency(m.GetConsistency())
+	if !ok || m.GetContext() != nil || m.GetWithTracing() {
+		m.Consistency = h.engineConsistency(m.GetConsistency())
+		resp, err := h.perms.CheckPermission(ctx, m)
+		if err != nil {
+			return nil, h.fail(ctx, req.Spec().Procedure, err)
+		}
+		return connect.NewResponse(resp), nil
+	}
+	d, err := h.engine.Check(ctx, item(m.GetResource(), m.GetPermission(), m.GetSubject()), cons)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&v1.CheckPermissionResponse{
+		CheckedAt:      &v1.ZedToken{Token: string(d.At)},
+		Permissionship: permissionship(d.Allowed),
+	}), nil
+}
+
+// CheckBulkPermissions answers through the decision cache. If the engine
+// refuses an item, the request goes to the engine itself, which answers
+// each item with its own decision or error, as SpiceDB does.
+func (h *Handler) CheckBulkPermissions(ctx context.Context, req *connect.Request[v1.CheckBulkPermissionsRequest]) (*connect.Response[v1.CheckBulkPermissionsResponse], error) {
+	m := req.Msg
+	if err := validate(m); err != nil {
+		return nil, err
+	}
+	p, err := h.caller(ctx, identity.ScopeCheck)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	types := make([]string, 0, len(m.GetItems()))
+	direct := m.GetWithTracing()
+	items := make([]authz.CheckItem, len(m.GetItems()))
+	for i, it := range m.GetItems() {
+		types = append(types, it.GetResource().GetObjectType())
+		items[i] = item(it.GetResource(), it.GetPermission(), it.GetSubject())
+		direct = direct || it.GetContext() != nil
+	}
+	if err := h.mayRead(ctx, p, types...); err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	cons, ok := consistency(m.GetConsistency())
+	if ok && !direct {
+		ds, err := h.engine.CheckBulk(ctx, items, cons)
+		if err == nil {
+			resp := &v1.CheckBulkPermissionsResponse{Pairs: make([]*v1.CheckBulkPermissionsPair, len(ds))}
+			tokens := make([]authz.Token, len(ds))
+			for i, d := range ds {
+				tokens[i] = d.At
+				resp.Pairs[i] = &v1.CheckBulkPermissionsPair{
+					Request: m.GetItems()[i],
+					Response: &v1.CheckBulkPermissionsPair_Item{Item: &v1.CheckBulkPermissionsResponseItem{
+						Permissionship: permissionship(d.Allowed),
+					}},
+				}
+			}
+			resp.CheckedAt = &v1.ZedToken{Token: string(h.engine.Newest(tokens...))}
+			return connect.NewResponse(resp), nil
+		}
+		if !errors.Is(err, authz.ErrInvalid) {
+			return nil, h.fail(ctx, req.Spec().Procedure, err)
+		}
+	}
+	m.Consistency = h.engineConsistency(m.GetConsistency())
+	resp, err := h.perms.CheckBulkPermissions(ctx, m)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// LookupResources streams the engine's answer.
+func (h *Handler) LookupResources(ctx context.Context, req *connect.Request[v1.LookupResourcesRequest], out *connect.ServerStream[v1.LookupResourcesResponse]) error {
+	m := req.Msg
+	if err := validate(m); err != nil {
+		return err
+	}
+	p, err := h.caller(ctx, identity.ScopeCheck)
+	if err == nil {
+		err = h.mayRead(ctx, p, m.GetResourceObjectType())
+	}
+	if err != nil {
+		return h.fail(ctx, req.Spec().Procedure, err)
+	}
+	m.Consistency = h.engineConsistency(m.GetConsistency())
+	stream, err := h.perms.LookupResources(ctx, m)
+	return relay(h, ctx, req.Spec().Procedure, err, stream, out.Send)
+}
+
+// LookupSubjects streams the engine's answer.
+func (h *Handler) LookupSubjects(ctx context.Context, req *connect.Request[v1.LookupSubjectsRequest], out *connect.ServerStream[v1.LookupSubjectsResponse]) error {
+	m := req.Msg
+	if err := validate(m); err != nil {
+		return err
+	}
+	p, err := h.caller(ctx, identity.ScopeCheck)
+	if err == nil {
+		err = h.mayRead(ctx, p, m.GetResource().GetObjectType())
+	}
+	if err != nil {
+		return h.fail(ctx, req.Spec().Procedure, err)
+	}
+	m.Consistency = h.engineConsistency(m.GetConsistency())
+	stream, err := h.perms.LookupSubjects(ctx, m)
+	return relay(h, ctx, req.Spec().Procedure, err, stream, out.Send)
+}
+
+// ReadRelationships streams the engine's answer.
+func (h *Handler) ReadRelationships(ctx context.Context, req *connect.Request[v1.ReadRelationshipsRequest], out *connect.ServerStream[v1.ReadRelationshipsResponse]) error {
+	m := req.Msg
+	if err := validate(m); err != nil {
+		return err
+	}
+	p, err := h.caller(ctx, identity.ScopeCheck)
+	if err == nil {
+		err = h.mayRead(ctx, p, m.GetRelationshipFilter().GetResourceType())
+	}
+	if err != nil {
+		return h.fail(ctx, req.Spec().Procedure, err)
+	}
+	m.Consistency = h.engineConsistency(m.GetConsistency())
+	stream, err := h.perms.ReadRelationships(ctx, m)
+	return relay(h, ctx, req.Spec().Procedure, err, stream, out.Send)
+}
+
+// relay sends every message of an engine stream on, and the engine's error
+// as SpiceDB's.
+func relay[T any](h *Handler, ctx context.Context, procedure string, err error, stream interface{ Recv() (T, error) }, send func(T) error) error {
+	if err != nil {
+		return h.fail(ctx, procedure, err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return h.fail(ctx, procedure, err)
+		}
+		if err := send(msg); err != nil {
+			return err
+		}
+	}
+}

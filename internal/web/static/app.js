@@ -1,0 +1,259 @@
+// The Nexus console. It speaks the Connect protocol's JSON form
+// (POST /nexus.v1.Service/Method, application/json) with fetch; the API
+// key stays in this tab's sessionStorage. Everything the page shows comes
+// from the API, which decides what the caller may see and do.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const KEY = 'nexus.key';
+let cwd = '/';
+let sharePath = '';
+
+class ApiError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+
+async function call(service, method, body) {
+  let resp;
+  try {
+    resp = await fetch(`/nexus.v1.${service}/${method}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + (sessionStorage.getItem(KEY) || '') },
+      body: JSON.stringify(body || {}),
+    });
+  } catch (e) {
+    throw new ApiError('unavailable', 'The Nexus server cannot be reached. Is it running?');
+  }
+  const text = await resp.text();
+  let data = {};
+  if (text) {
+    try { data = JSON.parse(text); } catch (e) {
+      throw new ApiError('internal', `The server sent an answer that is not JSON (HTTP ${resp.status}).`);
+    }
+  }
+  if (!resp.ok) throw new ApiError(data.code || 'unknown', data.message || `HTTP ${resp.status}`);
+  return data;
+}
+
+// words says what went wrong, for a person.
+function words(err) {
+  const m = err.message || '';
+  switch (err.code) {
+    case 'unauthenticated': return 'That API key was not accepted: it is unknown, revoked or expired. Check the key and sign in again.';
+    case 'permission_denied': return 'Not allowed: ' + m;
+    case 'not_found': return 'Not found: ' + m;
+    case 'already_exists': return 'Already exists: ' + m;
+    case 'invalid_argument': return 'Not valid: ' + m;
+    case 'failed_precondition': return 'Cannot do that now: ' + m;
+    case 'resource_exhausted': return 'Too much at once: ' + m;
+    case 'unavailable': return m;
+    default: return 'Something went wrong: ' + m;
+  }
+}
+
+function showError(err) {
+  const e = $('error');
+  e.textContent = err instanceof ApiError ? words(err) : 'Something went wrong: ' + err.message;
+  e.hidden = false;
+}
+function clearError() { $('error').hidden = true; $('error').textContent = ''; }
+function say(msg) { $('status').textContent = msg; }
+
+// run performs one user action, showing its error in words.
+async function run(fn) {
+  clearError();
+  try { await fn(); } catch (err) { showError(err); }
+}
+
+function join(dir, name) { return (dir.endsWith('/') ? dir : dir + '/') + name; }
+
+function el(tag, props, ...children) {
+  const n = document.createElement(tag);
+  Object.assign(n, props || {});
+  for (const c of children) n.append(c);
+  return n;
+}
+
+function toBase64(buf) {
+  const bytes = new Uint8Array(buf);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+function fromBase64(b64) {
+  const s = atob(b64 || '');
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function fmtTime(ts) { return ts ? new Date(ts).toLocaleString() : ''; }
+function isFolder(e) { return e.kind === 'ENTRY_KIND_FOLDER'; }
+
+async function signIn(key) {
+  sessionStorage.setItem(KEY, key);
+  let who;
+  try {
+    who = await call('IdentityService', 'WhoAmI');
+  } catch (err) {
+    sessionStorage.removeItem(KEY);
+    throw err;
+  }
+  const u = who.user || {};
+  $('whoami').textContent = `Signed in as ${u.name} (zone ${u.zone})` + (who.operator ? ', operator' : who.zoneAdmin ? ', zone admin' : '');
+  $('signin-view').hidden = true;
+  $('files-view').hidden = false;
+  $('shared-view').hidden = false;
+  $('signout').hidden = false;
+  await Promise.all([openFolder('/'), loadShared()]);
+}
+
+function signOut() {
+  sessionStorage.removeItem(KEY);
+  location.reload();
+}
+
+async function listAll(path) {
+  const out = [];
+  let pageToken = '';
+  do {
+    const r = await call('FileService', 'List', { path, pageSize: 1000, pageToken });
+    out.push(...(r.entries || []));
+    pageToken = r.nextPageToken || '';
+  } while (pageToken);
+  return out;
+}
+
+async function openFolder(path) {
+  const entries = await listAll(path);
+  cwd = path;
+  renderCrumbs();
+  const body = $('entries');
+  body.replaceChildren();
+  for (const e of entries) {
+    const open = el('button', { type: 'button', className: 'link', textContent: e.name + (isFolder(e) ? '/' : '') });
+    open.title = isFolder(e) ? 'Open folder ' + e.path : 'Download ' + e.path;
+    open.addEventListener('click', () => run(() => (isFolder(e) ? openFolder(e.path) : download(e.path, e.name))));
+    const share = el('button', { type: 'button', textContent: 'Share…' });
+    share.addEventListener('click', () => openShare(e.path));
+    body.append(el('tr', { className: isFolder(e) ? 'folder' : 'file' },
+      el('td', {}, open),
+      el('td', { textContent: isFolder(e) ? '' : (e.size || '0') }),
+      el('td', { textContent: isFolder(e) ? '' : (e.version || '') }),
+      el('td', { textContent: fmtTime(e.modifiedAt) }),
+      el('td', {}, share)));
+  }
+  $('empty').hidden = entries.length > 0;
+  say(`${path}: ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`);
+}
+
+function renderCrumbs() {
+  const nav = $('crumbs');
+  nav.replaceChildren();
+  const parts = cwd.split('/').filter(Boolean);
+  const root = el('button', { type: 'button', className: 'link', textContent: '/' });
+  root.addEventListener('click', () => run(() => openFolder('/')));
+  nav.append(root);
+  let path = '';
+  for (const p of parts) {
+    path += '/' + p;
+    const target = path;
+    const b = el('button', { type: 'button', className: 'link', textContent: p });
+    b.addEventListener('click', () => run(() => openFolder(target)));
+    nav.append(el('span', { textContent: ' / ' }), b);
+  }
+  nav.lastChild.setAttribute('aria-current', 'location');
+}
+
+async function download(path, name) {
+  const chunks = [];
+  let offset = 0;
+  for (;;) {
+    const r = await call('FileService', 'Read', { path, offset: String(offset) });
+    const data = fromBase64(r.data);
+    chunks.push(data);
+    offset += data.length;
+    if (r.eof || data.length === 0) break;
+  }
+  const url = URL.createObjectURL(new Blob(chunks));
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  say(`Downloaded ${path} (${offset} bytes)`);
+}
+
+async function loadShared() {
+  const r = await call('ShareService', 'SharedWithMe', { pageSize: 1000 });
+  const list = $('shared');
+  list.replaceChildren();
+  const entries = r.entries || [];
+  for (const s of entries) {
+    const e = s.entry || {};
+    const b = el('button', { type: 'button', className: 'link', textContent: e.name + (isFolder(e) ? '/' : '') });
+    b.addEventListener('click', () => run(() => (isFolder(e) ? openFolder(e.path) : download(e.path, e.name))));
+    const role = (s.role || '').replace('ROLE_', '').toLowerCase();
+    list.append(el('li', {}, b, el('span', { className: 'meta', textContent: ` ${e.path} · ${role} via ${s.via}` })));
+  }
+  $('shared-empty').hidden = entries.length > 0;
+}
+
+function openShare(path) {
+  sharePath = path;
+  $('share-path').textContent = path;
+  $('share-result').textContent = '';
+  $('share').hidden = false;
+  $('share-subject').focus();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('signin').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(() => signIn($('key').value.trim())).then(() => {
+      if (!$('error').hidden) $('key').focus();
+    });
+  });
+  $('signout').addEventListener('click', signOut);
+  $('mkdir').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(async () => {
+      const name = $('mkdir-name').value.trim();
+      await call('FileService', 'Mkdir', { path: join(cwd, name) });
+      $('mkdir-name').value = '';
+      await openFolder(cwd);
+      say(`Created folder ${join(cwd, name)}`);
+    });
+  });
+  $('upload').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(async () => {
+      const file = $('upload-file').files[0];
+      if (!file) throw new ApiError('invalid_argument', 'choose a file first');
+      const path = join(cwd, file.name);
+      const data = toBase64(await file.arrayBuffer());
+      const r = await call('FileService', 'Write', { path, data, mediaType: file.type || '' });
+      $('upload-file').value = '';
+      await openFolder(cwd);
+      say(`Uploaded ${path}: version ${r.entry.version}, ${r.entry.size || 0} bytes`);
+    });
+  });
+  $('share').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(async () => {
+      const subject = $('share-subject').value.trim();
+      const role = $('share-role').value;
+      await call('ShareService', 'Grant', { path: sharePath, subject, role });
+      $('share-result').textContent = `${subject} is ${role.replace('ROLE_', '').toLowerCase()} of ${sharePath}`;
+    });
+  });
+  $('share-link').addEventListener('click', () => run(async () => {
+    const r = await call('ShareService', 'CreateLink', { path: sharePath, role: 'ROLE_VIEWER' });
+    $('share-result').textContent = `Link token (shown once; store it now): ${r.token} — open it with: nexus share link open TOKEN`;
+  }));
+  $('share-close').addEventListener('click', () => { $('share').hidden = true; });
+
+  const key = sessionStorage.getItem(KEY);
+  if (key) run(() => signIn(key));
+  else $('key').focus();
+});
