@@ -27,6 +27,14 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// PostgresMigrations are the content tables (with the chunks themselves)' migrations on PostgreSQL.
+func PostgresMigrations() fs.FS {
+	return storage.Migrations(postgresMigrations, "migrations/postgres")
+}
+
 // Object is one piece of content: the BLAKE3 hash of its whole content, its
 // size, and the chunks that hold its bytes, in order. ChunkSizes[i] is the
 // length of Chunks[i]; the sizes add up to Size. An empty content has no
