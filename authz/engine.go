@@ -100,14 +100,17 @@ type Engine struct {
 
 var quietOnce sync.Once
 
+// quiet turns SpiceDB's info-level chatter off: it logs through zerolog,
+// and its messages are not ours.
+func quiet() {
+	quietOnce.Do(func() { zerolog.SetGlobalLevel(zerolog.WarnLevel) })
+}
+
 // New starts an embedded SpiceDB, rebuilds its relationships from cfg.Log,
 // and applies cfg.Schema. A schema the engine rejects fails New with the
 // engine's message, which names the line.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
-	quietOnce.Do(func() {
-		// SpiceDB logs through zerolog; its info-level chatter is not ours.
-		zerolog.SetGlobalLevel(zerolog.WarnLevel)
-	})
+	quiet()
 	if cfg.RevisionQuantization == 0 {
 		cfg.RevisionQuantization = DefaultRevisionQuantization
 	}

@@ -97,8 +97,20 @@ func newMigrateCmd() *cobra.Command {
 		Use:   "migrate --postgres URL",
 		Short: "Migrate a PostgreSQL database (production mode)",
 		Args:  cobra.NoArgs,
+		Long: `Create or upgrade the tables of production mode in the PostgreSQL database at
+URL: Nexus's own (one goose version table per domain, goose_<domain>) and
+SpiceDB's (in schema "spicedb"). Run it against the primary directly, not
+through PgBouncer, before starting or upgrading the nodes; it is safe to run
+again, and concurrent runs wait for each other.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("production mode on PostgreSQL is not available in this build yet; the embedded default migrates itself at start")
+			if postgres == "" {
+				return errors.New("--postgres URL is required (e.g. postgres://nexus:PASSWORD@db:5432/nexus); the embedded default migrates itself at start")
+			}
+			if err := server.MigratePostgres(cmd.Context(), postgres); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "migrated")
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL (env NEXUS_POSTGRES)")

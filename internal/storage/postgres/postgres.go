@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -123,4 +124,23 @@ func Explain(cfg *pgx.ConnConfig, err error) error {
 type Domain struct {
 	Name       string
 	Migrations fs.FS
+}
+
+// SpiceDBSchema is the schema SpiceDB's tables live in. Ours are in the
+// database's default schema (public), named by domain (identity_*,
+// paths_*, ...); SpiceDB's connections select its schema with search_path,
+// so neither side's migrations touch the other's tables.
+const SpiceDBSchema = "spicedb"
+
+// WithSearchPath returns url with search_path set to schema, sent as a
+// startup parameter (URL or key=value form, multi-host URLs included).
+func WithSearchPath(url, schema string) string {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		return url + sep + "search_path=" + schema
+	}
+	return strings.TrimSpace(url) + " search_path=" + schema
 }
