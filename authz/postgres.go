@@ -97,7 +97,7 @@ func newPostgresDatastore(ctx context.Context, pc *PostgresConfig, quantization 
 		dsconfig.WithRevisionQuantization(quantization),
 		dsconfig.WithGCWindow(gc),
 		dsconfig.WithReadConnPool(pool(maxConns)),
-		dsconfig.WithWriteConnPool(pool(maxConns/2)),
+		dsconfig.WithWriteConnPool(pool(maxConns / 2)),
 		dsconfig.WithReadReplicaConnPool(pool(maxConns)),
 		dsconfig.WithEnableDatastoreMetrics(false),
 	}

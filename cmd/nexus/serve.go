@@ -33,8 +33,8 @@ The first start of an empty data dir creates zone "default", its admin user
 "admin", and writes the admin's API key to DATA_DIR/admin.key (mode 0600).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if postgres != "" || len(replicas) > 0 {
-				return errors.New("--postgres is not available in this build yet; run without it for the embedded default")
+			if postgres == "" && len(replicas) > 0 {
+				return errors.New("--postgres-replica needs --postgres (the primary's URL)")
 			}
 			if cacheMiB < 0 || cacheMiB > 1<<20 {
 				return fmt.Errorf("--cache-size-mib %d: give a size in MiB from 1 to 1048576, or 0 for the default of %d", cacheMiB, authz.DefaultCacheSizeMiB)
@@ -53,6 +53,8 @@ The first start of an empty data dir creates zone "default", its admin user
 			defer ln.Close()
 			srv, err := server.Open(cmd.Context(), server.Config{
 				DataDir:              dataDir,
+				Postgres:             postgres,
+				PostgresReplicas:     replicas,
 				Addr:                 addr,
 				AllowedOrigins:       splitList(origins),
 				MaxRequestBytes:      maxRequest,
@@ -86,8 +88,8 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.Int64Var(&cacheMiB, "cache-size-mib", envInt("NEXUS_CACHE_SIZE_MIB", 0), "memory for cached permission decisions, in MiB; 0 is 64 (env NEXUS_CACHE_SIZE_MIB)")
 	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
-	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL for production mode (env NEXUS_POSTGRES; not in this build yet)")
-	f.StringArrayVar(&replicas, "postgres-replica", nil, "PostgreSQL read replica URL, repeatable (not in this build yet)")
+	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL primary URL: production mode, after nexus migrate (env NEXUS_POSTGRES)")
+	f.StringArrayVar(&replicas, "postgres-replica", splitList(envOr("NEXUS_POSTGRES_REPLICAS", "")), "PostgreSQL read replica URL, repeatable; SpiceDB reads from it (env NEXUS_POSTGRES_REPLICAS, comma-separated)")
 	return cmd
 }
 

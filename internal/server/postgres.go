@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -74,4 +75,41 @@ func CheckPostgres(ctx context.Context, db *sql.DB, url string) error {
 		return fmt.Errorf("%w: SpiceDB's tables are at revision %s, this nexus needs %s; run: nexus migrate --postgres URL", postgres.ErrSchema, current, head)
 	}
 	return fmt.Errorf("%w: SpiceDB's tables are at revision %s, which this nexus does not know (newer); run a newer nexus", postgres.ErrSchema, current)
+}
+
+// openPostgres opens production mode: pools on the primary, a schema check
+// (refusing a database `nexus migrate` has not brought to this build's
+// schema), the engine on SpiceDB's postgres datastore, and chunks in the
+// database.
+func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
+	cfg := s.cfg
+	var err error
+	if s.db, err = postgres.Open(ctx, cfg.Postgres, postgres.Options{}); err != nil {
+		return nil, err
+	}
+	if err := CheckPostgres(ctx, s.db, cfg.Postgres); err != nil {
+		return nil, err
+	}
+	replicas := make([]string, len(cfg.PostgresReplicas))
+	for i, r := range cfg.PostgresReplicas {
+		if _, err := postgres.ParseURL(r, postgres.Options{}); err != nil {
+			return nil, fmt.Errorf("--postgres-replica %d: %w", i+1, err)
+		}
+		replicas[i] = postgres.WithSearchPath(r, postgres.SpiceDBSchema)
+	}
+	if s.engine, err = authz.New(ctx, authz.Config{
+		Schema: nexus.Schema,
+		Postgres: &authz.PostgresConfig{
+			URL:         postgres.WithSearchPath(cfg.Postgres, postgres.SpiceDBSchema),
+			ReplicaURLs: replicas,
+			DB:          s.db,
+		},
+		RevisionQuantization: cfg.RevisionQuantization,
+		Cache:                cfg.Cache,
+		Logger:               s.log,
+		Registerer:           s.registry,
+	}); err != nil {
+		return nil, err
+	}
+	return content.NewDBChunks(s.db), nil
 }

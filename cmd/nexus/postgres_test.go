@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+)
+
+// nexus runs a command in-process: exit code, stdout, stderr.
+func nexus(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func requireOneLine(t *testing.T, code int, errOut, want string) {
+	t.Helper()
+	require.NotEqual(t, 0, code)
+	require.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	require.True(t, strings.HasPrefix(errOut, "nexus: "), errOut)
+	require.Contains(t, errOut, want)
+}
+
+func TestPostgresBadInputIsOneLineAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL test")
+	}
+	pgtest.Require(t)
+	fresh := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	missing := strings.Replace(fresh, "/nexus_t_", "/nexus_missing_", 1)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"migrate without a URL", []string{"migrate"}, "--postgres URL is required"},
+		{"migrate, bad URL", []string{"migrate", "--postgres", "postgres://h:port/db"}, "invalid PostgreSQL URL"},
+		{"migrate, missing database", []string{"migrate", "--postgres", missing}, "does not exist"},
+		{"serve, unmigrated database", []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--postgres", fresh},
+			"the database is not migrated (identity has no tables); run: nexus migrate --postgres URL"},
+		{"serve, replica without primary", []string{"serve", "--data-dir", dir, "--postgres-replica", fresh}, "--postgres-replica needs --postgres"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := nexus(tc.args...)
+			require.Empty(t, out)
+			requireOneLine(t, code, errOut, tc.want)
+		})
+	}
+}
+
+// Two nodes on one database behave as one service.
+func TestPostgresTwoNodesAreOneService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL subprocess test")
+	}
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{}) // track_commit_timestamp on, for Watch
+	url := cluster.NewDatabase(t)
+	code, out, errOut := nexus("migrate", "--postgres", url)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "migrated\n", out)
+	code, _, errOut = nexus("migrate", "--postgres", url)
+	require.Equal(t, 0, code, "migrating again is harmless: %s", errOut)
+
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a := serve(t, dirA, "--postgres", url)
+	key := adminKey(t, dirA)
+	b := serve(t, dirB, "--postgres", url)
+	_, err := os.Stat(filepath.Join(dirB, "admin.key"))
+	require.ErrorIs(t, err, os.ErrNotExist, "the second node finds the zone made by the first and makes no key")
+
+	code, out, errOut = cli(b.url, key, "whoami")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "admin")
+
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	want, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/readme.md")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut = cli(b.url, key, "fs", "cat", "/docs/readme.md")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, string(want), out, "a file written through one node is read through the other, byte for byte")
+
+	code, _, errOut = cli(a.url, key, "admin", "user", "create", "bob")
+	require.Equal(t, 0, code, errOut)
+	code, bobKey, errOut := cli(b.url, key, "admin", "key", "create", "--user", "bob")
+	require.Equal(t, 0, code, errOut)
+	bobKey = strings.TrimSpace(bobKey)
+	code, _, errOut = cli(a.url, bobKey, "fs", "cat", "/docs/readme.md")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "not_found", "no grant yet")
+
+	code, _, errOut = cli(a.url, key, "share", "grant", "/docs", "user:bob", "viewer")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut = cli(b.url, bobKey, "fs", "cat", "/docs/readme.md")
+	require.Equal(t, 0, code, "a grant through one node is honoured by the other: %s", errOut)
+	require.Equal(t, string(want), out)
+
+	code, _, errOut = cli(a.url, key, "share", "revoke", "/docs", "user:bob", "viewer")
+	require.Equal(t, 0, code, errOut)
+	start := time.Now()
+	for {
+		code, _, errOut = cli(b.url, bobKey, "fs", "cat", "/docs/readme.md")
+		if code != 0 {
+			require.Contains(t, errOut, "not_found")
+			t.Logf("revoke through node a honoured by node b after %s", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		require.Less(t, time.Since(start), 2*time.Second, "node b still serves the file to bob after the revoke")
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Restart node a: everything is in the database.
+	a.kill()
+	a = serve(t, dirA, "--postgres", url)
+	code, out, errOut = cli(a.url, key, "fs", "cat", "/docs/readme.md")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, string(want), out)
+}
