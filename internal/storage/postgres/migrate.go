@@ -97,7 +97,7 @@ func Check(ctx context.Context, db *sql.DB, domains ...Domain) error {
 	for _, v := range vs {
 		switch {
 		case v.Database == 0:
-			return fmt.Errorf("%w: the database is not migrated (%s has no tables); run: nexus migrate --postgres URL", ErrSchema, v.Domain)
+			return fmt.Errorf("%w: the database is not migrated (no schema version for %s); run: nexus migrate --postgres URL", ErrSchema, v.Domain)
 		case v.Database < v.Binary:
 			return fmt.Errorf("%w: %s is at schema version %d, this nexus needs %d; run: nexus migrate --postgres URL", ErrSchema, v.Domain, v.Database, v.Binary)
 		case v.Database > v.Binary:
