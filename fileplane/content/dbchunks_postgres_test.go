@@ -14,10 +14,6 @@ import (
 	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
 )
 
-func openPostgres(t *testing.T) *sql.DB {
-	return pgtest.Open(t, postgres.Domain{Name: "content", Migrations: content.PostgresMigrations()})
-}
-
 // corruptibleDB lets the conformance suite damage a chunk row.
 type corruptibleDB struct {
 	*content.DBChunks
@@ -29,12 +25,16 @@ func (d corruptibleDB) Corrupt(t *testing.T, h content.Hash) {
 	require.NoError(t, err)
 }
 
+// Directly and through PgBouncer in transaction pooling mode.
 func TestDBChunksConformancePostgres(t *testing.T) {
-	pgtest.Require(t)
-	contenttest.RunChunkStore(t, func(t *testing.T) content.ChunkStore {
-		db := openPostgres(t)
-		return corruptibleDB{content.NewDBChunks(db), db}
-	})
+	for _, target := range pgtest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			contenttest.RunChunkStore(t, func(t *testing.T) content.ChunkStore {
+				db := target.Open(t, postgres.Domain{Name: "content", Migrations: content.PostgresMigrations()})
+				return corruptibleDB{content.NewDBChunks(db), db}
+			})
+		})
+	}
 }
 
 // A Store on PostgreSQL alone: objects and chunks in the database, read

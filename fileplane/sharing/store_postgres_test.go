@@ -10,12 +10,16 @@ import (
 	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
 )
 
-// The same suite as TestSQLiteStoreConformance, on PostgreSQL through the
-// production driver settings (pgx, QueryExecModeExec).
+// The same suite as TestSQLiteStoreConformance, on PostgreSQL with the
+// production driver settings (pgx, QueryExecModeExec), directly and through
+// PgBouncer in transaction pooling mode.
 func TestPostgresStoreConformance(t *testing.T) {
-	pgtest.Require(t)
-	sharingtest.Run(t, func(t *testing.T) (sharing.Store, storage.DBTX) {
-		db := pgtest.Open(t, postgres.Domain{Name: "sharing", Migrations: sharing.PostgresMigrations()})
-		return sharing.SQLStore{}, db
-	})
+	for _, target := range pgtest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			sharingtest.Run(t, func(t *testing.T) (sharing.Store, storage.DBTX) {
+				db := target.Open(t, postgres.Domain{Name: "sharing", Migrations: sharing.PostgresMigrations()})
+				return sharing.SQLStore{}, db
+			})
+		})
+	}
 }

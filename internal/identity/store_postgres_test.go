@@ -10,12 +10,16 @@ import (
 	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
 )
 
-// The same suite as TestSQLiteStoreConformance, on PostgreSQL through the
-// production driver settings (pgx, QueryExecModeExec).
+// The same suite as TestSQLiteStoreConformance, on PostgreSQL with the
+// production driver settings (pgx, QueryExecModeExec), directly and through
+// PgBouncer in transaction pooling mode.
 func TestPostgresStoreConformance(t *testing.T) {
-	pgtest.Require(t)
-	identitytest.Run(t, func(t *testing.T) (identity.Store, storage.DBTX) {
-		db := pgtest.Open(t, postgres.Domain{Name: "identity", Migrations: identity.PostgresMigrations()})
-		return identity.SQLStore{}, db
-	})
+	for _, target := range pgtest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			identitytest.Run(t, func(t *testing.T) (identity.Store, storage.DBTX) {
+				db := target.Open(t, postgres.Domain{Name: "identity", Migrations: identity.PostgresMigrations()})
+				return identity.SQLStore{}, db
+			})
+		})
+	}
 }

@@ -129,3 +129,30 @@ func OpenURL(tb testing.TB, url string, domains ...postgres.Domain) *sql.DB {
 	}
 	return db
 }
+
+// Target is a way to reach the test server: directly, or through PgBouncer
+// in transaction pooling mode. Open returns a pool on a new database with
+// domains migrated (migrations always run directly, as `nexus migrate`
+// must).
+type Target struct {
+	Name string
+	Open func(tb testing.TB, domains ...postgres.Domain) *sql.DB
+}
+
+// Targets returns the direct target and the PgBouncer one, whose PgBouncer
+// is started here and stopped when tb ends. Store suites run on each.
+func Targets(tb testing.TB) []Target {
+	tb.Helper()
+	Require(tb)
+	bouncer := StartPgBouncer(tb, Server())
+	return []Target{
+		{Name: "direct", Open: Open},
+		{Name: "pgbouncer", Open: func(tb testing.TB, domains ...postgres.Domain) *sql.DB {
+			tb.Helper()
+			url := NewDatabase(tb)
+			migrated := OpenURL(tb, url, domains...)
+			migrated.Close()
+			return OpenURL(tb, bouncer.URL(url))
+		}},
+	}
+}
