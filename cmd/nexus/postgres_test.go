@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func TestPostgresBadInputIsOneLineAtStart(t *testing.T) {
 		{"migrate, missing database", []string{"migrate", "--postgres", missing}, "does not exist"},
 		{"serve, unmigrated database", []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--postgres", fresh},
 			"the database is not migrated (no schema version for identity); run: nexus migrate --postgres URL"},
-		{"serve, replica without primary", []string{"serve", "--data-dir", dir, "--postgres-replica", fresh}, "--postgres-replica needs --postgres"},
+		{"serve, replica without primary", []string{"serve", "--data-dir", dir, "--postgres-replica", fresh}, "--postgres-replica and --spicedb-postgres need --postgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := nexus(tc.args...)
@@ -127,4 +128,43 @@ func TestPostgresTwoNodesAreOneService(t *testing.T) {
 	code, out, errOut = cli(a.url, key, "fs", "cat", "/docs/readme.md")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, string(want), out)
+}
+
+// Production through PgBouncer in transaction pooling mode (Debian's 1.18):
+// our pool through it, and SpiceDB's through a PgBouncer database whose
+// connect_query selects SpiceDB's schema, as deploy/pgbouncer.ini does.
+func TestPostgresThroughPgBouncer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL subprocess test")
+	}
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
+	url := cluster.NewDatabase(t)
+	code, _, errOut := nexus("migrate", "--postgres", url) // migrations go direct
+	require.Equal(t, 0, code, errOut)
+	dbname := url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
+	bouncer := pgtest.StartPgBouncer(t, cluster.URL("postgres"), fmt.Sprintf(
+		"spicedb = host=127.0.0.1 port=%d dbname=%s connect_query='SET search_path TO spicedb'", cluster.Port, dbname))
+	viaBouncer := bouncer.URL(url)
+	spicedb := bouncer.URL(cluster.URL("spicedb"))
+
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a := serve(t, dirA, "--postgres", viaBouncer, "--spicedb-postgres", spicedb)
+	key := adminKey(t, dirA)
+	b := serve(t, dirB, "--postgres", viaBouncer, "--spicedb-postgres", spicedb)
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	want, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	for i := range 5 {
+		p := fmt.Sprintf("/docs/%d.md", i)
+		code, _, errOut = cli(a.url, key, "fs", "put", readme, p)
+		require.Equal(t, 0, code, errOut)
+		code, out, errOut := cli(b.url, key, "fs", "cat", p)
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, string(want), out)
+	}
+	code, out, errOut := cli(b.url, key, "fs", "ls", "/docs")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "0.md\n1.md\n2.md\n3.md\n4.md\n", out)
 }

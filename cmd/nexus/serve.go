@@ -18,6 +18,7 @@ import (
 func newServeCmd(stderr io.Writer) *cobra.Command {
 	var (
 		dataDir, addr, origins, logFormat, logLevel, postgres string
+		spicedbPostgres                                       string
 		replicas                                              []string
 		maxRequest, maxUnary, maxFile, cacheMiB               int64
 		quantization, staleness                               time.Duration
@@ -33,8 +34,8 @@ The first start of an empty data dir creates zone "default", its admin user
 "admin", and writes the admin's API key to DATA_DIR/admin.key (mode 0600).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if postgres == "" && len(replicas) > 0 {
-				return errors.New("--postgres-replica needs --postgres (the primary's URL)")
+			if postgres == "" && (len(replicas) > 0 || spicedbPostgres != "") {
+				return errors.New("--postgres-replica and --spicedb-postgres need --postgres (the primary's URL)")
 			}
 			if cacheMiB < 0 || cacheMiB > 1<<20 {
 				return fmt.Errorf("--cache-size-mib %d: give a size in MiB from 1 to 1048576, or 0 for the default of %d", cacheMiB, authz.DefaultCacheSizeMiB)
@@ -55,6 +56,7 @@ The first start of an empty data dir creates zone "default", its admin user
 				DataDir:              dataDir,
 				Postgres:             postgres,
 				PostgresReplicas:     replicas,
+				SpiceDBPostgres:      spicedbPostgres,
 				Addr:                 addr,
 				AllowedOrigins:       splitList(origins),
 				MaxRequestBytes:      maxRequest,
@@ -89,6 +91,7 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
 	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL primary URL: production mode, after nexus migrate (env NEXUS_POSTGRES)")
+	f.StringVar(&spicedbPostgres, "spicedb-postgres", envOr("NEXUS_SPICEDB_POSTGRES", ""), "URL for SpiceDB's tables; default: --postgres with search_path=spicedb (through PgBouncer, a database whose connect_query sets it; env NEXUS_SPICEDB_POSTGRES)")
 	f.StringArrayVar(&replicas, "postgres-replica", splitList(envOr("NEXUS_POSTGRES_REPLICAS", "")), "PostgreSQL read replica URL, repeatable; SpiceDB reads from it (env NEXUS_POSTGRES_REPLICAS, comma-separated)")
 	return cmd
 }

@@ -50,14 +50,15 @@ func MigratePostgres(ctx context.Context, url string) error {
 	return authz.MigratePostgres(ctx, postgres.WithSearchPath(url, postgres.SpiceDBSchema))
 }
 
-// CheckPostgres returns nil if the database behind db (at url) has exactly
-// this build's schema, ours and SpiceDB's; otherwise one line (wrapping
-// postgres.ErrSchema) saying what to run.
-func CheckPostgres(ctx context.Context, db *sql.DB, url string) error {
+// CheckPostgres returns nil if the database behind db has exactly this
+// build's schema, ours and SpiceDB's (read through spicedbURL, which selects
+// SpiceDB's schema); otherwise one line (wrapping postgres.ErrSchema) saying
+// what to run.
+func CheckPostgres(ctx context.Context, db *sql.DB, spicedbURL string) error {
 	if err := postgres.Check(ctx, db, PostgresDomains()...); err != nil {
 		return err
 	}
-	current, head, err := authz.PostgresVersion(ctx, postgres.WithSearchPath(url, postgres.SpiceDBSchema))
+	current, head, err := authz.PostgresVersion(ctx, spicedbURL)
 	if err != nil {
 		return fmt.Errorf("reading the version of SpiceDB's tables: %w", err)
 	}
@@ -87,7 +88,13 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 	if s.db, err = postgres.Open(ctx, cfg.Postgres, postgres.Options{}); err != nil {
 		return nil, err
 	}
-	if err := CheckPostgres(ctx, s.db, cfg.Postgres); err != nil {
+	spicedbURL := cfg.SpiceDBPostgres
+	if spicedbURL == "" {
+		spicedbURL = postgres.WithSearchPath(cfg.Postgres, postgres.SpiceDBSchema)
+	} else if _, err := postgres.ParseURL(spicedbURL, postgres.Options{}); err != nil {
+		return nil, fmt.Errorf("--spicedb-postgres: %w", err)
+	}
+	if err := CheckPostgres(ctx, s.db, spicedbURL); err != nil {
 		return nil, err
 	}
 	replicas := make([]string, len(cfg.PostgresReplicas))
@@ -100,7 +107,7 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 	if s.engine, err = authz.New(ctx, authz.Config{
 		Schema: nexus.Schema,
 		Postgres: &authz.PostgresConfig{
-			URL:         postgres.WithSearchPath(cfg.Postgres, postgres.SpiceDBSchema),
+			URL:         spicedbURL,
 			ReplicaURLs: replicas,
 			DB:          s.db,
 		},

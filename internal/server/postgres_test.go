@@ -24,7 +24,8 @@ func TestOpenPostgresRefusesAnotherSchema(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	require.NoError(t, server.MigratePostgres(ctx, url))
 	db := pgtest.OpenURL(t, url)
-	require.NoError(t, server.CheckPostgres(ctx, db, url))
+	spicedb := postgres.WithSearchPath(url, postgres.SpiceDBSchema)
+	require.NoError(t, server.CheckPostgres(ctx, db, spicedb))
 
 	names, err := authz.PostgresMigrationNames()
 	require.NoError(t, err)
@@ -36,7 +37,7 @@ func TestOpenPostgresRefusesAnotherSchema(t *testing.T) {
 	}
 	refuses := func(want string) {
 		t.Helper()
-		err := server.CheckPostgres(ctx, db, url)
+		err := server.CheckPostgres(ctx, db, spicedb)
 		require.ErrorIs(t, err, postgres.ErrSchema)
 		require.Contains(t, err.Error(), want)
 		_, err = server.Open(ctx, server.Config{

@@ -47,6 +47,11 @@ type Config struct {
 	// replicas, given to SpiceDB's datastore.
 	Postgres         string
 	PostgresReplicas []string
+	// SpiceDBPostgres is the URL SpiceDB's datastore uses; empty derives it
+	// from Postgres with search_path=spicedb. Through PgBouncer 1.18, which
+	// refuses a search_path startup parameter, point it at a PgBouncer
+	// database whose connect_query sets the search path (deploy/pgbouncer.ini).
+	SpiceDBPostgres string
 	// Addr is the host:port to listen on.
 	Addr string
 	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).

@@ -38,7 +38,11 @@ func (b *PgBouncer) URL(serverURL string) string {
 // the server of serverURL (trust auth, user postgres), stopped when the test
 // ends. Without the pgbouncer binary it fails under CI and skips, loudly,
 // otherwise.
-func StartPgBouncer(tb testing.TB, serverURL string) *PgBouncer {
+//
+// databases are extra lines for its [databases] section, before the
+// catch-all that sends every other database name to the server, e.g.
+// `nexus_spicedb = host=127.0.0.1 port=5432 dbname=nexus connect_query='SET search_path TO spicedb'`.
+func StartPgBouncer(tb testing.TB, serverURL string, databases ...string) *PgBouncer {
 	tb.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
@@ -64,6 +68,7 @@ func StartPgBouncer(tb testing.TB, serverURL string) *PgBouncer {
 	b := &PgBouncer{Port: freePort(tb), dir: dir}
 	pidfile := filepath.Join(dir, "pgbouncer.pid")
 	ini := fmt.Sprintf(`[databases]
+%s
 * = host=%s port=%s
 
 [pgbouncer]
@@ -78,7 +83,7 @@ default_pool_size = 20
 ignore_startup_parameters = extra_float_digits
 pidfile = %s
 logfile = %s
-`, su.Hostname(), su.Port(), b.Port, filepath.Join(dir, "users.txt"), pidfile, filepath.Join(dir, "log"))
+`, strings.Join(databases, "\n"), su.Hostname(), su.Port(), b.Port, filepath.Join(dir, "users.txt"), pidfile, filepath.Join(dir, "log"))
 	must := func(err error) {
 		if err != nil {
 			tb.Fatal(err)
