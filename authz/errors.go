@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,8 +37,24 @@ func wrapErr(op string, err error) error {
 		kind = ErrUnavailable
 	default:
 		kind = ErrEngine
+		if lostDatastore(st.Message()) {
+			kind = ErrUnavailable
+		}
 	}
 	return fmt.Errorf("authz: %s: %w: %s", op, kind, st.Message())
+}
+
+// lostDatastore reports an engine message that says SpiceDB lost its
+// PostgreSQL connection: SpiceDB reports some of those (a revision it could
+// not read, say) with codes Unknown or Internal, which a client should see
+// as Unavailable, not as an internal error.
+func lostDatastore(msg string) bool {
+	for _, s := range []string{"unexpected EOF", "conn closed", "connection refused", "failed to connect", "connection reset by peer", "broken pipe"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func grpcMessage(err error) string {

@@ -168,3 +168,51 @@ func TestPostgresThroughPgBouncer(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "0.md\n1.md\n2.md\n3.md\n4.md\n", out)
 }
+
+// While the primary is down, writes fail fast with unavailable, never
+// hanging; once it is back, they succeed again without a restart.
+func TestPostgresPrimaryDownWritesFailFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL subprocess test")
+	}
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
+	url := cluster.NewDatabase(t)
+	code, _, errOut := nexus("migrate", "--postgres", url)
+	require.Equal(t, 0, code, errOut)
+	dir := filepath.Join(t.TempDir(), "a")
+	a := serve(t, dir, "--postgres", url)
+	key := adminKey(t, dir)
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/before.md")
+	require.Equal(t, 0, code, errOut)
+
+	cluster.Stop(t)
+	for i := range 3 {
+		start := time.Now()
+		code, out, errOut := cli(a.url, key, "fs", "put", readme, fmt.Sprintf("/docs/down%d.md", i))
+		took := time.Since(start)
+		require.Empty(t, out)
+		if !strings.Contains(errOut, "unavailable: ") {
+			t.Logf("server log:\n%s", a.stderr.String())
+		}
+		requireOneLine(t, code, errOut, "unavailable: ")
+		require.Less(t, took, 2*time.Second, "a write while the primary is down fails within 2 s: %s", errOut)
+		require.NotContains(t, errOut, "SQLSTATE", "nothing internal reaches the client")
+	}
+
+	cluster.Start(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/after.md")
+		if code == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "writes do not resume after the primary is back: %s", errOut)
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, out, errOut := cli(a.url, key, "fs", "ls", "/docs")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "after.md\nbefore.md\n", out)
+}

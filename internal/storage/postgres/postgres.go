@@ -29,8 +29,9 @@ import (
 type Options struct {
 	// MaxConns bounds the pool (default 16).
 	MaxConns int
-	// ConnectTimeout bounds each connection attempt (default 5 s) unless the
-	// URL sets connect_timeout.
+	// ConnectTimeout bounds each connection attempt (default 2 s, so that
+	// writes fail fast while the primary is down) unless the URL sets
+	// connect_timeout.
 	ConnectTimeout time.Duration
 }
 
@@ -49,7 +50,7 @@ func ParseURL(url string, opts Options) (*pgx.ConnConfig, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = opts.ConnectTimeout
 		if cfg.ConnectTimeout == 0 {
-			cfg.ConnectTimeout = 5 * time.Second
+			cfg.ConnectTimeout = 2 * time.Second
 		}
 	}
 	return cfg, nil

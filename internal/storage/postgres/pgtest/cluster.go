@@ -149,10 +149,16 @@ func StartCluster(tb testing.TB, opts ClusterOptions) *Cluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c.run(tb, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start")
 	tb.Cleanup(func() { c.Stop(tb) })
-	c.waitReady(tb)
+	c.Start(tb)
 	return c
+}
+
+// Start starts the cluster (again, after Stop) and waits until it answers.
+func (c *Cluster) Start(tb testing.TB) {
+	tb.Helper()
+	c.run(tb, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-l", filepath.Join(c.Dir, "log"), "-w", "-t", "60", "start")
+	c.waitReady(tb)
 }
 
 // Stop stops the cluster at once (pg_ctl -m immediate); stopping a stopped
