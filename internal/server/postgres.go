@@ -97,6 +97,17 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 	if err := CheckPostgres(ctx, s.db, spicedbURL); err != nil {
 		return nil, err
 	}
+	cache := cfg.Cache
+	var track string
+	if err := s.db.QueryRowContext(ctx, `SHOW track_commit_timestamp`).Scan(&track); err != nil {
+		return nil, fmt.Errorf("reading track_commit_timestamp: %w", err)
+	}
+	if track != "on" && !cache.Disabled {
+		// Without it SpiceDB has no Watch, and a cache could not learn of
+		// other nodes' revokes: turn it off rather than serve stale allows.
+		s.log.Warn("PostgreSQL runs with track_commit_timestamp = off, so SpiceDB's Watch is off: the decision cache is off and every check goes to SpiceDB (set track_commit_timestamp = on and restart PostgreSQL)")
+		cache.Disabled = true
+	}
 	replicas := make([]string, len(cfg.PostgresReplicas))
 	for i, r := range cfg.PostgresReplicas {
 		if _, err := postgres.ParseURL(r, postgres.Options{}); err != nil {
@@ -112,7 +123,7 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 			DB:          s.db,
 		},
 		RevisionQuantization: cfg.RevisionQuantization,
-		Cache:                cfg.Cache,
+		Cache:                cache,
 		Logger:               s.log,
 		Registerer:           s.registry,
 	}); err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,4 +64,42 @@ func TestOpenPostgresRefusesAnotherSchema(t *testing.T) {
 	_, err = db.Exec(`DELETE FROM goose_paths WHERE version_id > 0`)
 	require.NoError(t, err)
 	refuses("the database is not migrated (no schema version for paths); run: nexus migrate --postgres URL")
+}
+
+// Without track_commit_timestamp (the machine's server has it off) SpiceDB
+// has no Watch: the node serves, with its decision cache off, and says why.
+func TestOpenPostgresWithoutCommitTimestampsTurnsTheCacheOff(t *testing.T) {
+	pgtest.Require(t)
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db := pgtest.OpenURL(t, url)
+	var track string
+	require.NoError(t, db.QueryRow(`SHOW track_commit_timestamp`).Scan(&track))
+	if track == "on" {
+		t.Skip("the test server has track_commit_timestamp on")
+	}
+	require.NoError(t, server.MigratePostgres(ctx, url))
+	var logs strings.Builder
+	srv, err := server.Open(ctx, server.Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), Postgres: url,
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)),
+	})
+	require.NoError(t, err)
+	defer srv.Close()
+	require.Contains(t, logs.String(), "track_commit_timestamp = off")
+	d, err := srv.Engine().Check(ctx, authz.CheckItem{Resource: authz.Obj("zone", "z"), Permission: "access", Subject: authz.Subject("user", "u")}, authz.MinimizeLatency())
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	require.Equal(t, authz.CacheStats{}, srv.Engine().CacheStats(), "no cache")
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
