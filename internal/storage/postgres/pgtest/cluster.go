@@ -216,3 +216,43 @@ func freePort(tb testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// StartReplica makes a streaming replica of primary (pg_basebackup -R) on a
+// free port and starts it; it is stopped and removed when the test ends.
+func StartReplica(tb testing.TB, primary *Cluster) *Cluster {
+	tb.Helper()
+	c := &Cluster{bin: primary.bin, pass: primary.pass, as: primary.as}
+	dir, err := os.MkdirTemp("", "nexus-pgtest-*")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Dir = dir
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if len(c.as) > 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	c.run(tb, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", "postgres",
+		"-D", data, "-R", "-X", "stream", "-c", "fast")
+	c.Port = freePort(tb)
+	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "port = %d\nunix_socket_directories = '%s'\n", c.Port, dir)
+	f.Close()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Stop(tb) })
+	c.Start(tb)
+	return c
+}
