@@ -216,3 +216,64 @@ func TestPostgresPrimaryDownWritesFailFast(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "after.md\nbefore.md\n", out)
 }
+
+// Failover: a multi-host URL with target_session_attrs=read-write. With the
+// primary down, writes fail fast; once the replica is promoted, writes go to
+// it, and nothing acknowledged is lost (synchronous_commit = remote_apply).
+func TestPostgresFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL subprocess test")
+	}
+	pgtest.Require(t)
+	primary := pgtest.StartCluster(t, pgtest.ClusterOptions{Settings: map[string]string{
+		"synchronous_standby_names": "'*'",
+		"synchronous_commit":        "remote_apply",
+	}})
+	replica := pgtest.StartReplica(t, primary)
+	url := primary.NewDatabase(t)
+	code, _, errOut := nexus("migrate", "--postgres", url)
+	require.Equal(t, 0, code, errOut)
+	dbname := url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
+	multi := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/%s?sslmode=disable&target_session_attrs=read-write",
+		primary.Port, replica.Port, dbname)
+
+	dir := filepath.Join(t.TempDir(), "a")
+	a := serve(t, dir, "--postgres", multi)
+	key := adminKey(t, dir)
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	want, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	const n = 10
+	for i := range n {
+		code, _, errOut := cli(a.url, key, "fs", "put", readme, fmt.Sprintf("/docs/%d.md", i))
+		require.Equal(t, 0, code, errOut)
+	}
+
+	primary.Stop(t)
+	start := time.Now()
+	code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/down.md")
+	took := time.Since(start)
+	if !strings.Contains(errOut, "unavailable: ") {
+		t.Logf("server log:\n%s", a.stderr.String())
+	}
+	requireOneLine(t, code, errOut, "unavailable: ")
+	require.Less(t, took, 2*time.Second)
+
+	replica.Promote(t)
+	start = time.Now()
+	for {
+		code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/after.md")
+		if code == 0 {
+			break
+		}
+		require.Less(t, time.Since(start), 15*time.Second, "writes do not resume on the promoted replica: %s", errOut)
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("writes resumed %s after the promotion", time.Since(start).Round(time.Millisecond))
+	for i := range n {
+		code, out, errOut := cli(a.url, key, "fs", "cat", fmt.Sprintf("/docs/%d.md", i))
+		require.Equal(t, 0, code, "acknowledged before the failover: %s", errOut)
+		require.Equal(t, string(want), out)
+	}
+}

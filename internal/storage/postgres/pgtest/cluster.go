@@ -247,7 +247,9 @@ func StartReplica(tb testing.TB, primary *Cluster) *Cluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_, err = fmt.Fprintf(f, "port = %d\nunix_socket_directories = '%s'\n", c.Port, dir)
+	// Not the primary's synchronous_standby_names: promoted, this cluster
+	// has no standby to wait for.
+	_, err = fmt.Fprintf(f, "port = %d\nunix_socket_directories = '%s'\nsynchronous_standby_names = ''\n", c.Port, dir)
 	f.Close()
 	if err != nil {
 		tb.Fatal(err)
@@ -255,4 +257,29 @@ func StartReplica(tb testing.TB, primary *Cluster) *Cluster {
 	tb.Cleanup(func() { c.Stop(tb) })
 	c.Start(tb)
 	return c
+}
+
+// Promote promotes a replica to primary (pg_ctl promote) and waits until it
+// accepts writes.
+func (c *Cluster) Promote(tb testing.TB) {
+	tb.Helper()
+	c.run(tb, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-w", "promote")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		var inRecovery bool
+		if err == nil {
+			err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery)
+			conn.Close(context.Background())
+		}
+		cancel()
+		if err == nil && !inRecovery {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("pgtest: the promoted cluster in %s does not accept writes: %v", c.Dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
