@@ -49,7 +49,7 @@ func wrapErr(op string, err error) error {
 // not read, say) with codes Unknown or Internal, which a client should see
 // as Unavailable, not as an internal error.
 func lostDatastore(msg string) bool {
-	for _, s := range []string{"unexpected EOF", "conn closed", "connection refused", "failed to connect", "connection reset by peer", "broken pipe"} {
+	for _, s := range []string{"unexpected EOF", "conn closed", "connection refused", "failed to connect", "connection reset by peer", "broken pipe", "SQLSTATE 08", "SQLSTATE 57P0"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -20,6 +20,7 @@ func TestWrapErr(t *testing.T) {
 		{"unavailable", status.Error(codes.Unavailable, "down"), ErrUnavailable},
 		{"lost the database, said as unknown", status.Error(codes.Unknown, "unexpected consistency middleware error: unable to find revision: unexpected EOF"), ErrUnavailable},
 		{"lost the database, said as internal", status.Error(codes.Internal, "failed to connect to `user=nexus`: dial error: connection refused"), ErrUnavailable},
+		{"lost the database, said with its SQLSTATE", status.Error(codes.Unknown, "unable to find revision: FATAL: server login has been failing, try again later (server_login_retry) (SQLSTATE 08P01)"), ErrUnavailable},
 		{"other internal", status.Error(codes.Internal, "boom"), ErrEngine},
 		{"not grpc", errors.New("plain"), ErrEngine},
 	} {
