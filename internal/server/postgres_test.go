@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -102,4 +103,38 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// Two nodes started at once on an empty database: one creates the default
+// zone and its admin key, the other finds them; both serve, and exactly one
+// admin.key exists.
+func TestOpenPostgresTwoNodesAtOnceBootstrapOnce(t *testing.T) {
+	pgtest.Require(t)
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	require.NoError(t, server.MigratePostgres(ctx, url))
+	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() {
+			srv, err := server.Open(ctx, server.Config{
+				DataDir: dir, Postgres: url, Cache: authz.CacheConfig{Disabled: true},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err == nil {
+				srv.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	keys := 0
+	for i, dir := range dirs {
+		require.NoError(t, errs[i])
+		if _, err := os.Stat(filepath.Join(dir, server.AdminKeyFile)); err == nil {
+			keys++
+		}
+	}
+	require.Equal(t, 1, keys, "exactly one node wrote admin.key")
 }

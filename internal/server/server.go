@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -163,9 +164,16 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if abs, err := filepath.Abs(keyPath); err == nil {
 		keyPath = abs
 	}
+	wrote := false
 	created, err := s.identity.Bootstrap(ctx, func(secret string) error {
+		wrote = true
 		return writeFileAtomic(keyPath, []byte(secret+"\n"), 0o600)
 	})
+	if wrote && !created {
+		// Another node on the same database bootstrapped first (production
+		// mode): the key written here was never stored.
+		_ = os.Remove(keyPath)
+	}
 	if err != nil {
 		return nil, err
 	}
