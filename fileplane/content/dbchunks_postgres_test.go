@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,4 +65,22 @@ func TestStoreOnPostgres(t *testing.T) {
 	_, err = buf.ReadFrom(r)
 	require.NoError(t, err)
 	require.Equal(t, data, buf.Bytes())
+}
+
+// blobType is the binary column type of db's dialect.
+func blobType(db *sql.DB) string {
+	if strings.Contains(fmt.Sprintf("%T", db.Driver()), "sqlite") {
+		return "BLOB"
+	}
+	return "BYTEA"
+}
+
+// GC while writers run, on PostgreSQL with chunks in the database and the
+// advisory GC lock: no referenced content is lost. (The race the lock
+// closes, a reference committed between GC's reads and its deletes, is too
+// narrow for this run to hit without the lock; it passes either way.)
+func TestGCConcurrentWithWritersPostgres(t *testing.T) {
+	pgtest.Require(t)
+	db := pgtest.Open(t, postgres.Domain{Name: "content", Migrations: content.PostgresMigrations()})
+	runGCConcurrentWithWriters(t, &env{db: db, store: content.NewStore(db, content.NewDBChunks(db)).WithGCLock(content.PostgresGCLock)})
 }

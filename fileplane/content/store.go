@@ -74,6 +74,7 @@ type Store struct {
 	db     *sql.DB
 	chunks ChunkStore
 	gcMu   sync.Mutex // one GC at a time
+	gcLock GCLock     // nil where the database serializes writers
 	now    func() time.Time
 }
 
@@ -81,6 +82,13 @@ type Store struct {
 // GC needs chunks to implement Sweeper (DiskChunks does).
 func NewStore(db *sql.DB, chunks ChunkStore) *Store {
 	return &Store{db: db, chunks: chunks, now: time.Now}
+}
+
+// WithGCLock makes s take l in every Save and GC (PostgresGCLock on
+// PostgreSQL) and returns s.
+func (s *Store) WithGCLock(l GCLock) *Store {
+	s.gcLock = l
+	return s
 }
 
 // Chunks returns the ChunkStore s keeps chunks in.
@@ -172,6 +180,11 @@ const chunkInsertBatch = 200
 func (s *Store) Save(ctx context.Context, q storage.DBTX, obj Object) error {
 	if err := obj.check(); err != nil {
 		return err
+	}
+	if s.gcLock != nil {
+		if err := s.gcLock.Shared(ctx, q); err != nil {
+			return fmt.Errorf("saving content object %s: %w", obj.Hash, storage.Translate(err))
+		}
 	}
 	res, err := q.ExecContext(ctx, `INSERT INTO content_objects (hash, size, chunk_count, created_at)
 		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,

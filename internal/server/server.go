@@ -130,6 +130,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.identity = identity.NewService(s.db, identity.SQLStore{}, s.engine, s.log)
 
 	s.content = content.NewStore(s.db, chunks)
+	if cfg.Postgres != "" {
+		s.content.WithGCLock(content.PostgresGCLock)
+	}
 	s.tree = paths.NewTree(s.db, paths.SQLStore{}, s.engine, s.log)
 	// On PostgreSQL another node may be between SpiceDB's commit and its own
 	// of a new entry, and a sweep could take that entry's relationships: the
@@ -328,12 +331,6 @@ func (s *Server) maintain(ctx context.Context) {
 			s.log.Warn("expiring uploads", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired upload sessions", "count", n)
-		}
-		if s.cfg.Postgres != "" {
-			// Content GC reads references and deletes objects in one
-			// transaction, which SQLite serializes; on PostgreSQL (read
-			// committed, several nodes) it needs its own locking first.
-			continue
 		}
 		st, err := s.content.GC(ctx, ContentGCGrace, s.files.Referencers()...)
 		if err != nil {
