@@ -150,6 +150,9 @@ func TestPostgresTwoNodesAreOneService(t *testing.T) {
 			oks++
 			continue
 		}
+		if !strings.HasPrefix(r, "nexus: aborted: ") {
+			t.Logf("node a:\n%s\nnode b:\n%s", a.stderr.String(), b.stderr.String())
+		}
 		require.True(t, strings.HasPrefix(r, "nexus: aborted: "), "a concurrent write either succeeds or is aborted: %q", r)
 	}
 	require.GreaterOrEqual(t, oks, 1)
