@@ -109,11 +109,29 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 		cache.Disabled = true
 	}
 	replicas := make([]string, len(cfg.PostgresReplicas))
+	var pools []postgres.Replica
 	for i, r := range cfg.PostgresReplicas {
-		if _, err := postgres.ParseURL(r, postgres.Options{}); err != nil {
+		pc, err := postgres.ParseURL(r, postgres.Options{})
+		if err != nil {
 			return nil, fmt.Errorf("--postgres-replica %d: %w", i+1, err)
 		}
 		replicas[i] = postgres.WithSearchPath(r, postgres.SpiceDBSchema)
+		db, err := postgres.Open(ctx, r, postgres.Options{MaxConns: 4, Lazy: true})
+		if err != nil {
+			return nil, fmt.Errorf("--postgres-replica %d: %w", i+1, err)
+		}
+		s.replicas = append(s.replicas, db)
+		pools = append(pools, postgres.Replica{Name: fmt.Sprintf("%s:%d", pc.Host, pc.Port), DB: db})
+	}
+	if len(pools) > 0 {
+		// The router probes the replicas for their lag and health (metrics
+		// nexus_pg_replica_*). Routing our own reads through it, with the
+		// caller's LSN in the consistency token, is not wired yet.
+		router := postgres.NewRouter(s.db, pools, postgres.RouterConfig{Registerer: s.registry})
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		s.stopRouter = func() { cancel(); <-done }
+		go func() { router.Run(rctx); close(done) }()
 	}
 	if s.engine, err = authz.New(ctx, authz.Config{
 		Schema: nexus.Schema,

@@ -3,13 +3,16 @@ package server_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -137,4 +140,36 @@ func TestOpenPostgresTwoNodesAtOnceBootstrapOnce(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, keys, "exactly one node wrote admin.key")
+}
+
+// With --postgres-replica, the node probes the replica: its health and lag
+// are metrics.
+func TestOpenPostgresReplicaMetrics(t *testing.T) {
+	pgtest.Require(t)
+	ctx := context.Background()
+	primary := pgtest.StartCluster(t, pgtest.ClusterOptions{})
+	replica := pgtest.StartReplica(t, primary)
+	url := primary.NewDatabase(t)
+	require.NoError(t, server.MigratePostgres(ctx, url))
+	replicaURL := strings.Replace(url, fmt.Sprintf(":%d/", primary.Port), fmt.Sprintf(":%d/", replica.Port), 1)
+	srv, err := server.Open(ctx, server.Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), Postgres: url, PostgresReplicas: []string{replicaURL},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	defer srv.Close()
+	want := fmt.Sprintf(`nexus_pg_replica_healthy{replica="127.0.0.1:%d"} 1`, replica.Port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body := rec.Body.String()
+		if strings.Contains(body, want) {
+			require.Contains(t, body, fmt.Sprintf(`nexus_pg_replica_lag_seconds{replica="127.0.0.1:%d"}`, replica.Port))
+			require.Contains(t, body, fmt.Sprintf(`nexus_pg_replica_lag_bytes{replica="127.0.0.1:%d"}`, replica.Port))
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no %s in /metrics", want)
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -93,7 +93,10 @@ type Server struct {
 	files    *files.Service
 	sharing  *sharing.Service
 	registry *prometheus.Registry
-	handler  http.Handler
+	// production mode: the replicas' pools and the router probing them
+	replicas   []*sql.DB
+	stopRouter context.CancelFunc
+	handler    http.Handler
 }
 
 // Open prepares everything but the listener: the data dir and its lock, the
@@ -296,6 +299,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases everything Open took. It is safe to call more than once.
 func (s *Server) Close() error {
+	if s.stopRouter != nil {
+		s.stopRouter()
+		s.stopRouter = nil
+	}
+	for _, r := range s.replicas {
+		r.Close()
+	}
+	s.replicas = nil
 	if s.engine != nil {
 		s.engine.Close()
 		s.engine = nil

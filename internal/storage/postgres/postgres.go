@@ -33,6 +33,9 @@ type Options struct {
 	// writes fail fast while the primary is down) unless the URL sets
 	// connect_timeout.
 	ConnectTimeout time.Duration
+	// Lazy skips the check that the database answers (for replicas, which
+	// may be down at start).
+	Lazy bool
 }
 
 // ParseURL parses a PostgreSQL URL (or key=value string) into a pgx config
@@ -81,6 +84,9 @@ func Open(ctx context.Context, url string, opts Options) (*sql.DB, error) {
 	db.SetMaxOpenConns(max)
 	db.SetMaxIdleConns(max)
 	db.SetConnMaxIdleTime(5 * time.Minute)
+	if opts.Lazy {
+		return db, nil
+	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
