@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build run test test-short lint generate checkgenerate bench tools clean
+.PHONY: all build run test test-short lint generate checkgenerate bench bench-pg tools clean
 
 all: build
 
@@ -55,6 +55,14 @@ checkgenerate: generate
 ## bench: load benchmarks; prints tables and writes bench/results/latest.json
 bench:
 	$(GO) run ./bench -out bench/results/latest.json
+
+## bench-pg: production-mode benchmarks on PostgreSQL, into
+## bench/results/latest-pg.json. NEXUS_BENCH_POSTGRES names a server with
+## track_commit_timestamp on (deploy/local-pg.sh up DIR starts one at
+## postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable, the default).
+bench-pg:
+	NEXUS_BENCH_POSTGRES=$${NEXUS_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable} \
+		$(GO) run ./bench -out bench/results/latest-pg.json -scenarios pg_check
 
 clean:
 	rm -rf $(BIN)

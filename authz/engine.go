@@ -16,6 +16,7 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/spicedb/pkg/cmd/server"
 	"github.com/authzed/spicedb/pkg/cmd/util"
+	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -32,6 +33,10 @@ type Config struct {
 	// Log makes relationships durable. Nil keeps them in memory only, which
 	// is for tests.
 	Log Log
+
+	// Postgres, if set, puts the engine on SpiceDB's postgres datastore
+	// instead of memdb; Log must then be nil.
+	Postgres *PostgresConfig
 
 	// RevisionQuantization is the window within which SpiceDB may answer a
 	// minimize_latency read at one shared revision. Smaller makes changes
@@ -104,14 +109,17 @@ type Engine struct {
 
 var quietOnce sync.Once
 
+// quiet turns SpiceDB's info-level chatter off: it logs through zerolog,
+// and its messages are not ours.
+func quiet() {
+	quietOnce.Do(func() { zerolog.SetGlobalLevel(zerolog.WarnLevel) })
+}
+
 // New starts an embedded SpiceDB, rebuilds its relationships from cfg.Log,
 // and applies cfg.Schema. A schema the engine rejects fails New with the
 // engine's message, which names the line.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
-	quietOnce.Do(func() {
-		// SpiceDB logs through zerolog; its info-level chatter is not ours.
-		zerolog.SetGlobalLevel(zerolog.WarnLevel)
-	})
+	quiet()
 	if cfg.RevisionQuantization == 0 {
 		cfg.RevisionQuantization = DefaultRevisionQuantization
 	}
@@ -123,11 +131,25 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 
-	// Our fork of SpiceDB's in-memory datastore (authz/memdb), which looks
-	// relationships up by resource and subject id instead of scanning.
-	ds, err := memdb.NewMemdbDatastore(1024, cfg.RevisionQuantization, cfg.GCWindow)
-	if err != nil {
-		return nil, fmt.Errorf("authz: creating datastore: %w", err)
+	var ds datastore.Datastore
+	var err error
+	var pglog *txLog
+	if pc := cfg.Postgres; pc != nil {
+		if cfg.Log != nil || pc.DB == nil {
+			return nil, errors.New("authz: on PostgreSQL the engine takes Postgres.DB and no Log")
+		}
+		if ds, err = newPostgresDatastore(ctx, pc, cfg.RevisionQuantization); err != nil {
+			return nil, err
+		}
+		pglog = &txLog{db: pc.DB}
+		cfg.Log = pglog
+	} else {
+		// Our fork of SpiceDB's in-memory datastore (authz/memdb), which
+		// looks relationships up by resource and subject id instead of
+		// scanning.
+		if ds, err = memdb.NewMemdbDatastore(1024, cfg.RevisionQuantization, cfg.GCWindow); err != nil {
+			return nil, fmt.Errorf("authz: creating datastore: %w", err)
+		}
 	}
 
 	key := make([]byte, 32)
@@ -136,7 +158,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	presharedKey := hex.EncodeToString(key)
 
-	srv, err := server.NewConfigWithOptionsAndDefaults(
+	var extra []server.ConfigOption
+	if cfg.Postgres != nil {
+		// SpiceDB's postgres Watch polls for new transactions once per
+		// heartbeat (default 1 s): that poll bounds how soon another node's
+		// revoke evicts this node's cache.
+		extra = append(extra, server.WithWatchHeartbeat(PostgresWatchInterval))
+	}
+	srv, err := server.NewConfigWithOptionsAndDefaults(append([]server.ConfigOption{
 		server.WithDatastore(ds),
 		server.WithGRPCServer(util.GRPCServerConfig{Network: util.BufferedNetwork, Enabled: true, MaxConnAge: 365 * 24 * time.Hour}),
 		server.WithPresharedSecureKey(presharedKey),
@@ -152,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: false}),
 		server.WithMaximumUpdatesPerWrite(maxUpdatesPerWrite),
 		server.WithMaxLookupResourcesLimit(lookupPageSize),
-	).Complete(ctx)
+	}, extra...)...).Complete(ctx)
 	if err != nil {
 		_ = ds.Close()
 		return nil, fmt.Errorf("authz: configuring SpiceDB: %w", err)
@@ -169,6 +198,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cancel:  cancel,
 		done:    make(chan error, 1),
 		base:    cfg.Schema,
+	}
+	if pglog != nil {
+		pglog.exists = e.exists
 	}
 	go func() { e.done <- srv.Run(runCtx) }()
 

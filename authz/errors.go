@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,6 +37,9 @@ func wrapErr(op string, err error) error {
 		kind = ErrUnavailable
 	default:
 		kind = ErrEngine
+		if lostDatastore(st.Message()) {
+			kind = ErrUnavailable
+		}
 	}
 	return &engineError{msg: fmt.Sprintf("authz: %s: %s: %s", op, kind, st.Message()), kind: kind, st: st}
 }
@@ -60,6 +64,19 @@ func EngineStatus(err error) (*status.Status, bool) {
 		return ee.st, true
 	}
 	return nil, false
+}
+
+// lostDatastore reports an engine message that says SpiceDB lost its
+// PostgreSQL connection: SpiceDB reports some of those (a revision it could
+// not read, say) with codes Unknown or Internal, which a client should see
+// as Unavailable, not as an internal error.
+func lostDatastore(msg string) bool {
+	for _, s := range []string{"unexpected EOF", "conn closed", "connection refused", "failed to connect", "connection reset by peer", "broken pipe", "SQLSTATE 08", "SQLSTATE 57P0"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func grpcMessage(err error) string {

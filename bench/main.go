@@ -29,6 +29,9 @@ type Scenario struct {
 	Name        string
 	Description string
 	Run         func(ctx context.Context, cfg RunConfig) (*Outcome, error)
+	// OnlyNamed scenarios run only when -scenarios names them (they need
+	// something set up first, such as a PostgreSQL server: make bench-pg).
+	OnlyNamed bool
 }
 
 // RunConfig is what every scenario is given.
@@ -48,6 +51,7 @@ var registry = []Scenario{
 	grepScan,
 	recallMemories,
 	apiCheckVsSpiceDB,
+	pgCheck,
 }
 
 func main() { os.Exit(run()) }
@@ -146,7 +150,13 @@ func scenarioNames() []string {
 
 func selectScenarios(list string) ([]Scenario, error) {
 	if strings.TrimSpace(list) == "" {
-		return registry, nil
+		var out []Scenario
+		for _, s := range registry {
+			if !s.OnlyNamed {
+				out = append(out, s)
+			}
+		}
+		return out, nil
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(list, ",") {

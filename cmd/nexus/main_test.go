@@ -44,11 +44,12 @@ type proc struct {
 	url    string
 }
 
-// serve starts `nexus serve` as a subprocess and waits until it is ready.
-func serve(t *testing.T, dir string) *proc {
+// serve starts `nexus serve` as a subprocess, with extra flags if any, and
+// waits until it is ready.
+func serve(t *testing.T, dir string, extra ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(os.Args[0], "serve", "--data-dir", dir, "--addr", addr)
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data-dir", dir, "--addr", addr}, extra...)...)
 	cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")
 	stderr := &lockedWriter{}
 	cmd.Stderr = stderr

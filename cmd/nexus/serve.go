@@ -18,6 +18,7 @@ import (
 func newServeCmd(stderr io.Writer) *cobra.Command {
 	var (
 		dataDir, addr, origins, logFormat, logLevel, postgres string
+		spicedbPostgres                                       string
 		replicas                                              []string
 		maxRequest, maxUnary, maxFile, cacheMiB               int64
 		quantization, staleness                               time.Duration
@@ -33,8 +34,8 @@ The first start of an empty data dir creates zone "default", its admin user
 "admin", and writes the admin's API key to DATA_DIR/admin.key (mode 0600).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if postgres != "" || len(replicas) > 0 {
-				return errors.New("--postgres is not available in this build yet; run without it for the embedded default")
+			if postgres == "" && (len(replicas) > 0 || spicedbPostgres != "") {
+				return errors.New("--postgres-replica and --spicedb-postgres need --postgres (the primary's URL)")
 			}
 			if cacheMiB < 0 || cacheMiB > 1<<20 {
 				return fmt.Errorf("--cache-size-mib %d: give a size in MiB from 1 to 1048576, or 0 for the default of %d", cacheMiB, authz.DefaultCacheSizeMiB)
@@ -53,6 +54,9 @@ The first start of an empty data dir creates zone "default", its admin user
 			defer ln.Close()
 			srv, err := server.Open(cmd.Context(), server.Config{
 				DataDir:              dataDir,
+				Postgres:             postgres,
+				PostgresReplicas:     replicas,
+				SpiceDBPostgres:      spicedbPostgres,
 				Addr:                 addr,
 				AllowedOrigins:       splitList(origins),
 				MaxRequestBytes:      maxRequest,
@@ -86,8 +90,9 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.Int64Var(&cacheMiB, "cache-size-mib", envInt("NEXUS_CACHE_SIZE_MIB", 0), "memory for cached permission decisions, in MiB; 0 is 64 (env NEXUS_CACHE_SIZE_MIB)")
 	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
-	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL for production mode (env NEXUS_POSTGRES; not in this build yet)")
-	f.StringArrayVar(&replicas, "postgres-replica", nil, "PostgreSQL read replica URL, repeatable (not in this build yet)")
+	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL primary URL: production mode, after nexus migrate (env NEXUS_POSTGRES)")
+	f.StringVar(&spicedbPostgres, "spicedb-postgres", envOr("NEXUS_SPICEDB_POSTGRES", ""), "URL for SpiceDB's tables; default: --postgres with search_path=spicedb (through PgBouncer, a database whose connect_query sets it; env NEXUS_SPICEDB_POSTGRES)")
+	f.StringArrayVar(&replicas, "postgres-replica", splitList(envOr("NEXUS_POSTGRES_REPLICAS", "")), "PostgreSQL read replica URL, repeatable; SpiceDB reads from it (env NEXUS_POSTGRES_REPLICAS, comma-separated)")
 	return cmd
 }
 
@@ -97,8 +102,20 @@ func newMigrateCmd() *cobra.Command {
 		Use:   "migrate --postgres URL",
 		Short: "Migrate a PostgreSQL database (production mode)",
 		Args:  cobra.NoArgs,
+		Long: `Create or upgrade the tables of production mode in the PostgreSQL database at
+URL: Nexus's own (one goose version table per domain, goose_<domain>) and
+SpiceDB's (in schema "spicedb"). Run it against the primary directly, not
+through PgBouncer, before starting or upgrading the nodes; it is safe to run
+again, and concurrent runs wait for each other.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("production mode on PostgreSQL is not available in this build yet; the embedded default migrates itself at start")
+			if postgres == "" {
+				return errors.New("--postgres URL is required (e.g. postgres://nexus:PASSWORD@db:5432/nexus); the embedded default migrates itself at start")
+			}
+			if err := server.MigratePostgres(cmd.Context(), postgres); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "migrated")
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL URL (env NEXUS_POSTGRES)")

@@ -15,6 +15,33 @@ import (
 // register theirs; GC runs them all in one transaction.
 type Referencer func(ctx context.Context, q storage.DBTX, fn func(Hash) error) error
 
+// GCLock makes GC's deletion of unreferenced objects and writers' Saves
+// exclude each other where the database does not: on SQLite one write
+// transaction runs at a time, so none is needed; on PostgreSQL (read
+// committed, several nodes) a writer could reference an object between GC's
+// reading the references and deleting it. Shared runs in the transaction of
+// every Save, Exclusive in GC's; each lock lasts until its transaction ends.
+type GCLock interface {
+	Shared(ctx context.Context, q storage.DBTX) error
+	Exclusive(ctx context.Context, q storage.DBTX) error
+}
+
+// PostgresGCLock is the GCLock of PostgreSQL: a transaction-level advisory
+// lock (which PgBouncer's transaction pooling keeps correct).
+var PostgresGCLock GCLock = pgAdvisoryLock(0x6e657875735f6763) // "nexus_gc"
+
+type pgAdvisoryLock int64
+
+func (k pgAdvisoryLock) Shared(ctx context.Context, q storage.DBTX) error {
+	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(?)`, int64(k))
+	return err
+}
+
+func (k pgAdvisoryLock) Exclusive(ctx context.Context, q storage.DBTX) error {
+	_, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(k))
+	return err
+}
+
 // GCStats counts what one GC deleted.
 type GCStats struct {
 	Objects    int   // recorded objects deleted
@@ -85,6 +112,11 @@ func (s *Store) GC(ctx context.Context, grace time.Duration, refs ...Referencer)
 func (s *Store) deleteUnreferenced(ctx context.Context, refs []Referencer) (int, error) {
 	deleted := 0
 	err := storage.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		if s.gcLock != nil {
+			if err := s.gcLock.Exclusive(ctx, tx); err != nil {
+				return fmt.Errorf("content GC: %w", err)
+			}
+		}
 		live := map[Hash]struct{}{}
 		for _, ref := range refs {
 			if err := ref(ctx, tx, func(h Hash) error { live[h] = struct{}{}; return nil }); err != nil {

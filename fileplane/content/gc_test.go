@@ -24,7 +24,7 @@ import (
 type refs struct{ db *sql.DB }
 
 func newRefs(t *testing.T, db *sql.DB) refs {
-	_, err := db.Exec(`CREATE TABLE test_refs (hash BLOB NOT NULL PRIMARY KEY)`)
+	_, err := db.Exec(`CREATE TABLE test_refs (hash ` + blobType(db) + ` NOT NULL PRIMARY KEY)`)
 	require.NoError(t, err)
 	return refs{db}
 }
@@ -316,8 +316,11 @@ func TestGCSparesAChunkReusedAfterItsTimeWasRead(t *testing.T) {
 // while GC runs in a loop with a short grace, then checks that every object
 // still referenced reads back, before and after a final GC.
 func TestGCConcurrentWithWriters(t *testing.T) {
+	runGCConcurrentWithWriters(t, newEnv(t))
+}
+
+func runGCConcurrentWithWriters(t *testing.T, e *env) {
 	ctx := context.Background()
-	e := newEnv(t)
 	r := newRefs(t, e.db)
 	const (
 		// Longer than most saves take under -race on a busy 2-core

@@ -27,6 +27,14 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// PostgresMigrations are the content tables (with the chunks themselves)' migrations on PostgreSQL.
+func PostgresMigrations() fs.FS {
+	return storage.Migrations(postgresMigrations, "migrations/postgres")
+}
+
 // Object is one piece of content: the BLAKE3 hash of its whole content, its
 // size, and the chunks that hold its bytes, in order. ChunkSizes[i] is the
 // length of Chunks[i]; the sizes add up to Size. An empty content has no
@@ -66,6 +74,7 @@ type Store struct {
 	db     *sql.DB
 	chunks ChunkStore
 	gcMu   sync.Mutex // one GC at a time
+	gcLock GCLock     // nil where the database serializes writers
 	now    func() time.Time
 }
 
@@ -73,6 +82,13 @@ type Store struct {
 // GC needs chunks to implement Sweeper (DiskChunks does).
 func NewStore(db *sql.DB, chunks ChunkStore) *Store {
 	return &Store{db: db, chunks: chunks, now: time.Now}
+}
+
+// WithGCLock makes s take l in every Save and GC (PostgresGCLock on
+// PostgreSQL) and returns s.
+func (s *Store) WithGCLock(l GCLock) *Store {
+	s.gcLock = l
+	return s
 }
 
 // Chunks returns the ChunkStore s keeps chunks in.
@@ -164,6 +180,11 @@ const chunkInsertBatch = 200
 func (s *Store) Save(ctx context.Context, q storage.DBTX, obj Object) error {
 	if err := obj.check(); err != nil {
 		return err
+	}
+	if s.gcLock != nil {
+		if err := s.gcLock.Shared(ctx, q); err != nil {
+			return fmt.Errorf("saving content object %s: %w", obj.Hash, storage.Translate(err))
+		}
 	}
 	res, err := q.ExecContext(ctx, `INSERT INTO content_objects (hash, size, chunk_count, created_at)
 		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,

@@ -123,6 +123,14 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// PostgresMigrations are the upload and meta tables' migrations on PostgreSQL.
+func PostgresMigrations() fs.FS {
+	return storage.Migrations(postgresMigrations, "migrations/postgres")
+}
+
 // Config configures a Service.
 type Config struct {
 	DB       *sql.DB

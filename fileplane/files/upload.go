@@ -120,8 +120,8 @@ func (s *Service) AppendUpload(ctx context.Context, c Caller, id string, offset 
 		if err := s.content.Save(ctx, tx, obj); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO files_upload_parts (upload_id, offset, size, content_hash)
-			VALUES (?, ?, ?, ?)`, id, offset, obj.Size, obj.Hash.String()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO files_upload_parts (upload_id, "offset", size, content_hash)
+			VALUES (?, ?, ?, ?) ON CONFLICT (upload_id, "offset") DO UPDATE SET size = excluded.size, content_hash = excluded.content_hash`, id, offset, obj.Size, obj.Hash.String()); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM files_upload_parts WHERE upload_id = ?`, id).Scan(&received)
@@ -141,7 +141,7 @@ func (s *Service) CommitUpload(ctx context.Context, c Caller, id string) (Item, 
 	if err != nil {
 		return Item{}, "", err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT offset, size, content_hash FROM files_upload_parts WHERE upload_id = ? ORDER BY offset`, id)
+	rows, err := s.db.QueryContext(ctx, `SELECT "offset", size, content_hash FROM files_upload_parts WHERE upload_id = ? ORDER BY "offset"`, id)
 	if err != nil {
 		return Item{}, "", err
 	}

@@ -214,6 +214,11 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 		}
 		return s.changed(ctx, tx, e.ID)
 	})
+	if errors.Is(err, storage.ErrExists) {
+		// Another write made version e.Version first (on PostgreSQL two
+		// writers can read the same version; the versions' key keeps one).
+		return Item{}, "", errs.Wrap(errs.Aborted, err, "%s changed while it was written; read it again and retry", p)
+	}
 	if err != nil {
 		return Item{}, "", err
 	}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"io/fs"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/storage"
@@ -83,6 +85,14 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// PostgresMigrations are the entries table' migrations on PostgreSQL.
+func PostgresMigrations() fs.FS {
+	return storage.Migrations(postgresMigrations, "migrations/postgres")
+}
+
 // SQLStore is the Store on SQL.
 type SQLStore struct{}
 
@@ -131,6 +141,11 @@ func (SQLStore) Root(ctx context.Context, q storage.DBTX, zone string) (Entry, e
 }
 
 func (SQLStore) Child(ctx context.Context, q storage.DBTX, parent EntryID, name string) (Entry, error) {
+	if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) {
+		// No stored name has these (ParsePath refuses them), and PostgreSQL's
+		// text cannot even carry them in a query.
+		return Entry{}, storage.ErrNotFound
+	}
 	return scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM paths_entries WHERE parent_id = ? AND name = ?`, parent, name))
 }
 

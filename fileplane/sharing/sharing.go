@@ -154,6 +154,14 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// PostgresMigrations are the links and access log tables' migrations on PostgreSQL.
+func PostgresMigrations() fs.FS {
+	return storage.Migrations(postgresMigrations, "migrations/postgres")
+}
+
 // Engine is what sharing needs of authz.
 type Engine interface {
 	authz.Checker

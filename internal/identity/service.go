@@ -132,6 +132,9 @@ func (s *Service) Bootstrap(ctx context.Context, saveKey func(secret string) err
 		}
 		return s.store.InsertKey(ctx, tx, k)
 	}))
+	if errors.Is(err, storage.ErrExists) {
+		return false, nil // another node on the same database bootstrapped first
+	}
 	if err != nil {
 		return false, fmt.Errorf("creating the default zone and its admin: %w", err)
 	}

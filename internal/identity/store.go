@@ -46,6 +46,14 @@ func SQLiteMigrations() fs.FS {
 	return storage.Migrations(sqliteMigrations, "migrations/sqlite")
 }
 
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// PostgresMigrations are the identity tables' migrations on PostgreSQL.
+func PostgresMigrations() fs.FS {
+	return storage.Migrations(postgresMigrations, "migrations/postgres")
+}
+
 // SQLStore is the Store on SQL (SQLite today).
 type SQLStore struct{}
 

@@ -63,6 +63,9 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		// send it.
 		log.WarnContext(ctx, "authorization engine refused a request", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("the request does not fit the authorization schema"))
+	case storage.IsUnavailable(err):
+		log.WarnContext(ctx, "database unavailable", "procedure", procedure, "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("primary unreachable; retry"))
 	case errors.Is(err, storage.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
 	}

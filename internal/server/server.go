@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -43,8 +44,19 @@ import (
 
 // Config configures a Server.
 type Config struct {
-	// DataDir holds the SQLite file, the lock and admin.key.
+	// DataDir holds the SQLite file, the lock and admin.key; with Postgres,
+	// only the lock and admin.key.
 	DataDir string
+	// Postgres, if set, is production mode: the URL of the PostgreSQL
+	// primary, migrated by `nexus migrate`. PostgresReplicas are read
+	// replicas, given to SpiceDB's datastore.
+	Postgres         string
+	PostgresReplicas []string
+	// SpiceDBPostgres is the URL SpiceDB's datastore uses; empty derives it
+	// from Postgres with search_path=spicedb. Through PgBouncer 1.18, which
+	// refuses a search_path startup parameter, point it at a PgBouncer
+	// database whose connect_query sets the search path (deploy/pgbouncer.ini).
+	SpiceDBPostgres string
 	// Addr is the host:port to listen on.
 	Addr string
 	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).
@@ -88,7 +100,10 @@ type Server struct {
 	search   *search.Service
 	memory   *memory.Service
 	registry *prometheus.Registry
-	handler  http.Handler
+	// production mode: the replicas' pools and the router probing them
+	replicas   []*sql.DB
+	stopRouter context.CancelFunc
+	handler    http.Handler
 }
 
 // Open prepares everything but the listener: the data dir and its lock, the
@@ -113,46 +128,31 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.unlock, err = prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	dbPath := filepath.Join(cfg.DataDir, "nexus.db")
-	if s.db, err = sqlite.Open(ctx, dbPath); err != nil {
-		return nil, err
+	var chunks content.ChunkStore
+	if cfg.Postgres != "" {
+		chunks, err = s.openPostgres(ctx)
+	} else {
+		chunks, err = s.openSQLite(ctx)
 	}
-	if err := sqlite.MigrateAll(ctx, s.db,
-		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
-		sqlite.Domain{Name: "identity", Migrations: identity.SQLiteMigrations()},
-		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
-		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
-		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
-		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
-		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
-		sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()},
-		sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()},
-	); err != nil {
-		return nil, err
-	}
-
-	if s.engine, err = authz.New(ctx, authz.Config{
-		Schema:               nexus.Schema,
-		Log:                  &authz.SQLLog{DB: s.db},
-		RevisionQuantization: cfg.RevisionQuantization,
-		Cache:                cfg.Cache,
-		Logger:               s.log,
-		Registerer:           s.registry,
-	}); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	s.identity = identity.NewService(s.db, identity.SQLStore{}, s.engine, s.log)
 
-	chunks, err := content.NewDiskChunks(filepath.Join(cfg.DataDir, "blobs"))
-	if err != nil {
-		return nil, fmt.Errorf("data dir %s: blob store: %w", cfg.DataDir, err)
-	}
 	s.content = content.NewStore(s.db, chunks)
+	if cfg.Postgres != "" {
+		s.content.WithGCLock(content.PostgresGCLock)
+	}
 	s.tree = paths.NewTree(s.db, paths.SQLStore{}, s.engine, s.log)
-	if n, err := s.tree.SweepOrphans(ctx); err != nil {
-		return nil, fmt.Errorf("sweeping orphaned relationships: %w", err)
-	} else if n > 0 {
-		s.log.Info("removed relationships of entries deleted before a crash", "entries", n)
+	// On PostgreSQL another node may be between SpiceDB's commit and its own
+	// of a new entry, and a sweep could take that entry's relationships: the
+	// outbox that replaces the sweep there is not built yet (issue 7, item 8).
+	if cfg.Postgres == "" {
+		if n, err := s.tree.SweepOrphans(ctx); err != nil {
+			return nil, fmt.Errorf("sweeping orphaned relationships: %w", err)
+		} else if n > 0 {
+			s.log.Info("removed relationships of entries deleted before a crash", "entries", n)
+		}
 	}
 	limits := files.DefaultLimits
 	if cfg.MaxUnaryBytes > 0 {
@@ -161,15 +161,23 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxFileBytes > 0 {
 		limits.MaxFileBytes = cfg.MaxFileBytes
 	}
-	s.indexer = search.NewIndexer(s.db, search.SQLStore{}, paths.SQLStore{}, s.content, 0, s.log)
+	// Search and memory have SQLite stores only (FTS5): on PostgreSQL they
+	// are not served until their tsvector stores exist (issue 7).
+	var onChange files.ChangeHook
+	if cfg.Postgres == "" {
+		s.indexer = search.NewIndexer(s.db, search.SQLStore{}, paths.SQLStore{}, s.content, 0, s.log)
+		onChange = s.indexer.Enqueue
+	}
 	if s.files, err = files.New(ctx, files.Config{
 		DB: s.db, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
-		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: s.indexer.Enqueue,
+		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: onChange,
 	}); err != nil {
 		return nil, err
 	}
-	s.search = search.NewService(s.db, search.SQLStore{}, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
-	s.memory = memory.NewService(s.db, memory.SQLStore{}, s.engine, s.identity.MembershipToken)
+	if s.indexer != nil {
+		s.search = search.NewService(s.db, search.SQLStore{}, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
+		s.memory = memory.NewService(s.db, memory.SQLStore{}, s.engine, s.identity.MembershipToken)
+	}
 
 	s.sharing = sharing.New(sharing.Config{
 		DB: s.db, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
@@ -180,9 +188,16 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if abs, err := filepath.Abs(keyPath); err == nil {
 		keyPath = abs
 	}
+	wrote := false
 	created, err := s.identity.Bootstrap(ctx, func(secret string) error {
+		wrote = true
 		return writeFileAtomic(keyPath, []byte(secret+"\n"), 0o600)
 	})
+	if wrote && !created {
+		// Another node on the same database bootstrapped first (production
+		// mode): the key written here was never stored.
+		_ = os.Remove(keyPath)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +234,10 @@ func (s *Server) routes() http.Handler {
 	fh := rpc.NewFilesHandler(s.files, s.identity)
 	mux.Handle(nexusv1connect.NewFileServiceHandler(fh, opts...))
 	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh), opts...))
-	mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
-	mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
+	if s.search != nil {
+		mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
+		mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
+	}
 	// The SpiceDB API, for other services: service keys only (spiceapi
 	// authenticates them itself, streams included).
 	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
@@ -298,7 +315,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.maintain(maintCtx)
 	// The search index catches up with changes queued before a crash, then
 	// follows every change.
-	go s.indexer.Run(maintCtx, time.Second)
+	if s.indexer != nil {
+		go s.indexer.Run(maintCtx, time.Second)
+	}
 	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
 		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
 	select {
@@ -318,6 +337,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases everything Open took. It is safe to call more than once.
 func (s *Server) Close() error {
+	if s.stopRouter != nil {
+		s.stopRouter()
+		s.stopRouter = nil
+	}
+	for _, r := range s.replicas {
+		r.Close()
+	}
+	s.replicas = nil
 	if s.engine != nil {
 		s.engine.Close()
 		s.engine = nil
@@ -354,10 +381,12 @@ func (s *Server) maintain(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("expired upload sessions", "count", n)
 		}
-		if n, err := s.memory.Sweep(ctx); err != nil {
-			s.log.Warn("sweeping expired memories", "err", err)
-		} else if n > 0 {
-			s.log.Info("deleted expired memories", "count", n)
+		if s.memory != nil {
+			if n, err := s.memory.Sweep(ctx); err != nil {
+				s.log.Warn("sweeping expired memories", "err", err)
+			} else if n > 0 {
+				s.log.Info("deleted expired memories", "count", n)
+			}
 		}
 		st, err := s.content.GC(ctx, ContentGCGrace, s.files.Referencers()...)
 		if err != nil {
@@ -392,3 +421,43 @@ func (s *Server) Search() *search.Service { return s.search }
 
 // Indexer keeps the search index up to date.
 func (s *Server) Indexer() *search.Indexer { return s.indexer }
+
+// openSQLite opens the embedded default: the SQLite file in the data dir
+// (migrated here), the engine rebuilt from its relationship log, and chunks
+// on local disk.
+func (s *Server) openSQLite(ctx context.Context) (content.ChunkStore, error) {
+	cfg := s.cfg
+	var err error
+	dbPath := filepath.Join(cfg.DataDir, "nexus.db")
+	if s.db, err = sqlite.Open(ctx, dbPath); err != nil {
+		return nil, err
+	}
+	if err := sqlite.MigrateAll(ctx, s.db,
+		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
+		sqlite.Domain{Name: "identity", Migrations: identity.SQLiteMigrations()},
+		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
+		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
+		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
+		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
+		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
+		sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()},
+		sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()},
+	); err != nil {
+		return nil, err
+	}
+	if s.engine, err = authz.New(ctx, authz.Config{
+		Schema:               nexus.Schema,
+		Log:                  &authz.SQLLog{DB: s.db},
+		RevisionQuantization: cfg.RevisionQuantization,
+		Cache:                cfg.Cache,
+		Logger:               s.log,
+		Registerer:           s.registry,
+	}); err != nil {
+		return nil, err
+	}
+	chunks, err := content.NewDiskChunks(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: blob store: %w", cfg.DataDir, err)
+	}
+	return chunks, nil
+}

@@ -7,9 +7,12 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base32"
 	"errors"
+	"io"
 	"io/fs"
+	"net"
 	"strings"
 	"time"
 )
@@ -142,4 +145,31 @@ func QueryAll[T any](ctx context.Context, q DBTX, scan func(Scanner) (T, error),
 		out = append(out, v)
 	}
 	return out, Translate(rows.Err())
+}
+
+// ErrUnavailable is a database that cannot be reached (down, restarting,
+// failing over): the client may retry.
+var ErrUnavailable = errors.New("database unavailable")
+
+// IsUnavailable reports whether err means the database could not be reached
+// or dropped the connection: a network error, a connection the driver gave
+// up on or that the server closed, or a PostgreSQL connection exception (SQLSTATE class 08) or
+// shutdown (57P01-57P03).
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true // io.ErrUnexpectedEOF: the server closed a pooled connection
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		code := st.SQLState()
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
+	}
+	return false
 }

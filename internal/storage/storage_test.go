@@ -1,0 +1,43 @@
+package storage_test
+
+import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/internal/storage"
+)
+
+type sqlState string
+
+func (s sqlState) Error() string    { return "pg error " + string(s) }
+func (s sqlState) SQLState() string { return string(s) }
+
+func TestIsUnavailable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"bad connection", driver.ErrBadConn, true},
+		{"closed by the server", fmt.Errorf("query: %w", io.ErrUnexpectedEOF), true},
+		{"refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"connection failure", sqlState("08006"), true},
+		{"admin shutdown", sqlState("57P01"), true},
+		{"unique violation", sqlState("23505"), false},
+		{"not found", storage.ErrNotFound, false},
+		{"other", errors.New("boom"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, storage.IsUnavailable(tc.err))
+		})
+	}
+}
