@@ -286,21 +286,36 @@ func (c *cache) seqAt(rev datastore.Revision) (uint64, bool) {
 	return c.hist[i-1].seq, true
 }
 
-func (c *cache) store(it CheckItem, d Decision) {
+// keep stores d if it is current — no change the cache has processed
+// since d's revision affected its resource — and reports whether it was.
+func (c *cache) keep(it CheckItem, d Decision) bool {
 	rev, ok := c.e.revision(d.At)
 	if !ok {
-		return
+		return false
 	}
 	n, ok := c.seqAt(rev)
-	if !ok {
-		return
+	if !ok || n < c.flushSeq.Load() || n < c.slot(it.Resource).Load() {
+		return false
 	}
 	key := cacheKey(it)
 	c.decisions.Set(key, cached{allowed: d.Allowed, rev: rev, token: d.At, seq: n}, int64(len(key))+96)
+	return true
 }
 
 // storable reports whether answers to cons may be stored.
 func storable(cons Consistency) bool { return cons.kind != fullyConsistent }
+
+// fresher is cons raised to at least what the cache has processed, for
+// asking again when the engine answered from before a change the cache
+// has seen (a minimize_latency read at SpiceDB's quantized revision): a
+// cached engine answers no older than its own knowledge of changes.
+func (c *cache) fresher(cons Consistency) (Consistency, bool) {
+	done := c.done.Load()
+	if done == nil {
+		return cons, false
+	}
+	return AtLeastAsFresh(c.e.Newest(cons.token, done.token)), true
+}
 
 func (c *cache) check(ctx context.Context, it CheckItem, cons Consistency) (Decision, error) {
 	r := c.request(cons)
@@ -312,12 +327,17 @@ func (c *cache) check(ctx context.Context, it CheckItem, cons Consistency) (Deci
 	}
 	c.m.misses.Add(1)
 	d, err := c.e.checkEngine(ctx, it, c.e.cons(cons))
-	if err != nil {
+	if err != nil || !storable(cons) || c.keep(it, d) {
+		return d, err
+	}
+	again, ok := c.fresher(cons)
+	if !ok {
+		return d, nil
+	}
+	if d, err = c.e.checkEngine(ctx, it, c.e.cons(again)); err != nil {
 		return Decision{}, err
 	}
-	if storable(cons) {
-		c.store(it, d)
-	}
+	c.keep(it, d)
 	return d, nil
 }
 
@@ -354,11 +374,28 @@ func (c *cache) checkBulk(ctx context.Context, items []CheckItem, cons Consisten
 	if err != nil {
 		return nil, err
 	}
+	var stale []int // of batch: answered from before a change the cache has seen
 	for j, i := range miss {
 		out[i] = ds[j]
-		if storable(cons) {
-			c.store(batch[j], ds[j])
+		if storable(cons) && !c.keep(batch[j], ds[j]) {
+			stale = append(stale, j)
 		}
+	}
+	again, ok := c.fresher(cons)
+	if len(stale) == 0 || !ok {
+		return out, nil
+	}
+	redo := make([]CheckItem, len(stale))
+	for k, j := range stale {
+		redo[k] = batch[j]
+	}
+	ds, err = c.e.checkBulkEngine(ctx, redo, c.e.cons(again))
+	if err != nil {
+		return nil, err
+	}
+	for k, j := range stale {
+		out[miss[j]] = ds[k]
+		c.keep(redo[k], ds[k])
 	}
 	return out, nil
 }

@@ -290,14 +290,14 @@ func TestCacheRefusesALateStaleFill(t *testing.T) {
 
 	// The engine's answer at the revision just before the revoke, arriving
 	// late.
-	e.cache.store(aliceR, Decision{Allowed: true, At: other})
+	e.cache.keep(aliceR, Decision{Allowed: true, At: other})
 	e.cache.decisions.Wait()
 	d, err := e.Check(ctx, aliceR, MinimizeLatency())
 	require.NoError(t, err)
 	require.False(t, d.Allowed, "a decision from before the revoke, stored after it was processed, was served")
 
 	// A late answer from after the revoke is kept.
-	e.cache.store(aliceR, Decision{Allowed: false, At: tok})
+	e.cache.keep(aliceR, Decision{Allowed: false, At: tok})
 	e.cache.decisions.Wait()
 	hits := e.CacheStats().Hits
 	d, err = e.Check(ctx, aliceR, MinimizeLatency())
