@@ -132,10 +132,19 @@ func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (
 		return Link{}, notFound
 	}
 	// Managing a link takes share on its entry, now: a creator who has
-	// lost it (and with it the link, see admit) manages nothing.
-	ok, err := s.mayShareAs(ctx, c.User, l)
+	// lost it (and with it the link, see admit) manages nothing. A link
+	// whose entry is gone is dead; its creator and the zone's admins may
+	// still read its log and revoke it (manage on the link).
+	ok, gone, err := s.mayShareAs(ctx, c.User, l)
 	if err != nil {
 		return Link{}, err
+	}
+	if gone {
+		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.ID.Object(), Permission: "manage", Subject: authz.Subject("user", c.User)}, s.consistency(authz.MinimizeLatency()))
+		if err != nil {
+			return Link{}, err
+		}
+		ok = d.Allowed
 	}
 	if !ok {
 		return Link{}, notFound

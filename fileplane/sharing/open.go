@@ -123,11 +123,14 @@ func (s *Service) admit(ctx context.Context, a *attempt, token, password string)
 	// A link speaks for its creator: once the creator may no longer share
 	// its entry (their role revoked, their user removed from the zone),
 	// the link is dead too, like a revoked one.
-	ok, err := s.mayShareAs(ctx, l.CreatedBy, l)
-	if err != nil {
+	ok, gone, err := s.mayShareAs(ctx, l.CreatedBy, l)
+	switch {
+	case err != nil:
 		return Link{}, err
-	}
-	if !ok {
+	case gone:
+		a.done(ctx, EntryGone)
+		return Link{}, errLinkNotFound
+	case !ok:
 		a.done(ctx, CreatorLost)
 		return Link{}, errLinkNotFound
 	}
@@ -155,16 +158,19 @@ func (s *Service) admit(ctx context.Context, a *attempt, token, password string)
 }
 
 // mayShareAs reports whether user may share the link's entry, at least as
-// fresh as the entry's chain and the last membership change.
-func (s *Service) mayShareAs(ctx context.Context, user string, l Link) (bool, error) {
-	cons := s.consistency(authz.MinimizeLatency())
-	if r, err := s.pathOf(ctx, l.Entry); err == nil {
-		cons = s.consistency(cons, r.Tokens()...)
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return false, err
+// fresh as the entry's chain and the last membership change; gone is true
+// when the entry no longer exists.
+func (s *Service) mayShareAs(ctx context.Context, user string, l Link) (ok, gone bool, err error) {
+	r, err := s.pathOf(ctx, l.Entry)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, true, nil
 	}
+	if err != nil {
+		return false, false, err
+	}
+	cons := s.consistency(authz.MinimizeLatency(), r.Tokens()...)
 	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.EntryKind.Object(l.Entry), Permission: "share", Subject: authz.Subject("user", user)}, cons)
-	return d.Allowed, err
+	return d.Allowed, false, err
 }
 
 // lockLink serializes password checks on one link; the returned func
