@@ -300,6 +300,7 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		for _, c := range []struct{ flag, says string }{
 			{"--cache-size-mib=-1", "give a size in MiB"},
 			{"--cache-staleness=-1s", "give a positive duration"},
+			{"--trusted-proxies=10.0.0.0/33", "CIDR prefix"},
 		} {
 			cmd := exec.Command(os.Args[0], "serve", "--data-dir", t.TempDir(), "--addr", freeAddr(t), c.flag)
 			cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")

@@ -12,17 +12,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/rpc"
 	"github.com/nexus-authz/nexus/internal/server"
 )
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
 	var (
-		dataDir, addr, origins, logFormat, logLevel, postgres string
-		spicedbPostgres                                       string
-		replicas                                              []string
-		maxRequest, maxUnary, maxFile, cacheMiB               int64
-		quantization, staleness                               time.Duration
-		noCache                                               bool
+		dataDir, addr, origins, logFormat, logLevel, postgres, trusted string
+		spicedbPostgres                                                string
+		replicas                                                       []string
+		maxRequest, maxUnary, maxFile, cacheMiB                        int64
+		quantization, staleness                                        time.Duration
+		noCache                                                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -36,6 +37,10 @@ The first start of an empty data dir creates zone "default", its admin user
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if postgres == "" && (len(replicas) > 0 || spicedbPostgres != "") {
 				return errors.New("--postgres-replica and --spicedb-postgres need --postgres (the primary's URL)")
+			}
+			proxies, err := rpc.ParseTrustedProxies(trusted)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxies: %w", err)
 			}
 			if cacheMiB < 0 || cacheMiB > 1<<20 {
 				return fmt.Errorf("--cache-size-mib %d: give a size in MiB from 1 to 1048576, or 0 for the default of %d", cacheMiB, authz.DefaultCacheSizeMiB)
@@ -64,6 +69,7 @@ The first start of an empty data dir creates zone "default", its admin user
 				MaxFileBytes:         maxFile,
 				RevisionQuantization: quantization,
 				Cache:                authz.CacheConfig{Disabled: noCache, SizeMiB: int(cacheMiB), Staleness: staleness},
+				TrustedProxies:       proxies,
 				Logger:               log,
 			})
 			if err != nil {
@@ -87,6 +93,7 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.Int64Var(&maxUnary, "max-unary-bytes", envInt("NEXUS_MAX_UNARY_BYTES", 0), "largest Write, Read response or upload chunk; 0 is 16 MiB (env NEXUS_MAX_UNARY_BYTES)")
 	f.Int64Var(&maxFile, "max-file-bytes", envInt("NEXUS_MAX_FILE_BYTES", 0), "largest file; 0 is 5 GiB (env NEXUS_MAX_FILE_BYTES)")
 	f.DurationVar(&quantization, "revision-quantization", envDuration("NEXUS_REVISION_QUANTIZATION", 0), "window in which minimize_latency reads may share a revision; 0 is the default of 100ms (env NEXUS_REVISION_QUANTIZATION)")
+	f.StringVar(&trusted, "trusted-proxies", envOr("NEXUS_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client of a share link (env NEXUS_TRUSTED_PROXIES)")
 	f.Int64Var(&cacheMiB, "cache-size-mib", envInt("NEXUS_CACHE_SIZE_MIB", 0), "memory for cached permission decisions, in MiB; 0 is 64 (env NEXUS_CACHE_SIZE_MIB)")
 	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")

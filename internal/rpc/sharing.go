@@ -2,7 +2,8 @@ package rpc
 
 import (
 	"context"
-	"net"
+	"net/http"
+	"net/netip"
 
 	"connectrpc.com/connect"
 
@@ -15,16 +16,19 @@ import (
 
 // SharingHandler serves nexus.v1.ShareService.
 type SharingHandler struct {
-	svc   *sharing.Service
-	ids   *identity.Service
-	files *FilesHandler // renders entries
+	svc     *sharing.Service
+	ids     *identity.Service
+	files   *FilesHandler  // renders entries
+	trusted []netip.Prefix // proxies whose X-Forwarded-For is believed
 }
 
 var _ nexusv1connect.ShareServiceHandler = (*SharingHandler)(nil)
 
 // NewSharingHandler returns the ShareService handler.
-func NewSharingHandler(svc *sharing.Service, ids *identity.Service, fh *FilesHandler) *SharingHandler {
-	return &SharingHandler{svc: svc, ids: ids, files: fh}
+// trusted are the proxies (load balancers) whose X-Forwarded-For names the
+// client, for the limits and the access log of share links.
+func NewSharingHandler(svc *sharing.Service, ids *identity.Service, fh *FilesHandler, trusted []netip.Prefix) *SharingHandler {
+	return &SharingHandler{svc: svc, ids: ids, files: fh, trusted: trusted}
 }
 
 // AnonymousSharingProcedures are the procedures that take no API key: a
@@ -204,18 +208,14 @@ func (h *SharingHandler) LinkAccessLog(ctx context.Context, req *connect.Request
 	return connect.NewResponse(out), nil
 }
 
-// client is what a request says of its sender: the connection's address
-// (not a forwarding header, which anyone can set) and its user agent.
-func client(peer connect.Peer, h interface{ Get(string) string }) sharing.Client {
-	addr := peer.Addr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	ua := h.Get("User-Agent")
+// client is what a request says of its sender: its address (see
+// clientAddr) and its user agent.
+func (h *SharingHandler) client(peer connect.Peer, hd http.Header) sharing.Client {
+	ua := hd.Get("User-Agent")
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	return sharing.Client{Addr: addr, UserAgent: ua}
+	return sharing.Client{Addr: clientAddr(peer.Addr, hd.Values("X-Forwarded-For"), h.trusted), UserAgent: ua}
 }
 
 // linkPrincipal renders entries opened through a link relative to the
@@ -226,7 +226,7 @@ func linkPrincipal(l sharing.Link) identity.Principal {
 
 func (h *SharingHandler) OpenLink(ctx context.Context, req *connect.Request[nexusv1.OpenLinkRequest]) (*connect.Response[nexusv1.OpenLinkResponse], error) {
 	m := req.Msg
-	o, err := h.svc.OpenLink(ctx, client(req.Peer(), req.Header()), m.GetToken(), m.GetPassword(), m.GetSubPath(),
+	o, err := h.svc.OpenLink(ctx, h.client(req.Peer(), req.Header()), m.GetToken(), m.GetPassword(), m.GetSubPath(),
 		int(m.GetPageSize()), m.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (h *SharingHandler) OpenLink(ctx context.Context, req *connect.Request[nexu
 
 func (h *SharingHandler) WriteLink(ctx context.Context, req *connect.Request[nexusv1.WriteLinkRequest]) (*connect.Response[nexusv1.WriteLinkResponse], error) {
 	m := req.Msg
-	it, err := h.svc.WriteLink(ctx, client(req.Peer(), req.Header()), m.GetToken(), m.GetPassword(), m.GetSubPath(),
+	it, err := h.svc.WriteLink(ctx, h.client(req.Peer(), req.Header()), m.GetToken(), m.GetPassword(), m.GetSubPath(),
 		m.GetData(), m.GetExpectedVersion())
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,9 @@ type Config struct {
 	// LinkLimits bound failed attempts on share links (zero: sharing's
 	// defaults, 5 per minute per link and per address).
 	LinkLimits sharing.Limits
+	// TrustedProxies are the load balancers whose X-Forwarded-For names a
+	// share link's client (see rpc.ParseTrustedProxies).
+	TrustedProxies []netip.Prefix
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -233,7 +237,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
 	fh := rpc.NewFilesHandler(s.files, s.identity)
 	mux.Handle(nexusv1connect.NewFileServiceHandler(fh, opts...))
-	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh), opts...))
+	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh, s.cfg.TrustedProxies), opts...))
 	if s.search != nil {
 		mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
 		mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))

@@ -13,6 +13,7 @@ import (
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
+	"github.com/nexus-authz/nexus/internal/rpc"
 	"github.com/nexus-authz/nexus/internal/server"
 )
 
@@ -105,4 +106,39 @@ func TestSharingAcrossProtocols(t *testing.T) {
 		code, body = post(t, r.url+"/nexus.v1.ShareService/Grant", "", `{"path": "/docs"}`)
 		require.Equal(t, http.StatusUnauthorized, code, "%v", body)
 	})
+}
+
+// TestLinkClientBehindTrustedProxy: a share link's access log and limits
+// count the client named by X-Forwarded-For only when the connection comes
+// from a trusted proxy.
+func TestLinkClientBehindTrustedProxy(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		trusted string
+		want    string
+	}{
+		{"no trusted proxy: the header is not believed", "", "127.0.0.1"},
+		{"behind a trusted proxy", "127.0.0.1", "203.0.113.9"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			proxies, err := rpc.ParseTrustedProxies(c.trusted)
+			require.NoError(t, err)
+			r := start(t, server.Config{TrustedProxies: proxies})
+			files := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+			_, err = files.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: "/d/a.txt", Data: []byte("A"), CreateParents: true}))
+			require.NoError(t, err)
+			admin := nexusv1connect.NewShareServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+			l, err := admin.CreateLink(ctx, connect.NewRequest(&nexusv1.CreateLinkRequest{Path: "/d"}))
+			require.NoError(t, err)
+			req := connect.NewRequest(&nexusv1.OpenLinkRequest{Token: l.Msg.GetToken()})
+			req.Header().Set("X-Forwarded-For", "203.0.113.9")
+			_, err = nexusv1connect.NewShareServiceClient(http.DefaultClient, r.url).OpenLink(ctx, req)
+			require.NoError(t, err)
+			log, err := admin.LinkAccessLog(ctx, connect.NewRequest(&nexusv1.LinkAccessLogRequest{Link: l.Msg.GetLink().GetId()}))
+			require.NoError(t, err)
+			require.NotEmpty(t, log.Msg.GetEntries())
+			require.Equal(t, c.want, log.Msg.GetEntries()[0].GetRemoteAddr())
+		})
+	}
 }
