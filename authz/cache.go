@@ -67,10 +67,10 @@ func (c CacheConfig) withDefaults() CacheConfig {
 	return c
 }
 
-// epochSlots is how many per-resource eviction slots there are. Resources
+// slotCount is how many per-resource eviction slots there are. Resources
 // that share a slot are evicted together, which costs hits, never
 // correctness.
-const epochSlots = 1 << 18
+const slotCount = 1 << 18
 
 // How the cache stays correct. The watcher numbers the changes it
 // processes, in order (seq), and keeps the revision of each (hist). For a
@@ -169,7 +169,7 @@ func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 		m:         m,
 		decisions: rc,
 		seed:      maphash.MakeSeed(),
-		slots:     make([]atomic.Uint64, epochSlots),
+		slots:     make([]atomic.Uint64, slotCount),
 	}
 	c.sets = newSetStore(c)
 	return c, nil
@@ -197,7 +197,7 @@ func (c *cache) slot(o ObjectRef) *atomic.Uint64 {
 	_, _ = h.WriteString(o.Type)
 	_ = h.WriteByte(':')
 	_, _ = h.WriteString(o.ID)
-	return &c.slots[h.Sum64()&(epochSlots-1)]
+	return &c.slots[h.Sum64()&(slotCount-1)]
 }
 
 func cacheKey(it CheckItem) string {

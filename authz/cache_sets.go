@@ -52,7 +52,7 @@ const (
 )
 
 type accessSet struct {
-	global uint64 // the cache's global epoch when registered
+	global uint64 // the cache's flush count when registered
 	seq    uint64 // changes numbered above this came after registration
 
 	state    atomic.Int32
@@ -233,7 +233,7 @@ func (s *setStore) get(k setKey, subject SubjectRef, items int) *accessSet {
 }
 
 // registerLocked records a new set before its lookup, reading the global
-// epoch and the change number before the watch's started revision, as the
+// flush count and the change number before the watch's started revision, as the
 // cache's ordering requires. s.mu is held.
 func (s *setStore) registerLocked(k setKey) *accessSet {
 	if len(s.sets) >= maxSets {
