@@ -1,0 +1,52 @@
+package search_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/fileplane/search"
+	"github.com/nexus-authz/nexus/fileplane/search/searchtest"
+	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+)
+
+// The same suite as the SQLite store's, on PostgreSQL (tsvector, ts_rank,
+// ts_headline), directly and through PgBouncer in transaction pooling mode.
+func TestPostgresStoreConformance(t *testing.T) {
+	for _, target := range pgtest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			searchtest.Run(t, func(t *testing.T) *sql.DB {
+				return target.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
+			}, search.PGStore{})
+		})
+	}
+}
+
+// Words PostgreSQL's english configuration would drop as stopwords (but
+// search.Terms keeps, and FTS5 indexes) are found, and a snippet of a long
+// document is a window around the match.
+func TestPostgresStoreStopwordsAndSnippet(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
+	st := search.PGStore{}
+	body := strings.Repeat("filler text goes here ", 40) + "the quarterly report is about exports " + strings.Repeat("more filler ", 40)
+	require.NoError(t, st.Upsert(ctx, db, search.Doc{Entry: "e", Zone: "z", Hash: "h", Body: body}))
+	for _, q := range []string{"about", "here", "exports"} {
+		terms, err := search.Terms("q", q)
+		require.NoError(t, err)
+		hits, err := st.Query(ctx, db, "z", terms, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, hits, 1, q)
+	}
+	hits, err := st.Query(ctx, db, "z", []string{"exports"}, 0, 10)
+	require.NoError(t, err)
+	sn := hits[0].Snippet
+	require.Less(t, len(sn.Text), 300, sn.Text)
+	require.Len(t, sn.Highlights, 1, sn.Mark("[", "]"))
+	require.Equal(t, "exports", sn.Text[sn.Highlights[0].Start:sn.Highlights[0].End])
+	t.Log(sn.Mark("[", "]"))
+}
