@@ -3,6 +3,8 @@ package search
 import (
 	"context"
 	"embed"
+	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"time"
@@ -36,6 +38,11 @@ func TSQuery(terms []string) string {
 // matched words between MarkOpen and MarkClose.
 var HeadlineOptions = "StartSel=" + MarkOpen + ", StopSel=" + MarkClose +
 	", MaxWords=24, MinWords=12, ShortWord=0, MaxFragments=1, FragmentDelimiter=…"
+
+// ErrQueueTaken is a Store's answer to Done when another indexer (another
+// node's) took some of the items meanwhile: the caller rolls back and reads
+// the queue again.
+var ErrQueueTaken = errors.New("search: queued items were indexed concurrently by another indexer")
 
 // PGStore is the Store on PostgreSQL: a tsvector column with a GIN index,
 // ranked with ts_rank (normalized by document length, as BM25 is), snippets
@@ -110,14 +117,33 @@ func (PGStore) Pending(ctx context.Context, q storage.DBTX, limit int) ([]Pendin
 	return SQLStore{}.Pending(ctx, q, limit)
 }
 
+// Done fails with ErrQueueTaken, so that the transaction rolls back, when
+// some of items are gone: another node's indexer took them concurrently,
+// and what this one read of their content may be older than what that one
+// committed. (Whichever commits first wins; a change after its read was
+// queued again, with a later Seq, and is indexed again.)
 func (PGStore) Done(ctx context.Context, q storage.DBTX, items []Pending) error {
 	if len(items) == 0 {
 		return nil
 	}
-	seqs := make([]int64, len(items))
-	for i, p := range items {
-		seqs[i] = p.Seq
+	seen := map[int64]bool{}
+	var seqs []int64
+	for _, p := range items {
+		if !seen[p.Seq] {
+			seen[p.Seq] = true
+			seqs = append(seqs, p.Seq)
+		}
 	}
-	_, err := q.ExecContext(ctx, `DELETE FROM search_queue WHERE seq = ANY(?)`, seqs)
-	return err
+	res, err := q.ExecContext(ctx, `DELETE FROM search_queue WHERE seq = ANY(?)`, seqs)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != int64(len(seqs)) {
+		return fmt.Errorf("%w: %d of %d", ErrQueueTaken, int64(len(seqs))-n, len(seqs))
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/fileplane/search/searchtest"
+	"github.com/nexus-authz/nexus/internal/storage"
 	"github.com/nexus-authz/nexus/internal/storage/postgres"
 	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
 )
@@ -49,4 +50,28 @@ func TestPostgresStoreStopwordsAndSnippet(t *testing.T) {
 	require.Len(t, sn.Highlights, 1, sn.Mark("[", "]"))
 	require.Equal(t, "exports", sn.Text[sn.Highlights[0].Start:sn.Highlights[0].End])
 	t.Log(sn.Mark("[", "]"))
+}
+
+// Two indexers (two nodes) that took the same queued items: the second to
+// commit gets ErrQueueTaken and rolls back what it indexed.
+func TestPostgresStoreDoneRefusesItemsTakenMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
+	st := search.PGStore{}
+	require.NoError(t, st.Enqueue(ctx, db, []string{"e1", "e2"}))
+	items, err := st.Pending(ctx, db, 10)
+	require.NoError(t, err)
+	require.NoError(t, st.Done(ctx, db, items[:1]))
+	err = storage.InTx(ctx, db, func(tx *sql.Tx) error {
+		if err := st.Upsert(ctx, tx, search.Doc{Entry: "e1", Zone: "z", Hash: "old", Body: "stale text"}); err != nil {
+			return err
+		}
+		return st.Done(ctx, tx, items)
+	})
+	require.ErrorIs(t, err, search.ErrQueueTaken)
+	_, err = st.IndexedHash(ctx, db, "e1")
+	require.ErrorIs(t, err, storage.ErrNotFound, "the stale document was rolled back")
+	left, err := st.Pending(ctx, db, 10)
+	require.NoError(t, err)
+	require.Len(t, left, 1, "e2 stays queued")
 }
