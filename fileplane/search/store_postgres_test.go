@@ -3,6 +3,7 @@ package search_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -74,4 +75,25 @@ func TestPostgresStoreDoneRefusesItemsTakenMeanwhile(t *testing.T) {
 	left, err := st.Pending(ctx, db, 10)
 	require.NoError(t, err)
 	require.Len(t, left, 1, "e2 stays queued")
+}
+
+// A document whose lexemes would not fit a tsvector (1 MiB) is indexed up
+// to what fits, rather than failing the indexer.
+func TestPostgresStoreIndexesTheStartOfAnOversizedDocument(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
+	st := search.PGStore{}
+	var b strings.Builder
+	b.WriteString("zanzibar ")
+	for i := 0; b.Len() < search.DefaultMaxIndexBytes-64; i++ {
+		fmt.Fprintf(&b, "w%x-%xq ", i*7919, i)
+	}
+	b.WriteString("endmarker")
+	require.NoError(t, st.Upsert(ctx, db, search.Doc{Entry: "big", Zone: "z", Hash: "h", Body: b.String()}))
+	hits, err := st.Query(ctx, db, "z", []string{"zanzibar"}, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, hits, 1)
+	hits, err = st.Query(ctx, db, "z", []string{"endmarker"}, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, hits, "the end did not fit")
 }

@@ -16,6 +16,28 @@ END
 $$;
 -- +goose StatementEnd
 
+-- search_tsvector is to_tsvector of as much of body as a tsvector holds: its
+-- lexemes may take at most 1 MiB, which the first MiB of a file's text (all
+-- of it that is indexed) can exceed (hyphenated words and mixed letters and
+-- digits are taken apart as well as whole). The index then holds a prefix
+-- of the text, rather than failing the indexer on the file.
+-- +goose StatementBegin
+CREATE FUNCTION search_tsvector(cfg regconfig, body text) RETURNS tsvector
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    n integer := length(body);
+BEGIN
+    LOOP
+        BEGIN
+            RETURN to_tsvector(cfg, left(body, n));
+        EXCEPTION WHEN program_limit_exceeded THEN
+            n := n * 3 / 4;
+        END;
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
+
 -- One document per indexed file (see the SQLite migration): its zone, the
 -- content it was indexed at and its text, with the text's tsvector (GIN).
 -- id keeps the insertion order across upserts (ties are broken by it).
@@ -26,7 +48,7 @@ CREATE TABLE search_docs (
     content_hash TEXT COLLATE "C" NOT NULL,
     indexed_at   TEXT COLLATE "C" NOT NULL,
     body         TEXT COLLATE "C" NOT NULL,
-    tsv          tsvector GENERATED ALWAYS AS (to_tsvector('nexus_english'::regconfig, body)) STORED
+    tsv          tsvector GENERATED ALWAYS AS (search_tsvector('nexus_english'::regconfig, body)) STORED
 );
 CREATE INDEX search_docs_zone ON search_docs (zone_id);
 CREATE INDEX search_docs_tsv ON search_docs USING GIN (tsv);
@@ -42,3 +64,4 @@ CREATE TABLE search_queue (
 -- +goose Down
 DROP TABLE search_queue;
 DROP TABLE search_docs;
+DROP FUNCTION search_tsvector(regconfig, text);
