@@ -71,6 +71,34 @@ func TestPostgresSearchAndMemory(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, res.Msg.GetHits())
 
+	// Rewrites through both nodes, each node's indexer draining the one
+	// queue as they come (and each search catching up): the index ends at
+	// the last content.
+	fsB := nexusv1connect.NewFileServiceClient(http.DefaultClient, urlB, bearer(a.adminKey))
+	searchA := nexusv1connect.NewSearchServiceClient(http.DefaultClient, a.url, bearer(a.adminKey))
+	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett"}
+	for i, w := range words {
+		client, search := fs, searchB
+		if i%2 == 1 {
+			client, search = fsB, searchA
+		}
+		_, err = client.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: "/notes/q3.md", Data: []byte(w + " version\n")}))
+		require.NoError(t, err)
+		_, err = search.Search(ctx, connect.NewRequest(&nexusv1.SearchRequest{Query: "version"}))
+		require.NoError(t, err)
+	}
+	for _, search := range []nexusv1connect.SearchServiceClient{searchA, searchB} {
+		for i, w := range words {
+			res, err := search.Search(ctx, connect.NewRequest(&nexusv1.SearchRequest{Query: w}))
+			require.NoError(t, err)
+			if i == len(words)-1 {
+				require.Len(t, res.Msg.GetHits(), 1, w)
+			} else {
+				require.Empty(t, res.Msg.GetHits(), w)
+			}
+		}
+	}
+
 	memA := nexusv1connect.NewMemoryServiceClient(http.DefaultClient, a.url, bearer(a.adminKey))
 	rem, err := memA.Remember(ctx, connect.NewRequest(&nexusv1.RememberRequest{Text: "bob prefers CSV exports", Tags: []string{"prefs"}}))
 	require.NoError(t, err)
