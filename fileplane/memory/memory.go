@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -126,6 +127,10 @@ func (r *RememberRequest) validate() error {
 		return errs.Invalid("text", "is %d bytes; a memory holds at most %d", len(r.Text), MaxTextBytes)
 	case !utf8.ValidString(r.Text):
 		return errs.Invalid("text", "is not valid UTF-8")
+	case strings.IndexByte(r.Text, 0) >= 0:
+		// PostgreSQL's text holds none; refused on SQLite too, so that a
+		// memory is the same on either.
+		return errs.Invalid("text", "holds a NUL byte; a memory's text may not")
 	case len(r.Tags) > MaxTags:
 		return errs.Invalid("tags", "%d tags; at most %d", len(r.Tags), MaxTags)
 	case len(r.Metadata) > MaxMetadata:

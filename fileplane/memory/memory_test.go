@@ -255,6 +255,7 @@ func TestBadInput(t *testing.T) {
 		{"empty text", memory.RememberRequest{}},
 		{"text over the size limit", memory.RememberRequest{Text: strings.Repeat("x", memory.MaxTextBytes+1)}},
 		{"invalid UTF-8", memory.RememberRequest{Text: "\xff"}},
+		{"a NUL byte", memory.RememberRequest{Text: "a\x00b"}},
 		{"bad tag", memory.RememberRequest{Text: "x", Tags: []string{"has space"}}},
 		{"too many tags", memory.RememberRequest{Text: "x", Tags: strings.Fields(strings.Repeat("t ", 33))}},
 		{"importance above 1", memory.RememberRequest{Text: "x", Importance: imp(1.5)}},

@@ -98,7 +98,9 @@ func (ix *Indexer) CatchUp(ctx context.Context, budget time.Duration) (int, erro
 		if err != nil || len(items) == 0 {
 			return n, err
 		}
-		if err := ix.index(ctx, items); err != nil {
+		if err := ix.index(ctx, items); errors.Is(err, ErrQueueTaken) {
+			continue // another node indexed some of them: read the queue again
+		} else if err != nil {
 			return n, err
 		}
 		n += len(items)

@@ -34,7 +34,7 @@ type Pending struct {
 
 // Store is the full-text index and its durable queue. Methods run on the
 // DBTX given, so a change and its queue row commit together. Implementations:
-// SQLStore (SQLite FTS5, BM25); a PostgreSQL one (tsvector, ts_rank) runs the
+// SQLStore (SQLite FTS5, BM25); PGStore (PostgreSQL tsvector, ts_rank); both run the
 // same suite, searchtest.Run.
 type Store interface {
 	// Upsert makes d the document of d.Entry, replacing any older one.

@@ -10,7 +10,9 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/identity"
@@ -28,6 +30,8 @@ func PostgresDomains() []postgres.Domain {
 		{Name: "versions", Migrations: versions.PostgresMigrations()},
 		{Name: "files", Migrations: files.PostgresMigrations()},
 		{Name: "sharing", Migrations: sharing.PostgresMigrations()},
+		{Name: "search", Migrations: search.PostgresMigrations()},
+		{Name: "memory", Migrations: memory.PostgresMigrations()},
 	}
 }
 

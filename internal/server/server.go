@@ -165,23 +165,21 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.MaxFileBytes > 0 {
 		limits.MaxFileBytes = cfg.MaxFileBytes
 	}
-	// Search and memory have SQLite stores only (FTS5): on PostgreSQL they
-	// are not served until their tsvector stores exist (issue 7).
-	var onChange files.ChangeHook
-	if cfg.Postgres == "" {
-		s.indexer = search.NewIndexer(s.db, search.SQLStore{}, paths.SQLStore{}, s.content, 0, s.log)
-		onChange = s.indexer.Enqueue
+	// Search and memory: FTS5 on SQLite, tsvector on PostgreSQL.
+	var searchStore search.Store = search.SQLStore{}
+	var memoryStore memory.Store = memory.SQLStore{}
+	if cfg.Postgres != "" {
+		searchStore, memoryStore = search.PGStore{}, memory.PGStore{}
 	}
+	s.indexer = search.NewIndexer(s.db, searchStore, paths.SQLStore{}, s.content, 0, s.log)
 	if s.files, err = files.New(ctx, files.Config{
 		DB: s.db, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
-		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: onChange,
+		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: s.indexer.Enqueue,
 	}); err != nil {
 		return nil, err
 	}
-	if s.indexer != nil {
-		s.search = search.NewService(s.db, search.SQLStore{}, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
-		s.memory = memory.NewService(s.db, memory.SQLStore{}, s.engine, s.identity.MembershipToken)
-	}
+	s.search = search.NewService(s.db, searchStore, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
+	s.memory = memory.NewService(s.db, memoryStore, s.engine, s.identity.MembershipToken)
 
 	s.sharing = sharing.New(sharing.Config{
 		DB: s.db, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
@@ -238,10 +236,8 @@ func (s *Server) routes() http.Handler {
 	fh := rpc.NewFilesHandler(s.files, s.identity)
 	mux.Handle(nexusv1connect.NewFileServiceHandler(fh, opts...))
 	mux.Handle(nexusv1connect.NewShareServiceHandler(rpc.NewSharingHandler(s.sharing, s.identity, fh, s.cfg.TrustedProxies), opts...))
-	if s.search != nil {
-		mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
-		mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
-	}
+	mux.Handle(nexusv1connect.NewSearchServiceHandler(rpc.NewSearchHandler(s.search, fh), opts...))
+	mux.Handle(nexusv1connect.NewMemoryServiceHandler(rpc.NewMemoryHandler(s.memory, s.identity), opts...))
 	// The SpiceDB API, for other services: service keys only (spiceapi
 	// authenticates them itself, streams included).
 	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
@@ -319,9 +315,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.maintain(maintCtx)
 	// The search index catches up with changes queued before a crash, then
 	// follows every change.
-	if s.indexer != nil {
-		go s.indexer.Run(maintCtx, time.Second)
-	}
+	go s.indexer.Run(maintCtx, time.Second)
 	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
 		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
 	select {
@@ -385,12 +379,10 @@ func (s *Server) maintain(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("expired upload sessions", "count", n)
 		}
-		if s.memory != nil {
-			if n, err := s.memory.Sweep(ctx); err != nil {
-				s.log.Warn("sweeping expired memories", "err", err)
-			} else if n > 0 {
-				s.log.Info("deleted expired memories", "count", n)
-			}
+		if n, err := s.memory.Sweep(ctx); err != nil {
+			s.log.Warn("sweeping expired memories", "err", err)
+		} else if n > 0 {
+			s.log.Info("deleted expired memories", "count", n)
 		}
 		st, err := s.content.GC(ctx, ContentGCGrace, s.files.Referencers()...)
 		if err != nil {
