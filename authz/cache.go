@@ -99,6 +99,7 @@ type cache struct {
 	decisions *ristretto.Cache[string, cached]
 	seed      maphash.Seed
 	slots     []atomic.Uint64 // the number of the last change that affected each slot
+	subjSlots []atomic.Uint64 // the same, for changes that affect one subject's decisions
 	flushSeq  atomic.Uint64   // the number of the last change that affected everything
 	global    atomic.Uint64   // counts flushes, for the accessible sets
 
@@ -119,6 +120,9 @@ type cache struct {
 	// subjectTypes are the types that appear as subjects in the schema:
 	// only their objects can have other objects depend on them.
 	subjectTypes atomic.Pointer[map[string]bool]
+	// arrows are, per type, the relations its permissions follow arrows
+	// through (parent in parent->read).
+	arrows atomic.Pointer[map[string]map[string]bool]
 
 	sets *setStore
 
@@ -170,6 +174,7 @@ func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 		decisions: rc,
 		seed:      maphash.MakeSeed(),
 		slots:     make([]atomic.Uint64, slotCount),
+		subjSlots: make([]atomic.Uint64, slotCount),
 	}
 	c.sets = newSetStore(c)
 	return c, nil
@@ -198,6 +203,20 @@ func (c *cache) slot(o ObjectRef) *atomic.Uint64 {
 	_ = h.WriteByte(':')
 	_, _ = h.WriteString(o.ID)
 	return &c.slots[h.Sum64()&(slotCount-1)]
+}
+
+func (c *cache) subjectSlot(s SubjectRef) *atomic.Uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	_, _ = h.WriteString(s.String())
+	return &c.subjSlots[h.Sum64()&(slotCount-1)]
+}
+
+// current reports whether a decision numbered n still holds for it: no
+// change numbered after it affected its resource, its subject or
+// everything.
+func (c *cache) current(it CheckItem, n uint64) bool {
+	return n >= c.flushSeq.Load() && n >= c.slot(it.Resource).Load() && n >= c.subjectSlot(it.Subject).Load()
 }
 
 func cacheKey(it CheckItem) string {
@@ -233,7 +252,7 @@ func (c *cache) request(cons Consistency) request {
 // lookup returns a stored decision that may answer r.
 func (c *cache) lookup(r request, it CheckItem) (cached, bool) {
 	d, ok := c.decisions.Get(cacheKey(it))
-	if !ok || d.seq < c.flushSeq.Load() || d.seq < c.slot(it.Resource).Load() {
+	if !ok || !c.current(it, d.seq) {
 		return cached{}, false
 	}
 	if r.want != nil && !atLeast(d.rev, r.want) && !atLeast(r.done.rev, r.want) {
@@ -294,7 +313,7 @@ func (c *cache) keep(it CheckItem, d Decision) bool {
 		return false
 	}
 	n, ok := c.seqAt(rev)
-	if !ok || n < c.flushSeq.Load() || n < c.slot(it.Resource).Load() {
+	if !ok || !c.current(it, n) {
 		return false
 	}
 	key := cacheKey(it)
@@ -408,6 +427,19 @@ func (c *cache) evict(objs []ObjectRef, n uint64) {
 	}
 	c.sets.changed(objs)
 	c.m.evicted.Add(uint64(len(objs)))
+}
+
+// evictSubjects invalidates every decision for the given subjects made
+// before change n, and drops their accessible sets.
+func (c *cache) evictSubjects(subjects []SubjectRef, n uint64) {
+	if len(subjects) == 0 {
+		return
+	}
+	for _, s := range subjects {
+		c.subjectSlot(s).Store(n)
+	}
+	c.sets.dropSubjects(subjects)
+	c.m.evicted.Add(uint64(len(subjects)))
 }
 
 // flush invalidates everything made before change n.

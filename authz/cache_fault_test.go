@@ -305,3 +305,47 @@ func TestCacheRefusesALateStaleFill(t *testing.T) {
 	require.False(t, d.Allowed)
 	require.Equal(t, hits+1, e.CacheStats().Hits)
 }
+
+// TestCacheAUserJoiningEvictsOnlyTheirDecisions: a change whose subject is
+// a single user, on a relation no arrow follows (a user joining a zone or a
+// group, a grant to a user), evicts that user's decisions, not everyone's.
+func TestCacheAUserJoiningEvictsOnlyTheirDecisions(t *testing.T) {
+	e := cachedEngine(t, Config{})
+	ctx := context.Background()
+	zone := Obj("zone", "z")
+	carolAccess := CheckItem{Resource: zone, Permission: "access", Subject: Subject("user", "carol")}
+	tok, err := e.Write(ctx, []Update{TouchRel(Rel(docA, "zone", zone.AsSubject()))})
+	require.NoError(t, err)
+	caughtUp(t, e, tok)
+	cachedAllow(t, e)
+	d, err := e.Check(ctx, carolAccess, MinimizeLatency())
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	e.cache.decisions.Wait()
+
+	join, err := e.Write(ctx, []Update{TouchRel(Rel(zone, "member", Subject("user", "carol")))})
+	require.NoError(t, err)
+	caughtUp(t, e, join)
+	hits := e.CacheStats().Hits
+	d, err = e.Check(ctx, aliceR, MinimizeLatency())
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Equal(t, hits+1, e.CacheStats().Hits, "alice's decision survived carol joining the zone")
+	d, err = e.Check(ctx, carolAccess, MinimizeLatency())
+	require.NoError(t, err)
+	require.True(t, d.Allowed, "carol's own cached denial was evicted")
+
+	// An admin of the zone (zone->manage reaches every file of it): still
+	// only that user's decisions.
+	admin, err := e.Write(ctx, []Update{TouchRel(Rel(zone, "admin", Subject("user", "dan")))})
+	require.NoError(t, err)
+	caughtUp(t, e, admin)
+	d, err = e.Check(ctx, CheckItem{Resource: docA, Permission: "read", Subject: Subject("user", "dan")}, MinimizeLatency())
+	require.NoError(t, err)
+	require.True(t, d.Allowed, "dan administers the zone docA is in")
+	hits = e.CacheStats().Hits
+	d, err = e.Check(ctx, aliceR, MinimizeLatency())
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Equal(t, hits+1, e.CacheStats().Hits)
+}

@@ -252,6 +252,22 @@ func (s *setStore) registerLocked(k setKey) *accessSet {
 	return set
 }
 
+// dropSubjects drops every set of the given subjects: a change that
+// affects only a subject's decisions makes its sets stale.
+func (s *setStore) dropSubjects(subjects []SubjectRef) {
+	names := map[string]bool{}
+	for _, sub := range subjects {
+		names[sub.String()] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.sets {
+		if names[k.subject] {
+			delete(s.sets, k)
+		}
+	}
+}
+
 func (s *setStore) drop(k setKey, set *accessSet) {
 	s.mu.Lock()
 	if s.sets[k] == set {

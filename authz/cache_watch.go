@@ -8,6 +8,7 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	core "github.com/authzed/spicedb/pkg/proto/core/v1"
 	"github.com/authzed/spicedb/pkg/schemadsl/compiler"
 	"github.com/authzed/spicedb/pkg/schemadsl/input"
 )
@@ -112,10 +113,15 @@ func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
 			return err
 		}
 	case len(resp.GetUpdates()) > 0:
-		changed := make([]ObjectRef, 0, len(resp.GetUpdates()))
+		var changed []ObjectRef
+		var subjects []SubjectRef
 		for _, u := range resp.GetUpdates() {
-			r := u.GetRelationship().GetResource()
-			changed = append(changed, Obj(r.GetObjectType(), r.GetObjectId()))
+			rel := relFromProto(u.GetRelationship())
+			if s, ok := c.onlySubject(rel); ok {
+				subjects = append(subjects, s)
+			} else {
+				changed = append(changed, rel.Resource)
+			}
 		}
 		objs, overflow, err := c.affected(ctx, changed)
 		if err != nil {
@@ -126,11 +132,31 @@ func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
 			c.flush("wide_change", n)
 		} else {
 			c.evict(objs, n)
+			c.evictSubjects(subjects, n)
 		}
 	}
 	c.done.Store(at)
 	c.m.observeLag(rev)
 	return nil
+}
+
+// onlySubject reports whether a change to r can affect only the decisions
+// whose subject is r's subject, and returns it. That holds when the subject
+// is a single object (not a set, not a wildcard) and r's relation is not
+// followed by an arrow (r.Resource's type uses it in no `rel->perm`): then
+// the relationship only ever matches a check of exactly that subject. A
+// user joining a zone or a group, a grant to a user, a link's grant: one
+// subject's decisions, not everything that reaches the resource.
+func (c *cache) onlySubject(r Relationship) (SubjectRef, bool) {
+	s := r.Subject
+	if s.Relation != "" || s.Object.ID == "*" {
+		return SubjectRef{}, false
+	}
+	arrows := *c.arrows.Load()
+	if arrows[r.Resource.Type][r.Relation] {
+		return SubjectRef{}, false
+	}
+	return s, true
 }
 
 // affected returns the resources whose decisions a change to the
@@ -199,15 +225,38 @@ func (c *cache) loadSchema(ctx context.Context) error {
 		return fmt.Errorf("authz: compiling the schema for the decision cache: %w", err)
 	}
 	types := map[string]bool{}
+	arrows := map[string]map[string]bool{}
 	for _, def := range compiled.ObjectDefinitions {
+		arrows[def.GetName()] = map[string]bool{}
 		for _, rel := range def.GetRelation() {
 			for _, allowed := range rel.GetTypeInformation().GetAllowedDirectRelations() {
 				types[allowed.GetNamespace()] = true
 			}
+			tuplesets(rel.GetUsersetRewrite(), arrows[def.GetName()])
 		}
 	}
 	c.subjectTypes.Store(&types)
+	c.arrows.Store(&arrows)
 	return nil
+}
+
+// tuplesets adds to out the relations rw follows arrows through.
+func tuplesets(rw *core.UsersetRewrite, out map[string]bool) {
+	if rw == nil {
+		return
+	}
+	for _, op := range []*core.SetOperation{rw.GetUnion(), rw.GetIntersection(), rw.GetExclusion()} {
+		for _, ch := range op.GetChild() {
+			switch {
+			case ch.GetTupleToUserset() != nil:
+				out[ch.GetTupleToUserset().GetTupleset().GetRelation()] = true
+			case ch.GetFunctionedTupleToUserset() != nil:
+				out[ch.GetFunctionedTupleToUserset().GetTupleset().GetRelation()] = true
+			case ch.GetUsersetRewrite() != nil:
+				tuplesets(ch.GetUsersetRewrite(), out)
+			}
+		}
+	}
 }
 
 // probeLoop checks that the watch keeps up: it notes the newest revision
