@@ -123,6 +123,8 @@ type cache struct {
 	// arrows are, per type, the relations its permissions follow arrows
 	// through (parent in parent->read).
 	arrows atomic.Pointer[map[string]map[string]bool]
+	// subjectAbove is subjectSideAbove, lower in tests.
+	subjectAbove int
 
 	sets *setStore
 
@@ -167,14 +169,15 @@ func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 		return nil, fmt.Errorf("authz: creating the decision cache: %w", err)
 	}
 	c := &cache{
-		e:         e,
-		cfg:       cfg,
-		logger:    e.logger,
-		m:         m,
-		decisions: rc,
-		seed:      maphash.MakeSeed(),
-		slots:     make([]atomic.Uint64, slotCount),
-		subjSlots: make([]atomic.Uint64, slotCount),
+		e:            e,
+		cfg:          cfg,
+		logger:       e.logger,
+		m:            m,
+		decisions:    rc,
+		seed:         maphash.MakeSeed(),
+		slots:        make([]atomic.Uint64, slotCount),
+		subjSlots:    make([]atomic.Uint64, slotCount),
+		subjectAbove: subjectSideAbove,
 	}
 	c.sets = newSetStore(c)
 	return c, nil

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,14 +308,20 @@ func TestCacheRefusesALateStaleFill(t *testing.T) {
 }
 
 // TestCacheAUserJoiningEvictsOnlyTheirDecisions: a change whose subject is
-// a single user, on a relation no arrow follows (a user joining a zone or a
-// group, a grant to a user), evicts that user's decisions, not everyone's.
+// a single user, on a relation no arrow follows, to something many objects
+// depend on (a user joining a zone), evicts that user's decisions, not
+// everything in the zone.
 func TestCacheAUserJoiningEvictsOnlyTheirDecisions(t *testing.T) {
 	e := cachedEngine(t, Config{})
 	ctx := context.Background()
 	zone := Obj("zone", "z")
 	carolAccess := CheckItem{Resource: zone, Permission: "access", Subject: Subject("user", "carol")}
-	tok, err := e.Write(ctx, []Update{TouchRel(Rel(docA, "zone", zone.AsSubject()))})
+	// A zone with more in it than is worth evicting one by one.
+	ups := []Update{TouchRel(Rel(docA, "zone", zone.AsSubject()))}
+	for i := range 2 * subjectSideAbove {
+		ups = append(ups, TouchRel(Rel(Obj("file", fmt.Sprintf("z%d", i)), "zone", zone.AsSubject())))
+	}
+	tok, err := e.Write(ctx, ups)
 	require.NoError(t, err)
 	caughtUp(t, e, tok)
 	cachedAllow(t, e)

@@ -227,6 +227,12 @@ func differential(t *testing.T, seed uint64, steps int, setsOnly bool) {
 	// than changes already processed: the cache must not keep them.
 	e := cachedEngine(t, Config{RevisionQuantization: time.Second, Cache: CacheConfig{SetsOnly: setsOnly}})
 	e.cache.sets.minItems = 4
+	if !setsOnly {
+		// Evict by subject whenever a change allows it, so that path is
+		// tested in this small world too (the sets run keeps the default:
+		// in a world this small, by resource).
+		e.cache.subjectAbove = 0
+	}
 	w := newWorld(seed)
 	tok, err := e.Write(ctx, w.setup())
 	require.NoError(t, err)

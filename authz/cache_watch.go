@@ -18,6 +18,12 @@ import (
 // tree) empties the cache instead.
 const maxAffected = 20_000
 
+// subjectSideAbove: a change that may be evicted by its subject (see
+// onlySubject) is, when its resource reaches more objects than this (a
+// zone, a group granted widely); below it, evicting those few resources
+// costs fewer decisions than all of the subject's.
+const subjectSideAbove = 32
+
 // watchLoop keeps a watch on the engine's changes running. A watch that
 // breaks empties the cache, which answers nothing itself until a new watch
 // runs.
@@ -113,20 +119,30 @@ func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
 			return err
 		}
 	case len(resp.GetUpdates()) > 0:
-		var changed []ObjectRef
+		var changed, few []ObjectRef
 		var subjects []SubjectRef
 		for _, u := range resp.GetUpdates() {
 			rel := relFromProto(u.GetRelationship())
-			if s, ok := c.onlySubject(rel); ok {
+			s, ok := c.onlySubject(rel)
+			if !ok {
+				changed = append(changed, rel.Resource)
+				continue
+			}
+			objs, many, err := c.affected(ctx, []ObjectRef{rel.Resource}, c.subjectAbove)
+			if err != nil {
+				return err
+			}
+			if many {
 				subjects = append(subjects, s)
 			} else {
-				changed = append(changed, rel.Resource)
+				few = append(few, objs...)
 			}
 		}
-		objs, overflow, err := c.affected(ctx, changed)
+		objs, overflow, err := c.affected(ctx, changed, maxAffected)
 		if err != nil {
 			return err
 		}
+		objs = append(objs, few...)
 		n := c.record(rev)
 		if overflow {
 			c.flush("wide_change", n)
@@ -163,8 +179,8 @@ func (c *cache) onlySubject(r Relationship) (SubjectRef, bool) {
 // relationships of changed can affect: those resources, and every object
 // that reaches one of them through a relationship (a child through parent,
 // a resource granted to a group through group#member, everything in a zone
-// through zone), transitively. overflow is true past maxAffected.
-func (c *cache) affected(ctx context.Context, changed []ObjectRef) ([]ObjectRef, bool, error) {
+// through zone), transitively. overflow is true past limit objects.
+func (c *cache) affected(ctx context.Context, changed []ObjectRef, limit int) ([]ObjectRef, bool, error) {
 	subjectTypes := *c.subjectTypes.Load()
 	seen := make(map[ObjectRef]bool, len(changed))
 	var out, queue []ObjectRef
@@ -177,6 +193,9 @@ func (c *cache) affected(ctx context.Context, changed []ObjectRef) ([]ObjectRef,
 	}
 	for _, o := range changed {
 		add(o)
+	}
+	if len(out) > limit {
+		return nil, true, nil
 	}
 	for len(queue) > 0 {
 		o := queue[0]
@@ -203,7 +222,7 @@ func (c *cache) affected(ctx context.Context, changed []ObjectRef) ([]ObjectRef,
 			}
 			res := r.GetRelationship().GetResource()
 			add(Obj(res.GetObjectType(), res.GetObjectId()))
-			if len(out) > maxAffected {
+			if len(out) > limit {
 				return nil, true, nil
 			}
 		}
