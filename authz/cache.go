@@ -101,7 +101,6 @@ type cache struct {
 	slots     []atomic.Uint64 // the number of the last change that affected each slot
 	subjSlots []atomic.Uint64 // the same, for changes that affect one subject's decisions
 	flushSeq  atomic.Uint64   // the number of the last change that affected everything
-	global    atomic.Uint64   // counts flushes, for the accessible sets
 
 	// seq numbers processed changes (written by the watcher only); hist
 	// holds the revision of each, oldest first, trimmed to maxHist.
@@ -448,7 +447,6 @@ func (c *cache) evictSubjects(subjects []SubjectRef, n uint64) {
 // flush invalidates everything made before change n.
 func (c *cache) flush(reason string, n uint64) {
 	c.flushSeq.Store(n)
-	c.global.Add(1)
 	c.sets.flush()
 	c.m.flushes.WithLabelValues(reason).Inc()
 }

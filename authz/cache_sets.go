@@ -52,8 +52,8 @@ const (
 )
 
 type accessSet struct {
-	global uint64 // the cache's flush count when registered
-	seq    uint64 // changes numbered above this came after registration
+	flushed uint64 // the cache's flushSeq when registered
+	seq     uint64 // changes numbered above this came after registration
 
 	state    atomic.Int32
 	bits     *roaring.Bitmap // when ready
@@ -165,7 +165,7 @@ func (s *setStore) answer(ctx context.Context, r request, items []CheckItem, mis
 	var left []int
 	for k, idx := range groups {
 		set := s.get(k, subjects[k], len(idx))
-		if set == nil || set.global != s.c.global.Load() {
+		if set == nil || set.flushed != s.c.flushSeq.Load() {
 			left = append(left, idx...)
 			continue
 		}
@@ -232,8 +232,8 @@ func (s *setStore) get(k setKey, subject SubjectRef, items int) *accessSet {
 	}
 }
 
-// registerLocked records a new set before its lookup, reading the global
-// flush count and the change number before the watch's started revision, as the
+// registerLocked records a new set before its lookup, reading the cache's
+// flushSeq and the change number before the watch's started revision, as the
 // cache's ordering requires. s.mu is held.
 func (s *setStore) registerLocked(k setKey) *accessSet {
 	if len(s.sets) >= maxSets {
@@ -246,7 +246,7 @@ func (s *setStore) registerLocked(k setKey) *accessSet {
 		}
 		delete(s.sets, oldest)
 	}
-	set := &accessSet{global: s.c.global.Load(), seq: s.seq.Load()}
+	set := &accessSet{flushed: s.c.flushSeq.Load(), seq: s.seq.Load()}
 	set.lastUsed.Store(time.Now().UnixNano())
 	s.sets[k] = set
 	return set

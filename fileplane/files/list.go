@@ -125,20 +125,12 @@ func (s *Service) List(ctx context.Context, c Caller, path string, pageSize int,
 // fresh as the folder's chain and every candidate's own token.
 func (s *Service) filterReadable(ctx context.Context, c Caller, es []paths.Entry, cons authz.Consistency, chain []authz.Token) ([]bool, error) {
 	tokens := append([]authz.Token(nil), chain...)
-	items := make([]authz.CheckItem, len(es))
+	objs := make([]authz.ObjectRef, len(es))
 	for i, e := range es {
-		items[i] = authz.CheckItem{Resource: e.Object(), Permission: "read", Subject: c.subject()}
+		objs[i] = e.Object()
 		if e.PermToken != "" {
 			tokens = append(tokens, e.PermToken)
 		}
 	}
-	ds, err := s.engine.CheckBulk(ctx, items, s.consistency(cons, tokens...))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bool, len(ds))
-	for i, d := range ds {
-		out[i] = d.Allowed
-	}
-	return out, nil
+	return s.mayReadAll(ctx, c, objs, s.consistency(cons, tokens...))
 }

@@ -86,12 +86,21 @@ func (s *Service) readable(ctx context.Context, c Caller, rs []paths.Resolved, c
 		return nil, nil
 	}
 	var tokens []authz.Token
-	items := make([]authz.CheckItem, len(rs))
+	objs := make([]authz.ObjectRef, len(rs))
 	for i, r := range rs {
 		tokens = append(tokens, r.Tokens()...)
-		items[i] = authz.CheckItem{Resource: r.Entry().Object(), Permission: "read", Subject: c.subject()}
+		objs[i] = r.Entry().Object()
 	}
-	ds, err := s.engine.CheckBulk(ctx, items, s.consistency(cons, tokens...))
+	return s.mayReadAll(ctx, c, objs, s.consistency(cons, tokens...))
+}
+
+// mayReadAll checks read on each object with one bulk check at cons.
+func (s *Service) mayReadAll(ctx context.Context, c Caller, objs []authz.ObjectRef, cons authz.Consistency) ([]bool, error) {
+	items := make([]authz.CheckItem, len(objs))
+	for i, o := range objs {
+		items[i] = authz.CheckItem{Resource: o, Permission: "read", Subject: c.subject()}
+	}
+	ds, err := s.engine.CheckBulk(ctx, items, cons)
 	if err != nil {
 		return nil, err
 	}

@@ -145,18 +145,27 @@ func (h *Handler) CheckBulkPermissions(ctx context.Context, req *connect.Request
 	return connect.NewResponse(resp), nil
 }
 
-// LookupResources streams the engine's answer.
-func (h *Handler) LookupResources(ctx context.Context, req *connect.Request[v1.LookupResourcesRequest], out *connect.ServerStream[v1.LookupResourcesResponse]) error {
-	m := req.Msg
+// mayStream is what every streaming read checks first: the request is
+// valid, and the caller's key may read objects of typ.
+func (h *Handler) mayStream(ctx context.Context, procedure string, m interface{ Validate() error }, typ string) error {
 	if err := validate(m); err != nil {
 		return err
 	}
 	p, err := h.caller(ctx, identity.ScopeCheck)
 	if err == nil {
-		err = h.mayRead(ctx, p, m.GetResourceObjectType())
+		err = h.mayRead(ctx, p, typ)
 	}
 	if err != nil {
-		return h.fail(ctx, req.Spec().Procedure, err)
+		return h.fail(ctx, procedure, err)
+	}
+	return nil
+}
+
+// LookupResources streams the engine's answer.
+func (h *Handler) LookupResources(ctx context.Context, req *connect.Request[v1.LookupResourcesRequest], out *connect.ServerStream[v1.LookupResourcesResponse]) error {
+	m := req.Msg
+	if err := h.mayStream(ctx, req.Spec().Procedure, m, m.GetResourceObjectType()); err != nil {
+		return err
 	}
 	m.Consistency = h.engineConsistency(m.GetConsistency())
 	stream, err := h.perms.LookupResources(ctx, m)
@@ -166,15 +175,8 @@ func (h *Handler) LookupResources(ctx context.Context, req *connect.Request[v1.L
 // LookupSubjects streams the engine's answer.
 func (h *Handler) LookupSubjects(ctx context.Context, req *connect.Request[v1.LookupSubjectsRequest], out *connect.ServerStream[v1.LookupSubjectsResponse]) error {
 	m := req.Msg
-	if err := validate(m); err != nil {
+	if err := h.mayStream(ctx, req.Spec().Procedure, m, m.GetResource().GetObjectType()); err != nil {
 		return err
-	}
-	p, err := h.caller(ctx, identity.ScopeCheck)
-	if err == nil {
-		err = h.mayRead(ctx, p, m.GetResource().GetObjectType())
-	}
-	if err != nil {
-		return h.fail(ctx, req.Spec().Procedure, err)
 	}
 	m.Consistency = h.engineConsistency(m.GetConsistency())
 	stream, err := h.perms.LookupSubjects(ctx, m)
@@ -184,15 +186,8 @@ func (h *Handler) LookupSubjects(ctx context.Context, req *connect.Request[v1.Lo
 // ReadRelationships streams the engine's answer.
 func (h *Handler) ReadRelationships(ctx context.Context, req *connect.Request[v1.ReadRelationshipsRequest], out *connect.ServerStream[v1.ReadRelationshipsResponse]) error {
 	m := req.Msg
-	if err := validate(m); err != nil {
+	if err := h.mayStream(ctx, req.Spec().Procedure, m, m.GetRelationshipFilter().GetResourceType()); err != nil {
 		return err
-	}
-	p, err := h.caller(ctx, identity.ScopeCheck)
-	if err == nil {
-		err = h.mayRead(ctx, p, m.GetRelationshipFilter().GetResourceType())
-	}
-	if err != nil {
-		return h.fail(ctx, req.Spec().Procedure, err)
 	}
 	m.Consistency = h.engineConsistency(m.GetConsistency())
 	stream, err := h.perms.ReadRelationships(ctx, m)
