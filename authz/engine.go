@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -102,6 +103,10 @@ type Engine struct {
 	// start-up and see an empty datastore.
 	floor Token
 
+	// lsnDB is the primary on PostgreSQL, whose WAL position after a write
+	// the write's token carries (stamp); nil on the embedded default.
+	lsnDB *sql.DB
+
 	cancel context.CancelFunc
 	done   chan error
 	closed sync.Once
@@ -140,6 +145,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		if ds, err = newPostgresDatastore(ctx, pc, cfg.RevisionQuantization); err != nil {
 			return nil, err
+		}
+		if len(pc.ReplicaURLs) > 0 {
+			// Checks keep being answered from the replicas while the
+			// primary is down (replica_revisions.go).
+			ds = &revisionFallback{Datastore: ds, replicas: replicaRevisionSources(ctx, pc.ReplicaURLs, cfg.RevisionQuantization, logger), logger: logger}
 		}
 		pglog = &txLog{db: pc.DB}
 		cfg.Log = pglog
@@ -201,6 +211,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if pglog != nil {
 		pglog.exists = e.exists
+		e.lsnDB = cfg.Postgres.DB
 	}
 	go func() { e.done <- srv.Run(runCtx) }()
 

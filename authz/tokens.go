@@ -6,6 +6,8 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/authzed/spicedb/pkg/zedtoken"
+
+	"github.com/nexus-authz/nexus/internal/storage/postgres"
 )
 
 type revisionHolder interface {
@@ -16,11 +18,15 @@ type revisionHolder interface {
 // Newest returns the freshest of tokens: a read at least as fresh as it is
 // at least as fresh as each of them. Tokens this engine cannot decode (from
 // before a restart of the embedded default, whose start-up floor is newer
-// than all of them) are ignored; "" if none is left.
+// than all of them) are ignored; "" if none is left. On PostgreSQL the
+// result carries the furthest WAL position of the tokens (lsn_token.go).
 func (e *Engine) Newest(tokens ...Token) Token {
 	var best Token
 	var bestRev datastore.Revision
+	var lsn postgres.LSN
 	for _, t := range tokens {
+		lsn = max(lsn, t.LSN())
+		t = t.Zed()
 		if t == "" || t == best {
 			continue
 		}
@@ -32,11 +38,12 @@ func (e *Engine) Newest(tokens ...Token) Token {
 			best, bestRev = t, rev
 		}
 	}
-	return best
+	return best.WithLSN(lsn)
 }
 
 // revision decodes t; ok is false for a token this engine cannot decode.
 func (e *Engine) revision(t Token) (datastore.Revision, bool) {
+	t = t.Zed()
 	if t == "" {
 		return nil, false
 	}

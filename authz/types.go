@@ -102,9 +102,9 @@ const (
 func MinimizeLatency() Consistency { return Consistency{kind: minimizeLatency} }
 
 // AtLeastAsFresh answers from data that includes every write up to t. An
-// empty t is MinimizeLatency.
+// empty t, or one that carries only a WAL position, is MinimizeLatency.
 func AtLeastAsFresh(t Token) Consistency {
-	if t == "" {
+	if t.Zed() == "" {
 		return MinimizeLatency()
 	}
 	return Consistency{kind: atLeastAsFresh, token: t}
@@ -133,7 +133,7 @@ func (c Consistency) String() string {
 func (c Consistency) proto() *v1.Consistency {
 	switch c.kind {
 	case atLeastAsFresh:
-		return &v1.Consistency{Requirement: &v1.Consistency_AtLeastAsFresh{AtLeastAsFresh: &v1.ZedToken{Token: string(c.token)}}}
+		return &v1.Consistency{Requirement: &v1.Consistency_AtLeastAsFresh{AtLeastAsFresh: &v1.ZedToken{Token: string(c.token.Zed())}}}
 	case fullyConsistent:
 		return &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}
 	default:

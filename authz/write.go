@@ -163,9 +163,11 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 	}
 	if token == "" {
 		// Nothing changed; any fresh read already sees the state asked for.
-		return e.headToken(ctx)
+		if token, err = e.headToken(ctx); err != nil {
+			return "", err
+		}
 	}
-	return token, nil
+	return e.stamp(ctx, token), nil
 }
 
 func invert(updates []Update) []Update {

@@ -14,6 +14,7 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/rpc"
 	"github.com/nexus-authz/nexus/internal/server"
+	pgstore "github.com/nexus-authz/nexus/internal/storage/postgres"
 )
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
@@ -22,8 +23,9 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		spicedbPostgres                                                string
 		replicas                                                       []string
 		maxRequest, maxUnary, maxFile, cacheMiB                        int64
-		quantization, staleness                                        time.Duration
+		quantization, staleness, maxLag                                time.Duration
 		noCache                                                        bool
+		maxLagEnvErr                                                   error
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -37,6 +39,12 @@ The first start of an empty data dir creates zone "default", its admin user
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if postgres == "" && (len(replicas) > 0 || spicedbPostgres != "") {
 				return errors.New("--postgres-replica and --spicedb-postgres need --postgres (the primary's URL)")
+			}
+			if !cmd.Flags().Changed("max-replica-lag") && maxLagEnvErr != nil {
+				return maxLagEnvErr
+			}
+			if maxLag <= 0 {
+				return fmt.Errorf("--max-replica-lag %s: give a positive duration such as 500ms (how far behind the primary a replica may be and still serve reads)", maxLag)
 			}
 			proxies, err := rpc.ParseTrustedProxies(trusted)
 			if err != nil {
@@ -61,6 +69,7 @@ The first start of an empty data dir creates zone "default", its admin user
 				DataDir:              dataDir,
 				Postgres:             postgres,
 				PostgresReplicas:     replicas,
+				MaxReplicaLag:        maxLag,
 				SpiceDBPostgres:      spicedbPostgres,
 				Addr:                 addr,
 				AllowedOrigins:       splitList(origins),
@@ -99,6 +108,9 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
 	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL primary URL: production mode, after nexus migrate (env NEXUS_POSTGRES)")
 	f.StringVar(&spicedbPostgres, "spicedb-postgres", envOr("NEXUS_SPICEDB_POSTGRES", ""), "URL for SpiceDB's tables; default: --postgres with search_path=spicedb (through PgBouncer, a database whose connect_query sets it; env NEXUS_SPICEDB_POSTGRES)")
+	var defLag time.Duration
+	defLag, maxLagEnvErr = envDurationStrict("NEXUS_MAX_REPLICA_LAG", pgstore.DefaultMaxReplicaLag)
+	f.DurationVar(&maxLag, "max-replica-lag", defLag, "a replica further behind the primary than this serves no reads of our own tables (env NEXUS_MAX_REPLICA_LAG)")
 	f.StringArrayVar(&replicas, "postgres-replica", splitList(envOr("NEXUS_POSTGRES_REPLICAS", "")), "PostgreSQL read replica URL, repeatable; SpiceDB reads from it (env NEXUS_POSTGRES_REPLICAS, comma-separated)")
 	return cmd
 }
@@ -161,6 +173,20 @@ func envInt(key string, def int64) int64 {
 		}
 	}
 	return def
+}
+
+// envDurationStrict is envDuration that reports a value that does not
+// parse, for the caller to refuse.
+func envDurationStrict(key string, def time.Duration) (time.Duration, error) {
+	v := envOr(key, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: not a duration; give one such as 500ms", key, v)
+	}
+	return d, nil
 }
 
 func envDuration(key string, def time.Duration) time.Duration {

@@ -16,8 +16,12 @@ import (
 // serves any file. Modification times are the writing node's clock, as
 // GC's cutoff is; keep the nodes' clocks in sync (NTP) and GC's grace
 // period far above their skew.
+//
+// Gets read where the context routes them (storage.DB; on PostgreSQL with
+// replicas, postgres.Routed). Sweep deletes with a query, so it must run
+// under a context that reads from the primary (any unmarked one does).
 type DBChunks struct {
-	db  *sql.DB
+	db  storage.DB
 	now func() time.Time
 }
 
@@ -27,7 +31,7 @@ var (
 )
 
 // NewDBChunks returns the ChunkStore on db.
-func NewDBChunks(db *sql.DB) *DBChunks { return &DBChunks{db: db, now: time.Now} }
+func NewDBChunks(db storage.DB) *DBChunks { return &DBChunks{db: db, now: time.Now} }
 
 // Put implements ChunkStore. A chunk stored already only gets its time
 // refreshed (and its bytes replaced if their length is wrong, as DiskChunks

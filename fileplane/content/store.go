@@ -2,7 +2,6 @@ package content
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -71,7 +70,7 @@ func (o Object) check() error {
 // Store keeps Objects (manifests) in SQL and their chunks in a ChunkStore.
 // Its tables come from SQLiteMigrations.
 type Store struct {
-	db     *sql.DB
+	db     storage.DB
 	chunks ChunkStore
 	gcMu   sync.Mutex // one GC at a time
 	gcLock GCLock     // nil where the database serializes writers
@@ -80,7 +79,7 @@ type Store struct {
 
 // NewStore returns a Store recording objects in db and chunks in chunks.
 // GC needs chunks to implement Sweeper (DiskChunks does).
-func NewStore(db *sql.DB, chunks ChunkStore) *Store {
+func NewStore(db storage.DB, chunks ChunkStore) *Store {
 	return &Store{db: db, chunks: chunks, now: time.Now}
 }
 

@@ -98,7 +98,7 @@ type Engine interface {
 
 // Service is the file plane.
 type Service struct {
-	db       *sql.DB
+	db       storage.DB
 	tree     *paths.Tree
 	versions versions.Store
 	content  *content.Store
@@ -133,7 +133,7 @@ func PostgresMigrations() fs.FS {
 
 // Config configures a Service.
 type Config struct {
-	DB       *sql.DB
+	DB       storage.DB
 	Tree     *paths.Tree
 	Versions versions.Store
 	Content  *content.Store

@@ -87,7 +87,7 @@ func (c Caller) subject() authz.SubjectRef { return authz.Subject("user", c.User
 
 // Service is the memory capability.
 type Service struct {
-	db     *sql.DB
+	db     storage.DB
 	store  Store
 	engine Engine
 	fresh  func() authz.Token
@@ -99,7 +99,7 @@ type Service struct {
 
 // NewService returns a Service. fresh returns a token every check must be
 // at least as fresh as (the last group membership change), or nil.
-func NewService(db *sql.DB, store Store, engine Engine, fresh func() authz.Token) *Service {
+func NewService(db storage.DB, store Store, engine Engine, fresh func() authz.Token) *Service {
 	if fresh == nil {
 		fresh = func() authz.Token { return "" }
 	}

@@ -25,7 +25,7 @@ type Engine interface {
 // and deletes entries together with their relationships (zone, parent,
 // owner), each in one logical step. It checks no permissions: callers do.
 type Tree struct {
-	db     *sql.DB
+	db     storage.DB
 	store  Store
 	engine Engine
 	log    *slog.Logger
@@ -33,7 +33,7 @@ type Tree struct {
 }
 
 // NewTree returns a Tree.
-func NewTree(db *sql.DB, store Store, engine Engine, log *slog.Logger) *Tree {
+func NewTree(db storage.DB, store Store, engine Engine, log *slog.Logger) *Tree {
 	if log == nil {
 		log = slog.Default()
 	}

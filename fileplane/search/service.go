@@ -9,7 +9,6 @@ package search
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/internal/errs"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
+	"github.com/nexus-authz/nexus/internal/storage"
 )
 
 // Page sizes of Search.
@@ -61,7 +61,7 @@ func RankScore(position int) float64 { return 1 / float64(position+1) }
 
 // Service answers searches.
 type Service struct {
-	db      *sql.DB
+	db      storage.DB
 	store   Store
 	indexer *Indexer
 	tree    *paths.Tree
@@ -74,7 +74,7 @@ type Service struct {
 
 // NewService returns a Service. fresh returns a token every check must be
 // at least as fresh as (the last group membership change), or nil.
-func NewService(db *sql.DB, store Store, indexer *Indexer, tree *paths.Tree, engine Engine, fresh func() authz.Token) *Service {
+func NewService(db storage.DB, store Store, indexer *Indexer, tree *paths.Tree, engine Engine, fresh func() authz.Token) *Service {
 	if fresh == nil {
 		fresh = func() authz.Token { return "" }
 	}

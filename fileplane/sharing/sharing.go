@@ -200,7 +200,7 @@ var DefaultLimits = Limits{FailuresPerLink: 5, FailuresPerAddr: 5, Window: time.
 
 // Config configures a Service.
 type Config struct {
-	DB        *sql.DB
+	DB        storage.DB
 	Store     Store
 	Tree      *paths.Tree
 	Files     *files.Service
@@ -217,7 +217,7 @@ type Config struct {
 
 // Service is the sharing capability.
 type Service struct {
-	db     *sql.DB
+	db     storage.DB
 	store  Store
 	tree   *paths.Tree
 	files  *files.Service

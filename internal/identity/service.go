@@ -13,6 +13,7 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/errs"
 	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/internal/storage/postgres"
 )
 
 // Engine is what identity needs of authz: decisions, and writes whose
@@ -27,7 +28,7 @@ type Engine interface {
 // Service is the identity capability. Methods taking a Principal act on its
 // behalf and check that it may.
 type Service struct {
-	db     *sql.DB
+	db     storage.DB
 	store  Store
 	engine Engine
 	log    *slog.Logger
@@ -74,7 +75,7 @@ func (s *Service) membershipChanged(t authz.Token) {
 }
 
 // NewService returns a Service over db (for reads), store and engine.
-func NewService(db *sql.DB, store Store, engine Engine, log *slog.Logger) *Service {
+func NewService(db storage.DB, store Store, engine Engine, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -157,6 +158,13 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 		return p, nil
 	}
 	k, err := s.store.Key(ctx, s.db, id)
+	if _, replica := postgres.MinLSN(ctx); replica && errors.Is(err, storage.ErrNotFound) {
+		// A replica may not have replayed a key made a moment ago (on
+		// another node, whose token this call does not carry): ask the
+		// primary before refusing. The rest of the lookup reads there too.
+		ctx = postgres.WithPrimary(ctx)
+		k, err = s.store.Key(ctx, s.db, id)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return Principal{}, errBadKey
 	}

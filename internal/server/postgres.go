@@ -127,11 +127,13 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 		s.replicas = append(s.replicas, db)
 		pools = append(pools, postgres.Replica{Name: fmt.Sprintf("%s:%d", pc.Host, pc.Port), DB: db})
 	}
+	// The router sends our reads to replicas where the call allows it (see
+	// rpc.NewRoutingInterceptor and postgres.Routed) and probes the replicas
+	// for their lag and health (metrics nexus_pg_*).
+	s.router = postgres.NewRouter(s.db, pools, postgres.RouterConfig{MaxLag: cfg.MaxReplicaLag, Registerer: s.registry})
+	s.reads = postgres.NewRouted(s.router)
 	if len(pools) > 0 {
-		// The router probes the replicas for their lag and health (metrics
-		// nexus_pg_replica_*). Routing our own reads through it, with the
-		// caller's LSN in the consistency token, is not wired yet.
-		router := postgres.NewRouter(s.db, pools, postgres.RouterConfig{Registerer: s.registry})
+		router := s.router
 		rctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		s.stopRouter = func() { cancel(); <-done }
@@ -151,5 +153,5 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return content.NewDBChunks(s.db), nil
+	return content.NewDBChunks(s.reads), nil
 }

@@ -39,6 +39,8 @@ import (
 	"github.com/nexus-authz/nexus/internal/identity"
 	"github.com/nexus-authz/nexus/internal/rpc"
 	"github.com/nexus-authz/nexus/internal/spiceapi"
+	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/internal/storage/postgres"
 	"github.com/nexus-authz/nexus/internal/storage/sqlite"
 	"github.com/nexus-authz/nexus/internal/web"
 )
@@ -53,6 +55,9 @@ type Config struct {
 	// replicas, given to SpiceDB's datastore.
 	Postgres         string
 	PostgresReplicas []string
+	// MaxReplicaLag: a replica further behind serves none of our reads
+	// (zero: postgres.DefaultMaxReplicaLag).
+	MaxReplicaLag time.Duration
 	// SpiceDBPostgres is the URL SpiceDB's datastore uses; empty derives it
 	// from Postgres with search_path=spicedb. Through PgBouncer 1.18, which
 	// refuses a search_path startup parameter, point it at a PgBouncer
@@ -90,10 +95,14 @@ const AdminKeyFile = "admin.key"
 
 // Server is a running Nexus.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	unlock   func()
-	db       *sql.DB
+	cfg    Config
+	log    *slog.Logger
+	unlock func()
+	db     *sql.DB
+	// reads is db, or on PostgreSQL the router over the primary and its
+	// replicas: what the services read and write through.
+	reads    storage.DB
+	router   *postgres.Router
 	engine   *authz.Engine
 	identity *identity.Service
 	content  *content.Store
@@ -141,13 +150,16 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.identity = identity.NewService(s.db, identity.SQLStore{}, s.engine, s.log)
+	if s.reads == nil {
+		s.reads = s.db
+	}
+	s.identity = identity.NewService(s.reads, identity.SQLStore{}, s.engine, s.log)
 
-	s.content = content.NewStore(s.db, chunks)
+	s.content = content.NewStore(s.reads, chunks)
 	if cfg.Postgres != "" {
 		s.content.WithGCLock(content.PostgresGCLock)
 	}
-	s.tree = paths.NewTree(s.db, paths.SQLStore{}, s.engine, s.log)
+	s.tree = paths.NewTree(s.reads, paths.SQLStore{}, s.engine, s.log)
 	// On PostgreSQL another node may be between SpiceDB's commit and its own
 	// of a new entry, and a sweep could take that entry's relationships: the
 	// outbox that replaces the sweep there is not built yet (issue 7, item 8).
@@ -173,16 +185,16 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.indexer = search.NewIndexer(s.db, searchStore, paths.SQLStore{}, s.content, 0, s.log)
 	if s.files, err = files.New(ctx, files.Config{
-		DB: s.db, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
+		DB: s.reads, Tree: s.tree, Versions: versions.SQLStore{}, Content: s.content, Engine: s.engine,
 		Fresh: s.identity.MembershipToken, Limits: limits, Log: s.log, OnChange: s.indexer.Enqueue,
 	}); err != nil {
 		return nil, err
 	}
-	s.search = search.NewService(s.db, searchStore, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
-	s.memory = memory.NewService(s.db, memoryStore, s.engine, s.identity.MembershipToken)
+	s.search = search.NewService(s.reads, searchStore, s.indexer, s.tree, s.engine, s.identity.MembershipToken)
+	s.memory = memory.NewService(s.reads, memoryStore, s.engine, s.identity.MembershipToken)
 
 	s.sharing = sharing.New(sharing.Config{
-		DB: s.db, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
+		DB: s.reads, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
 		Directory: directory{s.identity}, Fresh: s.identity.MembershipToken, Limits: cfg.LinkLimits, Log: s.log,
 	})
 
@@ -221,11 +233,26 @@ func (s *Server) Engine() *authz.Engine { return s.engine }
 // Identity is the identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
 
+// routing is the interceptor that routes each call's reads (see
+// rpc.NewRoutingInterceptor); on the embedded default it does nothing.
+func (s *Server) routing() connect.Interceptor {
+	if s.router == nil {
+		return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc { return next })
+	}
+	return rpc.NewRoutingInterceptor(func(ctx context.Context) (postgres.LSN, error) {
+		return authz.CurrentLSN(ctx, s.db)
+	}, s.log)
+}
+
+// Router is the PostgreSQL read router (nil on the embedded default).
+func (s *Server) Router() *postgres.Router { return s.router }
+
 func (s *Server) routes() http.Handler {
 	metrics := rpc.NewMetrics(s.registry)
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			rpc.NewObserveInterceptor(metrics, s.log),
+			s.routing(),
 			rpc.NewAuthInterceptor(s.identity, s.log, rpc.AnonymousSharingProcedures...),
 			rpc.NewErrorInterceptor(s.log),
 		),

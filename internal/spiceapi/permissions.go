@@ -12,10 +12,23 @@ import (
 	"github.com/nexus-authz/nexus/internal/identity"
 )
 
-// validate checks a request as SpiceDB's validation does, with its words.
+// validate checks a request as SpiceDB's validation does, with its words,
+// and the WAL position a Nexus token may carry after its ZedToken.
 func validate(m interface{ Validate() error }) error {
 	if err := m.Validate(); err != nil {
 		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	if c, ok := m.(interface{ GetConsistency() *v1.Consistency }); ok {
+		var tok string
+		switch r := c.GetConsistency().GetRequirement().(type) {
+		case *v1.Consistency_AtLeastAsFresh:
+			tok = r.AtLeastAsFresh.GetToken()
+		case *v1.Consistency_AtExactSnapshot:
+			tok = r.AtExactSnapshot.GetToken()
+		}
+		if _, err := authz.ParseToken(tok); err != nil {
+			return connect.NewError(connect.CodeInvalidArgument, err)
+		}
 	}
 	return nil
 }
@@ -36,11 +49,20 @@ func consistency(c *v1.Consistency) (authz.Consistency, bool) {
 
 // engineConsistency is c for a call made straight to the engine:
 // minimize_latency (or none) is raised to the engine's start-up floor.
+// A Nexus token's WAL position is ours, not SpiceDB's: only the ZedToken
+// part reaches the engine (a token that carries nothing else asks for
+// minimize_latency).
 func (h *Handler) engineConsistency(c *v1.Consistency) *v1.Consistency {
-	if c == nil || c.GetMinimizeLatency() {
-		return h.engine.ProtoConsistency(authz.MinimizeLatency())
+	switch r := c.GetRequirement().(type) {
+	case *v1.Consistency_AtLeastAsFresh:
+		return h.engine.ProtoConsistency(authz.AtLeastAsFresh(authz.Token(r.AtLeastAsFresh.GetToken())))
+	case *v1.Consistency_AtExactSnapshot:
+		zed := authz.Token(r.AtExactSnapshot.GetToken()).Zed()
+		return &v1.Consistency{Requirement: &v1.Consistency_AtExactSnapshot{AtExactSnapshot: &v1.ZedToken{Token: string(zed)}}}
+	case *v1.Consistency_FullyConsistent:
+		return c
 	}
-	return c
+	return h.engine.ProtoConsistency(authz.MinimizeLatency())
 }
 
 func item(res *v1.ObjectReference, perm string, sub *v1.SubjectReference) authz.CheckItem {

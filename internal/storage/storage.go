@@ -24,9 +24,18 @@ type DBTX interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// DB is what a service holds: queries, and transactions. A *sql.DB is one;
+// on PostgreSQL with replicas, postgres.Routed is another, which sends
+// transactions and writes to the primary and reads where the context says.
+type DB interface {
+	DBTX
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
 var (
 	_ DBTX = (*sql.DB)(nil)
 	_ DBTX = (*sql.Tx)(nil)
+	_ DB   = (*sql.DB)(nil)
 )
 
 var (
@@ -93,7 +102,7 @@ func ParseTime(s sql.NullString) (time.Time, error) {
 }
 
 // InTx runs fn in a transaction, committing iff fn returns nil.
-func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+func InTx(ctx context.Context, db DB, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

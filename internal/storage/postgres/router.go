@@ -264,3 +264,11 @@ func (r *Router) Status() []ReplicaStatus {
 	}
 	return out
 }
+
+// target names where db is: the primary or a replica.
+func (r *Router) target(db *sql.DB) string {
+	if db == r.primary {
+		return string(ToPrimary)
+	}
+	return string(ToReplica)
+}
