@@ -77,7 +77,7 @@ func (d *Routed) reader(ctx context.Context) *sql.DB {
 		d.r.m.reads.WithLabelValues(d.r.target(rt.pinned)).Inc()
 		return rt.pinned
 	}
-	db, _ := d.r.Read(rt.minLSN)
+	db, _ := d.r.ReadContext(ctx, rt.minLSN)
 	rt.pinned = db
 	return db
 }

@@ -138,8 +138,23 @@ func (r *Router) WriteLSN(ctx context.Context) (LSN, error) {
 
 // Read returns the pool for a read that must see everything up to minLSN (0:
 // no write to see): a healthy replica within the lag bound that has
-// replayed minLSN, chosen round robin, else the primary.
-func (r *Router) Read(minLSN LSN) (*sql.DB, Target) {
+// replayed minLSN by its last probe, chosen round robin, else the primary.
+func (r *Router) Read(minLSN LSN) (*sql.DB, Target) { return r.read(nil, minLSN) }
+
+// liveCheckTimeout bounds asking a replica for its replay position when its
+// last probe is behind the caller's write.
+const liveCheckTimeout = 50 * time.Millisecond
+
+// ReadContext is Read, except that a healthy replica within the lag bound
+// whose last probe is behind minLSN is asked for its replay position now (a
+// write made a moment ago is usually replayed within a millisecond, long
+// before the next probe): read-your-writes reads go to a replica whenever
+// it has the write, at the cost of one small query to it.
+func (r *Router) ReadContext(ctx context.Context, minLSN LSN) (*sql.DB, Target) {
+	return r.read(ctx, minLSN)
+}
+
+func (r *Router) read(ctx context.Context, minLSN LSN) (*sql.DB, Target) {
 	n := len(r.replicas)
 	if n == 0 {
 		r.m.reads.WithLabelValues(string(ToPrimary)).Inc()
@@ -160,7 +175,9 @@ func (r *Router) Read(minLSN LSN) (*sql.DB, Target) {
 			continue
 		case replayed < minLSN:
 			reason = "behind_caller"
-			continue
+			if ctx == nil || !r.caughtUp(ctx, rep, minLSN) {
+				continue
+			}
 		}
 		r.m.reads.WithLabelValues(string(ToReplica)).Inc()
 		return rep.DB, ToReplica
@@ -168,6 +185,25 @@ func (r *Router) Read(minLSN LSN) (*sql.DB, Target) {
 	r.m.reads.WithLabelValues(string(ToPrimary)).Inc()
 	r.m.fallbacks.WithLabelValues(reason).Inc()
 	return r.primary, ToPrimary
+}
+
+// caughtUp asks rep whether it has replayed minLSN, and records its
+// position if it has.
+func (r *Router) caughtUp(ctx context.Context, rep *replicaState, minLSN LSN) bool {
+	cctx, cancel := context.WithTimeout(ctx, liveCheckTimeout)
+	defer cancel()
+	var s sql.NullString
+	if err := rep.DB.QueryRowContext(cctx, `SELECT pg_last_wal_replay_lsn()::text`).Scan(&s); err != nil || !s.Valid {
+		return false
+	}
+	lsn, err := ParseLSN(s.String)
+	if err != nil || lsn < minLSN {
+		return false
+	}
+	rep.mu.Lock()
+	rep.replayed = max(rep.replayed, lsn)
+	rep.mu.Unlock()
+	return true
 }
 
 // Run probes the replicas until ctx is done.
