@@ -13,7 +13,6 @@ import (
 	"github.com/nexus-authz/nexus/internal/storage/postgres"
 )
 
-
 func (x *replicated) readsTo(t *testing.T, target postgres.Target) float64 {
 	t.Helper()
 	var m dto.Metric
