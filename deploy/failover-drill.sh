@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The failover drill, on the cluster of deploy/local-pg.sh (run `up` first):
-# a nexus node on the multi-host URL (target_session_attrs=read-write) writes;
-# the primary is stopped hard; writes fail fast with `unavailable`; the
-# replica is promoted; writes resume and everything acknowledged is there
+# a nexus node on the multi-host URL (target_session_attrs=read-write), reading
+# from the replica too (NEXUS_POSTGRES_REPLICAS), writes; the primary is
+# stopped hard; reads and checks go on from the replica; writes fail fast
+# with `unavailable`; the replica is promoted; writes resume and everything acknowledged is there
 # (synchronous_commit = remote_apply).
 #
 #   deploy/failover-drill.sh DIR [ADDR]     (ADDR: 127.0.0.1:18080)
@@ -31,7 +32,7 @@ timed() { local s=$(date +%s%N); set +e; "$@"; local rc=$?; set -e; echo "   (ex
 step "migrate (directly on the primary)"
 "$nexus" migrate --postgres "$NEXUS_MIGRATE_POSTGRES"
 
-step "start a node on $NEXUS_FAILOVER_POSTGRES"
+step "start a node on $NEXUS_FAILOVER_POSTGRES, reading from $NEXUS_POSTGRES_REPLICAS"
 rm -rf "$dir/node"
 "$nexus" serve --postgres "$NEXUS_FAILOVER_POSTGRES" --data-dir "$dir/node" --addr "$addr" 2>"$dir/node.log" &
 node=$!
@@ -43,6 +44,10 @@ echo "before the failover" >"$dir/note.txt"
 
 step "stop the primary hard (pg_ctl -m immediate)"
 "${as[@]}" "$bin/pg_ctl" -D "$dir/primary" -m immediate -w stop
+
+step "reads and checks while the primary is down are answered by the replica"
+timed "$nexus" fs cat /drill/before.txt
+timed "$nexus" check /drill/before.txt read user:admin
 
 step "a write while the primary is down fails fast"
 timed "$nexus" fs put "$dir/note.txt" /drill/during.txt

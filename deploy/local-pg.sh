@@ -30,6 +30,8 @@ export NEXUS_POSTGRES='postgres://postgres@127.0.0.1:${BOUNCER_PORT}/nexus?sslmo
 export NEXUS_SPICEDB_POSTGRES='postgres://postgres@127.0.0.1:${BOUNCER_PORT}/nexus_spicedb?sslmode=disable'
 # direct to the primary, for nexus migrate (not through PgBouncer):
 export NEXUS_MIGRATE_POSTGRES='postgres://postgres@127.0.0.1:${PRIMARY_PORT}/nexus?sslmode=disable'
+# the replica, for reads (nexus serve --postgres-replica):
+export NEXUS_POSTGRES_REPLICAS='postgres://postgres@127.0.0.1:${REPLICA_PORT}/nexus?sslmode=disable'
 # both servers, for failover without PgBouncer:
 export NEXUS_FAILOVER_POSTGRES='postgres://postgres@127.0.0.1:${PRIMARY_PORT},127.0.0.1:${REPLICA_PORT}/nexus?sslmode=disable&target_session_attrs=read-write'
 ENV
