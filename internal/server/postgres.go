@@ -120,7 +120,9 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 			return nil, fmt.Errorf("--postgres-replica %d: %w", i+1, err)
 		}
 		replicas[i] = postgres.WithSearchPath(r, postgres.SpiceDBSchema)
-		db, err := postgres.Open(ctx, r, postgres.Options{MaxConns: 4, Lazy: true})
+		// As many connections as the primary's pool: the replicas serve
+		// most of our reads.
+		db, err := postgres.Open(ctx, r, postgres.Options{Lazy: true})
 		if err != nil {
 			return nil, fmt.Errorf("--postgres-replica %d: %w", i+1, err)
 		}

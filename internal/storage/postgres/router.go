@@ -141,10 +141,6 @@ func (r *Router) WriteLSN(ctx context.Context) (LSN, error) {
 // replayed minLSN by its last probe, chosen round robin, else the primary.
 func (r *Router) Read(minLSN LSN) (*sql.DB, Target) { return r.read(nil, minLSN) }
 
-// liveCheckTimeout bounds asking a replica for its replay position when its
-// last probe is behind the caller's write.
-const liveCheckTimeout = 50 * time.Millisecond
-
 // ReadContext is Read, except that a healthy replica within the lag bound
 // whose last probe is behind minLSN is asked for its replay position now (a
 // write made a moment ago is usually replayed within a millisecond, long
@@ -189,11 +185,14 @@ func (r *Router) read(ctx context.Context, minLSN LSN) (*sql.DB, Target) {
 
 // caughtUp asks rep whether it has replayed minLSN, and records its
 // position if it has.
+//
+// It runs under the caller's context, with no deadline of its own: a query
+// cut off by a deadline costs its connection (pgx closes it), and under
+// load the new connections that churn opens are slower than the answer. A
+// replica too slow to answer is caught by its probes' deadline instead.
 func (r *Router) caughtUp(ctx context.Context, rep *replicaState, minLSN LSN) bool {
-	cctx, cancel := context.WithTimeout(ctx, liveCheckTimeout)
-	defer cancel()
 	var s sql.NullString
-	if err := rep.DB.QueryRowContext(cctx, `SELECT pg_last_wal_replay_lsn()::text`).Scan(&s); err != nil || !s.Valid {
+	if err := rep.DB.QueryRowContext(ctx, `SELECT pg_last_wal_replay_lsn()::text`).Scan(&s); err != nil || !s.Valid {
 		return false
 	}
 	lsn, err := ParseLSN(s.String)
