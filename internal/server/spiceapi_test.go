@@ -168,6 +168,34 @@ func TestSpiceDBAPIWithAuthzedClient(t *testing.T) {
 		require.Contains(t, resp.GetPairs()[1].GetError().GetMessage(), "nosuchperm")
 	})
 
+	// A Nexus token on PostgreSQL carries a WAL position after the
+	// ZedToken: the SpiceDB API takes it (and gives SpiceDB only the
+	// ZedToken), on every path, and refuses a position that does not parse.
+	t.Run("nexus tokens", func(t *testing.T) {
+		withLSN := fresh(&v1.ZedToken{Token: w.GetWrittenAt().GetToken() + ".1f"})
+		resp, err := checker.CheckPermission(ctx, &v1.CheckPermissionRequest{
+			Consistency: withLSN, Resource: obj("document", "d1"), Permission: "view", Subject: subj("user", "alice"),
+		})
+		require.NoError(t, err)
+		require.Equal(t, v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION, resp.GetPermissionship())
+		resp, err = checker.CheckPermission(ctx, &v1.CheckPermissionRequest{WithTracing: true,
+			Consistency: withLSN, Resource: obj("document", "d1"), Permission: "view", Subject: subj("user", "alice"),
+		})
+		require.NoError(t, err, "straight to the engine")
+		require.Equal(t, v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION, resp.GetPermissionship())
+		rr, err := checker.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
+			Consistency: withLSN, RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document"},
+		})
+		require.NoError(t, err)
+		require.Len(t, drain(t, rr.Recv), 3)
+
+		_, err = checker.CheckPermission(ctx, &v1.CheckPermissionRequest{
+			Consistency: fresh(&v1.ZedToken{Token: w.GetWrittenAt().GetToken() + ".zz"}),
+			Resource:    obj("document", "d1"), Permission: "view", Subject: subj("user", "alice"),
+		})
+		require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	})
+
 	t.Run("lookups and reads", func(t *testing.T) {
 		lr, err := checker.LookupResources(ctx, &v1.LookupResourcesRequest{
 			Consistency: fresh(w.GetWrittenAt()), ResourceObjectType: "document", Permission: "view", Subject: subj("user", "alice"),
