@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 
@@ -58,6 +59,37 @@ func TestNewestKeepsTheFurthestPosition(t *testing.T) {
 	got := e.Newest(t1.WithLSN(0x900), t2.WithLSN(0x100), ".a00")
 	require.Equal(t, t2.WithLSN(0xa00), got)
 	d, err := e.Check(ctx, authz.CheckItem{Resource: groupE, Permission: "membership", Subject: alice}, authz.AtLeastAsFresh(got))
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+}
+
+// On PostgreSQL every write's token carries the primary's WAL position read
+// after the write committed (our rows included), also a write that changed
+// nothing; SpiceDB takes the token with it.
+func TestPostgresWriteTokensCarryTheWALPosition(t *testing.T) {
+	ctx := context.Background()
+	url, db := pgDatabase(t)
+	e := newPostgresEngine(t, url, db)
+	before, err := authz.CurrentLSN(ctx, db)
+	require.NoError(t, err)
+	tok, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(groupE, "member", bob))},
+		authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES ('lsn')`)
+			return err
+		}))
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.Zed())
+	require.Greater(t, tok.LSN(), before, "the position is after the write")
+	after, err := authz.CurrentLSN(ctx, db)
+	require.NoError(t, err)
+	require.LessOrEqual(t, tok.LSN(), after)
+
+	again, err := e.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(groupE, "member", bob))})
+	require.NoError(t, err)
+	require.NotZero(t, again.LSN(), "a write that changed nothing carries a position too")
+	require.Equal(t, again.LSN(), e.Newest(tok, again).LSN())
+
+	d, err := e.Check(ctx, authz.CheckItem{Resource: groupE, Permission: "membership", Subject: bob}, authz.AtLeastAsFresh(tok))
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
 }
