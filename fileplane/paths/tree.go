@@ -374,12 +374,7 @@ func (t *Tree) SweepOrphans(ctx context.Context) (int, error) {
 // Touch records token as e's last permission-relevant change (a grant or a
 // revoke on it): checks on e and below are then at least that fresh.
 func (t *Tree) Touch(ctx context.Context, id EntryID, token authz.Token) error {
-	e, err := t.store.Get(ctx, t.db, id)
-	if err != nil {
-		return err
-	}
-	e.PermToken = token
-	return t.store.Update(ctx, t.db, e)
+	return t.store.SetPermToken(ctx, t.db, id, token)
 }
 
 // Prefix returns the first n entries of r's chain (n >= 1) as a Resolved.
