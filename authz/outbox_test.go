@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -23,7 +25,9 @@ import (
 // same is done to a real `nexus serve` with SIGKILL in cmd/nexus
 // (TestPostgresCrashBetweenTheTwoCommits).
 
-func outboxDatabase(t *testing.T) (url string, db *sql.DB) {
+func outboxDatabase(t *testing.T) (url string, db *sql.DB) { return outboxDatabaseTB(t) }
+
+func outboxDatabaseTB(t testing.TB) (url string, db *sql.DB) {
 	t.Helper()
 	pgtest.Require(t)
 	ctx := context.Background()
@@ -240,4 +244,37 @@ func TestOutboxOpsReadAsWritten(t *testing.T) {
 	var back []outboxOp
 	require.NoError(t, json.Unmarshal(text, &back))
 	require.Equal(t, ops, back)
+}
+
+// BenchmarkPostgresWrite: a relationship write through the outbox (record,
+// then apply under the lock, delete the record) against the same write sent
+// to SpiceDB alone, side by side on one cluster:
+//
+//	CI=true go test -run XXX -bench PostgresWrite -benchtime 2s ./authz/
+func BenchmarkPostgresWrite(b *testing.B) {
+	url, db := outboxDatabaseTB(b)
+	e, err := New(context.Background(), Config{
+		Schema:   nexus.Schema,
+		Postgres: &PostgresConfig{URL: postgres.WithSearchPath(url, postgres.SpiceDBSchema), DB: db, MaxConns: 8},
+	})
+	require.NoError(b, err)
+	defer e.Close()
+	ctx := context.Background()
+	rel := func(i int) Relationship {
+		return Rel(Obj("file", fmt.Sprintf("f%d", i)), "viewer", Subject("user", "u"))
+	}
+	b.Run("outbox", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := e.Write(ctx, []Update{TouchRel(rel(i))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("spicedb_alone", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := e.perms.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{TouchRel(rel(i)).proto()}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
