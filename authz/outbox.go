@@ -189,53 +189,16 @@ type outboxRow struct {
 // drainOnce applies up to drainBatch pending rows in one transaction. done
 // reports that nothing up to own (or nothing at all, for own 0) is left.
 func (o *outbox) drainOnce(ctx context.Context, own int64, after func(context.Context, *sql.Tx, Token) error) (tok Token, done bool, err error) {
-	tx, err := o.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", false, fmt.Errorf("authz: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, outboxLock); err != nil {
-		return "", false, fmt.Errorf("authz: waiting for the outbox lock: %w", err)
-	}
-	rows, err := o.pending(ctx, tx)
+	tx, err := o.lock(ctx)
 	if err != nil {
 		return "", false, err
 	}
-	done = len(rows) < drainBatch || (own > 0 && rows[len(rows)-1].id >= own)
-	var ownErr error
-	var ids []any
-	for _, r := range rows {
-		t, err := o.apply(ctx, r.ops)
-		switch {
-		case errors.Is(err, ErrInvalid):
-			// Refused for good: keep it for the operator and go on, so one
-			// bad row cannot stop every write of every node.
-			o.logger.Error("authz: SpiceDB refused a recorded write; moved to authz_outbox_dead, its rows have no relationships", "outbox_id", r.id, "err", err)
-			if _, derr := tx.ExecContext(ctx, `INSERT INTO authz_outbox_dead (id, ops, error, created_at) VALUES (?, ?, ?, ?)`, r.id, r.text, err.Error(), r.created); derr != nil {
-				return "", false, fmt.Errorf("authz: %w", derr)
-			}
-			o.dead.Inc()
-			if r.id == own {
-				ownErr = err
-			}
-		case err != nil:
-			return "", false, err // applied rows stay pending: applying again is harmless
-		default:
-			tok = t
-			o.applied.Inc()
-			if own == 0 {
-				o.replayed.Inc()
-			}
-		}
-		failpoint("outbox-applied", r.ops)
-		ids = append(ids, r.id)
+	defer func() { _ = tx.Rollback() }()
+	tok, ownErr, n, last, err := o.applyPending(ctx, tx, own)
+	if err != nil {
+		return "", false, err
 	}
-	if len(ids) > 0 {
-		q := `DELETE FROM authz_outbox WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
-		if _, err := tx.ExecContext(ctx, q, ids...); err != nil {
-			return "", false, fmt.Errorf("authz: %w", err)
-		}
-	}
+	done = n < drainBatch || (own > 0 && last >= own)
 	if tok == "" && own > 0 && ownErr == nil {
 		// Another writer applied our row before we had the lock, and
 		// committed (we see it gone): the newest revision has it.
@@ -261,6 +224,97 @@ func (o *outbox) drainOnce(ctx context.Context, own int64, after func(context.Co
 		return "", true, ownErr
 	}
 	return tok, done, nil
+}
+
+// lock begins a transaction holding the outbox lock.
+func (o *outbox) lock(ctx context.Context) (*sql.Tx, error) {
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, outboxLock); err != nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("authz: waiting for the outbox lock: %w", err)
+	}
+	return tx, nil
+}
+
+// applyPending applies up to drainBatch pending rows, oldest first, and
+// deletes them in tx, which holds the lock. It returns the newest token,
+// SpiceDB's error for row own if it refused it for good, how many rows it
+// saw and the last one's id.
+func (o *outbox) applyPending(ctx context.Context, tx *sql.Tx, own int64) (tok Token, ownErr error, n int, last int64, err error) {
+	rows, err := o.pending(ctx, tx)
+	if err != nil || len(rows) == 0 {
+		return "", nil, 0, 0, err
+	}
+	ids := make([]any, 0, len(rows))
+	for _, r := range rows {
+		t, err := o.apply(ctx, r.ops)
+		switch {
+		case errors.Is(err, ErrInvalid):
+			// Refused for good: keep it for the operator and go on, so one
+			// bad row cannot stop every write of every node.
+			o.logger.Error("authz: SpiceDB refused a recorded write; moved to authz_outbox_dead, its rows have no relationships", "outbox_id", r.id, "err", err)
+			if _, derr := tx.ExecContext(ctx, `INSERT INTO authz_outbox_dead (id, ops, error, created_at) VALUES (?, ?, ?, ?)`, r.id, r.text, err.Error(), r.created); derr != nil {
+				return "", nil, 0, 0, fmt.Errorf("authz: %w", derr)
+			}
+			o.dead.Inc()
+			if r.id == own {
+				ownErr = err
+			}
+		case err != nil:
+			return "", nil, 0, 0, err // applied rows stay pending: applying again is harmless
+		default:
+			tok = t
+			o.applied.Inc()
+			if own == 0 {
+				o.replayed.Inc()
+			}
+		}
+		failpoint("outbox-applied", r.ops)
+		ids = append(ids, r.id)
+	}
+	q := `DELETE FROM authz_outbox WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	if _, err := tx.ExecContext(ctx, q, ids...); err != nil {
+		return "", nil, 0, 0, fmt.Errorf("authz: %w", err)
+	}
+	return tok, ownErr, len(rows), rows[len(rows)-1].id, nil
+}
+
+// writeDirect applies a write that has no rows of its own (no hook, no
+// token to record) under the lock, after everything pending, with no
+// record: pre, if set, runs under the lock too, so what it reads (SpiceDB,
+// fully consistent) no write of any node changes before this one is
+// applied. This is how the SpiceDB API's preconditions and CREATE hold
+// across nodes.
+func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(context.Context) error) (Token, error) {
+	tx, err := o.lock(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for {
+		_, _, n, _, err := o.applyPending(ctx, tx, 0)
+		if err != nil {
+			return "", err
+		}
+		if n < drainBatch {
+			break
+		}
+	}
+	var tok Token
+	if pre != nil {
+		err = pre(ctx)
+	}
+	if err == nil {
+		tok, err = o.apply(ctx, ops)
+	}
+	// Commit what was pending and applied, whatever became of this write.
+	if cerr := tx.Commit(); cerr != nil && err == nil {
+		err = fmt.Errorf("authz: %w", cerr)
+	}
+	return tok, err
 }
 
 func (o *outbox) pending(ctx context.Context, tx *sql.Tx) ([]outboxRow, error) {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,10 +191,53 @@ func TestPostgresOutbox(t *testing.T) {
 		require.Contains(t, ops, "no_such_relation")
 		require.Contains(t, msg, "no_such_relation", "the operator sees why")
 
-		// The writer whose own write is refused hears of it.
-		_, err = a.Write(ctx, []Update{TouchRel(Rel(fileX, "viewer", Subject("zone", "z")))})
+		// The writer whose own write is refused hears of it: with rows, its
+		// record is set aside too; without, nothing was recorded.
+		bad := []Update{TouchRel(Rel(fileX, "viewer", Subject("zone", "z")))}
+		_, err = a.Write(ctx, bad, WithTx(func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES ('r_zone')`)
+			return err
+		}))
 		require.ErrorIs(t, err, ErrInvalid, "zone is not a subject type viewer takes")
 		require.Equal(t, 2, pendingRows(t, db, "authz_outbox_dead"))
+		_, err = a.Write(ctx, bad)
+		require.ErrorIs(t, err, ErrInvalid)
+		require.Equal(t, 2, pendingRows(t, db, "authz_outbox_dead"))
+		require.Equal(t, 0, pendingRows(t, db, "authz_outbox"))
+	})
+
+	t.Run("APreconditionHoldsAcrossNodes", func(t *testing.T) {
+		// Sixteen CREATEs of one relationship, half through each node:
+		// exactly one finds it missing.
+		rel := viewer("once")
+		exists := errors.New("exists")
+		var wins, lost atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 16 {
+			e := a
+			if i%2 == 1 {
+				e = b
+			}
+			wg.Go(func() {
+				_, err := e.Write(ctx, []Update{TouchRel(rel)}, WithPrecondition(func(ctx context.Context) error {
+					if may(e, "once") {
+						return exists
+					}
+					return nil
+				}))
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, exists):
+					lost.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(1), wins.Load(), "one CREATE wins, on either node")
+		require.Equal(t, int32(15), lost.Load())
 	})
 
 	t.Run("ACascadeDeletesWithTheWrite", func(t *testing.T) {
