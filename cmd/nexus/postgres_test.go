@@ -49,7 +49,7 @@ func TestPostgresBadInputIsOneLineAtStart(t *testing.T) {
 		{"migrate, bad URL", []string{"migrate", "--postgres", "postgres://h:port/db"}, "invalid PostgreSQL URL"},
 		{"migrate, missing database", []string{"migrate", "--postgres", missing}, "does not exist"},
 		{"serve, unmigrated database", []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--postgres", fresh},
-			"the database is not migrated (no schema version for identity); run: nexus migrate --postgres URL"},
+			"the database is not migrated (no schema version for authz); run: nexus migrate --postgres URL"},
 		{"serve, replica without primary", []string{"serve", "--data-dir", dir, "--postgres-replica", fresh}, "--postgres-replica and --spicedb-postgres need --postgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
