@@ -138,8 +138,17 @@ func (o *outbox) write(ctx context.Context, ops func() []outboxOp, hook TxHook, 
 		return "", err
 	}
 	failpoint("outbox-recorded", recorded)
-	return o.drain(ctx, id, after)
+	// The write is committed: finish it even if the caller goes away (a
+	// record left pending would wait for the replay, up to a second or
+	// two).
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	return o.drain(dctx, id, after)
 }
+
+// drainTimeout bounds how long a writer waits to apply its recorded write
+// once its caller has gone; what is not applied by then is replayed.
+const drainTimeout = 10 * time.Second
 
 func (o *outbox) record(ctx context.Context, opsOf func() []outboxOp, hook TxHook) (int64, []outboxOp, error) {
 	tx, err := o.db.BeginTx(ctx, nil)
