@@ -28,13 +28,15 @@ import (
 // same is done to a real `nexus serve` with SIGKILL in cmd/nexus
 // (TestPostgresCrashBetweenTheTwoCommits).
 
-func outboxDatabase(t *testing.T) (url string, db *sql.DB) { return outboxDatabaseTB(t) }
-
 func outboxDatabaseTB(t testing.TB) (url string, db *sql.DB) {
 	t.Helper()
 	pgtest.Require(t)
+	return outboxDatabaseOn(t, pgtest.StartCluster(t, pgtest.ClusterOptions{}))
+}
+
+func outboxDatabaseOn(t testing.TB, cluster *pgtest.Cluster) (url string, db *sql.DB) {
+	t.Helper()
 	ctx := context.Background()
-	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
 	url = cluster.NewDatabase(t)
 	db = pgtest.OpenURL(t, url, postgres.Domain{Name: "authz", Migrations: PostgresMigrations()})
 	_, err := db.Exec(`CREATE SCHEMA ` + postgres.SpiceDBSchema + `; CREATE TABLE rows (id TEXT PRIMARY KEY)`)
@@ -85,8 +87,26 @@ func TestPostgresOutbox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("PostgreSQL cluster test")
 	}
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
+	bouncer := pgtest.StartPgBouncer(t, cluster.URL("postgres"))
+	for _, via := range []string{"direct", "pgbouncer"} {
+		t.Run(via, func(t *testing.T) {
+			// Our pools (the outbox, its lock) directly or through PgBouncer
+			// in transaction pooling; SpiceDB's directly.
+			url, db := outboxDatabaseOn(t, cluster)
+			open := func() *sql.DB { return pgtest.OpenURL(t, url) }
+			if via == "pgbouncer" {
+				open = func() *sql.DB { return pgtest.OpenURL(t, bouncer.URL(url)) }
+				db = open()
+			}
+			testOutbox(t, url, db, open)
+		})
+	}
+}
+
+func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 	ctx := context.Background()
-	url, db := outboxDatabase(t)
 	fileX := Obj("file", "x")
 	viewer := func(id string) Relationship { return Rel(fileX, "viewer", Subject("user", id)) }
 	may := func(e *Engine, user string) bool {
@@ -111,7 +131,7 @@ func TestPostgresOutbox(t *testing.T) {
 	d.Close()
 
 	a := outboxEngine(t, url, db)
-	b := outboxEngine(t, url, pgtest.OpenURL(t, url)) // a second node
+	b := outboxEngine(t, url, open()) // a second node
 
 	t.Run("AWriteIsRecordedAppliedAndGone", func(t *testing.T) {
 		tok, err := a.Write(ctx, []Update{TouchRel(viewer("ann"))}, WithTx(func(ctx context.Context, tx *sql.Tx) error {
