@@ -104,6 +104,7 @@ type outbox struct {
 	logger *slog.Logger
 
 	applied, replayed, dead prometheus.Counter
+	stale                   prometheus.Gauge
 }
 
 func newOutbox(db *sql.DB, e *Engine, reg prometheus.Registerer) *outbox {
@@ -121,9 +122,13 @@ func newOutbox(db *sql.DB, e *Engine, reg prometheus.Registerer) *outbox {
 			Name: "nexus_authz_outbox_dead_total",
 			Help: "Recorded relationship writes SpiceDB refused for good, moved to authz_outbox_dead (their rows have no relationships: nobody can open them).",
 		}),
+		stale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nexus_authz_outbox_stale",
+			Help: "Recorded relationship writes pending for more than a second at the last look (every second): more than a few, for long, means SpiceDB cannot be written.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(o.applied, o.replayed, o.dead)
+		reg.MustRegister(o.applied, o.replayed, o.dead, o.stale)
 	}
 	return o
 }
@@ -417,9 +422,12 @@ func (o *outbox) replay(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		var stale bool
-		err := o.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM authz_outbox WHERE created_at < now() - interval '1 second')`).Scan(&stale)
-		if err == nil && stale {
+		var stale int
+		err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM authz_outbox WHERE created_at < now() - interval '1 second'`).Scan(&stale)
+		if err == nil {
+			o.stale.Set(float64(stale))
+		}
+		if err == nil && stale > 0 {
 			_, err = o.drain(ctx, 0, nil)
 		}
 		if err != nil && ctx.Err() == nil {
