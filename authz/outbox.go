@@ -411,8 +411,9 @@ func (o *outbox) apply(ctx context.Context, ops []outboxOp) (Token, error) {
 	return tok, nil
 }
 
-// replay applies, every ReplayInterval, rows pending for more than a second (left behind by a crashed or disconnected writer;
-// live writers drain their own within milliseconds).
+// replay applies, every ReplayInterval, rows pending for more than a
+// second: left behind by a crashed or disconnected writer (live writers
+// apply their own within milliseconds).
 func (o *outbox) replay(ctx context.Context) {
 	t := time.NewTicker(ReplayInterval)
 	defer t.Stop()
