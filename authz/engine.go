@@ -77,6 +77,9 @@ const DefaultRevisionQuantization = 100 * time.Millisecond
 type Engine struct {
 	log    Log
 	logger *slog.Logger
+	// outbox, on PostgreSQL, records each write with the caller's rows and
+	// applies it to SpiceDB after (outbox.go).
+	outbox *outbox
 
 	srv    server.RunnableServer
 	revs   revisionHolder // decodes tokens, to compare them
@@ -138,7 +141,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 	var ds datastore.Datastore
 	var err error
-	var pglog *txLog
 	if pc := cfg.Postgres; pc != nil {
 		if cfg.Log != nil || pc.DB == nil {
 			return nil, errors.New("authz: on PostgreSQL the engine takes Postgres.DB and no Log")
@@ -151,8 +153,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			// primary is down (replica_revisions.go).
 			ds = &revisionFallback{Datastore: ds, replicas: replicaRevisionSources(ctx, pc.ReplicaURLs, cfg.RevisionQuantization, logger), logger: logger}
 		}
-		pglog = &txLog{db: pc.DB}
-		cfg.Log = pglog
 	} else {
 		// Our fork of SpiceDB's in-memory datastore (authz/memdb), which
 		// looks relationships up by resource and subject id instead of
@@ -209,8 +209,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		done:    make(chan error, 1),
 		base:    cfg.Schema,
 	}
-	if pglog != nil {
-		pglog.exists = e.exists
+	if cfg.Postgres != nil {
+		e.outbox = newOutbox(cfg.Postgres.DB, e, cfg.Registerer)
 		e.lsnDB = cfg.Postgres.DB
 	}
 	go func() { e.done <- srv.Run(runCtx) }()
@@ -238,6 +238,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.rebuild(ctx); err != nil {
 		e.Close()
 		return nil, err
+	}
+	if e.outbox != nil {
+		// Writes a crash left half done, before anyone reads.
+		if _, err := e.outbox.drain(ctx, 0, nil); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("authz: applying the writes a crash left pending: %w", err)
+		}
+		go e.outbox.replay(runCtx)
 	}
 	if e.floor, err = e.headToken(ctx); err != nil {
 		e.Close()

@@ -99,20 +99,22 @@ func (t Token) WithLSN(lsn postgres.LSN) Token {
 const lsnUnknown = postgres.LSN(math.MaxUint64)
 
 // stamp returns tok carrying the primary's WAL position, read after the
-// write's final commit: a replica that has replayed it has the write. On
-// the embedded default (no PostgreSQL) it returns tok as it is.
-func (e *Engine) stamp(ctx context.Context, tok Token) Token {
-	if e.lsnDB == nil {
-		return tok
+// write's final commit (the outbox's drain): a replica that has replayed it
+// has the write. It is called on the return of every PostgreSQL write path
+// in write.go; a failed write (err) and the embedded default (no
+// PostgreSQL) return as they are.
+func (e *Engine) stamp(ctx context.Context, tok Token, err error) (Token, error) {
+	if err != nil || e.lsnDB == nil {
+		return tok, err
 	}
-	lsn, err := CurrentLSN(ctx, e.lsnDB)
-	if err != nil {
+	lsn, lerr := CurrentLSN(context.WithoutCancel(ctx), e.lsnDB)
+	if lerr != nil {
 		// The write committed; only its position is unknown. Reads at
 		// lsnUnknown go to the primary, so read-your-writes still holds.
-		e.logger.Warn("authz: cannot read the primary's WAL position after a write; reads at its token go to the primary", "err", err)
+		e.logger.Warn("authz: cannot read the primary's WAL position after a write; reads at its token go to the primary", "err", lerr)
 		lsn = lsnUnknown
 	}
-	return tok.WithLSN(lsn)
+	return tok.WithLSN(lsn), nil
 }
 
 // CurrentLSN is the WAL position of the primary behind db.

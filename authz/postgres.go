@@ -66,9 +66,9 @@ type PostgresConfig struct {
 	// likewise, for SpiceDB's own read-replica support.
 	URL         string
 	ReplicaURLs []string
-	// DB is the database of the caller's own rows: write hooks (WithTx,
-	// WithTokenTx) run in a transaction on it, committed right after SpiceDB
-	// commits the relationships.
+	// DB is the database of the caller's own rows and of the outbox
+	// (outbox.go): write hooks (WithTx) commit with the write's outbox row,
+	// before SpiceDB applies it.
 	DB *sql.DB
 	// MaxConns bounds SpiceDB's read pool (the write pool is half of it);
 	// zero is 16.
@@ -109,71 +109,4 @@ func newPostgresDatastore(ctx context.Context, pc *PostgresConfig, quantization 
 		return nil, fmt.Errorf("authz: opening SpiceDB's postgres datastore: %w", err)
 	}
 	return ds, nil
-}
-
-// txLog is the Log of the postgres engine: no relationships of its own
-// (SpiceDB's tables are durable), only a transaction on the caller's
-// database for write hooks, committed after SpiceDB's. A crash between the
-// two commits leaves relationships naming rows that do not exist, which
-// callers sweep (paths.Tree.SweepOrphans); never rows without their
-// relationships.
-type txLog struct {
-	db     *sql.DB
-	exists func(ctx context.Context, r Relationship) (bool, error)
-}
-
-func (l *txLog) Load(context.Context, func([]Relationship) error) error { return nil }
-
-func (l *txLog) Commit(ctx context.Context, updates []Update, hook TxHook, apply func(*sql.Tx, []Update) error) error {
-	// Only updates that change something are applied, so that an undo
-	// after a failed commit never removes a relationship that was there
-	// before.
-	effective := make([]Update, 0, len(updates))
-	for _, u := range updates {
-		ok, err := l.exists(ctx, u.Rel)
-		if err != nil {
-			return err
-		}
-		if ok != (u.Op == Touch) {
-			effective = append(effective, u)
-		}
-	}
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("authz: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tx.Rollback()
-		}
-	}()
-	if hook != nil {
-		if err := hook(ctx, tx); err != nil {
-			return err
-		}
-	}
-	if err := apply(tx, effective); err != nil {
-		return err
-	}
-	committed = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
-	}
-	return nil
-}
-
-// exists reports whether r is stored, fully consistently.
-func (e *Engine) exists(ctx context.Context, r Relationship) (bool, error) {
-	sub := r.Subject
-	rels, err := e.Read(ctx, Filter{Resource: r.Resource, Relation: r.Relation, Subject: &sub}, FullyConsistent())
-	if err != nil {
-		return false, err
-	}
-	for _, got := range rels {
-		if got == r {
-			return true, nil
-		}
-	}
-	return false, nil
 }

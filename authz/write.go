@@ -24,14 +24,17 @@ var _ Writer = (*Engine)(nil)
 type WriteOption func(*writeOptions)
 
 type writeOptions struct {
-	hook  TxHook
-	after func(ctx context.Context, tx *sql.Tx, token Token) error
-	pre   func(ctx context.Context) error
+	hook    TxHook
+	after   func(ctx context.Context, tx *sql.Tx, token Token) error
+	pre     func(ctx context.Context) error
+	cascade func() []Filter
 }
 
 // WithPrecondition runs pre once writes are serialized, just before the
 // write: what pre reads (fully consistent) no other write through this
-// engine can change before this one commits. An error from pre aborts the
+// engine can change before this one commits — on PostgreSQL, for a write
+// without WithTx or WithTokenTx, no write of any node (it runs under the
+// outbox's lock). An error from pre aborts the
 // write and is returned as it is. This is how SpiceDB's preconditions and
 // CREATE (fail if it exists) are served.
 func WithPrecondition(pre func(ctx context.Context) error) WriteOption {
@@ -45,12 +48,29 @@ func WithTx(hook TxHook) WriteOption {
 	return func(o *writeOptions) { o.hook = hook }
 }
 
-// WithTokenTx runs after in the transaction that records the write, once
-// the engine has applied it, with the write's token: a caller can store the
-// token beside its rows in the same commit. If after fails, the write is
-// undone.
+// WithTokenTx runs after with the write's token once the engine has
+// applied the write, so a caller can store the token beside its rows. after
+// may only record the token: on the embedded default it runs in the
+// transaction that records the write (if it fails, the write is undone); on
+// PostgreSQL the write is already committed by then (see outbox.go) and
+// after runs in the transaction that completes it, where a failure is
+// logged and the write stands. Rows a write adds or changes belong in
+// WithTx's hook.
 func WithTokenTx(after func(ctx context.Context, tx *sql.Tx, token Token) error) WriteOption {
 	return func(o *writeOptions) { o.after = after }
+}
+
+// WithCascade makes a DeleteMatching also delete every relationship that
+// the filters match: the relationships of what the caller's rows took with
+// them (the entries below a deleted folder). filters is called after the
+// write's hook (WithTx) has run, so the hook can say what it deleted. On PostgreSQL they are part of
+// the write's outbox record, so a crash cannot leave them behind. On the
+// embedded default they are deleted right after the write, in writes of
+// their own (there may be more than one write holds); if that fails or the
+// process crashes, they remain for the caller's sweep (paths.SweepOrphans
+// at start).
+func WithCascade(filters func() []Filter) WriteOption {
+	return func(o *writeOptions) { o.cascade = filters }
 }
 
 // Filter selects relationships. Resource.Type is required; any other empty
@@ -96,6 +116,14 @@ func (e *Engine) Write(ctx context.Context, updates []Update, opts ...WriteOptio
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if e.outbox != nil && o.hook == nil && o.after == nil {
+		// No rows go with it: one WriteRelationships, atomic, needs no
+		// record.
+		start := time.Now()
+		token, err := e.outbox.writeDirect(ctx, updateOps(updates), o.pre)
+		e.metrics.observe("write", start, len(updates), err)
+		return e.stamp(ctx, token, err)
+	}
 	if o.pre != nil {
 		if err := o.pre(ctx); err != nil {
 			return "", err
@@ -106,6 +134,11 @@ func (e *Engine) Write(ctx context.Context, updates []Update, opts ...WriteOptio
 
 func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptions) (Token, error) {
 	start := time.Now()
+	if e.outbox != nil {
+		token, err := e.outbox.write(ctx, func() []outboxOp { return updateOps(updates) }, o.hook, o.after)
+		e.metrics.observe("write", start, len(updates), err)
+		return e.stamp(ctx, token, err)
+	}
 	var token Token
 	apply := func(updates []Update) error {
 		if len(updates) == 0 {
@@ -128,7 +161,7 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 		}
 		err := apply(updates)
 		e.metrics.observe("write", start, len(updates), err)
-		return token, err
+		return e.stamp(ctx, token, err)
 	}
 	var applied []Update
 	err := e.log.Commit(ctx, updates, o.hook, func(tx *sql.Tx, effective []Update) error {
@@ -163,11 +196,9 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 	}
 	if token == "" {
 		// Nothing changed; any fresh read already sees the state asked for.
-		if token, err = e.headToken(ctx); err != nil {
-			return "", err
-		}
+		return e.headToken(ctx)
 	}
-	return e.stamp(ctx, token), nil
+	return token, nil
 }
 
 func invert(updates []Update) []Update {
@@ -219,11 +250,46 @@ func (e *Engine) DeleteMatching(ctx context.Context, f Filter, opts ...WriteOpti
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if e.outbox != nil && o.pre != nil && o.hook == nil && o.after == nil && o.cascade == nil {
+		start := time.Now()
+		token, err := e.outbox.writeDirect(ctx, filterOps([]Filter{f}), o.pre)
+		e.metrics.observe("write", start, 0, err)
+		return e.stamp(ctx, token, err)
+	}
 	if o.pre != nil {
 		if err := o.pre(ctx); err != nil {
 			return "", err
 		}
 	}
+	if e.outbox != nil {
+		// The filters go into the record as they are, applied when the row
+		// is: whatever matches then is deleted, whoever wrote it.
+		start := time.Now()
+		ops := func() []outboxOp {
+			fs := []Filter{f}
+			if o.cascade != nil {
+				fs = append(fs, o.cascade()...)
+			}
+			return filterOps(fs)
+		}
+		token, err := e.outbox.write(ctx, ops, o.hook, o.after)
+		e.metrics.observe("write", start, 0, err)
+		return e.stamp(ctx, token, err)
+	}
+	tok, err := e.deleteMatchingLocked(ctx, f, o)
+	if err != nil || o.cascade == nil {
+		return tok, err
+	}
+	for _, cf := range o.cascade() {
+		if _, err := e.deleteMatchingLocked(ctx, cf, writeOptions{}); err != nil {
+			e.logger.Warn("authz: the relationships of what a delete took with it remain; the caller's sweep removes them", "filter", cf.proto().String(), "err", err)
+			break
+		}
+	}
+	return tok, nil
+}
+
+func (e *Engine) deleteMatchingLocked(ctx context.Context, f Filter, o writeOptions) (Token, error) {
 	rels, err := e.Read(ctx, f, FullyConsistent())
 	if err != nil {
 		return "", err

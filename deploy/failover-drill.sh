@@ -38,7 +38,11 @@ rm -rf "$dir/node"
 node=$!
 trap 'kill $node 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
-export NEXUS_URL=http://$addr NEXUS_TOKEN=$(cat "$dir/node/admin.key")
+# The node wrote an admin key if it bootstrapped the database; on a database
+# other nodes bootstrapped (the README's walk-through), theirs is the key.
+key=$(cat "$dir/node/admin.key" 2>/dev/null || cat "$dir"/*/admin.key 2>/dev/null | head -1)
+[ -n "$key" ] || { echo "no admin key in $dir/*/admin.key; see $dir/node.log" >&2; exit 1; }
+export NEXUS_URL=http://$addr NEXUS_TOKEN=$key
 echo "before the failover" >"$dir/note.txt"
 "$nexus" fs put "$dir/note.txt" /drill/before.txt
 

@@ -49,7 +49,7 @@ func TestPostgresBadInputIsOneLineAtStart(t *testing.T) {
 		{"migrate, bad URL", []string{"migrate", "--postgres", "postgres://h:port/db"}, "invalid PostgreSQL URL"},
 		{"migrate, missing database", []string{"migrate", "--postgres", missing}, "does not exist"},
 		{"serve, unmigrated database", []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--postgres", fresh},
-			"the database is not migrated (no schema version for identity); run: nexus migrate --postgres URL"},
+			"the database is not migrated (no schema version for authz); run: nexus migrate --postgres URL"},
 		{"serve, replica without primary", []string{"serve", "--data-dir", dir, "--postgres-replica", fresh}, "--postgres-replica and --spicedb-postgres need --postgres"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,4 +318,117 @@ func TestPostgresFailover(t *testing.T) {
 		require.Equal(t, 0, code, "acknowledged before the failover: %s", errOut)
 		require.Equal(t, string(want), out)
 	}
+}
+
+// A node killed (SIGKILL) between the two commits of a write on PostgreSQL
+// — its rows and outbox record committed, SpiceDB not yet written; or
+// SpiceDB written, the record not yet deleted — leaves no entry without its
+// relationships and no relationship naming an entry that is gone, once the
+// next node starts (authz/outbox.go).
+func TestPostgresCrashBetweenTheTwoCommits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL subprocess test")
+	}
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
+	url := cluster.NewDatabase(t)
+	code, _, errOut := nexus("migrate", "--postgres", url)
+	require.Equal(t, 0, code, errOut)
+	db := pgtest.OpenURL(t, url)
+	dir := filepath.Join(t.TempDir(), "a")
+	a := serve(t, dir, "--postgres", url)
+	key := adminKey(t, dir)
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	want, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	for _, args := range [][]string{
+		{"fs", "put", readme, "/docs/a.md"},
+		{"admin", "user", "create", "bob"},
+		{"share", "grant", "/docs", "user:bob", "viewer"},
+	} {
+		code, _, errOut := cli(a.url, key, args...)
+		require.Equal(t, 0, code, errOut)
+	}
+	code, bobKey, errOut := cli(a.url, key, "admin", "key", "create", "--user", "bob")
+	require.Equal(t, 0, code, errOut)
+	bobKey = strings.TrimSpace(bobKey)
+
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		require.NoError(t, db.QueryRow(q, args...).Scan(&n))
+		return n
+	}
+	entryID := func(name string) string {
+		t.Helper()
+		var id string
+		require.NoError(t, db.QueryRow(`SELECT id FROM paths_entries WHERE name = $1`, name).Scan(&id))
+		return id
+	}
+	liveTuples := func(objectID string) int {
+		return count(`SELECT count(*) FROM spicedb.relation_tuple WHERE object_id = $1 AND deleted_xid = '9223372036854775807'::xid8`, objectID)
+	}
+	// crash restarts node a to die at point, runs the command that gets
+	// it there, and waits for the death.
+	crash := func(point string, args ...string) {
+		t.Helper()
+		a.kill()
+		t.Setenv("NEXUS_TEST_CRASH_AT", point)
+		a = serve(t, dir, "--postgres", url)
+		require.NoError(t, os.Unsetenv("NEXUS_TEST_CRASH_AT"))
+		code, _, _ := cli(a.url, key, args...)
+		require.NotEqual(t, 0, code, "the node died before answering")
+		_ = a.cmd.Wait()
+		require.Equal(t, "signal: killed", a.cmd.ProcessState.String(), "killed at %s; log:\n%s", point, a.stderr.String())
+	}
+
+	// 1. A new file: its row and content committed, its relationships not.
+	crash(`outbox-recorded:"Type":"file"`, "fs", "put", readme, "/docs/crash.md")
+	id := entryID("crash.md")
+	require.Equal(t, 1, count(`SELECT count(*) FROM authz_outbox`), "the write is recorded")
+	require.Equal(t, 0, liveTuples(id), "and not applied: nobody can open the entry yet")
+	a = serve(t, dir, "--postgres", url)
+	require.Equal(t, 0, count(`SELECT count(*) FROM authz_outbox`), "applied at start")
+	require.Equal(t, 3, liveTuples(id), "zone, parent and owner")
+	for _, k := range []string{key, bobKey} {
+		code, out, errOut := cli(a.url, k, "fs", "cat", "/docs/crash.md")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, string(want), out, "the owner, and bob through the folder's grant, read the whole file")
+	}
+
+	// 2. The same, but SpiceDB written and the record not yet deleted:
+	// applied again, harmlessly.
+	crash(`outbox-applied:"Type":"file"`, "fs", "put", readme, "/docs/twice.md")
+	twice := entryID("twice.md")
+	require.Equal(t, 1, count(`SELECT count(*) FROM authz_outbox`))
+	require.Equal(t, 3, liveTuples(twice))
+	a = serve(t, dir, "--postgres", url)
+	require.Equal(t, 0, count(`SELECT count(*) FROM authz_outbox`))
+	require.Equal(t, 3, liveTuples(twice))
+	code, _, errOut = cli(a.url, bobKey, "fs", "cat", "/docs/twice.md")
+	require.Equal(t, 0, code, errOut)
+
+	// 3. A recursive delete: the rows gone, every relationship below still
+	// there until the record is applied — then none left, and nothing
+	// names a deleted entry.
+	below := []string{entryID("docs"), entryID("a.md"), id, twice}
+	crash(`outbox-recorded:delete_matching`, "fs", "rm", "-r", "/docs")
+	require.Equal(t, 0, count(`SELECT count(*) FROM paths_entries WHERE id = ANY($1)`, below))
+	require.Greater(t, liveTuples(below[0]), 0, "the folder's relationships (bob's grant) are still there")
+	a = serve(t, dir, "--postgres", url)
+	for _, e := range below {
+		require.Equal(t, 0, liveTuples(e), "no relationship names deleted entry %s", e)
+	}
+	code, _, errOut = cli(a.url, bobKey, "fs", "ls", "/")
+	require.Equal(t, 0, code, errOut)
+	code, out, errOut := cli(a.url, key, "fs", "ls", "/")
+	require.Equal(t, 0, code, errOut)
+	require.Empty(t, out)
+	// A new /docs is a new folder: bob's grant on the old one is gone.
+	code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/new.md")
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = cli(a.url, bobKey, "fs", "cat", "/docs/new.md")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "not_found")
 }

@@ -219,9 +219,11 @@ func (s *Service) Remember(ctx context.Context, c Caller, r RememberRequest) (Me
 	for i, rel := range rels {
 		updates[i] = authz.TouchRel(rel)
 	}
-	tok, err := s.engine.Write(ctx, updates, authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
-		m.PermToken = token
+	tok, err := s.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.Insert(ctx, tx, m)
+	}), authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
+		m.PermToken = token
+		return s.store.SetPermToken(ctx, tx, m.ID, token)
 	}))
 	if err != nil {
 		return Memory{}, "", err

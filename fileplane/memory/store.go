@@ -29,6 +29,9 @@ type Candidate struct {
 // storage.ErrNotFound. Implementations run memorytest.Run.
 type Store interface {
 	Insert(ctx context.Context, q storage.DBTX, m Memory) error
+	// SetPermToken sets only the memory's PermToken (its relationships'
+	// write token, recorded once the write is applied).
+	SetPermToken(ctx context.Context, q storage.DBTX, id ID, token authz.Token) error
 	Get(ctx context.Context, q storage.DBTX, id ID, now time.Time) (Memory, error)
 	Delete(ctx context.Context, q storage.DBTX, id ID) error
 	// Match returns up to limit of zone's memories that have every tag in
@@ -134,6 +137,22 @@ func nonNil(s []string) []string {
 
 // live is the condition on m that leaves out expired memories.
 const live = `(m.expires_at IS NULL OR m.expires_at > ?)`
+
+func (SQLStore) SetPermToken(ctx context.Context, q storage.DBTX, id ID, token authz.Token) error {
+	return setPermToken(ctx, q, id, token)
+}
+
+// setPermToken is SetPermToken on both backends.
+func setPermToken(ctx context.Context, q storage.DBTX, id ID, token authz.Token) error {
+	res, err := q.ExecContext(ctx, `UPDATE memory_items SET perm_token = ? WHERE id = ?`, token, id)
+	if err != nil {
+		return storage.Translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
 
 func (SQLStore) Get(ctx context.Context, q storage.DBTX, id ID, now time.Time) (Memory, error) {
 	return scanMemory(q.QueryRowContext(ctx, `SELECT `+memCols+` FROM memory_items m WHERE m.id = ? AND `+live, id, storage.FormatTime(now)))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/internal/storage"
 )
@@ -58,6 +59,10 @@ func (PGStore) Insert(ctx context.Context, q storage.DBTX, m Memory) error {
 		}
 	}
 	return nil
+}
+
+func (PGStore) SetPermToken(ctx context.Context, q storage.DBTX, id ID, token authz.Token) error {
+	return setPermToken(ctx, q, id, token)
 }
 
 func (PGStore) Get(ctx context.Context, q storage.DBTX, id ID, now time.Time) (Memory, error) {

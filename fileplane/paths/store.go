@@ -69,6 +69,9 @@ type Store interface {
 	Update(ctx context.Context, q storage.DBTX, e Entry) error
 	// Move sets e's parent and name.
 	Move(ctx context.Context, q storage.DBTX, id, parent EntryID, name string, token authz.Token) error
+	// SetPermToken sets only e's PermToken (a relationship write's token,
+	// recorded once the write is applied).
+	SetPermToken(ctx context.Context, q storage.DBTX, id EntryID, token authz.Token) error
 	// Subtree returns id and everything below it, parents before children.
 	Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entry, error)
 	// Delete removes the given entries (children before parents).
@@ -164,6 +167,11 @@ func (SQLStore) Update(ctx context.Context, q storage.DBTX, e Entry) error {
 func (SQLStore) Move(ctx context.Context, q storage.DBTX, id, parent EntryID, name string, token authz.Token) error {
 	res, err := q.ExecContext(ctx, `UPDATE paths_entries SET parent_id = ?, name = ?, perm_token = ? WHERE id = ?`,
 		parent, name, token, id)
+	return affected(res, err)
+}
+
+func (SQLStore) SetPermToken(ctx context.Context, q storage.DBTX, id EntryID, token authz.Token) error {
+	res, err := q.ExecContext(ctx, `UPDATE paths_entries SET perm_token = ? WHERE id = ?`, token, id)
 	return affected(res, err)
 }
 

@@ -92,7 +92,7 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 		authz.TouchRel(authz.Rel(root.Object(), "zone", authz.Subject("zone", zone))),
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return t.store.Insert(ctx, tx, root)
-	}), recordToken(t.store, &root))
+	}), RecordToken(t.store, root.ID, &root))
 	if errors.Is(err, storage.ErrExists) {
 		return t.store.Root(ctx, t.db, zone) // created concurrently
 	}
@@ -103,12 +103,16 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 	return root, nil
 }
 
-// recordToken stores the write's token as e's PermToken, in the write's own
-// transaction.
-func recordToken(store Store, e *Entry) authz.WriteOption {
+// RecordToken stores a relationship write's token as the PermToken of
+// entry id once the write is applied (see authz.WithTokenTx), and in *e if
+// e is not nil: checks on the entry and below are then at least as fresh
+// as the change.
+func RecordToken(store Store, id EntryID, e *Entry) authz.WriteOption {
 	return authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
-		e.PermToken = token
-		return store.Update(ctx, tx, *e)
+		if e != nil {
+			e.PermToken = token
+		}
+		return store.SetPermToken(ctx, tx, id, token)
 	})
 }
 
@@ -201,7 +205,7 @@ func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry
 			return hook(ctx, tx, e)
 		}
 		return nil
-	}), recordToken(t.store, &e))
+	}), RecordToken(t.store, e.ID, &e))
 	if errors.Is(err, storage.ErrExists) {
 		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", parent.Path.Join(name))
 	}
@@ -240,11 +244,11 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 			return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
 		})
 	} else {
-		// The move and its token are one row update, after the engine applied
-		// the new parent.
-		tok, err = t.engine.Write(ctx, updates, authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
-			return t.store.Move(ctx, tx, e.ID, newParent, name, token)
-		}))
+		// The row moves with the write's record; its token once the engine
+		// has applied the new parent.
+		tok, err = t.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+			return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
+		}), RecordToken(t.store, e.ID, nil))
 	}
 	if errors.Is(err, storage.ErrExists) {
 		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", dstParent.Path.Join(name))
@@ -260,9 +264,10 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 }
 
 // Delete removes r's entry; a folder with children only when recursive. The
-// entry's rows and its own relationships go in one transaction; the
-// relationships of entries below it are removed right after (they are
-// unreachable once the rows are gone) and by SweepOrphans after a crash.
+// entry's rows and its relationships, and those of the entries below it, go
+// in one write (authz.WithCascade: on the embedded default the entries
+// below lose theirs right after, and SweepOrphans at start removes what a
+// crash left; on PostgreSQL they are in the write's outbox record).
 //
 // onDelete, if not nil, runs in the same transaction with the ids deleted
 // (to delete what other domains keep about them).
@@ -281,20 +286,26 @@ func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete 
 	if len(sub) > 1 && !recursive {
 		return "", errs.E(errs.FailedPrecondition, "%s is a folder with %d entries below it; delete with recursive", r.Path, len(sub)-1)
 	}
-	ids := make([]EntryID, len(sub))
-	for i, s := range sub {
-		ids[len(sub)-1-i] = s.ID // children first
+	var ids []EntryID
+	below := func() []authz.Filter {
+		// What the hook deleted, but the entry itself (the write's filter).
+		fs := make([]authz.Filter, 0, len(sub))
+		for _, s := range sub[1:] {
+			fs = append(fs, authz.Filter{Resource: s.Object()})
+		}
+		return fs
 	}
 	tok, err := t.engine.DeleteMatching(ctx, authz.Filter{Resource: e.Object()}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		// The subtree may have changed since it was read; read it again
 		// inside the transaction.
-		sub, err := t.store.Subtree(ctx, tx, e.ID)
+		now, err := t.store.Subtree(ctx, tx, e.ID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return errs.E(errs.NotFound, "%s not found", r.Path)
 		}
 		if err != nil {
 			return err
 		}
+		sub = now
 		if len(sub) > 1 && !recursive {
 			return errs.E(errs.FailedPrecondition, "%s is not empty; delete with recursive", r.Path)
 		}
@@ -309,29 +320,11 @@ func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete 
 			return onDelete(ctx, tx, ids)
 		}
 		return nil
-	}))
+	}), authz.WithCascade(below))
 	if err != nil {
 		return "", err
 	}
-	below := make([]Entry, 0, len(sub))
-	for _, s := range sub[1:] {
-		below = append(below, s)
-	}
-	if len(below) > 0 {
-		if err := t.deleteRelationships(ctx, below); err != nil {
-			t.log.Warn("paths: relationships below a deleted folder remain; the next sweep removes them", "path", r.Path, "err", err)
-		}
-	}
 	return tok, nil
-}
-
-func (t *Tree) deleteRelationships(ctx context.Context, entries []Entry) error {
-	for _, e := range entries {
-		if _, err := t.engine.DeleteMatching(ctx, authz.Filter{Resource: e.Object()}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 var errLive = errors.New("entry is live")
@@ -381,12 +374,7 @@ func (t *Tree) SweepOrphans(ctx context.Context) (int, error) {
 // Touch records token as e's last permission-relevant change (a grant or a
 // revoke on it): checks on e and below are then at least that fresh.
 func (t *Tree) Touch(ctx context.Context, id EntryID, token authz.Token) error {
-	e, err := t.store.Get(ctx, t.db, id)
-	if err != nil {
-		return err
-	}
-	e.PermToken = token
-	return t.store.Update(ctx, t.db, e)
+	return t.store.SetPermToken(ctx, t.db, id, token)
 }
 
 // Prefix returns the first n entries of r's chain (n >= 1) as a Resolved.

@@ -8,7 +8,6 @@ package sharing
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"io/fs"
 	"log/slog"
@@ -259,18 +258,10 @@ func (s *Service) consistency(c authz.Consistency, tokens ...authz.Token) authz.
 	return authz.AtLeastAsFresh(s.engine.Newest(all...))
 }
 
-// recordToken stores a relationship write's token on the entry it changes,
-// in the write's own transaction: checks on the entry and below are then at
-// least as fresh as the change.
+// recordToken stores a relationship write's token on the entry it changes:
+// checks on the entry and below are then at least as fresh as the change.
 func (s *Service) recordToken(id paths.EntryID) authz.WriteOption {
-	return authz.WithTokenTx(func(ctx context.Context, tx *sql.Tx, token authz.Token) error {
-		e, err := s.tree.Store().Get(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		e.PermToken = token
-		return s.tree.Store().Update(ctx, tx, e)
-	})
+	return paths.RecordToken(s.tree.Store(), id, nil)
 }
 
 // pathOf returns the current path and chain of an entry, walking up its

@@ -20,10 +20,11 @@ import (
 )
 
 // PostgresDomains are the domains with tables of their own on PostgreSQL.
-// Relationships are SpiceDB's (in schema postgres.SpiceDBSchema), so authz
-// has none here.
+// Relationships are SpiceDB's (in schema postgres.SpiceDBSchema); authz has
+// only its outbox here.
 func PostgresDomains() []postgres.Domain {
 	return []postgres.Domain{
+		{Name: "authz", Migrations: authz.PostgresMigrations()},
 		{Name: "identity", Migrations: identity.PostgresMigrations()},
 		{Name: "content", Migrations: content.PostgresMigrations()},
 		{Name: "paths", Migrations: paths.PostgresMigrations()},

@@ -160,9 +160,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.content.WithGCLock(content.PostgresGCLock)
 	}
 	s.tree = paths.NewTree(s.reads, paths.SQLStore{}, s.engine, s.log)
-	// On PostgreSQL another node may be between SpiceDB's commit and its own
-	// of a new entry, and a sweep could take that entry's relationships: the
-	// outbox that replaces the sweep there is not built yet (issue 7, item 8).
+	// On PostgreSQL the outbox applies a recursive delete's relationships
+	// with it (authz/outbox.go), so there is nothing to sweep.
 	if cfg.Postgres == "" {
 		if n, err := s.tree.SweepOrphans(ctx); err != nil {
 			return nil, fmt.Errorf("sweeping orphaned relationships: %w", err)

@@ -257,6 +257,19 @@ func (x *suite) entries(t *testing.T) {
 		x.requireGone(t, s, q, "fil_missing")
 	})
 
+	t.Run("SetPermTokenChangesOnlyTheToken", func(t *testing.T) {
+		s, q := x.newStore(t)
+		x.insert(t, s, q,
+			x.folder("fld_root", "zone_a", "", ""),
+			x.file("fil_f", "zone_a", "fld_root", "f"),
+		)
+		require.NoError(t, s.SetPermToken(x.ctx, q, "fil_f", "tok_9"))
+		want := x.file("fil_f", "zone_a", "fld_root", "f")
+		want.PermToken = "tok_9"
+		require.Equal(t, want, x.get(t, s, q, "fil_f"))
+		require.ErrorIs(t, s.SetPermToken(x.ctx, q, "fil_missing", "tok_9"), storage.ErrNotFound)
+	})
+
 	t.Run("Move", func(t *testing.T) {
 		s, q := x.newStore(t)
 		x.insert(t, s, q,
