@@ -107,7 +107,8 @@ func TestPostgresReadRouting(t *testing.T) {
 		// shared cores that takes minutes (2,000 took 97 s at load 12), so
 		// make test runs 500 here, and internal/storage/postgres runs
 		// 10,000 through the router alone (TestRoutedReadYourWritesUnderLoad).
-		// NEXUS_TEST_RYW_PAIRS=10000 runs the number here.
+		// NEXUS_TEST_RYW_PAIRS=10000 runs the number here (it passed
+		// in 7m39s at load 12-15, 59,534 of node B's reads on the replica).
 		pairs := 500
 		if testing.Short() {
 			pairs = 200
