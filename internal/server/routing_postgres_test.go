@@ -165,7 +165,11 @@ func TestPostgresReadRouting(t *testing.T) {
 		toReplica := b.reads(t, postgres.ToReplica) - before
 		t.Logf("%d pairs in %s (mean write %s, read %s); node B's reads served by the replica: %.0f", pairs, time.Since(start).Round(time.Millisecond),
 			time.Duration(writeNanos.Load()/int64(pairs)), time.Duration(readNanos.Load()/int64(pairs)), toReplica)
-		require.Greater(t, toReplica, float64(pairs)/10, "a good share of node B's reads is served by the replica")
+		// The counter counts queries; a Read is about six (path, entry,
+		// content, chunks). Measured: 5.5-6 replica queries per pair, so
+		// nearly every read call is served by the replica; more than one
+		// per pair cannot happen if most calls go to the primary.
+		require.Greater(t, toReplica, float64(pairs), "most of node B's reads are served by the replica")
 	})
 
 	tok := lastToken.Load().(string)
