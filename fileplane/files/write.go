@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"time"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/content"
@@ -168,10 +169,23 @@ func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) e
 func (s *Service) commit(ctx context.Context, c Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
 	for attempt := 0; ; attempt++ {
 		it, tok, err := s.commitOnce(ctx, c, p, obj, expected, createParents, mediaType)
-		if errors.Is(err, errs.AlreadyExists) && expected != MustNotExist && attempt == 0 {
-			continue // created concurrently: overwrite it instead
+		if !errors.Is(err, errs.AlreadyExists) || expected == MustNotExist {
+			return it, tok, err
 		}
-		return it, tok, err
+		// Created concurrently: overwrite it instead. On PostgreSQL the new
+		// entry can be there for a few milliseconds before its
+		// relationships (authz/outbox.go), hidden from us, so we may find
+		// it missing again: wait a little, then give up as a conflict.
+		if attempt == 2 {
+			return Item{}, "", errs.Wrap(errs.Aborted, err, "%s was created by another write while this one ran; retry", p)
+		}
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return Item{}, "", ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 	}
 }
 
