@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 
@@ -95,8 +96,14 @@ func openPgTopology(ctx context.Context) (*pgTopology, error) {
 // must select SpiceDB's schema (direct: postgres.WithSearchPath; through
 // PgBouncer: the database default). db receives write hooks.
 func pgEngine(ctx context.Context, spicedbURL string, replicaURLs []string, db *sql.DB, cache bool) (*authz.Engine, error) {
+	var logger *slog.Logger
+	if cache {
+		// The cache says on stderr when it stops answering, and why.
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	return authz.New(ctx, authz.Config{
 		Schema: nexus.Schema,
+		Logger: logger,
 		Cache:  authz.CacheConfig{Disabled: !cache},
 		Postgres: &authz.PostgresConfig{
 			URL: spicedbURL, ReplicaURLs: replicaURLs, DB: db,
