@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/storage/postgres"
 )
@@ -59,6 +61,46 @@ type pgRow struct {
 	// staleness bound, or its probe of the engine's head revision not
 	// answered in time; every question then goes to the engine).
 	hits, serving map[int][]float64
+	// Rows with SpiceDB's read replica: its queries sent to the replica
+	// and, of those, retried on the primary (the replica did not have the
+	// revision yet), summed over the rounds, per callers.
+	replicaQ, fallbackQ map[int]float64
+	replica             bool
+}
+
+// addFallbacks adds, for a replica row, SpiceDB's replica query counters
+// since q0, f0.
+func (r *pgRow) addFallbacks(callers int, q0, f0 float64) {
+	if !r.replica {
+		return
+	}
+	if r.replicaQ == nil {
+		r.replicaQ, r.fallbackQ = map[int]float64{}, map[int]float64{}
+	}
+	q1, f1 := replicaQueries()
+	r.replicaQ[callers] += q1 - q0
+	r.fallbackQ[callers] += f1 - f0
+}
+
+// replicaQueries reads SpiceDB's strict read replica counters from the
+// default Prometheus registry: queries sent to replicas, and those that
+// fell back to the primary. Only the replica engine has replicas.
+func replicaQueries() (total, fallback float64) {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "spicedb_datastore_replica_strict_replicated_query_total":
+				total += m.GetCounter().GetValue()
+			case "spicedb_datastore_replica_strict_replicated_fallback_query_total":
+				fallback += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total, fallback
 }
 
 // add records one phase: its stats and, for a cached row, the cache's
@@ -185,8 +227,8 @@ func runPgMatrix(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
-		checks = append(checks, &pgRow{name: "primary+replica", desc: "cache off, SpiceDB read replica option, direct", e: withReplica})
-		lists = append(lists, &pgRow{name: "replica", desc: "rows from the replica's pool, SpiceDB with the replica, direct, cache off", l: newLister(replicaDB, withReplica, w.zone.ID)})
+		checks = append(checks, &pgRow{name: "primary+replica", desc: "cache off, SpiceDB read replica option, direct", e: withReplica, replica: true})
+		lists = append(lists, &pgRow{name: "replica", desc: "rows from the replica's pool, SpiceDB with the replica, direct, cache off", l: newLister(replicaDB, withReplica, w.zone.ID), replica: true})
 	} else {
 		progress("no NEXUS_BENCH_POSTGRES_REPLICA: the replica rows and the lag are skipped")
 	}
@@ -246,22 +288,26 @@ func runPgMatrix(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 				progress("round %d/%d: check %s, %d callers for %s", round+1, pgRounds, r.name, callers, cfg.Duration)
 				before := r.e.CacheStats()
 				serving := watchServing(ctx, r.e)
+				q0, f0 := replicaQueries()
 				st, err := runClosedLoop(ctx, callers, warm, cfg.Duration, checkOp(r.e, questions, callers, len(questions)))
 				if err != nil && !noneSucceeded(ctx, st) {
 					return nil, fmt.Errorf("check %s, %d callers: %w", r.name, callers, err)
 				}
 				r.add(callers, st, before, serving())
+				r.addFallbacks(callers, q0, f0)
 				if r.cached {
 					progress("  cache: hit ratio %.3f, serving %.3f of the phase", last(r.hits[callers]), last(r.serving[callers]))
 				}
 			}
 			for _, r := range interleave(lists, round) {
 				progress("round %d/%d: list %s, %d callers for %s", round+1, pgRounds, r.name, callers, cfg.Duration)
+				q0, f0 := replicaQueries()
 				st, err := runClosedLoop(ctx, callers, warm, cfg.Duration, listOp(r.l, listQs, callers))
 				if err != nil && !noneSucceeded(ctx, st) {
 					return nil, fmt.Errorf("list %s, %d callers: %w", r.name, callers, err)
 				}
 				r.add(callers, st, authz.CacheStats{}, 0)
+				r.addFallbacks(callers, q0, f0)
 			}
 		}
 	}
@@ -513,6 +559,9 @@ func (r *pgRow) results(kind string) []Result {
 		m = append(m,
 			Metric{Name: "errors", Unit: "count", Value: float64(errs)},
 			Metric{Name: "mismatches", Unit: "count", Value: float64(mism)})
+		if q := r.replicaQ[c]; r.replica && q > 0 {
+			m = append(m, Metric{Name: "replica_fallback_ratio", Unit: "ratio", Value: round(r.fallbackQ[c]/q, 4)})
+		}
 		if r.cached {
 			m = append(m,
 				Metric{Name: "hit_ratio", Unit: "ratio", Value: round(mean(r.hits[c]), 4)},
