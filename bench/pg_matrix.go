@@ -356,6 +356,7 @@ func runPgMatrix(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		"zipf_s":          pgZipfS,
 		"consistency":     "minimize_latency",
 		"rounds":          pgRounds,
+		"duration_s":      cfg.Duration.Seconds(),
 		"warmup_s":        warm.Seconds(),
 		"pool_conns":      pgPoolConns,
 		"write_load":      fmt.Sprintf("%d writes/s on the primary: half relationship writes (SpiceDB), half row updates (paths_entries)", int(time.Second/pgWriteEvery)),
