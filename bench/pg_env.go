@@ -60,6 +60,9 @@ func openPgTopology(ctx context.Context) (*pgTopology, error) {
 	if serverURL == "" {
 		return nil, fmt.Errorf("needs NEXUS_BENCH_POSTGRES (make bench-pg starts a local primary, replica and PgBouncer itself), e.g. from deploy/local-pg.sh: NEXUS_BENCH_POSTGRES=postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable")
 	}
+	if err := needCommitTimestamps(ctx, serverURL); err != nil {
+		return nil, err
+	}
 	dbURL, name, drop, err := benchDatabase(ctx, serverURL)
 	if err != nil {
 		return nil, err
@@ -129,6 +132,25 @@ func benchDatabase(ctx context.Context, serverURL string) (string, string, func(
 		_ = execOn(context.Background(), serverURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	}
 	return u.String(), name, drop, nil
+}
+
+// needCommitTimestamps fails unless track_commit_timestamp is on: without
+// it SpiceDB's Watch fails, and the decision cache never serves (the cached
+// rows would measure the engine).
+func needCommitTimestamps(ctx context.Context, serverURL string) error {
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return fmt.Errorf("NEXUS_BENCH_POSTGRES: %w", err)
+	}
+	defer conn.Close(ctx)
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW track_commit_timestamp").Scan(&v); err != nil {
+		return fmt.Errorf("NEXUS_BENCH_POSTGRES: %w", err)
+	}
+	if v != "on" {
+		return fmt.Errorf("NEXUS_BENCH_POSTGRES: track_commit_timestamp is %s; the decision cache's Watch needs it on (ALTER SYSTEM SET track_commit_timestamp = on, then restart the server), or leave NEXUS_BENCH_POSTGRES unset and make bench-pg starts servers of its own", v)
+	}
+	return nil
 }
 
 func execOn(ctx context.Context, serverURL, stmt string) error {
