@@ -57,8 +57,9 @@ bench:
 	$(GO) run ./bench -out bench/results/latest.json
 
 ## bench-pg: production-mode benchmarks on PostgreSQL (scenario pg_matrix),
-## into bench/results/latest-pg.json; 5-8 minutes with the default 5 s
-## phases (BENCH_DURATION=3s for shorter ones). Without NEXUS_BENCH_POSTGRES it
+## into bench/results/latest-pg.json; about 4 minutes with the default 5 s
+## phases and a warm build cache, 2-3 more for a cold build (BENCH_DURATION=3s
+## for shorter phases). Without NEXUS_BENCH_POSTGRES it
 ## starts a primary, a streaming replica and PgBouncer with deploy/local-pg.sh
 ## on free ports and stops them afterwards; with it, it uses that server (and
 ## NEXUS_BENCH_POSTGRES_REPLICA, NEXUS_BENCH_PGBOUNCER if set). See bench/README.md.
