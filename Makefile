@@ -56,13 +56,16 @@ checkgenerate: generate
 bench:
 	$(GO) run ./bench -out bench/results/latest.json
 
-## bench-pg: production-mode benchmarks on PostgreSQL, into
-## bench/results/latest-pg.json. NEXUS_BENCH_POSTGRES names a server with
-## track_commit_timestamp on (deploy/local-pg.sh up DIR starts one at
-## postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable, the default).
+## bench-pg: production-mode benchmarks on PostgreSQL (scenario pg_matrix),
+## into bench/results/latest-pg.json; about 4 minutes with the default 5 s
+## phases and a warm build cache, 2-3 more for a cold build (BENCH_DURATION=3s
+## for shorter phases). Without NEXUS_BENCH_POSTGRES it
+## starts a primary, a streaming replica and PgBouncer with deploy/local-pg.sh
+## on free ports and stops them afterwards; with it, it uses that server (and
+## NEXUS_BENCH_POSTGRES_REPLICA, NEXUS_BENCH_PGBOUNCER if set). See bench/README.md.
+BENCH_DURATION ?= 5s
 bench-pg:
-	NEXUS_BENCH_POSTGRES=$${NEXUS_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable} \
-		$(GO) run ./bench -out bench/results/latest-pg.json -scenarios pg_check
+	GO=$(GO) bench/pg-run.sh bench/results/latest-pg.json $(BENCH_DURATION)
 
 clean:
 	rm -rf $(BIN)

@@ -299,6 +299,13 @@ func (c *cache) probeLoop(ctx context.Context) {
 		}
 		done := c.done.Load()
 		if pending != nil && done != nil && atLeast(done.rev, pending.rev) {
+			// The watch reached the head seen at pendingSince within the
+			// bound: the cache holds every change up to then, and may vouch
+			// again. (Waiting for an instant when it has reached the very
+			// head would, under steady writes on a polling watch, be never.)
+			if time.Since(pendingSince) <= c.cfg.Staleness {
+				c.setLagging(false, "")
+			}
 			pending = nil
 		}
 		if pending == nil {

@@ -51,7 +51,7 @@ var registry = []Scenario{
 	grepScan,
 	recallMemories,
 	apiCheckVsSpiceDB,
-	pgCheck,
+	pgMatrix,
 }
 
 func main() { os.Exit(run()) }

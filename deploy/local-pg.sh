@@ -66,6 +66,8 @@ CONF
 [databases]
 nexus         = host=127.0.0.1 port=$PRIMARY_PORT dbname=nexus
 nexus_spicedb = host=127.0.0.1 port=$PRIMARY_PORT dbname=nexus connect_query='SET search_path TO spicedb'
+; any other database name goes to the primary as is (make bench-pg's throwaway databases)
+* = host=127.0.0.1 port=$PRIMARY_PORT
 
 [pgbouncer]
 listen_addr = 127.0.0.1
