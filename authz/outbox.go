@@ -151,6 +151,24 @@ func (o *outbox) write(ctx context.Context, ops func() []outboxOp, hook TxHook, 
 	return o.drain(dctx, id, after)
 }
 
+// Settle applies every relationship write recorded but not yet applied and
+// returns a token at which they are all visible. On the embedded default
+// (no outbox) it returns "".
+func (e *Engine) Settle(ctx context.Context) (Token, error) {
+	if e.outbox == nil {
+		return "", nil
+	}
+	if _, err := e.outbox.drain(ctx, settling, nil); err != nil {
+		return "", err
+	}
+	tok, err := e.headToken(ctx)
+	return e.stamp(ctx, tok, err)
+}
+
+// settling is the own of a drain for Settle: no row of its own, and the
+// rows it applies are live writes, not counted as replayed.
+const settling = -1
+
 // drainTimeout bounds how long a writer waits to apply its recorded write
 // once its caller has gone; what is not applied by then is replayed.
 const drainTimeout = 10 * time.Second
@@ -181,8 +199,8 @@ func (o *outbox) record(ctx context.Context, opsOf func() []outboxOp, hook TxHoo
 	return id, ops, nil
 }
 
-// drain applies pending rows until every row up to own is applied (own 0:
-// until none is left), and returns a token at least as fresh as own's
+// drain applies pending rows until every row up to own is applied (own 0 or
+// settling: until none is left), and returns a token at least as fresh as own's
 // write.
 func (o *outbox) drain(ctx context.Context, own int64, after func(context.Context, *sql.Tx, Token) error) (Token, error) {
 	for {

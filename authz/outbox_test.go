@@ -185,6 +185,19 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 		require.Eventually(t, func() bool { return pendingRows(t, db, "authz_outbox") == 0 }, 5*time.Second, 20*time.Millisecond)
 	})
 
+	t.Run("SettleAppliesWhatIsPending", func(t *testing.T) {
+		// A reader that finds a row whose write is recorded but not yet
+		// applied settles it, and checks at the token it gets see it.
+		abandon(t, a, "r_kai", TouchRel(viewer("kai")))
+		tok, err := b.Settle(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, tok)
+		require.Equal(t, 0, pendingRows(t, db, "authz_outbox"))
+		d, err := b.Check(ctx, CheckItem{Resource: fileX, Permission: "read", Subject: Subject("user", "kai")}, AtLeastAsFresh(tok))
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	})
+
 	t.Run("ApplyingTwiceIsHarmless", func(t *testing.T) {
 		// A row applied whose delete was lost is applied again.
 		ops := updateOps([]Update{TouchRel(viewer("gus")), DeleteRel(viewer("ann"))})

@@ -21,6 +21,43 @@ type Engine interface {
 	Read(ctx context.Context, f authz.Filter, c authz.Consistency) ([]authz.Relationship, error)
 }
 
+// settler is an Engine that can apply the relationship writes recorded but
+// not yet applied (authz.Engine.Settle, on PostgreSQL).
+type settler interface {
+	Settle(ctx context.Context) (authz.Token, error)
+}
+
+// settle gives the entries with no PermToken yet one at which their
+// relationships are there. On PostgreSQL an entry's row commits a few
+// milliseconds before its relationships (authz/outbox.go), and its token is
+// recorded once they are applied: an entry without one may still be
+// without them, and a check on it (a folder another writer just created, a
+// zone's new root) would be denied. settle applies what is pending first.
+// If that fails (the primary down) the entries stay as they are: checks on
+// them may deny, never allow more.
+func (t *Tree) settle(ctx context.Context, es []Entry) {
+	var tok authz.Token
+	for i := range es {
+		if es[i].PermToken != "" {
+			continue
+		}
+		if tok == "" {
+			s, ok := t.engine.(settler)
+			if !ok {
+				return
+			}
+			var err error
+			if tok, err = s.Settle(ctx); err != nil || tok == "" {
+				if err != nil {
+					t.log.Warn("paths: cannot apply pending relationship writes; checks on an entry just written may deny", "err", err)
+				}
+				return
+			}
+		}
+		es[i].PermToken = tok
+	}
+}
+
 // Tree is the namespace of every zone: it resolves paths and creates, moves
 // and deletes entries together with their relationships (zone, parent,
 // owner), each in one logical step. It checks no permissions: callers do.
@@ -83,6 +120,11 @@ func (r Resolved) Contains(id EntryID) bool {
 // Root returns zone's root folder, creating it at first use.
 func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 	root, err := t.store.Root(ctx, t.db, zone)
+	if err == nil {
+		one := []Entry{root}
+		t.settle(ctx, one)
+		return one[0], nil
+	}
 	if !errors.Is(err, storage.ErrNotFound) {
 		return root, err
 	}
@@ -150,6 +192,7 @@ func (t *Tree) Resolve(ctx context.Context, zone string, p Path) (Resolved, erro
 		}
 		r = r.Child(child)
 	}
+	t.settle(ctx, r.Chain)
 	return r, nil
 }
 
@@ -430,6 +473,7 @@ func (t *Tree) Locate(ctx context.Context, ids []EntryID) (map[EntryID]Resolved,
 			continue
 		}
 		slices.Reverse(chain)
+		t.settle(ctx, chain)
 		p := Root
 		for _, e := range chain[1:] {
 			p = p.Join(e.Name)

@@ -109,7 +109,7 @@ func TestPostgresReadRouting(t *testing.T) {
 		// 10,000 through the router alone (TestRoutedReadYourWritesUnderLoad).
 		// NEXUS_TEST_RYW_PAIRS=10000 runs the number here (it passed
 		// in 7m39s at load 12-15, 59,534 of node B's reads on the replica).
-		pairs := 500
+		pairs := 300
 		if testing.Short() {
 			pairs = 200
 		}
