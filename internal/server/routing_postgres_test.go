@@ -105,7 +105,7 @@ func TestPostgresReadRouting(t *testing.T) {
 	t.Run("read_your_writes_across_nodes", func(t *testing.T) {
 		// The issue asks for 10,000 pairs; through two whole nodes on two
 		// shared cores that takes minutes (2,000 took 97 s at load 12), so
-		// make test runs 500 here, and internal/storage/postgres runs
+		// make test runs 300 here, and internal/storage/postgres runs
 		// 10,000 through the router alone (TestRoutedReadYourWritesUnderLoad).
 		// NEXUS_TEST_RYW_PAIRS=10000 runs the issue's number here (it passed
 		// in 7m39s at load 12-15, 59,534 of node B's reads on the replica).
