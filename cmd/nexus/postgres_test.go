@@ -60,6 +60,22 @@ func TestPostgresBadInputIsOneLineAtStart(t *testing.T) {
 	}
 }
 
+// migratedDatabase starts a cluster of the test's own (track_commit_timestamp
+// on, for SpiceDB's Watch) and migrates a new database on it with `nexus
+// migrate`.
+func migratedDatabase(t *testing.T) (*pgtest.Cluster, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("PostgreSQL subprocess test")
+	}
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
+	url := cluster.NewDatabase(t)
+	code, _, errOut := nexus("migrate", "--postgres", url)
+	require.Equal(t, 0, code, errOut)
+	return cluster, url
+}
+
 // Two nodes on one database behave as one service.
 func TestPostgresTwoNodesAreOneService(t *testing.T) {
 	if testing.Short() {
@@ -214,20 +230,13 @@ func TestPostgresThroughPgBouncer(t *testing.T) {
 // While the primary is down, writes fail fast with unavailable, never
 // hanging; once it is back, they succeed again without a restart.
 func TestPostgresPrimaryDownWritesFailFast(t *testing.T) {
-	if testing.Short() {
-		t.Skip("PostgreSQL subprocess test")
-	}
-	pgtest.Require(t)
-	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
-	url := cluster.NewDatabase(t)
-	code, _, errOut := nexus("migrate", "--postgres", url)
-	require.Equal(t, 0, code, errOut)
+	cluster, url := migratedDatabase(t)
 	dir := filepath.Join(t.TempDir(), "a")
 	a := serve(t, dir, "--postgres", url)
 	key := adminKey(t, dir)
 	readme, err := filepath.Abs("../../README.md")
 	require.NoError(t, err)
-	code, _, errOut = cli(a.url, key, "fs", "put", readme, "/docs/before.md")
+	code, _, errOut := cli(a.url, key, "fs", "put", readme, "/docs/before.md")
 	require.Equal(t, 0, code, errOut)
 
 	cluster.Stop(t)
@@ -326,14 +335,7 @@ func TestPostgresFailover(t *testing.T) {
 // relationships and no relationship naming an entry that is gone, once the
 // next node starts (authz/outbox.go).
 func TestPostgresCrashBetweenTheTwoCommits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("PostgreSQL subprocess test")
-	}
-	pgtest.Require(t)
-	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{})
-	url := cluster.NewDatabase(t)
-	code, _, errOut := nexus("migrate", "--postgres", url)
-	require.Equal(t, 0, code, errOut)
+	_, url := migratedDatabase(t)
 	db := pgtest.OpenURL(t, url)
 	dir := filepath.Join(t.TempDir(), "a")
 	a := serve(t, dir, "--postgres", url)
