@@ -69,7 +69,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	}}
 
 	var throughput = map[string]map[string]float64{"uncached": {}, "cached": {}}
-	var hitRatio float64
+	var firstHitRatio float64
 	for _, mode := range []string{"uncached", "cached"} {
 		c := uncachedCfg
 		if mode == "cached" {
@@ -122,14 +122,9 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 					Metric{Name: "write_p99", Unit: "ms", Value: round(ms(percentile(load.writeLat, 0.99)), 3)})
 			}
 			if mode == "cached" {
-				answered := float64(after.Hits - before.Hits + after.SetAnswers - before.SetAnswers)
-				total := answered + float64(after.Misses-before.Misses)
-				ratio := 0.0
-				if total > 0 {
-					ratio = answered / total
-				}
+				ratio := hitRatio(before, after)
 				if ph.name == cachePhases[0].name {
-					hitRatio = ratio
+					firstHitRatio = ratio
 				}
 				metrics = append(metrics, Metric{Name: "hit_ratio", Unit: "ratio", Value: round(ratio, 4)})
 			}
@@ -166,7 +161,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		o.Params["cached_vs_uncached_"+ph.name] = round(throughput["cached"][ph.name]/throughput["uncached"][ph.name], 1)
 	}
 	o.Params["cached_vs_uncached_check_throughput"] = o.Params["cached_vs_uncached_"+cachePhases[0].name]
-	o.Params["cache_hit_ratio"] = round(hitRatio, 4)
+	o.Params["cache_hit_ratio"] = round(firstHitRatio, 4)
 	o.Params["list_bitmap_vs_bulk"] = round(float64(bulkPage)/float64(setPage), 1)
 	o.Results = append(o.Results, Result{Name: "figures", Metrics: []Metric{
 		{Name: "cached_vs_uncached_check_throughput", Unit: "x", Value: o.Params["cached_vs_uncached_check_throughput"].(float64)},
