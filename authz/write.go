@@ -116,13 +116,11 @@ func (e *Engine) Write(ctx context.Context, updates []Update, opts ...WriteOptio
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.outbox != nil && o.hook == nil && o.after == nil {
-		// No rows go with it: one WriteRelationships, atomic, needs no
-		// record.
-		start := time.Now()
-		token, err := e.outbox.writeDirect(ctx, updateOps(updates), o.pre)
-		e.metrics.observe("write", start, len(updates), err)
-		return e.stamp(ctx, token, err)
+	if e.outbox != nil {
+		// Without rows of its own, one WriteRelationships is atomic and
+		// needs no record.
+		direct := o.hook == nil && o.after == nil
+		return e.outboxWrite(ctx, func() []outboxOp { return updateOps(updates) }, len(updates), direct, o)
 	}
 	if o.pre != nil {
 		if err := o.pre(ctx); err != nil {
@@ -132,13 +130,29 @@ func (e *Engine) Write(ctx context.Context, updates []Update, opts ...WriteOptio
 	return e.writeLocked(ctx, updates, o)
 }
 
+// outboxWrite is a write on PostgreSQL (outbox.go): direct, applied under
+// the outbox lock with pre run there too; or recorded with the caller's
+// rows first, then applied.
+func (e *Engine) outboxWrite(ctx context.Context, ops func() []outboxOp, items int, direct bool, o writeOptions) (Token, error) {
+	start := time.Now()
+	var token Token
+	var err error
+	if direct {
+		token, err = e.outbox.writeDirect(ctx, ops(), o.pre)
+	} else {
+		if o.pre != nil {
+			if err := o.pre(ctx); err != nil {
+				return "", err
+			}
+		}
+		token, err = e.outbox.write(ctx, ops, o.hook, o.after)
+	}
+	e.metrics.observe("write", start, items, err)
+	return e.stamp(ctx, token, err)
+}
+
 func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptions) (Token, error) {
 	start := time.Now()
-	if e.outbox != nil {
-		token, err := e.outbox.write(ctx, func() []outboxOp { return updateOps(updates) }, o.hook, o.after)
-		e.metrics.observe("write", start, len(updates), err)
-		return e.stamp(ctx, token, err)
-	}
 	var token Token
 	apply := func(updates []Update) error {
 		if len(updates) == 0 {
@@ -250,21 +264,12 @@ func (e *Engine) DeleteMatching(ctx context.Context, f Filter, opts ...WriteOpti
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	if e.outbox != nil && o.pre != nil && o.hook == nil && o.after == nil && o.cascade == nil {
-		start := time.Now()
-		token, err := e.outbox.writeDirect(ctx, filterOps([]Filter{f}), o.pre)
-		e.metrics.observe("write", start, 0, err)
-		return e.stamp(ctx, token, err)
-	}
-	if o.pre != nil {
-		if err := o.pre(ctx); err != nil {
-			return "", err
-		}
-	}
 	if e.outbox != nil {
-		// The filters go into the record as they are, applied when the row
-		// is: whatever matches then is deleted, whoever wrote it.
-		start := time.Now()
+		// The filters go as they are, applied when the write is: whatever
+		// matches then is deleted, whoever wrote it. A delete by filter may
+		// take several passes, so it is recorded (and finished after a
+		// crash) unless a precondition must hold under the lock and no
+		// rows go with it.
 		ops := func() []outboxOp {
 			fs := []Filter{f}
 			if o.cascade != nil {
@@ -272,9 +277,13 @@ func (e *Engine) DeleteMatching(ctx context.Context, f Filter, opts ...WriteOpti
 			}
 			return filterOps(fs)
 		}
-		token, err := e.outbox.write(ctx, ops, o.hook, o.after)
-		e.metrics.observe("write", start, 0, err)
-		return e.stamp(ctx, token, err)
+		direct := o.pre != nil && o.hook == nil && o.after == nil && o.cascade == nil
+		return e.outboxWrite(ctx, ops, 0, direct, o)
+	}
+	if o.pre != nil {
+		if err := o.pre(ctx); err != nil {
+			return "", err
+		}
 	}
 	tok, err := e.deleteMatchingLocked(ctx, f, o)
 	if err != nil || o.cascade == nil {
