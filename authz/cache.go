@@ -12,6 +12,7 @@ import (
 
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/dgraph-io/ristretto/v2"
+	"resenje.org/singleflight"
 )
 
 // CacheConfig configures the decision cache in front of the engine.
@@ -102,8 +103,20 @@ type cache struct {
 	subjSlots []atomic.Uint64 // the same, for changes that affect one subject's decisions
 	flushSeq  atomic.Uint64   // the number of the last change that affected everything
 
-	// seq numbers processed changes (written by the watcher only); hist
-	// holds the revision of each, oldest first, trimmed to maxHist.
+	// procMu serializes processing a change (the watch's apply, a write's
+	// wrote): numbering it, evicting, and moving started and done.
+	procMu sync.Mutex
+	// soleWriter: every change goes through this node's engine (the
+	// embedded default), so done advances with its own writes (cache_own.go).
+	soleWriter bool
+	// othersOnly, in tests: no write is this node's (Config.testOtherNode).
+	othersOnly bool
+	// own holds the revisions of this node's writes already processed, for
+	// the watch to skip (PostgreSQL); under procMu.
+	own map[string]struct{}
+
+	// seq numbers processed changes; hist holds the revision of each,
+	// oldest first, trimmed to maxHist.
 	seq    atomic.Uint64
 	histMu sync.RWMutex
 	hist   []histEntry
@@ -111,9 +124,13 @@ type cache struct {
 	started atomic.Pointer[revAt]
 	done    atomic.Pointer[revAt]
 
-	// healthy: the watch is running; lagging: it has fallen behind the
-	// staleness bound. The cache answers only when healthy and not lagging.
+	// healthy: the watch is running. vouched (unix ns): every change
+	// committed before then has been processed (probeLoop). The cache
+	// answers when healthy and, unless it is the sole writer, vouched is
+	// within the staleness bound; lagging is that last condition's state as
+	// the probe last logged it.
 	healthy atomic.Bool
+	vouched atomic.Int64
 	lagging atomic.Bool
 
 	// subjectTypes are the types that appear as subjects in the schema:
@@ -126,6 +143,9 @@ type cache struct {
 	subjectAbove int
 
 	sets *setStore
+
+	// flights coalesces identical concurrent misses.
+	flights singleflight.Group[flightKey, Decision]
 
 	wg sync.WaitGroup
 }
@@ -177,17 +197,23 @@ func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 		slots:        make([]atomic.Uint64, slotCount),
 		subjSlots:    make([]atomic.Uint64, slotCount),
 		subjectAbove: subjectSideAbove,
+		soleWriter:   e.outbox == nil,
+		own:          map[string]struct{}{},
 	}
 	c.sets = newSetStore(c)
 	return c, nil
 }
 
-// start runs the watch and the lag probe until ctx ends.
+// start runs the watch and, where other nodes write too, the lag probe
+// until ctx ends.
 func (c *cache) start(ctx context.Context) {
 	c.sets.ctx = ctx
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.watchLoop(ctx) }()
-	go func() { defer c.wg.Done(); c.probeLoop(ctx) }()
+	if !c.soleWriter {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.probeLoop(ctx) }()
+	}
 }
 
 func (c *cache) close() {
@@ -195,8 +221,21 @@ func (c *cache) close() {
 	c.decisions.Close()
 }
 
-// serving reports whether the cache may answer from what it holds.
-func (c *cache) serving() bool { return c.healthy.Load() && !c.lagging.Load() }
+// serving reports whether the cache may answer from what it holds: its
+// watch runs and, where other nodes write, every change committed more
+// than the staleness bound ago has been processed.
+func (c *cache) serving() bool {
+	if !c.healthy.Load() {
+		return false
+	}
+	return c.soleWriter || c.fresh(time.Now())
+}
+
+// fresh reports whether the probe has vouched for the cache within the
+// staleness bound of now.
+func (c *cache) fresh(now time.Time) bool {
+	return now.UnixNano()-c.vouched.Load() <= int64(c.cfg.Staleness)
+}
 
 func (c *cache) slot(o ObjectRef) *atomic.Uint64 {
 	var h maphash.Hash
@@ -272,12 +311,19 @@ func (r request) decision(d cached) Decision {
 	return Decision{Allowed: d.allowed, At: r.done.token}
 }
 
-// record numbers a processed change at rev and returns its number.
+// record numbers a processed change at rev and returns its number. A change
+// processed after a newer one (another node's write that the watch brings
+// after this node's own) is recorded at the newer revision: hist stays
+// ordered, and decisions made between the two are evicted needlessly, never
+// kept wrongly. procMu is held.
 func (c *cache) record(rev datastore.Revision) uint64 {
 	n := c.seq.Add(1)
 	c.histMu.Lock()
 	if len(c.hist) >= maxHist {
 		c.hist = append(c.hist[:0], c.hist[len(c.hist)-maxHist/2:]...)
+	}
+	if k := len(c.hist); k > 0 && !atLeast(rev, c.hist[k-1].rev) {
+		rev = c.hist[k-1].rev
 	}
 	c.hist = append(c.hist, histEntry{rev: rev, seq: n})
 	c.histMu.Unlock()
@@ -338,6 +384,16 @@ func (c *cache) fresher(cons Consistency) (Consistency, bool) {
 	return AtLeastAsFresh(c.e.Newest(cons.token, done.token)), true
 }
 
+// flightKey names a miss that concurrent identical misses share (the lock
+// table): the same question, the same token, and no change processed
+// between them (seq), so a caller that came after a write was processed
+// never shares an evaluation begun before it.
+type flightKey struct {
+	question string
+	token    Token
+	seq      uint64
+}
+
 func (c *cache) check(ctx context.Context, it CheckItem, cons Consistency) (Decision, error) {
 	r := c.request(cons)
 	if !r.bypass {
@@ -347,6 +403,21 @@ func (c *cache) check(ctx context.Context, it CheckItem, cons Consistency) (Deci
 		}
 	}
 	c.m.misses.Add(1)
+	if !storable(cons) {
+		return c.fill(ctx, it, cons)
+	}
+	key := flightKey{question: cacheKey(it), token: cons.token, seq: c.seq.Load()}
+	d, shared, err := c.flights.Do(ctx, key, func(ctx context.Context) (Decision, error) {
+		return c.fill(ctx, it, cons)
+	})
+	if shared {
+		c.m.coalesced.Add(1)
+	}
+	return d, err
+}
+
+// fill asks the engine and keeps the answer if it is current.
+func (c *cache) fill(ctx context.Context, it CheckItem, cons Consistency) (Decision, error) {
 	d, err := c.e.checkEngine(ctx, it, c.e.cons(cons))
 	if err != nil || !storable(cons) || c.keep(it, d) {
 		return d, err

@@ -128,10 +128,14 @@ func (f *faultyPerms) LookupResources(ctx context.Context, in *v1.LookupResource
 	return f.PermissionsServiceClient.LookupResources(ctx, in, opts...)
 }
 
-func faultyEngine(t *testing.T, staleness time.Duration) (*Engine, *faultyPerms, *faultyWatch) {
+// faultyEngine is an engine whose clients can fail. With otherNode, its
+// writes count as another node's (Config.testOtherNode): only the watch
+// evicts them, and the probe must vouch for it, as on PostgreSQL.
+func faultyEngine(t *testing.T, staleness time.Duration, otherNode bool) (*Engine, *faultyPerms, *faultyWatch) {
 	fp, fw := &faultyPerms{}, &faultyWatch{}
 	e := cachedEngine(t, Config{
-		Cache: CacheConfig{Staleness: staleness},
+		Cache:         CacheConfig{Staleness: staleness},
+		testOtherNode: otherNode,
 		testClients: func(p v1.PermissionsServiceClient, w v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient) {
 			fp.PermissionsServiceClient, fw.WatchServiceClient = p, w
 			return fp, fw
@@ -174,7 +178,13 @@ func revoke(t *testing.T, e *Engine) Token {
 }
 
 func TestCacheNeverAnswersOlderThanTheToken(t *testing.T) {
-	e, _, fw := faultyEngine(t, time.Hour)
+	for _, other := range []bool{false, true} {
+		t.Run(fmt.Sprintf("otherNode=%v", other), func(t *testing.T) { neverOlderThanTheToken(t, other) })
+	}
+}
+
+func neverOlderThanTheToken(t *testing.T, otherNode bool) {
+	e, _, fw := faultyEngine(t, time.Hour, otherNode)
 	cachedAllow(t, e)
 	// The watch delivers nothing from here on: the cached allow is not evicted.
 	fw.stall.Store(true)
@@ -187,8 +197,45 @@ func TestCacheNeverAnswersOlderThanTheToken(t *testing.T) {
 	require.False(t, ds[0].Allowed || ds[1].Allowed, "a bulk check with the revoke's token was answered from before the revoke")
 }
 
+// TestCacheKeepsServingItsOwnWritesWhenTheWatchStalls: on the embedded
+// default every write is this node's and evicts before it returns, so a
+// watch that falls behind (CPU contention) neither lets a revoked allow
+// through nor switches the cache off.
+func TestCacheKeepsServingItsOwnWritesWhenTheWatchStalls(t *testing.T) {
+	e, _, fw := faultyEngine(t, 50*time.Millisecond, false)
+	ctx := context.Background()
+	cachedAllow(t, e)
+	fw.stall.Store(true)
+	for range 5 {
+		revoke(t, e)
+		d, err := e.Check(ctx, aliceR, MinimizeLatency())
+		require.NoError(t, err)
+		require.False(t, d.Allowed, "a revoke through this node was not in force when it returned")
+		ds, err := e.CheckBulk(ctx, []CheckItem{aliceR}, MinimizeLatency())
+		require.NoError(t, err)
+		require.False(t, ds[0].Allowed)
+
+		grant, err := e.Write(ctx, []Update{TouchRel(Rel(docA, "viewer", Subject("user", "alice")))})
+		require.NoError(t, err)
+		d, err = e.Check(ctx, aliceR, AtLeastAsFresh(grant))
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "a grant through this node was not in force when it returned")
+		e.cache.decisions.Wait()
+		hits := e.CacheStats().Hits
+		d, err = e.Check(ctx, aliceR, AtLeastAsFresh(grant))
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		require.Equal(t, hits+1, e.CacheStats().Hits, "the cache stopped answering with its watch behind")
+	}
+	time.Sleep(200 * time.Millisecond) // four staleness bounds with the watch stalled
+	require.True(t, e.cache.serving(), "the cache switched itself off though every change was its own")
+}
+
+// TestCacheStopsAnsweringWhenTheWatchStalls: where other nodes write, a
+// watch that stops delivering their changes stops the cache within the
+// staleness bound.
 func TestCacheStopsAnsweringWhenTheWatchStalls(t *testing.T) {
-	e, _, fw := faultyEngine(t, 200*time.Millisecond)
+	e, _, fw := faultyEngine(t, 200*time.Millisecond, true)
 	cachedAllow(t, e)
 	fw.stall.Store(true)
 	revoke(t, e)
@@ -216,7 +263,7 @@ func TestCacheStopsAnsweringWhenTheWatchStalls(t *testing.T) {
 // writes may never allow): found by bench pg_matrix, where the cache stopped
 // answering for good under 25 relationship writes a second.
 func TestCacheAnswersAgainAfterAStallUnderSteadyWrites(t *testing.T) {
-	e, _, fw := faultyEngine(t, 200*time.Millisecond)
+	e, _, fw := faultyEngine(t, 200*time.Millisecond, true)
 	cachedAllow(t, e)
 	fw.delay.Store(int64(60 * time.Millisecond)) // a polling watch, within the bound
 	ctx, stop := context.WithCancel(context.Background())
@@ -237,7 +284,7 @@ func TestCacheAnswersAgainAfterAStallUnderSteadyWrites(t *testing.T) {
 }
 
 func TestCacheEmptiesAndStopsWhenTheWatchBreaks(t *testing.T) {
-	e, _, fw := faultyEngine(t, time.Hour)
+	e, _, fw := faultyEngine(t, time.Hour, false)
 	cachedAllow(t, e)
 	fw.refuse.Store(true)
 	fw.breakAll()
@@ -258,7 +305,13 @@ func TestCacheEmptiesAndStopsWhenTheWatchBreaks(t *testing.T) {
 }
 
 func TestCacheEngineFailureIsNeverAnAllow(t *testing.T) {
-	e, fp, _ := faultyEngine(t, 100*time.Millisecond)
+	for _, other := range []bool{false, true} {
+		t.Run(fmt.Sprintf("otherNode=%v", other), func(t *testing.T) { engineFailureIsNeverAnAllow(t, other) })
+	}
+}
+
+func engineFailureIsNeverAnAllow(t *testing.T, otherNode bool) {
+	e, fp, _ := faultyEngine(t, 100*time.Millisecond, otherNode)
 	cachedAllow(t, e)
 	ctx := context.Background()
 	fp.fail.Store(true)
@@ -271,8 +324,18 @@ func TestCacheEngineFailureIsNeverAnAllow(t *testing.T) {
 	require.Error(t, err, "a bulk check with an item the engine could not answer succeeded")
 	require.Nil(t, ds)
 
+	if !otherNode {
+		// Every change is this node's and none happened: the cached allow
+		// still holds, and hits keep being served while the engine fails.
+		d, err := e.Check(ctx, aliceR, MinimizeLatency())
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		fp.fail.Store(false)
+		return
+	}
 	// The engine cannot say where it is, so the cache stops vouching even
-	// for what it holds: the cached allow is no longer given.
+	// for what it holds (another node may have revoked it): the cached
+	// allow is no longer given.
 	require.Eventually(t, func() bool {
 		d, err := e.Check(ctx, aliceR, MinimizeLatency())
 		return err != nil && !d.Allowed

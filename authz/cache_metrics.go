@@ -11,7 +11,7 @@ import (
 // cacheMetrics counts on the hot path with plain atomics, which Prometheus
 // reads when scraped.
 type cacheMetrics struct {
-	hits, misses, evicted, setAnswers atomic.Uint64
+	hits, misses, evicted, setAnswers, coalesced atomic.Uint64
 
 	flushes   *prometheus.CounterVec
 	restarts  prometheus.Counter
@@ -59,6 +59,7 @@ func (m *cacheMetrics) register(reg prometheus.Registerer, c *cache) {
 		counter("nexus_authz_cache_misses_total", "Permission questions the engine answered (the cache could not, or was bypassed).", &m.misses),
 		counter("nexus_authz_cache_set_answers_total", "Permission questions answered from an accessible set.", &m.setAnswers),
 		counter("nexus_authz_cache_evictions_total", "Resources whose cached decisions a change evicted.", &m.evicted),
+		counter("nexus_authz_cache_coalesced_total", "Misses that shared an identical concurrent miss's engine evaluation (the lock table).", &m.coalesced),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "nexus_authz_cache_serving",
 			Help: "1 when the decision cache answers (its watch runs and keeps up), else 0.",
@@ -86,6 +87,7 @@ type CacheStats struct {
 	Misses     uint64 // questions the engine answered
 	SetAnswers uint64 // questions answered from an accessible set
 	Evictions  uint64 // resources evicted by changes
+	Coalesced  uint64 // misses that shared another's engine evaluation
 	Serving    bool   // the cache answers (its watch runs and keeps up)
 }
 
@@ -100,6 +102,7 @@ func (e *Engine) CacheStats() CacheStats {
 		Misses:     m.misses.Load(),
 		SetAnswers: m.setAnswers.Load(),
 		Evictions:  m.evicted.Load(),
+		Coalesced:  m.coalesced.Load(),
 		Serving:    e.cache.serving(),
 	}
 }

@@ -215,17 +215,20 @@ func TestCacheAgreesWithEngine(t *testing.T) {
 		steps = n
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { differential(t, seed, steps, false) })
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { differential(t, seed, steps, false, false) })
 		// Bulk checks answered by the accessible sets, not by decisions.
-		t.Run(fmt.Sprintf("seed=%d/sets", seed), func(t *testing.T) { differential(t, seed, steps, true) })
+		t.Run(fmt.Sprintf("seed=%d/sets", seed), func(t *testing.T) { differential(t, seed, steps, true, false) })
 	}
+	// Every write as another node's: evicted by the watch alone.
+	t.Run(fmt.Sprintf("seed=%d/otherNode", seeds[0]), func(t *testing.T) { differential(t, seeds[0], steps, false, true) })
+	t.Run(fmt.Sprintf("seed=%d/otherNode/sets", seeds[0]), func(t *testing.T) { differential(t, seeds[0], steps, true, true) })
 }
 
-func differential(t *testing.T, seed uint64, steps int, setsOnly bool) {
+func differential(t *testing.T, seed uint64, steps int, setsOnly, otherNode bool) {
 	ctx := context.Background()
 	// A wide quantization window makes minimize_latency fills often older
 	// than changes already processed: the cache must not keep them.
-	e := cachedEngine(t, Config{RevisionQuantization: time.Second, Cache: CacheConfig{SetsOnly: setsOnly}})
+	e := cachedEngine(t, Config{RevisionQuantization: time.Second, Cache: CacheConfig{SetsOnly: setsOnly}, testOtherNode: otherNode})
 	e.cache.sets.minItems = 4
 	if !setsOnly {
 		// Evict by subject whenever a change allows it, so that path is
@@ -239,8 +242,8 @@ func differential(t *testing.T, seed uint64, steps int, setsOnly bool) {
 
 	fail := func(step int, what string, args ...any) {
 		tail := w.log[max(0, len(w.log)-15):]
-		t.Fatalf("seed %d step %d: %s\nlast steps:\n  %s\nreplay: NEXUS_CACHE_SEED=%d go test -run TestCacheAgreesWithEngine ./authz/ (sets only: %v)",
-			seed, step, fmt.Sprintf(what, args...), strings.Join(tail, "\n  "), seed, setsOnly)
+		t.Fatalf("seed %d step %d: %s\nlast steps:\n  %s\nreplay: NEXUS_CACHE_SEED=%d go test -run TestCacheAgreesWithEngine ./authz/ (sets only: %v, other node: %v)",
+			seed, step, fmt.Sprintf(what, args...), strings.Join(tail, "\n  "), seed, setsOnly, otherNode)
 	}
 	truth := func(it CheckItem) bool {
 		d, err := e.checkEngine(ctx, it, FullyConsistent().proto())
@@ -264,8 +267,14 @@ func differential(t *testing.T, seed uint64, steps int, setsOnly bool) {
 			caughtUp(t, e, tok)
 		case op < 50:
 			// minimize_latency checks fill the cache with whatever they see.
-			_, err := e.Check(ctx, w.item(), MinimizeLatency())
+			// This node's own writes are in force when they return, so
+			// without another node they must see every write.
+			it := w.item()
+			got, err := e.Check(ctx, it, MinimizeLatency())
 			require.NoError(t, err)
+			if want := truth(it); !otherNode && got.Allowed != want {
+				fail(step, "minimize_latency check %s after this node's write: cached %v, engine %v", it, got.Allowed, want)
+			}
 		case op < 85:
 			it := w.item()
 			got, err := e.Check(ctx, it, AtLeastAsFresh(tok))

@@ -56,6 +56,7 @@ func (c *cache) watchLoop(ctx context.Context) {
 func (c *cache) watch(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	began := time.Now()
 	head, err := c.e.headToken(ctx)
 	if err != nil {
 		return err
@@ -79,11 +80,17 @@ func (c *cache) watch(ctx context.Context) error {
 		return wrapErr("watch", err)
 	}
 	at := &revAt{rev: rev, token: head}
-	c.started.Store(at)
+	c.procMu.Lock()
+	if st := c.started.Load(); st == nil || atLeast(rev, st.rev) {
+		c.started.Store(at)
+	}
 	c.flush("watch_started", c.restart(rev))
-	c.done.Store(at)
-	c.lagging.Store(false)
+	if d := c.done.Load(); d == nil || atLeast(rev, d.rev) || !c.soleWriter {
+		c.done.Store(at)
+	}
 	c.healthy.Store(true)
+	c.vouch(began) // every change committed before began is at or before head
+	c.procMu.Unlock()
 	c.logger.Debug("authz: decision cache watching", "from", head)
 	for {
 		resp, err := stream.Recv()
@@ -108,47 +115,36 @@ func (c *cache) apply(ctx context.Context, resp *v1.WatchResponse) error {
 		return fmt.Errorf("authz: cannot decode the watch token %q", token)
 	}
 	at := &revAt{rev: rev, token: token}
-	if prev := c.done.Load(); prev != nil && !atLeast(rev, prev.rev) {
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	prev := c.done.Load()
+	if c.soleWriter && prev != nil && atLeast(prev.rev, rev) {
+		// This node's own write, processed when it was made (cache_own.go).
+		return nil
+	}
+	if prev != nil && !atLeast(rev, prev.rev) {
 		return fmt.Errorf("authz: the watch went back in time")
 	}
-	c.started.Store(at)
+	if st := c.started.Load(); st == nil || atLeast(rev, st.rev) {
+		c.started.Store(at)
+	}
+	_, own := c.own[rev.String()]
+	delete(c.own, rev.String())
 	switch {
 	case resp.GetSchemaUpdated():
 		c.flush("schema_changed", c.record(rev))
 		if err := c.loadSchema(ctx); err != nil {
 			return err
 		}
+	case own:
+		// Evicted when this node wrote it.
 	case len(resp.GetUpdates()) > 0:
-		var changed, few []ObjectRef
-		var subjects []SubjectRef
-		for _, u := range resp.GetUpdates() {
-			rel := relFromProto(u.GetRelationship())
-			s, ok := c.onlySubject(rel)
-			if !ok {
-				changed = append(changed, rel.Resource)
-				continue
-			}
-			objs, many, err := c.affected(ctx, []ObjectRef{rel.Resource}, c.subjectAbove)
-			if err != nil {
-				return err
-			}
-			if many {
-				subjects = append(subjects, s)
-			} else {
-				few = append(few, objs...)
-			}
+		rels := make([]Relationship, len(resp.GetUpdates()))
+		for i, u := range resp.GetUpdates() {
+			rels[i] = relFromProto(u.GetRelationship())
 		}
-		objs, overflow, err := c.affected(ctx, changed, maxAffected)
-		if err != nil {
+		if err := c.evictChanged(ctx, rev, rels, nil); err != nil {
 			return err
-		}
-		objs = append(objs, few...)
-		n := c.record(rev)
-		if overflow {
-			c.flush("wide_change", n)
-		} else {
-			c.evict(objs, n)
-			c.evictSubjects(subjects, n)
 		}
 	}
 	c.done.Store(at)
@@ -278,59 +274,70 @@ func tuplesets(rw *core.UsersetRewrite, out map[string]bool) {
 	}
 }
 
-// probeLoop checks that the watch keeps up: it notes the newest revision
-// every quarter of the staleness bound, and marks the cache lagging when
-// the watch has not reached a noted revision within the bound.
+// probeLoop vouches for the cache where other nodes write (PostgreSQL):
+// it notes the time, reads the engine's newest revision, and once the
+// watch has processed that revision, every change committed before the
+// noted time has been: vouched moves up to it. The cache answers while
+// vouched is within the staleness bound (serving), so another node's
+// change is evicted, or the cache has stopped answering, at most the bound
+// after it commits — however the watch or the probe are delayed.
 func (c *cache) probeLoop(ctx context.Context) {
 	every := max(c.cfg.Staleness/4, time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var pending *revAt
-	var pendingSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !c.healthy.Load() {
-			pending = nil
-			continue
+		if c.healthy.Load() {
+			c.probe(ctx, every)
 		}
-		done := c.done.Load()
-		if pending != nil && done != nil && atLeast(done.rev, pending.rev) {
-			// The watch reached the head seen at pendingSince within the
-			// bound: the cache holds every change up to then, and may vouch
-			// again. (Waiting for an instant when it has reached the very
-			// head would, under steady writes on a polling watch, be never.)
-			if time.Since(pendingSince) <= c.cfg.Staleness {
+		if c.healthy.Load() {
+			if c.fresh(time.Now()) {
 				c.setLagging(false, "")
+			} else {
+				c.setLagging(true, "the watch is behind the staleness bound")
 			}
-			pending = nil
 		}
-		if pending == nil {
-			// An engine that does not answer within the bound cannot vouch
-			// for the cache either.
-			pctx, cancel := context.WithTimeout(ctx, c.cfg.Staleness)
-			head, err := c.e.headToken(pctx)
-			cancel()
-			if err != nil {
-				// The engine cannot say where it is: do not vouch for the cache.
-				c.setLagging(true, "the engine did not answer the probe")
-				continue
-			}
-			rev, ok := c.e.revision(head)
-			if !ok {
-				continue
-			}
-			if done != nil && atLeast(done.rev, rev) {
-				c.setLagging(false, "")
-				continue
-			}
-			pending, pendingSince = &revAt{rev: rev, token: head}, time.Now()
+	}
+}
+
+// probe vouches for the changes committed before it began, if the watch
+// processes them within the staleness bound.
+func (c *cache) probe(ctx context.Context, poll time.Duration) {
+	began := time.Now()
+	ctx, cancel := context.WithDeadline(ctx, began.Add(c.cfg.Staleness))
+	defer cancel()
+	head, err := c.e.headToken(ctx)
+	if err != nil {
+		return // the engine cannot say where it is: vouch for nothing
+	}
+	rev, ok := c.e.revision(head)
+	if !ok {
+		return
+	}
+	poll = min(max(poll/10, time.Millisecond), 10*time.Millisecond)
+	for {
+		if d := c.done.Load(); d != nil && atLeast(d.rev, rev) {
+			c.vouch(began)
+			return
 		}
-		if time.Since(pendingSince) > c.cfg.Staleness {
-			c.setLagging(true, "the watch is behind the staleness bound")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(poll):
+		}
+	}
+}
+
+// vouch records that every change committed before t has been processed.
+func (c *cache) vouch(t time.Time) {
+	for {
+		v := c.vouched.Load()
+		if t.UnixNano() <= v || c.vouched.CompareAndSwap(v, t.UnixNano()) {
+			return
 		}
 	}
 }

@@ -63,6 +63,11 @@ func (e *Engine) Check(ctx context.Context, item CheckItem, c Consistency) (Deci
 
 // checkEngine asks the engine itself.
 func (e *Engine) checkEngine(ctx context.Context, item CheckItem, cons *v1.Consistency) (Decision, error) {
+	release, err := e.admission.admit(ctx)
+	if err != nil {
+		return Decision{}, err
+	}
+	defer release()
 	start := time.Now()
 	resp, err := e.perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
 		Consistency: cons,
@@ -96,6 +101,11 @@ func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency
 // checkBulkEngine asks the engine itself. Later batches are read at least as
 // fresh as the first.
 func (e *Engine) checkBulkEngine(ctx context.Context, items []CheckItem, cons *v1.Consistency) ([]Decision, error) {
+	release, err := e.admission.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out := make([]Decision, 0, len(items))
 	for off := 0; off < len(items); off += maxBulkItems {
 		batch := items[off:min(off+maxBulkItems, len(items))]
@@ -147,6 +157,11 @@ func (e *Engine) LookupResources(ctx context.Context, resourceType, permission s
 // limit ids if limit > 0 (more is then true). at is the revision of the
 // answer.
 func (e *Engine) lookupResources(ctx context.Context, resourceType, permission string, subject SubjectRef, cons *v1.Consistency, limit int) (ids []string, at Token, more bool, err error) {
+	release, err := e.admission.admit(ctx)
+	if err != nil {
+		return nil, "", false, err
+	}
+	defer release()
 	start := time.Now()
 	var cursor *v1.Cursor
 	// Every page must repeat the first call's arguments exactly; the cursor
@@ -198,6 +213,11 @@ func (e *Engine) lookupResources(ctx context.Context, resourceType, permission s
 // LookupSubjects returns the subjects with permission on resource. Wildcards
 // are returned as "*".
 func (e *Engine) LookupSubjects(ctx context.Context, resource ObjectRef, permission, subjectType, subjectRelation string, c Consistency) ([]string, error) {
+	release, err := e.admission.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	start := time.Now()
 	stream, err := e.perms.LookupSubjects(ctx, &v1.LookupSubjectsRequest{
 		Consistency:             c.proto(),

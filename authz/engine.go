@@ -61,8 +61,15 @@ type Config struct {
 	// Cache configures the decision cache in front of the engine.
 	Cache CacheConfig
 
+	// Admission bounds the engine work in flight (admission.go).
+	Admission AdmissionConfig
+
 	// testClients, in tests, wraps the engine's clients to inject faults.
 	testClients func(v1.PermissionsServiceClient, v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient)
+	// testOtherNode, in tests: the cache treats every write as another
+	// node's (none is evicted synchronously; only the watch sees them, and
+	// the probe vouches for it), as on PostgreSQL with several nodes.
+	testOtherNode bool
 }
 
 // DefaultGCWindow keeps a minute of revision history.
@@ -93,8 +100,9 @@ type Engine struct {
 	// the same order.
 	writeMu sync.Mutex
 
-	metrics *metrics
-	cache   *cache // nil when disabled
+	metrics   *metrics
+	cache     *cache // nil when disabled
+	admission *admission
 
 	// base is Config.Schema: Nexus's own definitions, named in own.
 	base string
@@ -203,6 +211,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		logger:  logger,
 		srv:     srv,
 		metrics: newMetrics(cfg.Registerer),
+		// Start-up's own engine calls (the schema, the log) run before
+		// anyone else's, unbounded.
 		revs:    ds,
 		ds:      ds,
 		cancel:  cancel,
@@ -251,11 +261,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	e.admission = newAdmission(cfg.Admission, cfg.Registerer)
 	if !cfg.Cache.Disabled {
 		m := newCacheMetrics()
 		if e.cache, err = newCache(e, cfg.Cache, m); err != nil {
 			e.Close()
 			return nil, err
+		}
+		if cfg.testOtherNode {
+			e.cache.soleWriter, e.cache.othersOnly = false, true
 		}
 		m.register(cfg.Registerer, e.cache)
 		e.cache.start(runCtx)

@@ -375,6 +375,7 @@ func (o *outbox) pending(ctx context.Context, tx *sql.Tx) ([]outboxRow, error) {
 func (o *outbox) apply(ctx context.Context, ops []outboxOp) (Token, error) {
 	var tok Token
 	var batch []*v1.RelationshipUpdate
+	var rels []Relationship
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -385,6 +386,8 @@ func (o *outbox) apply(ctx context.Context, ops []outboxOp) (Token, error) {
 			return wrapErr("write relationships", err)
 		}
 		tok = Token(resp.GetWrittenAt().GetToken())
+		o.e.wrote(ctx, tok, changes{rels: rels})
+		rels = nil
 		return nil
 	}
 	for _, op := range ops {
@@ -398,6 +401,7 @@ func (o *outbox) apply(ctx context.Context, ops []outboxOp) (Token, error) {
 				u.Op = Delete
 			}
 			batch = append(batch, u.proto())
+			rels = append(rels, u.Rel)
 		case opDeleteMatching:
 			if err := flush(); err != nil {
 				return "", err
@@ -419,6 +423,7 @@ func (o *outbox) apply(ctx context.Context, ops []outboxOp) (Token, error) {
 					break
 				}
 			}
+			o.e.wrote(ctx, tok, changes{filters: []Filter{*op.Filter}})
 		default:
 			return "", fmt.Errorf("%w: unknown outbox operation %q", ErrInvalid, op.Op)
 		}

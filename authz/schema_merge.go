@@ -214,17 +214,18 @@ func (e *Engine) WriteSchema(ctx context.Context, text string) (Token, error) {
 	}
 	if sl, ok := e.log.(SchemaLog); ok {
 		if err := sl.SaveSchema(ctx, text); err != nil {
-			if _, uerr := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: prev}); uerr != nil {
+			e.wroteSchema(ctx, Token(resp.GetWrittenAt().GetToken()))
+			back, uerr := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: prev})
+			if uerr != nil {
 				e.logger.Error("authz: cannot restore the schema after failing to record the new one; restart to restore it", "err", uerr)
+			} else {
+				e.wroteSchema(ctx, Token(back.GetWrittenAt().GetToken()))
 			}
 			return "", fmt.Errorf("authz: recording the schema: %w", err)
 		}
 	}
-	if e.cache != nil {
-		// Nothing stored before this holds; nothing stored after holds
-		// until the watch has processed the new schema (and flushed again).
-		e.cache.flush("schema_written", e.cache.seq.Add(1))
-	}
+	tok := Token(resp.GetWrittenAt().GetToken())
+	e.wroteSchema(ctx, tok)
 	e.logger.Info("authz: schema written")
-	return Token(resp.GetWrittenAt().GetToken()), nil
+	return tok, nil
 }

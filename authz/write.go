@@ -167,6 +167,7 @@ func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptio
 			return wrapErr("write relationships", err)
 		}
 		token = Token(resp.GetWrittenAt().GetToken())
+		e.wrote(ctx, token, updateChanges(updates))
 		return nil
 	}
 	if e.log == nil {

@@ -3,9 +3,12 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/errs"
@@ -55,6 +58,10 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
+	case errors.Is(err, authz.ErrOverloaded):
+		// Shed by admission control: no log line each (the metric counts
+		// them), and a hint for when to come back.
+		return overloaded()
 	case errors.Is(err, authz.ErrUnavailable):
 		log.WarnContext(ctx, "authorization engine unavailable", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("authorization engine unavailable; retry"))
@@ -77,4 +84,15 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 // API): domain errors become Connect errors, anything else "internal error".
 func ConnectError(ctx context.Context, log *slog.Logger, procedure string, err error) error {
 	return toConnect(ctx, log, procedure, err)
+}
+
+// overloaded is the answer to a call shed by admission control:
+// ResourceExhausted, with a RetryInfo detail saying when to retry.
+func overloaded() error {
+	ce := connect.NewError(connect.CodeResourceExhausted,
+		fmt.Errorf("the authorization engine is overloaded; retry in %s", authz.RetryAfter))
+	if d, err := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(authz.RetryAfter)}); err == nil {
+		ce.AddDetail(d)
+	}
+	return ce
 }
