@@ -213,11 +213,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		metrics: newMetrics(cfg.Registerer),
 		// Start-up's own engine calls (the schema, the log) run before
 		// anyone else's, unbounded.
-		revs:    ds,
-		ds:      ds,
-		cancel:  cancel,
-		done:    make(chan error, 1),
-		base:    cfg.Schema,
+		revs:   ds,
+		ds:     ds,
+		cancel: cancel,
+		done:   make(chan error, 1),
+		base:   cfg.Schema,
 	}
 	if cfg.Postgres != nil {
 		e.outbox = newOutbox(cfg.Postgres.DB, e, cfg.Registerer)
