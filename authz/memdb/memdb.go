@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,6 +111,10 @@ type memdbDatastore struct {
 	// nexus: the newest changelog entry trimmed (nanos); a watch that has
 	// not read past it has missed changes.
 	changelogFloor int64 // GUARDED_BY(RWMutex)
+
+	// nexus: the newest revision past head a read was served at (nanos);
+	// commits are given revisions after it (see servedAt).
+	served atomic.Int64
 }
 
 type snapshot struct {
@@ -161,6 +166,8 @@ func (mdb *memdbDatastore) SnapshotReader(dr datastore.Revision) datastore.Reade
 	if revIndex > 0 {
 		revIndex--
 	}
+
+	mdb.servedAt(dr) // nexus
 
 	rev := mdb.revisions[revIndex]
 	if rev.db == nil {
@@ -232,10 +239,10 @@ func (mdb *memdbDatastore) ReadWriteTx(
 				tx.TrackChanges()
 				mdb.activeWriteTxn = tx
 
-				// Assign the transaction's revision now, while holding the exclusive write transaction.
-				// Writers are serialized from this point until the revision is appended at commit.
-				newRevision = mdb.newRevisionIDNoLock()
-				rwt.newRevision = newRevision
+				// nexus: a provisional revision, for the definitions the
+				// transaction writes; the commit takes the real one (below)
+				// and stamps them with it.
+				rwt.newRevision = mdb.newRevisionIDNoLock()
 			})
 
 			return tx, err
@@ -284,6 +291,16 @@ func (mdb *memdbDatastore) ReadWriteTx(
 			return mdb.headRevisionNoLock(), nil
 		}
 
+		// nexus: the revision is taken at commit, under the lock that
+		// publishes the snapshot, not when the transaction began (upstream).
+		// A revision taken at the start let a read at a later revision (the
+		// quantized minimize_latency one) run while the write was still in
+		// flight and see the state before it; after the commit the same
+		// revision showed the write. SpiceDB caches definitions and checks
+		// by revision, so the old state stayed served at that revision, to
+		// at_least_as_fresh reads of the write's own token too.
+		newRevision = mdb.newRevisionIDNoLock()
+
 		tracked := common.NewChanges(revisions.TimestampIDKeyFunc, datastore.WatchRelationships|datastore.WatchSchema, 0)
 		if config.Metadata != nil && len(config.Metadata.GetFields()) > 0 {
 			if err := tracked.AddRevisionMetadata(ctx, newRevision, config.Metadata.AsMap()); err != nil {
@@ -319,6 +336,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 			case tableNamespace:
 				switch {
 				case change.After != nil:
+					change.After.(*namespace).updated = newRevision // nexus: see newRevision above
 					loaded := &corev1.NamespaceDefinition{}
 					if err := loaded.UnmarshalVT(change.After.(*namespace).configBytes); err != nil {
 						return datastore.NoRevision, err
@@ -339,6 +357,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 			case tableCaveats:
 				switch {
 				case change.After != nil:
+					change.After.(*caveat).revision = newRevision // nexus: see newRevision above
 					loaded := &corev1.CaveatDefinition{}
 					if err := loaded.UnmarshalVT(change.After.(*caveat).definition); err != nil {
 						return datastore.NoRevision, err

@@ -18,6 +18,12 @@ func nowRevision() revisions.TimestampRevision {
 // The caller must hold the RWMutex.
 func (mdb *memdbDatastore) newRevisionIDNoLock() revisions.TimestampRevision {
 	existing := mdb.revisions[len(mdb.revisions)-1].revision
+	// nexus: and strictly after every revision a read was served at (a
+	// clock that is coarse or steps back must not put a commit inside a
+	// revision already read).
+	if served := revisions.NewForTimestamp(mdb.served.Load()); served.GreaterThan(existing) {
+		existing = served
+	}
 	created := nowRevision()
 
 	// NOTE: The time.Now().UTC() only appears to have *microsecond* level
@@ -99,7 +105,25 @@ func (mdb *memdbDatastore) OptimizedRevision(_ context.Context) (datastore.Revis
 		}
 	}
 
+	mdb.servedAt(optimized) // nexus
 	return datastore.RevisionWithSchemaHash{Revision: optimized, SchemaHash: hash}, nil
+}
+
+// servedAt notes that reads may be served at r. A revision past head names
+// the state at head, which stays so only while no commit is given a
+// revision at or before r; newRevisionIDNoLock sees to that. The caller
+// holds at least the read lock. (nexus: not upstream)
+func (mdb *memdbDatastore) servedAt(r datastore.Revision) {
+	tr, ok := r.(revisions.TimestampRevision)
+	if !ok || !tr.GreaterThan(mdb.headRevisionNoLock()) {
+		return
+	}
+	for {
+		cur := mdb.served.Load()
+		if tr.TimestampNanoSec() <= cur || mdb.served.CompareAndSwap(cur, tr.TimestampNanoSec()) {
+			return
+		}
+	}
 }
 
 func (mdb *memdbDatastore) CheckRevision(_ context.Context, dr datastore.Revision) error {

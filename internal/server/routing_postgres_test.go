@@ -232,10 +232,13 @@ func TestPostgresReadRouting(t *testing.T) {
 
 	t.Run("primary_down", func(t *testing.T) {
 		primary.Stop(t)
-		// Past the decision cache's staleness bound (1 s) and SpiceDB's
-		// quantization window, nothing is answered from before the stop:
-		// checks must reach SpiceDB, whose revision comes from the replica.
-		time.Sleep(2 * time.Second)
+		// Once node B's decision cache has stopped answering (its watch on
+		// the primary broke or fell behind the staleness bound), nothing is
+		// answered from its decisions of before the stop: checks must reach
+		// SpiceDB, whose revision comes from the replica (once SpiceDB's own
+		// optimized revision, one quantization window, has expired).
+		require.Eventually(t, func() bool { return !b.srv.Engine().CacheStats().Serving },
+			30*time.Second, 10*time.Millisecond, "node B's decision cache kept answering with the primary down")
 		ck, err := eveIDB.Check(ctx, connect.NewRequest(&nexusv1.CheckRequest{Resource: "/rw/paused.txt", Permission: "read", Subject: "user:eve"}))
 		require.NoError(t, err, "a check never asked before, with the primary down")
 		require.False(t, ck.Msg.GetAllowed())
