@@ -46,7 +46,8 @@ type Store interface {
 	IndexedHash(ctx context.Context, q storage.DBTX, entry string) (string, error)
 	// Query returns zone's documents matching any of terms (stemmed), best
 	// first, ties broken by insertion order; offset and limit page through
-	// them. Snippets mark matched words with MarkOpen/MarkClose.
+	// them. The ranking depends on zone's documents only, never on another
+	// zone's. Snippets mark matched words with MarkOpen/MarkClose.
 	Query(ctx context.Context, q storage.DBTX, zone string, terms []string, offset, limit int) ([]Hit, error)
 
 	// Enqueue records that entries changed.
@@ -166,8 +167,8 @@ func (SQLStore) Query(ctx context.Context, q storage.DBTX, zone string, terms []
 		}
 		h.Snippet = ParseMarked(snip)
 		return h, nil
-	}, `WITH tf AS (SELECT doc, term, count(*) AS n FROM search_terms WHERE term IN `+in+` GROUP BY doc, term),
-		hits AS (SELECT tf.doc, tf.term, tf.n, d.tokens FROM tf JOIN search_docs d ON d.id = tf.doc WHERE d.zone_id = ?),
+	}, `WITH freq AS (SELECT doc, term, count(*) AS n FROM search_terms WHERE term IN `+in+` GROUP BY doc, term),
+		hits AS (SELECT freq.doc, freq.term, freq.n, d.tokens FROM freq JOIN search_docs d ON d.id = freq.doc WHERE d.zone_id = ?),
 		df AS (SELECT term, count(*) AS n FROM hits GROUP BY term),
 		z AS (SELECT docs, tokens FROM search_zones WHERE zone_id = ?),
 		page AS (
