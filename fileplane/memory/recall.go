@@ -36,7 +36,8 @@ type Recalled struct {
 	Memory Memory
 	// Score is search.RankScore of the memory's position in the answer:
 	// higher is better. The ranking's own score is not returned, since its
-	// text relevance (BM25) depends on the memories of every zone.
+	// text relevance (BM25, with the zone's statistics) depends on memories
+	// of the zone the caller cannot read.
 	Score   float64
 	Snippet search.Snippet
 }

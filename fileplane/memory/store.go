@@ -37,7 +37,8 @@ type Store interface {
 	// Match returns up to limit of zone's memories that have every tag in
 	// tags and any of terms (stemmed), most relevant first. To bound the
 	// work of one call, only the newest MatchWindow memories of the zone
-	// whose text matches are ranked (other zones' matches do not count).
+	// whose text matches are ranked (other zones' matches do not count),
+	// and the ranking's statistics are the zone's own.
 	Match(ctx context.Context, q storage.DBTX, zone string, terms, tags []string, now time.Time, limit int) ([]Candidate, error)
 	// List returns up to limit of zone's memories with every tag in tags,
 	// newest first, created before (beforeAt, beforeID) when beforeID is set.
@@ -123,9 +124,18 @@ func (SQLStore) Insert(ctx context.Context, q storage.DBTX, m Memory) error {
 			return err
 		}
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO memory_fts (rowid, text, zone) VALUES (?, ?, ?)`, rid,
-		strings.NewReplacer(search.MarkOpen, " ", search.MarkClose, " ").Replace(m.Text), m.Zone)
-	return err
+	if _, err = q.ExecContext(ctx, `INSERT INTO memory_fts (rowid, text, zone) VALUES (?, ?, ?)`, rid,
+		strings.NewReplacer(search.MarkOpen, " ", search.MarkClose, " ").Replace(m.Text), m.Zone); err != nil {
+		return err
+	}
+	tokens, err := search.FTS5Tokens(ctx, q, "memory_fts", rid)
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE memory_items SET tokens = ? WHERE rid = ?`, tokens, rid); err != nil {
+		return err
+	}
+	return search.ZoneStats(ctx, q, "memory_zones", m.Zone, 1, tokens)
 }
 
 func nonNil(s []string) []string {
@@ -159,12 +169,16 @@ func (SQLStore) Get(ctx context.Context, q storage.DBTX, id ID, now time.Time) (
 }
 
 func (SQLStore) Delete(ctx context.Context, q storage.DBTX, id ID) error {
-	var rid int64
-	err := q.QueryRowContext(ctx, `SELECT rid FROM memory_items WHERE id = ?`, id).Scan(&rid)
+	var rid, tokens int64
+	var zone string
+	err := q.QueryRowContext(ctx, `SELECT rid, zone_id, tokens FROM memory_items WHERE id = ?`, id).Scan(&rid, &zone, &tokens)
 	if err != nil {
 		return storage.Translate(err)
 	}
 	if _, err := q.ExecContext(ctx, `DELETE FROM memory_fts WHERE rowid = ?`, rid); err != nil {
+		return err
+	}
+	if err := search.ZoneStats(ctx, q, "memory_zones", zone, -1, -tokens); err != nil {
 		return err
 	}
 	if _, err := q.ExecContext(ctx, `DELETE FROM memory_tags WHERE memory_id = ?`, id); err != nil {
@@ -208,24 +222,37 @@ func (st SQLStore) Match(ctx context.Context, q storage.DBTX, zone string, terms
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	args := append([]any{search.MarkOpen, search.MarkClose, match, floor, zone, storage.FormatTime(now)}, targs...)
-	args = append(args, limit)
+	// BM25 with the zone's statistics (search's bm25.go): hits is each of
+	// the zone's memories' frequency of each word, from one pass over the
+	// words' postings; df counts the zone's memories per word. Only the
+	// window is ranked, and the page is chosen before snippets are made.
+	in, args := search.VocabTerms(terms)
+	args = append(args, zone, zone, floor, storage.FormatTime(now))
+	args = append(append(args, targs...), limit, search.MarkOpen, search.MarkClose, match)
 	return storage.QueryAll(ctx, q, func(s storage.Scanner) (Candidate, error) {
 		var c Candidate
-		var rank float64
 		var snip string
-		m, err := scanMemory(s, &rank, &snip)
+		m, err := scanMemory(s, &c.Relevance, &snip)
 		if err != nil {
 			return Candidate{}, err
 		}
-		c.Memory, c.Relevance, c.Snippet = m, -rank, search.ParseMarked(snip)
+		c.Memory, c.Snippet = m, search.ParseMarked(snip)
 		return c, nil
-		// rank is bm25; ordering by it alone lets FTS5 sort, so snippets are
-		// made for the rows returned only.
-	}, `SELECT `+memCols+`, rank, snippet(memory_fts, 0, ?, ?, '…', 24)
-		FROM memory_fts JOIN memory_items m ON m.rid = memory_fts.rowid
-		WHERE memory_fts MATCH ? AND rank MATCH 'bm25(1.0, 0.0)' AND memory_fts.rowid >= ? AND m.zone_id = ? AND `+live+tf+`
-		ORDER BY rank LIMIT ?`, args...)
+	}, `WITH freq AS (SELECT doc, term, count(*) AS n FROM memory_terms WHERE term IN `+in+` AND col = 'text' GROUP BY doc, term),
+		hits AS (SELECT freq.doc, freq.term, freq.n, m.tokens FROM freq JOIN memory_items m ON m.rid = freq.doc WHERE m.zone_id = ?),
+		df AS (SELECT term, count(*) AS n FROM hits GROUP BY term),
+		z AS (SELECT docs, tokens FROM memory_zones WHERE zone_id = ?),
+		scored AS (
+			SELECT hits.doc, sum(`+search.BM25Expr("hits.n", "hits.tokens", "df.n", "z.docs", "z.tokens")+`) AS score
+			FROM hits JOIN df ON df.term = hits.term, z
+			WHERE hits.doc >= ? GROUP BY hits.doc),
+		page AS (
+			SELECT m.*, scored.score FROM scored JOIN memory_items m ON m.rid = scored.doc
+			WHERE `+live+tf+`
+			ORDER BY scored.score DESC, m.rid DESC LIMIT ?)
+		SELECT `+memCols+`, m.score, coalesce((SELECT snippet(memory_fts, 0, ?, ?, '…', 24) FROM memory_fts
+			WHERE memory_fts MATCH ? AND memory_fts.rowid = m.rid), '')
+		FROM page m ORDER BY m.score DESC, m.rid DESC`, args...)
 }
 
 func (SQLStore) List(ctx context.Context, q storage.DBTX, zone string, tags []string, now time.Time, beforeAt time.Time, beforeID ID, limit int) ([]Memory, error) {

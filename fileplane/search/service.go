@@ -49,7 +49,8 @@ type Result struct {
 	Entry paths.Entry
 	// Score is RankScore of the hit's position among the caller's results
 	// of the query (over all pages): higher is better. It is not the
-	// index's relevance, which depends on documents of every zone.
+	// index's relevance, which depends on the zone's documents the caller
+	// cannot read as well (though on no other zone's: bm25.go).
 	Score   float64
 	Snippet Snippet
 }
@@ -146,8 +147,8 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 			if !ok {
 				continue
 			}
-			// h.Score (BM25) depends on every zone's documents: only the
-			// position goes out.
+			// h.Score (BM25) depends on documents of the zone the caller
+			// cannot read: only the position goes out.
 			out = append(out, Result{Path: r.Path, Entry: r.Entry(), Score: RankScore(seen + len(out)), Snippet: h.Snippet})
 			if len(out) == pageSize {
 				// Always a token: whether more candidates follow, visible

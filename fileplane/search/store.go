@@ -34,7 +34,7 @@ type Pending struct {
 
 // Store is the full-text index and its durable queue. Methods run on the
 // DBTX given, so a change and its queue row commit together. Implementations:
-// SQLStore (SQLite FTS5, BM25); PGStore (PostgreSQL tsvector, ts_rank); both run the
+// SQLStore (SQLite FTS5, BM25 with each zone's statistics); PGStore (PostgreSQL tsvector, ts_rank); both run the
 // same suite, searchtest.Run.
 type Store interface {
 	// Upsert makes d the document of d.Entry, replacing any older one.
@@ -46,7 +46,8 @@ type Store interface {
 	IndexedHash(ctx context.Context, q storage.DBTX, entry string) (string, error)
 	// Query returns zone's documents matching any of terms (stemmed), best
 	// first, ties broken by insertion order; offset and limit page through
-	// them. Snippets mark matched words with MarkOpen/MarkClose.
+	// them. The ranking depends on zone's documents only, never on another
+	// zone's. Snippets mark matched words with MarkOpen/MarkClose.
 	Query(ctx context.Context, q storage.DBTX, zone string, terms []string, offset, limit int) ([]Hit, error)
 
 	// Enqueue records that entries changed.
@@ -72,11 +73,12 @@ type SQLStore struct{}
 var _ Store = SQLStore{}
 
 func (SQLStore) Upsert(ctx context.Context, q storage.DBTX, d Doc) error {
-	var id int64
-	err := q.QueryRowContext(ctx, `SELECT id FROM search_docs WHERE entry_id = ?`, d.Entry).Scan(&id)
+	var id, tokens int64
+	var zone string
+	err := q.QueryRowContext(ctx, `SELECT id, zone_id, tokens FROM search_docs WHERE entry_id = ?`, d.Entry).Scan(&id, &zone, &tokens)
 	switch {
 	case err == nil:
-		if _, err := q.ExecContext(ctx, `DELETE FROM search_fts WHERE rowid = ?`, id); err != nil {
+		if err := unindex(ctx, q, id, zone, tokens); err != nil {
 			return err
 		}
 		if _, err := q.ExecContext(ctx, `UPDATE search_docs SET zone_id = ?, content_hash = ?, indexed_at = ? WHERE id = ?`,
@@ -95,8 +97,25 @@ func (SQLStore) Upsert(ctx context.Context, q storage.DBTX, d Doc) error {
 	default:
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO search_fts (rowid, body) VALUES (?, ?)`, id, clean(d.Body))
-	return err
+	if _, err = q.ExecContext(ctx, `INSERT INTO search_fts (rowid, body) VALUES (?, ?)`, id, clean(d.Body)); err != nil {
+		return err
+	}
+	if tokens, err = FTS5Tokens(ctx, q, "search_fts", id); err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE search_docs SET tokens = ? WHERE id = ?`, tokens, id); err != nil {
+		return err
+	}
+	return ZoneStats(ctx, q, "search_zones", d.Zone, 1, tokens)
+}
+
+// unindex takes document id (of zone, tokens long) out of the text index
+// and its zone's statistics.
+func unindex(ctx context.Context, q storage.DBTX, id int64, zone string, tokens int64) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM search_fts WHERE rowid = ?`, id); err != nil {
+		return err
+	}
+	return ZoneStats(ctx, q, "search_zones", zone, -1, -tokens)
 }
 
 // clean drops the snippet markers from indexed text.
@@ -108,15 +127,16 @@ func clean(s string) string {
 }
 
 func (SQLStore) Delete(ctx context.Context, q storage.DBTX, entry string) error {
-	var id int64
-	err := q.QueryRowContext(ctx, `SELECT id FROM search_docs WHERE entry_id = ?`, entry).Scan(&id)
+	var id, tokens int64
+	var zone string
+	err := q.QueryRowContext(ctx, `SELECT id, zone_id, tokens FROM search_docs WHERE entry_id = ?`, entry).Scan(&id, &zone, &tokens)
 	if err == sql.ErrNoRows {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := q.ExecContext(ctx, `DELETE FROM search_fts WHERE rowid = ?`, id); err != nil {
+	if err := unindex(ctx, q, id, zone, tokens); err != nil {
 		return err
 	}
 	_, err = q.ExecContext(ctx, `DELETE FROM search_docs WHERE id = ?`, id)
@@ -133,23 +153,33 @@ func (SQLStore) IndexedHash(ctx context.Context, q storage.DBTX, entry string) (
 const snippetTokens = 24
 
 func (SQLStore) Query(ctx context.Context, q storage.DBTX, zone string, terms []string, offset, limit int) ([]Hit, error) {
-	// rank is bm25, lower for better matches. Ordering by rank alone lets
-	// FTS5 sort, so snippets are made for the rows returned only.
+	// BM25 with the zone's statistics (bm25.go): hits is each of the zone's
+	// documents' frequency of each word, from one pass over the words'
+	// postings; df counts the zone's documents per word. The page is chosen
+	// before snippets are made, so they are made for the rows returned only.
+	in, args := VocabTerms(terms)
+	args = append(args, zone, zone, limit, offset, MarkOpen, MarkClose, snippetTokens, FTS5Match(terms))
 	return storage.QueryAll(ctx, q, func(s storage.Scanner) (Hit, error) {
 		var h Hit
-		var rank float64
 		var snip string
-		if err := s.Scan(&h.Entry, &rank, &snip); err != nil {
+		if err := s.Scan(&h.Entry, &h.Score, &snip); err != nil {
 			return Hit{}, err
 		}
-		h.Score = -rank
 		h.Snippet = ParseMarked(snip)
 		return h, nil
-	}, `SELECT d.entry_id, rank, snippet(search_fts, 0, ?, ?, '…', ?)
-		FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid
-		WHERE search_fts MATCH ? AND d.zone_id = ?
-		ORDER BY rank LIMIT ? OFFSET ?`,
-		MarkOpen, MarkClose, snippetTokens, FTS5Match(terms), zone, limit, offset)
+	}, `WITH freq AS (SELECT doc, term, count(*) AS n FROM search_terms WHERE term IN `+in+` GROUP BY doc, term),
+		hits AS (SELECT freq.doc, freq.term, freq.n, d.tokens FROM freq JOIN search_docs d ON d.id = freq.doc WHERE d.zone_id = ?),
+		df AS (SELECT term, count(*) AS n FROM hits GROUP BY term),
+		z AS (SELECT docs, tokens FROM search_zones WHERE zone_id = ?),
+		page AS (
+			SELECT hits.doc, sum(`+BM25Expr("hits.n", "hits.tokens", "df.n", "z.docs", "z.tokens")+`) AS score
+			FROM hits JOIN df ON df.term = hits.term, z
+			GROUP BY hits.doc ORDER BY score DESC, hits.doc LIMIT ? OFFSET ?)
+		SELECT d.entry_id, page.score,
+			coalesce((SELECT snippet(search_fts, 0, ?, ?, '…', ?) FROM search_fts
+				WHERE search_fts MATCH ? AND search_fts.rowid = page.doc), '')
+		FROM page JOIN search_docs d ON d.id = page.doc
+		ORDER BY page.score DESC, page.doc`, args...)
 }
 
 func (SQLStore) Enqueue(ctx context.Context, q storage.DBTX, entries []string) error {

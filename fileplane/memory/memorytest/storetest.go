@@ -6,6 +6,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +101,38 @@ func Run(t *testing.T, newDB func(t *testing.T) *sql.DB, store memory.Store) {
 		cs, err = store.Match(ctx, db, "z", terms("export"), []string{"prefs", "nosuchtag"}, t0, 10)
 		require.NoError(t, err)
 		require.Empty(t, cs)
+	})
+
+	// A zone's ranking must not tell how common a word is in other zones:
+	// rarity (document frequency), memory count and average length are the
+	// zone's own.
+	t.Run("match: relevance does not depend on other zones", func(t *testing.T) {
+		db := newDB(t)
+		require.NoError(t, store.Insert(ctx, db, mem("m1", "a", "beta beta alpha", 3*time.Minute)))
+		require.NoError(t, store.Insert(ctx, db, mem("m2", "a", "gamma alpha", 2*time.Minute)))
+		require.NoError(t, store.Insert(ctx, db, mem("m3", "a", "delta delta", time.Minute)))
+		match := func() []memory.Candidate {
+			cs, err := store.Match(ctx, db, "a", terms("beta gamma"), nil, t0, 10)
+			require.NoError(t, err)
+			return cs
+		}
+		before := match()
+		require.Len(t, before, 2)
+
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		for i := 0; i < 1000; i++ {
+			text := "beta " + strings.Repeat("epsilon ", i%50)
+			require.NoError(t, store.Insert(ctx, tx, mem(fmt.Sprintf("b%04d", i), "b", text, 0)))
+		}
+		require.NoError(t, tx.Commit())
+		require.NoError(t, store.Delete(ctx, db, "b0001"))
+		after := match()
+		require.Len(t, after, len(before))
+		for i := range before {
+			require.Equal(t, before[i].Memory.ID, after[i].Memory.ID, "zone b's memories changed zone a's order")
+			require.InDelta(t, before[i].Relevance, after[i].Relevance, 1e-9, "zone b's memories changed the relevance of %s", before[i].Memory.ID)
+		}
 	})
 
 	t.Run("list: newest first, keyset pages, tags", func(t *testing.T) {

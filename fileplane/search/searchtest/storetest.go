@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,6 +79,37 @@ func Run(t *testing.T, newDB func(t *testing.T) *sql.DB, store search.Store) {
 		require.Equal(t, "both", got[0], "the document with every word ranks first: %v", got)
 		require.ElementsMatch(t, []string{"both", "one", "stem", "other"}, got)
 		require.Contains(t, entries(query(t, db, "z", "forecasts", 0, 10)), "stem")
+	})
+
+	// A zone's ranking must not tell how common a word is in other zones:
+	// rarity (document frequency), document count and average length are
+	// the zone's own.
+	t.Run("ranking does not depend on other zones", func(t *testing.T) {
+		db := newDB(t)
+		require.NoError(t, store.Upsert(ctx, db, search.Doc{Entry: "d1", Zone: "a", Hash: "h", Body: "alpha beta"}))
+		require.NoError(t, store.Upsert(ctx, db, search.Doc{Entry: "d2", Zone: "a", Hash: "h", Body: "alpha gamma"}))
+		require.NoError(t, store.Upsert(ctx, db, search.Doc{Entry: "d3", Zone: "a", Hash: "h", Body: "gamma " + strings.Repeat("delta ", 20)}))
+		before := query(t, db, "a", "beta gamma", 0, 10)
+		require.Len(t, before, 3)
+
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		for i := 0; i < 1000; i++ {
+			body := "beta " + strings.Repeat("epsilon ", i%50)
+			require.NoError(t, store.Upsert(ctx, tx, search.Doc{Entry: fmt.Sprintf("b%04d", i), Zone: "b", Hash: "h", Body: body}))
+		}
+		require.NoError(t, tx.Commit())
+		after := query(t, db, "a", "beta gamma", 0, 10)
+		require.Equal(t, entries(before), entries(after), "zone b's documents changed zone a's order")
+		for i := range before {
+			require.InDelta(t, before[i].Score, after[i].Score, 1e-9, "zone b's documents changed the score of %s", before[i].Entry)
+		}
+
+		// Updates and deletes in the other zone leave it as it was too.
+		require.NoError(t, store.Upsert(ctx, db, search.Doc{Entry: "b0001", Zone: "b", Hash: "h2", Body: "gamma gamma"}))
+		require.NoError(t, store.Delete(ctx, db, "b0002"))
+		require.Equal(t, entries(before), entries(query(t, db, "a", "beta gamma", 0, 10)))
+		require.Len(t, query(t, db, "b", "beta", 0, 2000), 998)
 	})
 
 	t.Run("scores descend and pages are consistent", func(t *testing.T) {
