@@ -16,23 +16,14 @@ const MaxKeyLifetime = 10 * 365 * 24 * time.Hour
 const MaxDescriptionLen = 256
 
 // visibleUser finds a user by "name" or "zone/name" among the users p may
-// see: its own zone's, and every zone's for an operator. A user of a zone p
-// may not see is NotFound as a missing one is, with the same message,
-// whether or not the zone or the user exists.
+// see (visibleName).
 func (s *Service) visibleUser(ctx context.Context, p Principal, field, ref string) (User, error) {
-	q, err := ParseQualified(field, ref)
-	if err != nil {
-		return User{}, err
-	}
 	notFound := errs.E(errs.NotFound, "user %q not found", ref)
-	z, err := s.zoneFor(ctx, p, q.Zone)
-	if errors.Is(err, errs.NotFound) {
-		return User{}, notFound
-	}
+	z, name, err := s.visibleName(ctx, p, field, ref, notFound)
 	if err != nil {
 		return User{}, err
 	}
-	u, err := s.store.UserByName(ctx, s.db, z.ID, q.Name)
+	u, err := s.store.UserByName(ctx, s.db, z.ID, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		return User{}, notFound
 	}

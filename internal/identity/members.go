@@ -106,24 +106,31 @@ func (s *Service) ResolveMember(ctx context.Context, p Principal, field, ref str
 	return Member{}, errs.Invalid(field, "%q must be user:NAME or group:NAME", ref)
 }
 
-// visibleGroup finds a group by "name" or "zone/name" among the groups p may
-// see: its own zone's, and every zone's for an operator. A group of a zone p
-// may not see is NotFound as a missing one is, with the same message,
-// whether or not the zone or the group exists.
-func (s *Service) visibleGroup(ctx context.Context, p Principal, field, ref string) (Group, Zone, error) {
+// visibleName parses "name" or "zone/name" and finds its zone among the
+// zones p may see (zoneFor): its own, and every zone for an operator. A name
+// of a zone p may not see answers notFound, the answer of a missing name,
+// whether or not the zone exists.
+func (s *Service) visibleName(ctx context.Context, p Principal, field, ref string, notFound error) (Zone, string, error) {
 	q, err := ParseQualified(field, ref)
 	if err != nil {
-		return Group{}, Zone{}, err
+		return Zone{}, "", err
 	}
-	notFound := errs.E(errs.NotFound, "group %q not found", ref)
 	z, err := s.zoneFor(ctx, p, q.Zone)
 	if errors.Is(err, errs.NotFound) {
-		return Group{}, Zone{}, notFound
+		return Zone{}, "", notFound
 	}
+	return z, q.Name, err
+}
+
+// visibleGroup finds a group by "name" or "zone/name" among the groups p may
+// see (visibleName).
+func (s *Service) visibleGroup(ctx context.Context, p Principal, field, ref string) (Group, Zone, error) {
+	notFound := errs.E(errs.NotFound, "group %q not found", ref)
+	z, name, err := s.visibleName(ctx, p, field, ref, notFound)
 	if err != nil {
 		return Group{}, Zone{}, err
 	}
-	g, err := s.store.GroupByName(ctx, s.db, z.ID, q.Name)
+	g, err := s.store.GroupByName(ctx, s.db, z.ID, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Group{}, Zone{}, notFound
 	}
