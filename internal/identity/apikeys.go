@@ -15,14 +15,31 @@ const MaxKeyLifetime = 10 * 365 * 24 * time.Hour
 // MaxDescriptionLen bounds a key's description, in bytes.
 const MaxDescriptionLen = 256
 
+// visibleUser finds a user by "name" or "zone/name" among the users p may
+// see (visibleName).
+func (s *Service) visibleUser(ctx context.Context, p Principal, field, ref string) (User, error) {
+	notFound := errs.E(errs.NotFound, "user %q not found", ref)
+	z, name, err := s.visibleName(ctx, p, field, ref, notFound)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByName(ctx, s.db, z.ID, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return User{}, notFound
+	}
+	return u, err
+}
+
 // keyOwner resolves the user a key call is about: empty is the caller. The
-// caller may act on itself; zone admins and operators on others. A user the
-// caller may not administer is NotFound.
+// caller may act on itself; zone admins and operators on others. A user of
+// a zone the caller may not see is NotFound, as a missing one is; another
+// user of the caller's own zone (whom ListUsers shows) is PermissionDenied
+// for a non-admin.
 func (s *Service) keyOwner(ctx context.Context, p Principal, userRef string) (User, error) {
 	if userRef == "" {
 		return p.User, nil
 	}
-	u, err := s.ResolveUser(ctx, p, "user", userRef)
+	u, err := s.visibleUser(ctx, p, "user", userRef)
 	if err != nil {
 		return User{}, err
 	}
@@ -30,9 +47,6 @@ func (s *Service) keyOwner(ctx context.Context, p Principal, userRef string) (Us
 		return u, nil
 	}
 	if err := s.mayManageZone(ctx, p, u.Zone); err != nil {
-		if u.Zone != p.Zone.ID {
-			return User{}, errs.E(errs.NotFound, "user %q not found", userRef)
-		}
 		return User{}, err
 	}
 	return u, nil

@@ -55,9 +55,11 @@ type PathObjects interface {
 // SetPathObjects lets Check answer about paths.
 func (s *Service) SetPathObjects(po PathObjects) { s.paths = po }
 
-// ResolveResource parses "zone:NAME" or "group:NAME" (NAME may be
-// zone/name for a group) into an authz object and the zone it belongs to.
-func (s *Service) ResolveResource(ctx context.Context, p Principal, ref string) (authz.ObjectRef, ZoneID, error) {
+// visibleResource parses "zone:NAME" or "group:NAME" (NAME may be zone/name
+// for a group) into an authz object and the zone it belongs to, among the
+// zones and groups p may see (zoneFor): another zone's name is NotFound for
+// a non-operator whether or not it exists, as a missing name is.
+func (s *Service) visibleResource(ctx context.Context, p Principal, ref string) (authz.ObjectRef, ZoneID, error) {
 	typ, name, ok := strings.Cut(ref, ":")
 	if !ok {
 		return authz.ObjectRef{}, "", errs.Invalid("resource", "%q must be zone:NAME or group:NAME", ref)
@@ -67,13 +69,13 @@ func (s *Service) ResolveResource(ctx context.Context, p Principal, ref string) 
 		if err := ValidateName("resource", name); err != nil {
 			return authz.ObjectRef{}, "", err
 		}
-		z, err := s.zoneByName(ctx, p, name)
+		z, err := s.zoneFor(ctx, p, name)
 		if err != nil {
 			return authz.ObjectRef{}, "", err
 		}
 		return zoneObj(z.ID), z.ID, nil
 	case typeGroup:
-		g, err := s.ResolveGroup(ctx, p, "resource", name)
+		g, _, err := s.visibleGroup(ctx, p, "resource", name)
 		if err != nil {
 			return authz.ObjectRef{}, "", err
 		}
@@ -82,9 +84,21 @@ func (s *Service) ResolveResource(ctx context.Context, p Principal, ref string) 
 	return authz.ObjectRef{}, "", errs.Invalid("resource", "type %q: identity resources are zone:NAME or group:NAME", typ)
 }
 
+// errAskOthers refuses a question about another subject to a caller who may
+// not ask it.
+var errAskOthers = errs.E(errs.PermissionDenied, "only an admin of the resource's zone may ask about other subjects")
+
 // Check answers whether subjectRef (empty: the caller) has permission on
 // resourceRef. Anyone may ask about themselves; asking about another subject
 // takes admin of the resource's zone (or an operator).
+//
+// Nothing in the answer tells a resource the caller cannot see from one
+// that does not exist. About oneself, both are a plain denial without a
+// revision (a revision is the engine's answer, which a missing resource
+// cannot have); only who sees everything of the kind (a zone's admin for
+// its paths, an operator for zones and groups) gets NotFound for a missing
+// one. About another subject, a non-admin is refused before a path is
+// resolved, and another zone's names are NotFound, as missing ones are.
 func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permission, subjectRef string, c authz.Consistency) (authz.Decision, error) {
 	if !permissionRE.MatchString(permission) {
 		return authz.Decision{}, errs.Invalid("permission", "%q must be a permission name of schema.zed, such as read, write, manage, access or membership", permission)
@@ -111,16 +125,25 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 			return authz.Decision{}, errs.Invalid("resource", "paths are not served here")
 		}
 		zone = p.Zone.ID
+		if !self {
+			// A path's zone is the caller's: refuse before resolving.
+			if err := s.mayManageZone(ctx, p, zone); err != nil {
+				return authz.Decision{}, errAskOthers
+			}
+		}
 		res, tokens, err = s.paths.Object(ctx, string(p.Zone.ID), resourceRef)
 		if errors.Is(err, errs.NotFound) && self {
-			// Asking about oneself must not tell what exists: a path one
-			// cannot see is simply denied.
 			if admin, aerr := s.IsZoneAdmin(ctx, zone, p.User.ID); aerr != nil || !admin {
 				return authz.Decision{}, aerr
 			}
 		}
 	} else {
-		res, zone, err = s.ResolveResource(ctx, p, resourceRef)
+		res, zone, err = s.visibleResource(ctx, p, resourceRef)
+		if errors.Is(err, errs.NotFound) && self {
+			if op, oerr := s.IsOperator(ctx, p); oerr != nil || !op {
+				return authz.Decision{}, oerr
+			}
+		}
 	}
 	if err != nil {
 		return authz.Decision{}, err
@@ -130,7 +153,7 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 		// Only admins of the resource's zone may ask about others, and only
 		// they learn whether the subject exists.
 		if err := s.mayManageZone(ctx, p, zone); err != nil {
-			return authz.Decision{}, errs.E(errs.PermissionDenied, "only an admin of the resource's zone may ask about other subjects")
+			return authz.Decision{}, errAskOthers
 		}
 		m, err := s.ResolveMember(ctx, p, "subject", subjectRef)
 		if err != nil {
@@ -146,5 +169,16 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 		// The engine's message names internal ids; the caller gets none.
 		return authz.Decision{}, errs.Wrap(errs.InvalidArgument, err, "the schema does not allow asking %s of %s", permission, resourceRef)
 	}
-	return d, err
+	if err != nil || d.Allowed || !self || kind != "path" {
+		return d, err
+	}
+	// Denied a path: if the caller cannot read it either, it is one the
+	// caller cannot see, and answers as a missing one does.
+	if permission != "read" {
+		r, err := s.engine.Check(ctx, authz.CheckItem{Resource: res, Permission: "read", Subject: subject}, c)
+		if err != nil || r.Allowed {
+			return d, err
+		}
+	}
+	return authz.Decision{}, nil
 }

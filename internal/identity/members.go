@@ -32,8 +32,10 @@ func (m Member) zone() ZoneID {
 	return m.User.Zone
 }
 
-// resolveZoneName finds a zone by name without the visibility rule of
-// zoneFor: subjects of other zones may be named explicitly.
+// zoneByName finds a zone by name without the visibility rule of zoneFor:
+// subjects of other zones may be named explicitly (in a grant, or by an
+// admin asking about them in Check). Names of things to manage go through
+// zoneFor instead (visibleGroup, visibleUser).
 func (s *Service) zoneByName(ctx context.Context, p Principal, name string) (Zone, error) {
 	if name == "" || name == p.Zone.Name {
 		return p.Zone, nil
@@ -104,8 +106,54 @@ func (s *Service) ResolveMember(ctx context.Context, p Principal, field, ref str
 	return Member{}, errs.Invalid(field, "%q must be user:NAME or group:NAME", ref)
 }
 
+// visibleName parses "name" or "zone/name" and finds its zone among the
+// zones p may see (zoneFor): its own, and every zone for an operator. A name
+// of a zone p may not see answers notFound, the answer of a missing name,
+// whether or not the zone exists.
+func (s *Service) visibleName(ctx context.Context, p Principal, field, ref string, notFound error) (Zone, string, error) {
+	q, err := ParseQualified(field, ref)
+	if err != nil {
+		return Zone{}, "", err
+	}
+	z, err := s.zoneFor(ctx, p, q.Zone)
+	if errors.Is(err, errs.NotFound) {
+		return Zone{}, "", notFound
+	}
+	return z, q.Name, err
+}
+
+// visibleGroup finds a group by "name" or "zone/name" among the groups p may
+// see (visibleName).
+func (s *Service) visibleGroup(ctx context.Context, p Principal, field, ref string) (Group, Zone, error) {
+	notFound := errs.E(errs.NotFound, "group %q not found", ref)
+	z, name, err := s.visibleName(ctx, p, field, ref, notFound)
+	if err != nil {
+		return Group{}, Zone{}, err
+	}
+	g, err := s.store.GroupByName(ctx, s.db, z.ID, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Group{}, Zone{}, notFound
+	}
+	return g, z, err
+}
+
+// groupMember resolves a member reference of a group of zone z, relative to
+// z. A reference naming another zone is refused before anything is looked
+// up (a group holds members of its own zone only), so the answer cannot
+// tell which names exist there.
+func (s *Service) groupMember(ctx context.Context, z Zone, field, ref string) (Member, error) {
+	_, name, typed := strings.Cut(ref, ":")
+	if !typed {
+		name = ref
+	}
+	if zone, _, qualified := strings.Cut(name, "/"); qualified && zone != z.Name {
+		return Member{}, errs.Invalid(field, "a group holds members of its own zone only; share with the other zone's user or group instead")
+	}
+	return s.ResolveMember(ctx, Principal{Zone: z}, field, ref)
+}
+
 // mayManageGroup: the group's managers and its zone's admins (schema.zed's
-// group#manage), and operators.
+// group#manage), and operators. g is one p may see (visibleGroup).
 func (s *Service) mayManageGroup(ctx context.Context, p Principal, g Group) error {
 	ok, err := s.check(ctx, groupObj(g.ID), "manage", userSubj(p.User.ID))
 	if err != nil || ok {
@@ -114,23 +162,20 @@ func (s *Service) mayManageGroup(ctx context.Context, p Principal, g Group) erro
 	if op, err := s.IsOperator(ctx, p); err != nil || op {
 		return err
 	}
-	if g.Zone != p.Zone.ID {
-		return errs.E(errs.NotFound, "group %q not found", g.Name)
-	}
 	return errs.E(errs.PermissionDenied, "only a manager of group %q or an admin of its zone may change its members", g.Name)
 }
 
 // AddGroupMember adds a user or group to a group of the same zone. A nesting
 // that would make a cycle is refused.
 func (s *Service) AddGroupMember(ctx context.Context, p Principal, groupRef, memberRef string) (authz.Token, error) {
-	g, err := s.ResolveGroup(ctx, p, "group", groupRef)
+	g, z, err := s.visibleGroup(ctx, p, "group", groupRef)
 	if err != nil {
 		return "", err
 	}
 	if err := s.mayManageGroup(ctx, p, g); err != nil {
 		return "", err
 	}
-	m, err := s.ResolveMember(ctx, p, "member", memberRef)
+	m, err := s.groupMember(ctx, z, "member", memberRef)
 	if err != nil {
 		return "", err
 	}
@@ -162,14 +207,14 @@ func (s *Service) AddGroupMember(ctx context.Context, p Principal, groupRef, mem
 
 // RemoveGroupMember removes a direct member from a group.
 func (s *Service) RemoveGroupMember(ctx context.Context, p Principal, groupRef, memberRef string) (authz.Token, error) {
-	g, err := s.ResolveGroup(ctx, p, "group", groupRef)
+	g, z, err := s.visibleGroup(ctx, p, "group", groupRef)
 	if err != nil {
 		return "", err
 	}
 	if err := s.mayManageGroup(ctx, p, g); err != nil {
 		return "", err
 	}
-	m, err := s.ResolveMember(ctx, p, "member", memberRef)
+	m, err := s.groupMember(ctx, z, "member", memberRef)
 	if err != nil {
 		return "", err
 	}
@@ -183,26 +228,14 @@ func (s *Service) RemoveGroupMember(ctx context.Context, p Principal, groupRef, 
 }
 
 // ListGroupMembers lists a group's direct members as "user:zone/name" or
-// "group:zone/name". Members of the caller's zone may list.
+// "group:zone/name". Members of the group's zone and operators may list;
+// to others the group is NotFound, as a missing one is.
 func (s *Service) ListGroupMembers(ctx context.Context, p Principal, groupRef string) ([]string, error) {
-	g, err := s.ResolveGroup(ctx, p, "group", groupRef)
+	g, z, err := s.visibleGroup(ctx, p, "group", groupRef)
 	if err != nil {
 		return nil, err
-	}
-	if g.Zone != p.Zone.ID {
-		op, err := s.IsOperator(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		if !op {
-			return nil, errs.E(errs.NotFound, "group %q not found", groupRef)
-		}
 	}
 	rels, err := s.engine.Read(ctx, authz.Filter{Resource: groupObj(g.ID), Relation: "member"}, authz.FullyConsistent())
-	if err != nil {
-		return nil, err
-	}
-	z, err := s.store.Zone(ctx, s.db, g.Zone)
 	if err != nil {
 		return nil, err
 	}

@@ -238,21 +238,20 @@ func (s *Service) zoneFor(ctx context.Context, p Principal, name string) (Zone, 
 	if err := ValidateName("zone", name); err != nil {
 		return Zone{}, err
 	}
-	z, err := s.store.ZoneByName(ctx, s.db, name)
-	if errors.Is(err, storage.ErrNotFound) {
-		return Zone{}, errs.E(errs.NotFound, "zone %q not found", name)
-	}
-	if err != nil {
-		return Zone{}, err
-	}
+	notFound := errs.E(errs.NotFound, "zone %q not found", name)
+	// Who may see other zones is decided before any is looked up.
 	op, err := s.IsOperator(ctx, p)
 	if err != nil {
 		return Zone{}, err
 	}
 	if !op {
-		return Zone{}, errs.E(errs.NotFound, "zone %q not found", name)
+		return Zone{}, notFound
 	}
-	return z, nil
+	z, err := s.store.ZoneByName(ctx, s.db, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Zone{}, notFound
+	}
+	return z, err
 }
 
 // CreateZone creates a zone. Operators only.

@@ -1695,8 +1695,9 @@ func (x *ListAPIKeysResponse) GetKeys() []*APIKey {
 type CheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "zone:NAME", "group:NAME" (NAME may be zone/name), or a path of the
-	// caller's zone such as "/docs/a.txt". A path the caller cannot see is
-	// denied when asking about oneself.
+	// caller's zone such as "/docs/a.txt". Asking about oneself, a resource
+	// the caller cannot see (a path it may not read, another zone's name) is
+	// denied without checked_at, exactly as a missing one is.
 	Resource string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
 	// A permission of the resource's type in schema.zed, such as manage,
 	// access or membership.
@@ -1769,7 +1770,8 @@ func (x *CheckRequest) GetConsistency() *Consistency {
 type CheckResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	// The revision the decision was made at.
+	// The revision the decision was made at; empty for a resource the caller
+	// cannot see or that does not exist.
 	CheckedAt     string `protobuf:"bytes,2,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
