@@ -40,7 +40,16 @@ type Service struct {
 	names      sync.Map // UserID -> userName
 	paths      PathObjects
 	auth       authCache
+	// shared: other nodes write to the same store (SharedStore).
+	shared bool
 }
+
+// SharedStore tells the service that other nodes share its store
+// (PostgreSQL mode). A key revoked on any node must then be refused on
+// this one at once, not after the authentication cache's TTL: every
+// authentication reads the key's row from the primary (one indexed row),
+// and the cache only saves the user and zone lookups. Call before serving.
+func (s *Service) SharedStore() { s.shared = true }
 
 // MembershipToken returns the token of the last group or zone membership
 // change made through this service ("" if none since start; the engine's
@@ -148,14 +157,27 @@ var errBadKey = errs.E(errs.Unauthenticated, "missing, unknown, revoked or expir
 
 // Authenticate turns a presented key into a Principal. A missing, malformed,
 // unknown, revoked or expired key is the same Unauthenticated error.
+//
+// Once RevokeAPIKey returns, the key is refused: on this node the cache
+// forgets it and cannot re-admit it; with other nodes on the store
+// (SharedStore) every call reads the key's row from the primary, so a revoke
+// on any node is seen by the next call on every node.
 func (s *Service) Authenticate(ctx context.Context, presented string) (Principal, error) {
 	id, secret, ok := parseKey(presented)
 	if !ok {
 		return Principal{}, errBadKey
 	}
 	now := s.now()
-	if p, ok := s.auth.get(id, secret, now); ok {
-		return p, nil
+	if !s.shared {
+		if p, ok := s.auth.get(id, secret, now); ok {
+			return p, nil
+		}
+	}
+	gen := s.auth.generation()
+	if s.shared {
+		// A replica may not have replayed a revoke (or a key made a moment
+		// ago on another node): the key's row comes from the primary.
+		ctx = postgres.WithPrimary(ctx)
 	}
 	k, err := s.store.Key(ctx, s.db, id)
 	if _, replica := postgres.MinLSN(ctx); replica && errors.Is(err, storage.ErrNotFound) {
@@ -179,6 +201,12 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return Principal{}, errBadKey
 	}
+	if s.shared {
+		// The key is valid now; the cache saves the user and zone lookups.
+		if p, ok := s.auth.get(id, secret, now); ok {
+			return p, nil
+		}
+	}
 	u, err := s.store.User(ctx, s.db, k.User)
 	if err != nil {
 		return Principal{}, err
@@ -188,7 +216,7 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 		return Principal{}, err
 	}
 	p := Principal{User: u, Zone: z, KeyID: k.ID, Scope: k.Scope}
-	s.auth.put(k, p, now)
+	s.auth.put(gen, k, p, now)
 	return p, nil
 }
 

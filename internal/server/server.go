@@ -154,6 +154,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.reads = s.db
 	}
 	s.identity = identity.NewService(s.reads, identity.SQLStore{}, s.engine, s.log)
+	if cfg.Postgres != "" {
+		s.identity.SharedStore() // other nodes may revoke keys
+	}
 
 	s.content = content.NewStore(s.reads, chunks)
 	if cfg.Postgres != "" {
