@@ -259,6 +259,7 @@ func (s *Server) routes() http.Handler {
 			rpc.NewErrorInterceptor(s.log),
 		),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+		rpc.WithBoundedGzip(s.cfg.MaxRequestBytes),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
@@ -272,6 +273,7 @@ func (s *Server) routes() http.Handler {
 	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
 		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log)),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+		rpc.WithBoundedGzip(s.cfg.MaxRequestBytes),
 		// Decisions are a few bytes: compressing them costs more than it saves.
 		connect.WithCompressMinBytes(1024),
 	)
