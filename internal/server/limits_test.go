@@ -55,3 +55,40 @@ func TestGzipBombIsRefusedWhileInflating(t *testing.T) {
 		require.Equal(t, "not_found", body.Code, "%+v", body)
 	})
 }
+
+// Without --allowed-origins no origin gets a CORS grant, on the API or on
+// /metrics; with one, only the API answers it, never the operators'
+// endpoints.
+func TestCORSIsOffUnlessConfigured(t *testing.T) {
+	grant := func(t *testing.T, url, method string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodOptions, url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("Access-Control-Request-Method", method)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		allow := resp.Header.Get("Access-Control-Allow-Origin")
+
+		req, err = http.NewRequest(method, url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return allow + resp.Header.Get("Access-Control-Allow-Origin")
+	}
+	t.Run("by default", func(t *testing.T) {
+		r := start(t, server.Config{})
+		require.Empty(t, grant(t, r.url+"/nexus.v1.IdentityService/WhoAmI", http.MethodPost))
+		require.Empty(t, grant(t, r.url+"/metrics", http.MethodGet))
+	})
+	t.Run("any origin configured", func(t *testing.T) {
+		r := start(t, server.Config{AllowedOrigins: []string{"*"}})
+		require.NotEmpty(t, grant(t, r.url+"/nexus.v1.IdentityService/WhoAmI", http.MethodPost))
+		require.Empty(t, grant(t, r.url+"/metrics", http.MethodGet), "metrics are for operators")
+		require.Empty(t, grant(t, r.url+"/healthz", http.MethodGet))
+	})
+}

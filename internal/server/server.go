@@ -65,7 +65,8 @@ type Config struct {
 	SpiceDBPostgres string
 	// Addr is the host:port to listen on.
 	Addr string
-	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).
+	// AllowedOrigins are the browser origins allowed by CORS ("*" for any);
+	// none (the default) means no CORS: browsers on other origins are refused.
 	AllowedOrigins []string
 	// MaxRequestBytes bounds a request message. Zero means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
@@ -286,14 +287,32 @@ func (s *Server) routes() http.Handler {
 	// HEAD only).
 	mux.Handle("/", web.Handler())
 
-	c := cors.New(cors.Options{
-		AllowedOrigins: s.cfg.AllowedOrigins,
+	return withCORS(mux, s.cfg.AllowedOrigins)
+}
+
+// withCORS lets the browser origins in allowed (or any, for "*") call the
+// API. With none configured there is no CORS at all: rs/cors reads an empty
+// list as "every origin". The operators' endpoints (metrics, health) never
+// answer other origins.
+func withCORS(h http.Handler, allowed []string) http.Handler {
+	if len(allowed) == 0 {
+		return h
+	}
+	api := cors.New(cors.Options{
+		AllowedOrigins: allowed,
 		AllowedMethods: connectcors.AllowedMethods(),
 		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
 		ExposedHeaders: connectcors.ExposedHeaders(),
 		MaxAge:         7200,
+	}).Handler(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics", "/healthz", "/readyz":
+			h.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
 	})
-	return c.Handler(mux)
 }
 
 // ready answers 200 when the database and the engine answer.
