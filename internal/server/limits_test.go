@@ -3,12 +3,16 @@ package server_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
+	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
 	"github.com/nexus-authz/nexus/internal/server"
 )
 
@@ -91,4 +95,27 @@ func TestCORSIsOffUnlessConfigured(t *testing.T) {
 		require.Empty(t, grant(t, r.url+"/metrics", http.MethodGet), "metrics are for operators")
 		require.Empty(t, grant(t, r.url+"/healthz", http.MethodGet))
 	})
+}
+
+// A consistency token the server did not issue is refused as bad input,
+// saying what is wrong, on every call that takes one; the server's own
+// token is taken.
+func TestConsistencyTokensAreValidated(t *testing.T) {
+	r := start(t, server.Config{})
+	ctx := context.Background()
+	fc := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	w, err := fc.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: "/t.txt", Data: []byte("t")}))
+	require.NoError(t, err)
+	at := func(tok string) *nexusv1.Consistency {
+		return &nexusv1.Consistency{Requirement: &nexusv1.Consistency_AtLeastAsFresh{AtLeastAsFresh: tok}}
+	}
+	_, err = fc.Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: "/t.txt", Consistency: at(w.Msg.GetConsistencyToken())}))
+	require.NoError(t, err)
+	for _, tok := range []string{"garbage", w.Msg.GetConsistencyToken() + ".zz"} {
+		_, err = fc.Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: "/t.txt", Consistency: at(tok)}))
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%q: %v", tok, err)
+		require.Contains(t, err.Error(), "consistency.at_least_as_fresh")
+		_, err = fc.List(ctx, connect.NewRequest(&nexusv1.ListRequest{Path: "/", Consistency: at(tok)}))
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%q: %v", tok, err)
+	}
 }

@@ -257,6 +257,7 @@ func (s *Server) routes() http.Handler {
 			rpc.NewObserveInterceptor(metrics, s.log),
 			s.routing(),
 			rpc.NewAuthInterceptor(s.identity, s.log, rpc.AnonymousSharingProcedures...),
+			rpc.NewConsistencyInterceptor(s.engine.ValidateToken, s.log),
 			rpc.NewErrorInterceptor(s.log),
 		),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
