@@ -5,7 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -117,5 +121,28 @@ func TestConsistencyTokensAreValidated(t *testing.T) {
 		require.Contains(t, err.Error(), "consistency.at_least_as_fresh")
 		_, err = fc.List(ctx, connect.NewRequest(&nexusv1.ListRequest{Path: "/", Consistency: at(tok)}))
 		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%q: %v", tok, err)
+	}
+}
+
+// Nothing in the data dir is readable by anyone but its owner: the dir
+// itself, the database and its WAL files, the admin key, the blobs.
+func TestDataDirIsOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	r := start(t, server.Config{})
+	fc := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	_, err := fc.Write(context.Background(), connect.NewRequest(&nexusv1.WriteRequest{Path: "/blob.txt", Data: bytes.Repeat([]byte("x"), 1<<16)}))
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	require.NoError(t, filepath.WalkDir(r.dir, func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Zero(t, st.Mode().Perm()&0o077, "%s is %v", p, st.Mode().Perm())
+		seen[filepath.Base(p)] = true
+		return nil
+	}))
+	for _, f := range []string{"nexus.db", "nexus.db-wal", server.AdminKeyFile, "blobs"} {
+		require.True(t, seen[f], "%s was not in the data dir", f)
 	}
 }
