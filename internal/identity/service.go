@@ -48,7 +48,9 @@ type Service struct {
 // (PostgreSQL mode). A key revoked on any node must then be refused on
 // this one at once, not after the authentication cache's TTL: every
 // authentication reads the key's row from the primary (one indexed row),
-// and the cache only saves the user and zone lookups. Call before serving.
+// and the cache only saves the user and zone lookups; while the primary is
+// unreachable the row is read where the call's reads go, so reads keep
+// working. Call before serving.
 func (s *Service) SharedStore() { s.shared = true }
 
 // MembershipToken returns the token of the last group or zone membership
@@ -161,7 +163,8 @@ var errBadKey = errs.E(errs.Unauthenticated, "missing, unknown, revoked or expir
 // Once RevokeAPIKey returns, the key is refused: on this node the cache
 // forgets it and cannot re-admit it; with other nodes on the store
 // (SharedStore) every call reads the key's row from the primary, so a revoke
-// on any node is seen by the next call on every node.
+// on any node is seen by the next call on every node (while the primary is
+// down, when no revoke can commit, from where the call's reads go).
 func (s *Service) Authenticate(ctx context.Context, presented string) (Principal, error) {
 	id, secret, ok := parseKey(presented)
 	if !ok {
@@ -174,12 +177,23 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 		}
 	}
 	gen := s.auth.generation()
+	var k APIKey
+	var err error
 	if s.shared {
 		// A replica may not have replayed a revoke (or a key made a moment
 		// ago on another node): the key's row comes from the primary.
-		ctx = postgres.WithPrimary(ctx)
+		k, err = s.store.Key(postgres.WithPrimary(ctx), s.db, id)
+		if storage.IsUnavailable(err) {
+			// The primary is down, so no revoke can commit now; read the
+			// row where the call's other reads go, as fresh as the last
+			// revoke the replica replayed (reads keep working).
+			k, err = s.store.Key(ctx, s.db, id)
+		} else {
+			ctx = postgres.WithPrimary(ctx)
+		}
+	} else {
+		k, err = s.store.Key(ctx, s.db, id)
 	}
-	k, err := s.store.Key(ctx, s.db, id)
 	if _, replica := postgres.MinLSN(ctx); replica && errors.Is(err, storage.ErrNotFound) {
 		// A replica may not have replayed a key made a moment ago (on
 		// another node, whose token this call does not carry): ask the
