@@ -3,6 +3,8 @@ package files_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,18 @@ func TestBadInput(t *testing.T) {
 		_, _, err = w.svc.CommitUpload(ctx, w.admin, u.ID)
 		require.ErrorIs(t, err, errs.FailedPrecondition)
 		require.Contains(t, err.Error(), "overlap")
+	})
+	t.Run("an upload chunk whose end overflows is refused", func(t *testing.T) {
+		for _, size := range []int64{0, 300} { // no declared size, and a declared one
+			u, err := w.svc.BeginUpload(ctx, w.admin, fmt.Sprintf("/up-overflow-%d.bin", size), size, files.WriteOptions{})
+			require.NoError(t, err)
+			for _, offset := range []int64{math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 - 99} {
+				_, err = w.svc.AppendUpload(ctx, w.admin, u.ID, offset, make([]byte, 100))
+				require.ErrorIs(t, err, errs.ResourceExhausted, "size %d, offset %d", size, offset)
+			}
+			_, err = w.svc.AppendUpload(ctx, w.admin, u.ID, 0, make([]byte, 100))
+			require.NoError(t, err, "a chunk in range is still taken")
+		}
 	})
 	t.Run("someone else's upload is not found", func(t *testing.T) {
 		u, err := w.svc.BeginUpload(ctx, w.admin, "/up3.bin", 0, files.WriteOptions{})

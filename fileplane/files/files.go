@@ -67,6 +67,9 @@ type Limits struct {
 	GrepMaxBytes int64
 	GrepMaxTime  time.Duration
 	GrepMaxVisit int
+	// GrepConcurrency bounds the Grep calls running at once; beyond it a
+	// call is ResourceExhausted.
+	GrepConcurrency int
 }
 
 // withDefaults fills the zero limits of the search operations.
@@ -82,6 +85,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.GrepMaxVisit <= 0 {
 		l.GrepMaxVisit = DefaultGrepMaxVisit
+	}
+	if l.GrepConcurrency <= 0 {
+		l.GrepConcurrency = DefaultGrepConcurrency
 	}
 	return l
 }
@@ -111,8 +117,10 @@ type Service struct {
 	// tokens seals page tokens (List, Glob, Grep), which may name an
 	// entry the caller cannot see.
 	tokens *pagetoken.Sealer
-	log    *slog.Logger
-	now    func() time.Time
+	// grepSlots holds one token per Grep call running (Limits.GrepConcurrency).
+	grepSlots chan struct{}
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 //go:embed migrations/sqlite/*.sql
@@ -171,7 +179,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Log = slog.Default()
 	}
 	s := &Service{db: cfg.DB, tree: cfg.Tree, versions: cfg.Versions, content: cfg.Content, engine: cfg.Engine,
-		fresh: cfg.Fresh, limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now}
+		fresh: cfg.Fresh, limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now,
+		grepSlots: make(chan struct{}, cfg.Limits.GrepConcurrency)}
 	key, err := s.meta(ctx, "cursor_key", 32)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,14 @@ const (
 	MaxGrepMatches        = 10_000
 	MaxGrepContext        = 10
 	MaxGrepPatternBytes   = 4096
+	// MaxGrepProgram bounds a pattern's compiled size, in RE2
+	// instructions: matching costs time in proportion to it for every byte
+	// searched, and `a{1000}` or a 2000-way alternation cost seconds per
+	// call. 500 is Go's own bound for its backtracking matcher.
+	MaxGrepProgram = 500
+	// DefaultGrepConcurrency is how many Grep calls run at once on a node;
+	// beyond it a call is ResourceExhausted.
+	DefaultGrepConcurrency = 4
 	// maxGrepLine is the longest line Grep reads; a file with a longer one
 	// is searched up to it.
 	maxGrepLine = 1 << 20
@@ -102,7 +110,24 @@ func CompileGrep(pattern string, caseInsensitive bool) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, errs.Invalid("pattern", "%s", err)
 	}
+	if n := programSize(expr); n > MaxGrepProgram {
+		return nil, errs.Invalid("pattern", "compiles to %d instructions; at most %d (use fewer repetitions or alternatives)", n, MaxGrepProgram)
+	}
 	return re, nil
+}
+
+// programSize is the number of instructions expr compiles to, as regexp
+// compiles it (expr has compiled already).
+func programSize(expr string) int {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return 0
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0
+	}
+	return len(prog.Inst)
 }
 
 // unclosedParen returns the offset of the last "(" of pattern that is never
@@ -164,6 +189,12 @@ func (s *Service) Grep(ctx context.Context, c Caller, o GrepOptions, cons authz.
 	re, err := CompileGrep(o.Pattern, o.CaseInsensitive)
 	if err != nil {
 		return GrepResult{}, err
+	}
+	select {
+	case s.grepSlots <- struct{}{}:
+		defer func() { <-s.grepSlots }()
+	default:
+		return GrepResult{}, errs.E(errs.ResourceExhausted, "%d Grep calls are already running on this server; retry shortly", cap(s.grepSlots))
 	}
 	if o.Path == "" {
 		o.Path = "/"

@@ -3,11 +3,13 @@ package files_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // Grep's time budget covers the walk over files the caller cannot read,
@@ -64,4 +66,51 @@ func TestGrepVisitBoundCoversHiddenWalk(t *testing.T) {
 	}
 	require.Equal(t, []string{"/z/open.txt:1:needle"}, got)
 	require.Greater(t, calls, 2)
+}
+
+// Patterns whose compiled program is large cost seconds per call: they are
+// refused as bad input, saying why, while ordinary ones run.
+func TestGrepRefusesCostlyPatterns(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	w.write(w.admin, "/a.txt", "needle\n")
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEF"
+	words := make([]string, 1024) // every two-letter word of 32 letters: within MaxGrepPatternBytes
+	for i := range words {
+		words[i] = string(letters[i%32]) + string(letters[i/32])
+	}
+	for name, pattern := range map[string]string{
+		"a long repetition":      "a{1000}",
+		"nested repetitions":     "(a{30}){30}",
+		"many optional parts":    strings.Repeat("a?", 2000),
+		"a 1024-way alternation": strings.Join(words, "|"),
+	} {
+		_, err := w.svc.Grep(ctx, w.admin, files.GrepOptions{Pattern: pattern}, ml)
+		require.ErrorIs(t, err, errs.InvalidArgument, name)
+		require.Contains(t, err.Error(), "instructions", name)
+	}
+	for _, pattern := range []string{"needle", `(?i)\bneedle\b|haystack`, "a{100}", "[a-z]{50}"} {
+		_, err := w.svc.Grep(ctx, w.admin, files.GrepOptions{Pattern: pattern, CaseInsensitive: true}, ml)
+		require.NoError(t, err, pattern)
+	}
+}
+
+// Beyond GrepConcurrency calls at once a Grep is refused with
+// ResourceExhausted; when a slot is free again it runs.
+func TestGrepConcurrencyIsBounded(t *testing.T) {
+	w := newWorld(t, worldOpts{limits: files.Limits{GrepConcurrency: 2}})
+	ctx := context.Background()
+	w.write(w.admin, "/a.txt", "needle\n")
+	release := files.HoldGrepSlots(w.svc)
+	_, err := w.svc.Grep(ctx, w.admin, files.GrepOptions{Pattern: "needle"}, ml)
+	require.ErrorIs(t, err, errs.ResourceExhausted)
+	release()
+	res, err := w.svc.Grep(ctx, w.admin, files.GrepOptions{Pattern: "needle"}, ml)
+	require.NoError(t, err)
+	require.Len(t, res.Matches, 1)
+	// A finished call gives its slot back: as many calls as slots, in turn.
+	for range 5 {
+		_, err := w.svc.Grep(ctx, w.admin, files.GrepOptions{Pattern: "needle"}, ml)
+		require.NoError(t, err)
+	}
 }

@@ -100,13 +100,14 @@ func (s *Service) AppendUpload(ctx context.Context, c Caller, id string, offset 
 	if err != nil {
 		return 0, err
 	}
-	end := offset + int64(len(data))
-	if end > s.limits.MaxFileBytes || (u.Size > 0 && end > u.Size) {
-		limit := s.limits.MaxFileBytes
-		if u.Size > 0 {
-			limit = u.Size
-		}
-		return 0, errs.E(errs.ResourceExhausted, "chunk [%d, %d) ends past the upload's %d bytes", offset, end, limit)
+	limit := s.limits.MaxFileBytes
+	if u.Size > 0 {
+		limit = min(limit, u.Size)
+	}
+	// offset+len(data) > limit, without the sum: an offset near 2^63
+	// would overflow it into a negative end that passes.
+	if offset > limit-int64(len(data)) {
+		return 0, errs.E(errs.ResourceExhausted, "a chunk of %d bytes at offset %d ends past the upload's %d bytes", len(data), offset, limit)
 	}
 	obj, err := s.content.Write(ctx, bytes.NewReader(data), s.limits.MaxUnaryBytes)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 	"github.com/nexus-authz/nexus/internal/errs"
 )
@@ -241,6 +242,27 @@ func TestLinkMaxUses(t *testing.T) {
 		require.ErrorIs(t, err, errs.NotFound)
 		_, err = w.open(tok, "", "a.txt")
 		require.NoError(t, err)
+	})
+
+	t.Run("a refused page uses nothing", func(t *testing.T) {
+		_, tok := w.link(w.alice, "/proj", sharing.LinkOptions{MaxUses: 1})
+		cl := sharing.Client{Addr: "198.51.100.9", UserAgent: "pager"}
+		for name, page := range map[string]struct {
+			size  int
+			token string
+		}{
+			"a page size out of range": {size: files.MaxPageSize + 1},
+			"a negative page size":     {size: -1},
+			"a forged page token":      {token: "forged"},
+		} {
+			_, err := w.share.OpenLink(context.Background(), cl, tok, "", "", page.size, page.token)
+			require.ErrorIs(t, err, errs.InvalidArgument, name)
+		}
+		o, err := w.share.OpenLink(context.Background(), cl, tok, "", "", 0, "")
+		require.NoError(t, err, "the one use is still there")
+		require.NotEmpty(t, o.Children)
+		_, err = w.share.OpenLink(context.Background(), cl, tok, "", "", 0, "")
+		require.ErrorIs(t, err, errs.NotFound, "and now it is spent")
 	})
 
 	t.Run("racing for the last uses", func(t *testing.T) {

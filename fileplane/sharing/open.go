@@ -271,9 +271,9 @@ func (s *Service) OpenLink(ctx context.Context, cl Client, token, password, sub 
 		a.done(ctx, outcomeOf(err))
 		return Opened{}, scrub(err, root.Path)
 	}
-	if err := s.use(ctx, a, l); err != nil {
-		return Opened{}, err
-	}
+	// The use is spent last, once the file or the page is in hand: a call
+	// that fails (a bad page size or page token, a vanished entry) uses
+	// nothing. What was read is dropped if the last use went to another.
 	out := Opened{Link: l}
 	if it.Entry.Kind == paths.File {
 		r, err := s.files.Read(ctx, c, string(full), 0, 0, 0, ml)
@@ -293,6 +293,9 @@ func (s *Service) OpenLink(ctx context.Context, cl Client, token, password, sub 
 			out.Children = append(out.Children, k)
 		}
 		out.Next = next
+	}
+	if err := s.use(ctx, a, l); err != nil {
+		return Opened{}, err
 	}
 	it.Path = relative(root.Path, it.Path)
 	out.Item = it

@@ -6,9 +6,11 @@ import (
 )
 
 // authCacheTTL is how long a successful authentication is remembered. A
-// revoke through the same Service forgets the key at once; the TTL bounds
-// how long another process sharing the store (none in the embedded
-// default) could still accept a revoked key.
+// revoke through the same Service forgets the key at once, and no lookup
+// that began before the revoke can put it back (see authCache.gen). With
+// other nodes on the same store (PostgreSQL mode) the cache does not decide
+// whether a key is revoked at all: Authenticate reads the key's row from the
+// primary every time (Service.SharedStore).
 const authCacheTTL = time.Second
 
 // authCacheMax bounds the entries; past it the cache starts over.
@@ -18,9 +20,15 @@ const authCacheMax = 10_000
 // costs a hash per call rather than three queries. An entry is used only
 // if the presented secret matches its hash, the key has not expired, and
 // the entry is younger than authCacheTTL.
+//
+// A lookup that read the key from the store before a revoke committed may
+// finish after the revoke's forget: gen counts forgets, a lookup notes it
+// before reading the store (generation), and put admits its entry only if
+// no forget happened since (checked under the same lock as the forget).
 type authCache struct {
-	mu sync.Mutex
-	m  map[KeyID]authEntry
+	mu  sync.Mutex
+	m   map[KeyID]authEntry
+	gen uint64 // forgets so far
 }
 
 type authEntry struct {
@@ -45,9 +53,21 @@ func (c *authCache) get(id KeyID, secret string, now time.Time) (Principal, bool
 	return e.p, true
 }
 
-func (c *authCache) put(k APIKey, p Principal, now time.Time) {
+// generation is noted before a lookup reads the store; put takes it back.
+func (c *authCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put remembers k's authentication, unless a key was forgotten since gen
+// was noted: the store's answer may predate that revoke.
+func (c *authCache) put(gen uint64, k APIKey, p Principal, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if c.m == nil || len(c.m) >= authCacheMax {
 		c.m = map[KeyID]authEntry{}
 	}
@@ -57,5 +77,6 @@ func (c *authCache) put(k APIKey, p Principal, now time.Time) {
 func (c *authCache) forget(id KeyID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	delete(c.m, id)
 }

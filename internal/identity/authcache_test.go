@@ -3,12 +3,14 @@ package identity
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/internal/storage"
 )
 
 // The authentication cache never accepts what the store would refuse.
@@ -56,7 +58,7 @@ func TestAuthCacheDenials(t *testing.T) {
 		var c authCache
 		now := time.Now()
 		key := APIKey{ID: "key_x", Hash: hashSecret("s")}
-		c.put(key, Principal{KeyID: "key_x"}, now)
+		c.put(c.generation(), key, Principal{KeyID: "key_x"}, now)
 		_, ok := c.get("key_x", "s", now.Add(authCacheTTL/2))
 		require.True(t, ok)
 		_, ok = c.get("key_x", "s", now.Add(authCacheTTL))
@@ -64,4 +66,94 @@ func TestAuthCacheDenials(t *testing.T) {
 		_, ok = c.get("key_x", "s", now.Add(-time.Second))
 		require.False(t, ok, "a clock gone back is no reason to trust an entry")
 	})
+}
+
+// userHookStore pauses the first User lookup after arm, the step between
+// reading a key from the store and remembering it in the cache.
+type userHookStore struct {
+	SQLStore
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *userHookStore) arm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed, s.entered, s.release = true, make(chan struct{}), make(chan struct{})
+}
+
+func (s *userHookStore) User(ctx context.Context, q storage.DBTX, id UserID) (User, error) {
+	s.mu.Lock()
+	armed := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if armed {
+		close(s.entered)
+		<-s.release
+	}
+	return s.SQLStore.User(ctx, q, id)
+}
+
+// A first use of a key that read the key before its revoke committed, and
+// finishes after the revoke forgot it, must not leave the key in the cache.
+func TestAuthCacheCannotReadmitARevokedKey(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	hook := &userHookStore{}
+	f.svc.store = hook
+	_, _, err := f.svc.CreateUser(ctx, f.admin, "bob", "", false)
+	require.NoError(t, err)
+	k, secret, err := f.svc.CreateAPIKey(ctx, f.admin, "bob", "", 0)
+	require.NoError(t, err)
+
+	hook.arm()
+	first := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Authenticate(ctx, secret)
+		first <- err
+	}()
+	<-hook.entered // the key is read, valid; its entry is not yet in the cache
+	require.NoError(t, f.svc.RevokeAPIKey(ctx, f.admin, k.ID))
+	close(hook.release)
+	require.NoError(t, <-first, "the use that began before the revoke may succeed")
+
+	_, err = f.svc.Authenticate(ctx, secret)
+	require.ErrorIs(t, err, errs.Unauthenticated, "a revoked key must not come back from the cache")
+
+	// Other keys are cached again after the revoke.
+	_, other, err := f.svc.CreateAPIKey(ctx, f.admin, "bob", "", 0)
+	require.NoError(t, err)
+	_, err = f.svc.Authenticate(ctx, other)
+	require.NoError(t, err)
+	id, sec, _ := parseKey(other)
+	_, ok := f.svc.auth.get(id, sec, f.clock.now())
+	require.True(t, ok, "an authentication after the revoke is cached")
+}
+
+// With other nodes on the same store, a key revoked on one node is refused
+// by the next call on every other node, whatever its cache holds.
+func TestRevokeIsSeenAtOnceByOtherNodes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.SharedStore()
+	other := NewService(f.svc.db, SQLStore{}, f.engine, nil)
+	other.now = f.clock.now
+	other.SharedStore()
+
+	_, _, err := f.svc.CreateUser(ctx, f.admin, "bob", "", false)
+	require.NoError(t, err)
+	k, secret, err := f.svc.CreateAPIKey(ctx, f.admin, "bob", "", 0)
+	require.NoError(t, err)
+	for range 2 { // the second is answered with the cached user and zone
+		p, err := other.Authenticate(ctx, secret)
+		require.NoError(t, err)
+		require.Equal(t, "bob", p.User.Name)
+	}
+	require.NoError(t, f.svc.RevokeAPIKey(ctx, f.admin, k.ID))
+	_, err = other.Authenticate(ctx, secret)
+	require.ErrorIs(t, err, errs.Unauthenticated, "the other node refuses the key at once")
+	_, err = f.svc.Authenticate(ctx, secret)
+	require.ErrorIs(t, err, errs.Unauthenticated)
 }

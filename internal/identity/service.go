@@ -40,7 +40,18 @@ type Service struct {
 	names      sync.Map // UserID -> userName
 	paths      PathObjects
 	auth       authCache
+	// shared: other nodes write to the same store (SharedStore).
+	shared bool
 }
+
+// SharedStore tells the service that other nodes share its store
+// (PostgreSQL mode). A key revoked on any node must then be refused on
+// this one at once, not after the authentication cache's TTL: every
+// authentication reads the key's row from the primary (one indexed row),
+// and the cache only saves the user and zone lookups; while the primary is
+// unreachable the row is read where the call's reads go, so reads keep
+// working. Call before serving.
+func (s *Service) SharedStore() { s.shared = true }
 
 // MembershipToken returns the token of the last group or zone membership
 // change made through this service ("" if none since start; the engine's
@@ -148,16 +159,41 @@ var errBadKey = errs.E(errs.Unauthenticated, "missing, unknown, revoked or expir
 
 // Authenticate turns a presented key into a Principal. A missing, malformed,
 // unknown, revoked or expired key is the same Unauthenticated error.
+//
+// Once RevokeAPIKey returns, the key is refused: on this node the cache
+// forgets it and cannot re-admit it; with other nodes on the store
+// (SharedStore) every call reads the key's row from the primary, so a revoke
+// on any node is seen by the next call on every node (while the primary is
+// down, when no revoke can commit, from where the call's reads go).
 func (s *Service) Authenticate(ctx context.Context, presented string) (Principal, error) {
 	id, secret, ok := parseKey(presented)
 	if !ok {
 		return Principal{}, errBadKey
 	}
 	now := s.now()
-	if p, ok := s.auth.get(id, secret, now); ok {
-		return p, nil
+	if !s.shared {
+		if p, ok := s.auth.get(id, secret, now); ok {
+			return p, nil
+		}
 	}
-	k, err := s.store.Key(ctx, s.db, id)
+	gen := s.auth.generation()
+	var k APIKey
+	var err error
+	if s.shared {
+		// A replica may not have replayed a revoke (or a key made a moment
+		// ago on another node): the key's row comes from the primary.
+		k, err = s.store.Key(postgres.WithPrimary(ctx), s.db, id)
+		if storage.IsUnavailable(err) {
+			// The primary is down, so no revoke can commit now; read the
+			// row where the call's other reads go, as fresh as the last
+			// revoke the replica replayed (reads keep working).
+			k, err = s.store.Key(ctx, s.db, id)
+		} else {
+			ctx = postgres.WithPrimary(ctx)
+		}
+	} else {
+		k, err = s.store.Key(ctx, s.db, id)
+	}
 	if _, replica := postgres.MinLSN(ctx); replica && errors.Is(err, storage.ErrNotFound) {
 		// A replica may not have replayed a key made a moment ago (on
 		// another node, whose token this call does not carry): ask the
@@ -179,6 +215,12 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return Principal{}, errBadKey
 	}
+	if s.shared {
+		// The key is valid now; the cache saves the user and zone lookups.
+		if p, ok := s.auth.get(id, secret, now); ok {
+			return p, nil
+		}
+	}
 	u, err := s.store.User(ctx, s.db, k.User)
 	if err != nil {
 		return Principal{}, err
@@ -188,7 +230,7 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 		return Principal{}, err
 	}
 	p := Principal{User: u, Zone: z, KeyID: k.ID, Scope: k.Scope}
-	s.auth.put(k, p, now)
+	s.auth.put(gen, k, p, now)
 	return p, nil
 }
 

@@ -97,3 +97,30 @@ func stampResponse(ctx context.Context, m any, currentLSN func(context.Context) 
 	tok := authz.Token(r.Get(fd).String()).WithLSN(lsn)
 	r.Set(fd, protoreflect.ValueOfString(string(tok)))
 }
+
+// NewConsistencyInterceptor refuses a request whose consistency token the
+// server did not issue (garbage, a bad WAL position, a token newer than
+// the server's data) with InvalidArgument saying what is wrong, rather than
+// reading as if no token had been sent. validate is authz's ValidateToken.
+func NewConsistencyInterceptor(validate func(context.Context, authz.Token) error, log *slog.Logger) connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			c, ok := req.Any().(interface{ GetConsistency() *nexusv1.Consistency })
+			if !ok {
+				return next(ctx, req)
+			}
+			r, ok := c.GetConsistency().GetRequirement().(*nexusv1.Consistency_AtLeastAsFresh)
+			if !ok {
+				return next(ctx, req)
+			}
+			err := validate(ctx, authz.Token(r.AtLeastAsFresh))
+			switch {
+			case errors.Is(err, authz.ErrBadToken):
+				return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("consistency.at_least_as_fresh: "+err.Error()+"; pass a token exactly as this server returned it"))
+			case err != nil:
+				return nil, toConnect(ctx, log, req.Spec().Procedure, err)
+			}
+			return next(ctx, req)
+		}
+	})
+}

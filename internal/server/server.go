@@ -65,7 +65,8 @@ type Config struct {
 	SpiceDBPostgres string
 	// Addr is the host:port to listen on.
 	Addr string
-	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).
+	// AllowedOrigins are the browser origins allowed by CORS ("*" for any);
+	// none (the default) means no CORS: browsers on other origins are refused.
 	AllowedOrigins []string
 	// MaxRequestBytes bounds a request message. Zero means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
@@ -154,6 +155,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.reads = s.db
 	}
 	s.identity = identity.NewService(s.reads, identity.SQLStore{}, s.engine, s.log)
+	if cfg.Postgres != "" {
+		s.identity.SharedStore() // other nodes may revoke keys
+	}
 
 	s.content = content.NewStore(s.reads, chunks)
 	if cfg.Postgres != "" {
@@ -253,9 +257,11 @@ func (s *Server) routes() http.Handler {
 			rpc.NewObserveInterceptor(metrics, s.log),
 			s.routing(),
 			rpc.NewAuthInterceptor(s.identity, s.log, rpc.AnonymousSharingProcedures...),
+			rpc.NewConsistencyInterceptor(s.engine.ValidateToken, s.log),
 			rpc.NewErrorInterceptor(s.log),
 		),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+		rpc.WithBoundedGzip(s.cfg.MaxRequestBytes),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(nexusv1connect.NewIdentityServiceHandler(rpc.NewIdentityHandler(s.identity), opts...))
@@ -269,6 +275,7 @@ func (s *Server) routes() http.Handler {
 	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
 		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log)),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
+		rpc.WithBoundedGzip(s.cfg.MaxRequestBytes),
 		// Decisions are a few bytes: compressing them costs more than it saves.
 		connect.WithCompressMinBytes(1024),
 	)
@@ -281,14 +288,32 @@ func (s *Server) routes() http.Handler {
 	// HEAD only).
 	mux.Handle("/", web.Handler())
 
-	c := cors.New(cors.Options{
-		AllowedOrigins: s.cfg.AllowedOrigins,
+	return withCORS(mux, s.cfg.AllowedOrigins)
+}
+
+// withCORS lets the browser origins in allowed (or any, for "*") call the
+// API. With none configured there is no CORS at all: rs/cors reads an empty
+// list as "every origin". The operators' endpoints (metrics, health) never
+// answer other origins.
+func withCORS(h http.Handler, allowed []string) http.Handler {
+	if len(allowed) == 0 {
+		return h
+	}
+	api := cors.New(cors.Options{
+		AllowedOrigins: allowed,
 		AllowedMethods: connectcors.AllowedMethods(),
 		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
 		ExposedHeaders: connectcors.ExposedHeaders(),
 		MaxAge:         7200,
+	}).Handler(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/metrics", "/healthz", "/readyz":
+			h.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
 	})
-	return c.Handler(mux)
 }
 
 // ready answers 200 when the database and the engine answer.

@@ -6,9 +6,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -16,7 +18,14 @@ import (
 
 // Open opens (creating if needed) the database file at path. Commits are
 // durable when they return: WAL with synchronous=FULL.
+//
+// The file is readable by its owner only (0600), and so are its -wal and
+// -shm files, which SQLite creates with the database file's mode; a file
+// left more open by an earlier version is narrowed.
 func Open(ctx context.Context, path string) (*sql.DB, error) {
+	if err := private(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -63,6 +72,31 @@ func MigrateAll(ctx context.Context, db *sql.DB, domains ...Domain) error {
 	for _, d := range domains {
 		if err := Migrate(ctx, db, d.Name, d.Migrations); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// private creates the database file at path with mode 0600 if it does not
+// exist, and narrows it and its WAL files to 0600 if they do.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", path, err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("narrowing the mode of %s to its owner: %w", p, err)
+			}
 		}
 	}
 	return nil
