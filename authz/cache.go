@@ -356,6 +356,9 @@ func (c *cache) seqAt(rev datastore.Revision) (uint64, bool) {
 // keep stores d if it is current — no change the cache has processed
 // since d's revision affected its resource — and reports whether it was.
 func (c *cache) keep(it CheckItem, d Decision) bool {
+	if d.Err != nil {
+		return false // a failure is never a decision to keep
+	}
 	rev, ok := c.e.revision(d.At)
 	if !ok {
 		return false
@@ -469,6 +472,9 @@ func (c *cache) checkBulk(ctx context.Context, items []CheckItem, cons Consisten
 	var stale []int // of batch: answered from before a change the cache has seen
 	for j, i := range miss {
 		out[i] = ds[j]
+		if ds[j].Err != nil {
+			continue // denied, and not kept: asked again next time
+		}
 		if storable(cons) && !c.keep(batch[j], ds[j]) {
 			stale = append(stale, j)
 		}
@@ -487,7 +493,9 @@ func (c *cache) checkBulk(ctx context.Context, items []CheckItem, cons Consisten
 	}
 	for k, j := range stale {
 		out[miss[j]] = ds[k]
-		c.keep(redo[k], ds[k])
+		if ds[k].Err == nil {
+			c.keep(redo[k], ds[k])
+		}
 	}
 	return out, nil
 }

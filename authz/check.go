@@ -8,6 +8,7 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/grpc/status"
 )
 
 // maxBulkItems is SpiceDB's limit on one CheckBulkPermissions call.
@@ -34,6 +35,23 @@ func (c CheckItem) String() string {
 type Decision struct {
 	Allowed bool
 	At      Token
+	// Err, in an answer of CheckBulk, is why the engine could not decide
+	// this item (its dispatch depth exceeded by a chain of folders or groups
+	// too deep, say). Allowed is then false: the item is denied, fail
+	// closed, and the denial is never cached. Callers that only filter may
+	// ignore it; the SpiceDB API uses it to answer the item with its own
+	// error, as SpiceDB does.
+	Err error
+}
+
+// Failed reports whether any of ds is an item the engine could not decide.
+func Failed(ds []Decision) bool {
+	for _, d := range ds {
+		if d.Err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Checker answers permission questions. Every method takes a Consistency.
@@ -90,7 +108,9 @@ func (e *Engine) checkEngine(ctx context.Context, item CheckItem, cons *v1.Consi
 
 // CheckBulk answers many questions with as few engine calls as it can:
 // from the decision cache and the accessible sets when they may, else one
-// engine call per 10,000 items. An error on any item fails the whole call.
+// engine call per 10,000 items. An item the engine cannot decide is denied
+// with its Decision.Err set; the call fails only when the engine fails it
+// as a whole.
 func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency) ([]Decision, error) {
 	if e.cache != nil {
 		return e.cache.checkBulk(ctx, items, c)
@@ -100,6 +120,16 @@ func (e *Engine) CheckBulk(ctx context.Context, items []CheckItem, c Consistency
 
 // checkBulkEngine asks the engine itself. Later batches are read at least as
 // fresh as the first.
+//
+// An item the engine cannot decide is denied (Decision.Err), not the whole
+// call: data that exceeds the engine's dispatch depth (a folder chain
+// deeper than paths.MaxDepth, written before the file plane refused them)
+// must not break every zone-wide listing or search for everyone else. And
+// since SpiceDB evaluates the items of one resource type, permission and
+// subject as one dispatch, where one item past the depth fails them all,
+// failed items are asked again in halves until each failure stands alone:
+// an innocent item is answered, and a batch with k bad items costs about
+// 2k·log2(n) more calls, nothing without them.
 func (e *Engine) checkBulkEngine(ctx context.Context, items []CheckItem, cons *v1.Consistency) ([]Decision, error) {
 	release, err := e.admission.admit(ctx)
 	if err != nil {
@@ -109,42 +139,112 @@ func (e *Engine) checkBulkEngine(ctx context.Context, items []CheckItem, cons *v
 	out := make([]Decision, 0, len(items))
 	for off := 0; off < len(items); off += maxBulkItems {
 		batch := items[off:min(off+maxBulkItems, len(items))]
-		start := time.Now()
-		req := &v1.CheckBulkPermissionsRequest{Consistency: cons, Items: make([]*v1.CheckBulkPermissionsRequestItem, len(batch))}
-		for i, it := range batch {
-			req.Items[i] = &v1.CheckBulkPermissionsRequestItem{
-				Resource:   it.Resource.proto(),
-				Permission: it.Permission,
-				Subject:    it.Subject.proto(),
-			}
-		}
-		resp, err := e.perms.CheckBulkPermissions(ctx, req)
+		ds, err := e.bulkOnce(ctx, batch, cons)
 		if err != nil {
-			e.metrics.observe("check_bulk", start, len(batch), err)
-			return nil, wrapErr("bulk check", err)
+			return nil, err
 		}
-		pairs := resp.GetPairs()
-		if len(pairs) != len(batch) {
-			e.metrics.observe("check_bulk", start, len(batch), ErrEngine)
-			return nil, fmt.Errorf("authz: bulk check: %w: %d answers for %d items", ErrEngine, len(pairs), len(batch))
+		if err := e.isolate(ctx, batch, ds, cons); err != nil {
+			return nil, err
 		}
-		at := Token(resp.GetCheckedAt().GetToken())
-		for i, p := range pairs {
-			if perr := p.GetError(); perr != nil {
-				e.metrics.observe("check_bulk", start, len(batch), ErrEngine)
-				return nil, fmt.Errorf("authz: bulk check %s: %w: %s", batch[i], ErrInvalid, perr.GetMessage())
+		var failed []int
+		for i, d := range ds {
+			if d.Err != nil {
+				failed = append(failed, i)
+				e.metrics.failed()
+			} else {
+				e.metrics.decision(d.Allowed)
 			}
-			allowed := p.GetItem().GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION
-			out = append(out, Decision{Allowed: allowed, At: at})
-			e.metrics.decision(allowed)
 		}
-		e.metrics.observe("check_bulk", start, len(batch), nil)
+		if len(failed) > 0 {
+			e.logger.Warn("authz: bulk check: items the engine could not decide are denied",
+				"failed", len(failed), "items", len(batch), "first", batch[failed[0]].String(), "err", ds[failed[0]].Err)
+		}
+		out = append(out, ds...)
 		// Later batches must be at least as fresh as the first.
-		if at != "" && !cons.GetFullyConsistent() {
+		if at := ds[0].At; at != "" && !cons.GetFullyConsistent() {
 			cons = AtLeastAsFresh(at).proto()
 		}
 	}
 	return out, nil
+}
+
+// isolate asks the failed items of ds again, in halves, until each failure
+// is an item that fails alone; it updates ds in place.
+func (e *Engine) isolate(ctx context.Context, items []CheckItem, ds []Decision, cons *v1.Consistency) error {
+	var failed []int
+	for i, d := range ds {
+		if d.Err != nil {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) == 0 || len(items) == 1 {
+		return nil
+	}
+	if len(failed) == len(items) {
+		// All failed together: split them.
+		half := len(items) / 2
+		for _, part := range [][2]int{{0, half}, {half, len(items)}} {
+			sub := items[part[0]:part[1]]
+			again, err := e.bulkOnce(ctx, sub, cons)
+			if err != nil {
+				return err
+			}
+			if err := e.isolate(ctx, sub, again, cons); err != nil {
+				return err
+			}
+			copy(ds[part[0]:part[1]], again)
+		}
+		return nil
+	}
+	sub := make([]CheckItem, len(failed))
+	for k, i := range failed {
+		sub[k] = items[i]
+	}
+	again, err := e.bulkOnce(ctx, sub, cons)
+	if err != nil {
+		return err
+	}
+	if err := e.isolate(ctx, sub, again, cons); err != nil {
+		return err
+	}
+	for k, i := range failed {
+		ds[i] = again[k]
+	}
+	return nil
+}
+
+// bulkOnce is one CheckBulkPermissions call of at most maxBulkItems items.
+func (e *Engine) bulkOnce(ctx context.Context, batch []CheckItem, cons *v1.Consistency) ([]Decision, error) {
+	start := time.Now()
+	req := &v1.CheckBulkPermissionsRequest{Consistency: cons, Items: make([]*v1.CheckBulkPermissionsRequestItem, len(batch))}
+	for i, it := range batch {
+		req.Items[i] = &v1.CheckBulkPermissionsRequestItem{
+			Resource:   it.Resource.proto(),
+			Permission: it.Permission,
+			Subject:    it.Subject.proto(),
+		}
+	}
+	resp, err := e.perms.CheckBulkPermissions(ctx, req)
+	if err != nil {
+		e.metrics.observe("check_bulk", start, len(batch), err)
+		return nil, wrapErr("bulk check", err)
+	}
+	pairs := resp.GetPairs()
+	if len(pairs) != len(batch) {
+		e.metrics.observe("check_bulk", start, len(batch), ErrEngine)
+		return nil, fmt.Errorf("authz: bulk check: %w: %d answers for %d items", ErrEngine, len(pairs), len(batch))
+	}
+	at := Token(resp.GetCheckedAt().GetToken())
+	ds := make([]Decision, len(batch))
+	for i, p := range pairs {
+		if perr := p.GetError(); perr != nil {
+			ds[i] = Decision{At: at, Err: wrapErr("bulk check "+batch[i].String(), status.ErrorProto(perr))}
+			continue
+		}
+		ds[i] = Decision{Allowed: p.GetItem().GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION, At: at}
+	}
+	e.metrics.observe("check_bulk", start, len(batch), nil)
+	return ds, nil
 }
 
 // LookupResources pages through SpiceDB's LookupResources.

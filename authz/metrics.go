@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"method"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nexus_authz_decisions_total",
-			Help: "Permission decisions made by the engine, by outcome (allowed or denied).",
+			Help: "Permission decisions made by the engine, by outcome (allowed, denied, or failed: an item of a bulk check the engine could not decide, denied).",
 		}, []string{"outcome"}),
 	}
 	if reg != nil {
@@ -56,3 +56,6 @@ func (m *metrics) decision(allowed bool) {
 		m.decisions.WithLabelValues("denied").Inc()
 	}
 }
+
+// failed counts an item of a bulk check the engine could not decide.
+func (m *metrics) failed() { m.decisions.WithLabelValues("failed").Inc() }

@@ -70,7 +70,7 @@ func checkFilePath(p paths.Path, trailingSlash bool) error {
 	if trailingSlash {
 		return errs.Invalid("path", "%s/ ends with /, which only a folder may; drop the slash", p)
 	}
-	return nil
+	return paths.CheckDepth("path", p)
 }
 
 // sniff guesses a media type from the name, else from the first bytes.
@@ -323,6 +323,9 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 	if err != nil {
 		return Item{}, "", err
 	}
+	if err := paths.CheckDepth("path", p); err != nil {
+		return Item{}, "", err // before any parent is made
+	}
 	if parents {
 		r, tok, err := s.mkdirAll(ctx, c, p)
 		if err != nil {
@@ -393,6 +396,11 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 	case dst.IsWithin(src):
 		return Item{}, "", errs.Invalid("destination", "%s is inside %s; a folder cannot move into itself", dst, src)
 	}
+	// The tree also checks the deepest entry below the source, in the
+	// move's own transaction.
+	if err := paths.CheckDepth("destination", dst); err != nil {
+		return Item{}, "", err
+	}
 	rs, err := s.open(ctx, c, src, "delete", authz.MinimizeLatency())
 	if err != nil {
 		return Item{}, "", err
@@ -458,6 +466,9 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 	if dst.IsWithin(src) {
 		return Item{}, "", errs.Invalid("destination", "%s is inside %s; copy it somewhere else", dst, src)
 	}
+	if err := paths.CheckDepth("destination", dst); err != nil {
+		return Item{}, "", err
+	}
 	rs, err := s.open(ctx, c, src, "read", authz.MinimizeLatency())
 	if err != nil {
 		return Item{}, "", err
@@ -476,6 +487,9 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 	readable, err := s.filterReadable(ctx, c, sub, authz.MinimizeLatency(), rs.Tokens())
 	if err != nil {
 		return Item{}, "", err
+	}
+	if err := copyFits(sub, readable, dst); err != nil {
+		return Item{}, "", err // before anything is copied
 	}
 	copied := map[paths.EntryID]paths.Resolved{} // source id -> its copy
 	var tok authz.Token
@@ -515,6 +529,34 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 		}
 	}
 	return item(top), tok, nil
+}
+
+// copyFits refuses a copy whose deepest copied entry would be deeper than
+// paths.MaxDepth (each Create checks again, in its transaction). sub is
+// the source's subtree, parents before children; readable says which are
+// copied.
+func copyFits(sub []paths.Entry, readable []bool, dst paths.Path) error {
+	level := make(map[paths.EntryID]int, len(sub)) // below the source, of what is copied
+	deepest := 0
+	for i, e := range sub {
+		if !readable[i] {
+			continue
+		}
+		if i > 0 {
+			up, ok := level[e.Parent]
+			if !ok {
+				continue // below a folder that is not copied
+			}
+			level[e.ID] = up + 1
+			deepest = max(deepest, up+1)
+		} else {
+			level[e.ID] = 0
+		}
+	}
+	if d := dst.Depth() + deepest; d > paths.MaxDepth {
+		return errs.Invalid("destination", "copying there would put entries %d levels deep (%d below %s); entries may be at most %d levels below the root", d, deepest, dst, paths.MaxDepth)
+	}
+	return nil
 }
 
 // RestoreVersion makes a new version of the file at path with the content

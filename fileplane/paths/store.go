@@ -74,6 +74,12 @@ type Store interface {
 	SetPermToken(ctx context.Context, q storage.DBTX, id EntryID, token authz.Token) error
 	// Subtree returns id and everything below it, parents before children.
 	Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entry, error)
+	// Depth returns how many parent steps lead from id to its zone's root
+	// (0 for a root).
+	Depth(ctx context.Context, q storage.DBTX, id EntryID) (int, error)
+	// Height returns how many parent steps lead from the deepest entry
+	// below id up to id (0 for a file or an empty folder).
+	Height(ctx context.Context, q storage.DBTX, id EntryID) (int, error)
 	// Delete removes the given entries (children before parents).
 	Delete(ctx context.Context, q storage.DBTX, ids []EntryID) error
 	// IDs calls fn with every entry id of a kind.
@@ -196,6 +202,40 @@ func (SQLStore) Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entr
 		return nil, storage.ErrNotFound // id itself is missing
 	}
 	return out, err
+}
+
+// maxSteps bounds the walks of Depth and Height against a loop (which no
+// write makes).
+const maxSteps = MaxPathBytes / 2
+
+func (SQLStore) Depth(ctx context.Context, q storage.DBTX, id EntryID) (int, error) {
+	return steps(ctx, q, `WITH RECURSIVE up(id, parent_id, n) AS (
+			SELECT id, parent_id, 0 FROM paths_entries WHERE id = ?
+			UNION ALL
+			SELECT e.id, e.parent_id, up.n + 1 FROM paths_entries e JOIN up ON e.id = up.parent_id WHERE up.n < ?
+		)
+		SELECT MAX(n) FROM up`, id)
+}
+
+func (SQLStore) Height(ctx context.Context, q storage.DBTX, id EntryID) (int, error) {
+	return steps(ctx, q, `WITH RECURSIVE sub(id, n) AS (
+			SELECT id, 0 FROM paths_entries WHERE id = ?
+			UNION ALL
+			SELECT e.id, sub.n + 1 FROM paths_entries e JOIN sub ON e.parent_id = sub.id WHERE sub.n < ?
+		)
+		SELECT MAX(n) FROM sub`, id)
+}
+
+// steps runs a walk of Depth or Height; no row means id is missing.
+func steps(ctx context.Context, q storage.DBTX, query string, id EntryID) (int, error) {
+	var n sql.NullInt64
+	if err := q.QueryRowContext(ctx, query, id, maxSteps).Scan(&n); err != nil {
+		return 0, storage.Translate(err)
+	}
+	if !n.Valid {
+		return 0, storage.ErrNotFound
+	}
+	return int(n.Int64), nil
 }
 
 func (SQLStore) Delete(ctx context.Context, q storage.DBTX, ids []EntryID) error {

@@ -218,7 +218,8 @@ func LinkAuthor(link string) string { return "link:" + link }
 func IsLinkAuthor(author string) bool { return strings.HasPrefix(author, "link:") }
 
 // Create adds e (its ID, Zone and Parent are set here) under parent with
-// name, with its relationships: zone, parent and its creator as owner. hook
+// name, with its relationships: zone, parent and its creator as owner. An
+// entry deeper than MaxDepth is refused (InvalidArgument). hook
 // runs in the same transaction with the entry as inserted (to record content
 // or a first version). The
 // entry and its relationships commit together or not at all.
@@ -241,6 +242,9 @@ func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry
 		updates = append(updates, authz.TouchRel(r))
 	}
 	tok, err := t.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+		if err := t.fits(ctx, tx, p.ID, 0, parent.Path.Join(name)); err != nil {
+			return err
+		}
 		if err := t.store.Insert(ctx, tx, e); err != nil {
 			return err
 		}
@@ -258,9 +262,31 @@ func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry
 	return parent.Child(e), tok, nil
 }
 
+// fits refuses to put an entry, with below levels under it, into parent
+// when its deepest entry would be deeper than MaxDepth. It reads parent's
+// depth in the transaction q that writes the entry, not the path resolved
+// before it: a concurrent move of a folder above cannot slip past it.
+func (t *Tree) fits(ctx context.Context, q storage.DBTX, parent EntryID, below int, p Path) error {
+	d, err := t.store.Depth(ctx, q, parent)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errs.E(errs.NotFound, "the folder of %s was deleted meanwhile", p)
+	}
+	if err != nil {
+		return err
+	}
+	if deepest := d + 1 + below; deepest > MaxDepth {
+		if below == 0 {
+			return errs.E(errs.InvalidArgument, "%s would be %d levels deep; entries may be at most %d levels below the root", p, deepest, MaxDepth)
+		}
+		return errs.E(errs.InvalidArgument, "%s would put entries %d levels deep (%d below it); entries may be at most %d levels below the root", p, deepest, below, MaxDepth)
+	}
+	return nil
+}
+
 // Move moves src under dstParent as name: one parent relationship changes,
 // whatever the size of the subtree. Moving a folder into its own subtree,
-// or the root, is refused.
+// or the root, is refused, and so is a move that would put the deepest
+// entry below src deeper than MaxDepth.
 func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (Resolved, authz.Token, error) {
 	e := src.Entry()
 	if e.IsRoot() {
@@ -290,6 +316,14 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 		// The row moves with the write's record; its token once the engine
 		// has applied the new parent.
 		tok, err = t.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
+			// The deepest entry below e, after the move, must fit too.
+			below, err := t.store.Height(ctx, tx, e.ID)
+			if err != nil {
+				return err
+			}
+			if err := t.fits(ctx, tx, newParent, below, dstParent.Path.Join(name)); err != nil {
+				return err
+			}
 			return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
 		}), RecordToken(t.store, e.ID, nil))
 	}

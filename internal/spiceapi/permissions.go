@@ -115,8 +115,9 @@ func (h *Handler) CheckPermission(ctx context.Context, req *connect.Request[v1.C
 }
 
 // CheckBulkPermissions answers through the decision cache. If the engine
-// refuses an item, the request goes to the engine itself, which answers
-// each item with its own decision or error, as SpiceDB does.
+// refuses or cannot decide an item (authz denies it, with Decision.Err),
+// the request goes to the engine itself, which answers each item with its
+// own decision or error, as SpiceDB does.
 func (h *Handler) CheckBulkPermissions(ctx context.Context, req *connect.Request[v1.CheckBulkPermissionsRequest]) (*connect.Response[v1.CheckBulkPermissionsResponse], error) {
 	m := req.Msg
 	if err := validate(m); err != nil {
@@ -140,7 +141,7 @@ func (h *Handler) CheckBulkPermissions(ctx context.Context, req *connect.Request
 	cons, ok := consistency(m.GetConsistency())
 	if ok && !direct {
 		ds, err := h.engine.CheckBulk(ctx, items, cons)
-		if err == nil {
+		if err == nil && !authz.Failed(ds) {
 			resp := &v1.CheckBulkPermissionsResponse{Pairs: make([]*v1.CheckBulkPermissionsPair, len(ds))}
 			tokens := make([]authz.Token, len(ds))
 			for i, d := range ds {
@@ -155,7 +156,7 @@ func (h *Handler) CheckBulkPermissions(ctx context.Context, req *connect.Request
 			resp.CheckedAt = &v1.ZedToken{Token: string(h.engine.Newest(tokens...))}
 			return connect.NewResponse(resp), nil
 		}
-		if !errors.Is(err, authz.ErrInvalid) {
+		if err != nil && !errors.Is(err, authz.ErrInvalid) {
 			return nil, h.fail(ctx, req.Spec().Procedure, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/fileplane/paths"
+	"github.com/nexus-authz/nexus/internal/storage"
 )
 
 // subtrees: whole trees, deletes and ids by kind.
@@ -69,6 +70,35 @@ func (x *suite) subtrees(t *testing.T) {
 				require.Equal(t, x.get(t, s, q, e.ID), e, "subtree entries are whole entries")
 			}
 		}
+	})
+
+	t.Run("DepthAndHeight", func(t *testing.T) {
+		s, q := x.newStore(t)
+		x.insert(t, s, q,
+			x.folder("fld_root", "zone_a", "", ""),
+			x.folder("fld_a", "zone_a", "fld_root", "a"),
+			x.folder("fld_b", "zone_a", "fld_a", "b"),
+			x.file("fil_c", "zone_a", "fld_b", "c"),
+			x.file("fil_x", "zone_a", "fld_a", "x"),
+			x.folder("fld_e", "zone_a", "fld_root", "e"),
+		)
+		for _, tc := range []struct {
+			id            paths.EntryID
+			depth, height int
+		}{
+			{"fld_root", 0, 3}, {"fld_a", 1, 2}, {"fld_b", 2, 1}, {"fil_c", 3, 0}, {"fil_x", 2, 0}, {"fld_e", 1, 0},
+		} {
+			d, err := s.Depth(x.ctx, q, tc.id)
+			require.NoError(t, err)
+			require.Equal(t, tc.depth, d, "depth of %s: parent steps up to the root", tc.id)
+			h, err := s.Height(x.ctx, q, tc.id)
+			require.NoError(t, err)
+			require.Equal(t, tc.height, h, "height of %s: parent steps from the deepest entry below", tc.id)
+		}
+		_, err := s.Depth(x.ctx, q, "fld_missing")
+		require.ErrorIs(t, err, storage.ErrNotFound)
+		_, err = s.Height(x.ctx, q, "fld_missing")
+		require.ErrorIs(t, err, storage.ErrNotFound)
 	})
 
 	t.Run("DeleteChildrenFirst", func(t *testing.T) {
