@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -98,6 +99,7 @@ func NewObserveInterceptor(m *Metrics, log *slog.Logger) connect.Interceptor {
 type observeInterceptor struct {
 	m   *Metrics
 	log *slog.Logger
+	obs sync.Map // procedure and code -> observers
 }
 
 func (o *observeInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
@@ -122,14 +124,68 @@ func (o *observeInterceptor) WrapStreamingHandler(next connect.StreamingHandlerF
 	}
 }
 
+// SlowCall is how long a read-only call may take before it is logged at
+// INFO like a write.
+const SlowCall = 250 * time.Millisecond
+
+// readOnlyMethods name, by prefix, the methods that change nothing. A
+// backend may ask thousands of them a second: one line each would be the
+// log's whole content and a real share of the call's cost, so they are
+// logged at DEBUG unless they fail or are slow. Writes, failures and slow
+// calls are always logged at INFO; OpenLink is not read-only (it spends a
+// link's use and is logged for the link's owner).
+var readOnlyMethods = []string{
+	"Check", "Stat", "List", "Read", "Glob", "Grep", "Search", "Recall", "Get",
+	"WhoAmI", "Lookup", "Expand", "SharedWithMe", "LinkAccessLog", "Watch", "Export",
+}
+
+func readOnly(proc string) bool {
+	method := proc[strings.LastIndexByte(proc, '/')+1:]
+	for _, p := range readOnlyMethods {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// observers are a procedure and code's metrics, looked up once.
+type observers struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+func (o *observeInterceptor) observers(proc, code string) observers {
+	key := proc + " " + code
+	if v, ok := o.obs.Load(key); ok {
+		return v.(observers)
+	}
+	v := observers{o.m.requests.WithLabelValues(proc, code), o.m.latency.WithLabelValues(proc, code)}
+	o.obs.Store(key, v)
+	return v
+}
+
 func (o *observeInterceptor) record(ctx context.Context, proc, protocol string, start time.Time, err error) {
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
 	}
 	d := time.Since(start)
-	o.m.requests.WithLabelValues(proc, code).Inc()
-	o.m.latency.WithLabelValues(proc, code).Observe(d.Seconds())
+	obs := o.observers(proc, code)
+	obs.requests.Inc()
+	obs.latency.Observe(d.Seconds())
+	level := slog.LevelInfo
+	if err == nil && d < SlowCall && readOnly(proc) {
+		level = slog.LevelDebug
+	}
+	if code == connect.CodeResourceExhausted.String() {
+		// Shed under overload: counted, not logged one by one (a log line
+		// per shed call would add to the overload).
+		level = slog.LevelDebug
+	}
+	if !o.log.Enabled(ctx, level) {
+		return
+	}
 	attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", protocol}
 	if p, ok := PrincipalFrom(ctx); ok {
 		attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
@@ -140,7 +196,7 @@ func (o *observeInterceptor) record(ctx context.Context, proc, protocol string, 
 			attrs = append(attrs, "error", ce.Message())
 		}
 	}
-	o.log.InfoContext(ctx, "rpc", attrs...)
+	o.log.Log(ctx, level, "rpc", attrs...)
 }
 
 // NewErrorInterceptor translates every handler's domain errors with
