@@ -301,6 +301,8 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 			{"--cache-size-mib=-1", "give a size in MiB"},
 			{"--cache-staleness=-1s", "give a positive duration"},
 			{"--trusted-proxies=10.0.0.0/33", "CIDR prefix"},
+			{"--engine-concurrency=-2", "give positive numbers"},
+			{"--engine-queue-wait=-1ms", "give positive numbers"},
 		} {
 			cmd := exec.Command(os.Args[0], "serve", "--data-dir", t.TempDir(), "--addr", freeAddr(t), c.flag)
 			cmd.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1")

@@ -23,7 +23,8 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		spicedbPostgres                                                string
 		replicas                                                       []string
 		maxRequest, maxUnary, maxFile, cacheMiB                        int64
-		quantization, staleness, maxLag                                time.Duration
+		engineConc, engineQueue                                        int64
+		quantization, staleness, maxLag, engineWait                    time.Duration
 		noCache                                                        bool
 		maxLagEnvErr                                                   error
 	)
@@ -56,6 +57,10 @@ The first start of an empty data dir creates zone "default", its admin user
 			if staleness < 0 {
 				return fmt.Errorf("--cache-staleness %s: give a positive duration such as 1s, or 0 for the default of %s", staleness, authz.DefaultCacheStaleness)
 			}
+			if engineConc < 0 || engineQueue < 0 || engineWait < 0 {
+				return fmt.Errorf("--engine-concurrency %d, --engine-queue %d, --engine-queue-wait %s: give positive numbers, or 0 for the defaults (%d and %d per CPU, %s)",
+					engineConc, engineQueue, engineWait, authz.DefaultMaxInFlightPerCPU, authz.DefaultMaxQueuePerCPU, authz.DefaultMaxWait)
+			}
 			log, err := newLogger(stderr, logFormat, logLevel)
 			if err != nil {
 				return err
@@ -78,6 +83,7 @@ The first start of an empty data dir creates zone "default", its admin user
 				MaxFileBytes:         maxFile,
 				RevisionQuantization: quantization,
 				Cache:                authz.CacheConfig{Disabled: noCache, SizeMiB: int(cacheMiB), Staleness: staleness},
+				Admission:            authz.AdmissionConfig{MaxInFlight: int(engineConc), MaxQueue: int(engineQueue), MaxWait: engineWait},
 				TrustedProxies:       proxies,
 				Logger:               log,
 			})
@@ -105,6 +111,9 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.StringVar(&trusted, "trusted-proxies", envOr("NEXUS_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client of a share link (env NEXUS_TRUSTED_PROXIES)")
 	f.Int64Var(&cacheMiB, "cache-size-mib", envInt("NEXUS_CACHE_SIZE_MIB", 0), "memory for cached permission decisions, in MiB; 0 is 64 (env NEXUS_CACHE_SIZE_MIB)")
 	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
+	f.Int64Var(&engineConc, "engine-concurrency", envInt("NEXUS_ENGINE_CONCURRENCY", 0), "permission evaluations the engine runs at once (cache misses, bulk checks, lookups); 0 is 8 per CPU (env NEXUS_ENGINE_CONCURRENCY)")
+	f.Int64Var(&engineQueue, "engine-queue", envInt("NEXUS_ENGINE_QUEUE", 0), "evaluations that may wait for the engine; beyond it a call gets resource_exhausted at once; 0 is 256 per CPU (env NEXUS_ENGINE_QUEUE)")
+	f.DurationVar(&engineWait, "engine-queue-wait", envDuration("NEXUS_ENGINE_QUEUE_WAIT", 0), "how long an evaluation may wait for the engine before it gets resource_exhausted; 0 is 100ms (env NEXUS_ENGINE_QUEUE_WAIT)")
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
 	f.StringVar(&postgres, "postgres", envOr("NEXUS_POSTGRES", ""), "PostgreSQL primary URL: production mode, after nexus migrate (env NEXUS_POSTGRES)")
 	f.StringVar(&spicedbPostgres, "spicedb-postgres", envOr("NEXUS_SPICEDB_POSTGRES", ""), "URL for SpiceDB's tables; default: --postgres with search_path=spicedb (through PgBouncer, a database whose connect_query sets it; env NEXUS_SPICEDB_POSTGRES)")

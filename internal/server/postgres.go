@@ -151,6 +151,7 @@ func (s *Server) openPostgres(ctx context.Context) (content.ChunkStore, error) {
 		},
 		RevisionQuantization: cfg.RevisionQuantization,
 		Cache:                cache,
+		Admission:            cfg.Admission,
 		Logger:               s.log,
 		Registerer:           s.registry,
 	}); err != nil {

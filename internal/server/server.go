@@ -77,6 +77,8 @@ type Config struct {
 	RevisionQuantization time.Duration
 	// Cache configures authz's decision cache (zero: its defaults, on).
 	Cache authz.CacheConfig
+	// Admission bounds the engine work in flight (zero: its defaults).
+	Admission authz.AdmissionConfig
 	// LinkLimits bound failed attempts on share links (zero: sharing's
 	// defaults, 5 per minute per link and per address).
 	LinkLimits sharing.Limits
@@ -497,6 +499,7 @@ func (s *Server) openSQLite(ctx context.Context) (content.ChunkStore, error) {
 		Log:                  &authz.SQLLog{DB: s.db},
 		RevisionQuantization: cfg.RevisionQuantization,
 		Cache:                cfg.Cache,
+		Admission:            cfg.Admission,
 		Logger:               s.log,
 		Registerer:           s.registry,
 	}); err != nil {
