@@ -54,6 +54,8 @@ func (s loadStats) PerSecond() float64 {
 
 // runClosedLoop runs op from callers goroutines, each issuing its next
 // operation as soon as the previous one returns, for warm+d. Only the
+// A call shed by admission control (isShed) waits authz.RetryAfter before
+// its caller goes on. Only the
 // operations that complete inside the measured window [warm, warm+d) count,
 // whenever they started: that is throughput = completions in the window / d,
 // and their latencies make the percentiles. At the end of the window the
@@ -89,6 +91,15 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 				t0 := time.Now()
 				t, err := op(runCtx, c, iter)
 				t1 := time.Now()
+				if err != nil && isShed(err) {
+					// A shed call comes back after the retry hint, as a
+					// client should: without it the shed callers spin on
+					// refusals and take the CPU from the admitted ones.
+					select {
+					case <-time.After(authz.RetryAfter):
+					case <-runCtx.Done():
+					}
+				}
 				if !t1.Before(end) {
 					return // finished after the window (or cut off by its end)
 				}

@@ -13,7 +13,9 @@ import (
 	authzed "github.com/authzed/authzed-go/v1"
 	"github.com/authzed/grpcutil"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // The peer of api_check_vs_spicedb_server: a standalone SpiceDB server
@@ -84,7 +86,48 @@ func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Rela
 		stop()
 		return "", nil, err
 	}
+	if err := waitPeerSees(ctx, addr, rels); err != nil {
+		stop()
+		return "", nil, err
+	}
 	return addr, stop, nil
+}
+
+// waitPeerSees waits until a minimize_latency check sees the last direct
+// relationship of rels: the server answers such checks at a revision
+// quantized to 5 s by default, so right after loading it may still answer
+// from before the last writes (mismatches that say nothing about it).
+func waitPeerSees(ctx context.Context, addr string, rels []*v1.Relationship) error {
+	var last *v1.Relationship
+	for _, r := range rels {
+		if r.Subject.OptionalRelation == "" {
+			last = r
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	c, err := authzed.NewClient(addr, grpcutil.WithInsecureBearerToken(apiSecret), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.CheckPermission(ctx, &v1.CheckPermissionRequest{Resource: last.Resource, Permission: last.Relation, Subject: last.Subject})
+		// Until the quantized revision has the schema, the server answers
+		// FailedPrecondition (definition not found).
+		if err != nil && status.Code(err) != codes.FailedPrecondition {
+			return fmt.Errorf("spicedb: checking the last relationship written: %w", err)
+		}
+		if err == nil && resp.GetPermissionship() == v1.CheckPermissionResponse_PERMISSIONSHIP_HAS_PERMISSION {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spicedb: the last relationship written was not visible after 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // loadPeer writes schema and rels to the SpiceDB server at addr, retrying
