@@ -31,8 +31,9 @@ import (
 var apiCheckVsSpiceDB = Scenario{
 	Name: "api_check_vs_spicedb_server",
 	Description: "CheckPermission over loopback TCP through the authzed-go client, Zipfian document#view@user questions, " +
-		"minimize_latency: Nexus (its SpiceDB API, through the decision cache) vs a plain SpiceDB gRPC server started in " +
-		"the same process on another instance of the same datastore (Nexus's memdb) with the same schema and relationships",
+		"minimize_latency, and a nested-groups workload with 1% membership writes: Nexus (its SpiceDB API, through the " +
+		"decision cache) vs a standalone SpiceDB server (bin/spicedb or SPICEDB_BIN, memory datastore) or, without one, " +
+		"a plain SpiceDB gRPC server in the same process over Nexus's memdb, with the same schema and relationships",
 	Run: runAPICheck,
 }
 
@@ -93,16 +94,34 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		qs[i].allowed = viewers[[2]string{qs[i].doc, qs[i].user}]
 	}
 
+	nested := buildNestedWorld()
+	allRels := append(slices.Clip(rels), nested.rels...)
+	schema := nexus.Schema + apiSchema + apiNestedSchema
+
 	progress("starting Nexus")
-	nexusAddr, nexusKey, stopNexus, err := startNexusForBench(ctx, rels)
+	nexusAddr, nexusKey, nexusWriteKey, stopNexus, err := startNexusForBench(ctx, schema, allRels)
 	if err != nil {
 		return nil, err
 	}
 	defer stopNexus()
-	progress("starting a plain SpiceDB gRPC server")
-	spiceAddr, stopSpice, err := startSpiceDBForBench(ctx, rels)
-	if err != nil {
-		return nil, err
+	peer := "in-process SpiceDB gRPC server over Nexus's memdb (no standalone binary: set SPICEDB_BIN or build bin/spicedb)"
+	var spiceAddr string
+	var stopSpice func()
+	if bin := spiceDBBinary(); bin != "" {
+		progress("starting a standalone SpiceDB server: %s", bin)
+		spiceAddr, stopSpice, err = startSpiceDBBinary(ctx, bin, schema, allRels)
+		if err != nil {
+			progress("the standalone SpiceDB server failed (%v): using the in-process one", err)
+		} else {
+			peer = "standalone SpiceDB server binary " + bin + " (spicedb serve, memory datastore, its defaults otherwise)"
+		}
+	}
+	if stopSpice == nil {
+		progress("starting a plain SpiceDB gRPC server in this process")
+		spiceAddr, stopSpice, err = startSpiceDBForBench(ctx, schema, allRels)
+		if err != nil {
+			return nil, err
+		}
 	}
 	defer stopSpice()
 
@@ -110,22 +129,34 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	o := &Outcome{Params: map[string]any{
 		"documents": apiDocs, "users": apiUsers, "relationships": len(rels), "distinct_questions": len(qs),
 		"zipf_s": apiZipfS, "connections_per_side": apiConns, "rounds": apiRounds, "consistency": "minimize_latency",
-		"transport": "loopback TCP, h2c, authzed-go client",
+		"transport": "loopback TCP, h2c, authzed-go client", "peer": peer,
+		"nested_users": nestedUsers, "nested_teams": nestedTeams, "nested_parent_teams": nestedParents,
+		"nested_documents": nestedDocs, "nested_relationships": len(nested.rels), "nested_distinct_questions": len(nested.qs),
+		"nested_write_fraction": 1.0 / nestedWriteEvery, "nested_callers": nestedCallers,
 	}}
 	tput := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
 	p99 := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
 	sides := []struct {
-		name, addr, key string
-		clients         []*authzed.Client
-	}{{name: "nexus", addr: nexusAddr, key: nexusKey}, {name: "spicedb", addr: spiceAddr, key: apiSecret}}
+		name, addr, key, writeKey string
+		clients                   []*authzed.Client
+		writer                    *authzed.Client
+	}{{name: "nexus", addr: nexusAddr, key: nexusKey, writeKey: nexusWriteKey}, {name: "spicedb", addr: spiceAddr, key: apiSecret, writeKey: apiSecret}}
 	for i := range sides {
-		for range apiConns {
-			c, err := authzed.NewClient(sides[i].addr, grpcutil.WithInsecureBearerToken(sides[i].key), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		for j := range apiConns + 1 {
+			key := sides[i].key
+			if j == apiConns {
+				key = sides[i].writeKey
+			}
+			c, err := authzed.NewClient(sides[i].addr, grpcutil.WithInsecureBearerToken(key), grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				return nil, err
 			}
 			defer c.Close()
-			sides[i].clients = append(sides[i].clients, c)
+			if j == apiConns {
+				sides[i].writer = c
+			} else {
+				sides[i].clients = append(sides[i].clients, c)
+			}
 		}
 	}
 	// The two servers take turns, phase by phase, for apiRounds rounds, and
@@ -136,6 +167,8 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		callers int
 	}
 	runs := map[key][]loadStats{}
+	nestedWrites := map[string][]time.Duration{}
+	nestedWriteErrs := map[string]int{}
 	for round := range apiRounds {
 		for _, callers := range apiCallers {
 			for _, side := range sides {
@@ -171,6 +204,25 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 				runs[key{side.name, callers}] = append(runs[key{side.name, callers}], st)
 			}
 		}
+		// The nested-groups workload, the two sides in turn (the order
+		// alternating from round to round).
+		for i := range sides {
+			side := sides[i]
+			if round%2 == 1 {
+				side = sides[len(sides)-1-i]
+			}
+			progress("round %d/%d: nested groups, 1%% writes: %s: %d callers for %s", round+1, apiRounds, side.name, nestedCallers, cfg.Duration)
+			ops := newNestedOps(nested.qs, side.clients, side.writer, nestedCallers, uint64(round))
+			st, err := runClosedLoop(ctx, nestedCallers, warm, cfg.Duration, ops.op)
+			if err != nil {
+				return nil, fmt.Errorf("nested groups, %s: %w", side.name, err)
+			}
+			k := key{"nested/" + side.name, nestedCallers}
+			runs[k] = append(runs[k], st)
+			slices.Sort(ops.writeLat)
+			nestedWrites[side.name] = append(nestedWrites[side.name], ops.writeLat...)
+			nestedWriteErrs[side.name] += ops.writeErr
+		}
 	}
 	median := func(sts []loadStats, f func(loadStats) float64) float64 {
 		xs := make([]float64, len(sts))
@@ -183,10 +235,11 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	for _, callers := range apiCallers {
 		for _, side := range sides {
 			sts := runs[key{side.name, callers}]
-			var errs, mismatches int
+			var errs, shed, mismatches int
 			var each []float64
 			for _, st := range sts {
 				errs += st.Errors
+				shed += st.Shed
 				mismatches += st.Tally.Mismatches
 				each = append(each, round(st.PerSecond(), 0))
 			}
@@ -200,11 +253,60 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 					{Name: "p50_latency", Unit: "us", Value: round(median(sts, func(st loadStats) float64 { return micros(st.P50) }), 1)},
 					{Name: "p99_latency", Unit: "us", Value: round(p99[side.name][callers], 1)},
 					{Name: "errors", Unit: "count", Value: float64(errs)},
+					{Name: "shed", Unit: "count", Value: float64(shed)},
 					{Name: "mismatches", Unit: "count", Value: float64(mismatches)},
 				},
 			})
 		}
 	}
+	for _, side := range sides {
+		k := key{"nested/" + side.name, nestedCallers}
+		sts := runs[k]
+		var errs, shed, mismatches int
+		var each []float64
+		for _, st := range sts {
+			errs += st.Errors
+			shed += st.Shed
+			mismatches += st.Tally.Mismatches
+			each = append(each, round(st.PerSecond(), 0))
+		}
+		tput[k.side] = map[int]float64{nestedCallers: median(sts, loadStats.PerSecond)}
+		p99[k.side] = map[int]float64{nestedCallers: median(sts, func(st loadStats) float64 { return micros(st.P99) })}
+		wl := nestedWrites[side.name]
+		slices.Sort(wl)
+		metrics := []Metric{
+			{Name: "throughput", Unit: "checks/s", Value: round(tput[k.side][nestedCallers], 1)},
+			{Name: "p50_latency", Unit: "us", Value: round(median(sts, func(st loadStats) float64 { return micros(st.P50) }), 1)},
+			{Name: "p99_latency", Unit: "us", Value: round(p99[k.side][nestedCallers], 1)},
+			{Name: "errors", Unit: "count", Value: float64(errs)},
+			{Name: "shed", Unit: "count", Value: float64(shed)},
+			{Name: "mismatches", Unit: "count", Value: float64(mismatches)},
+			{Name: "writes", Unit: "count", Value: float64(len(wl))},
+			{Name: "write_errors", Unit: "count", Value: float64(nestedWriteErrs[side.name])},
+		}
+		if len(wl) > 0 {
+			metrics = append(metrics,
+				Metric{Name: "write_p50", Unit: "ms", Value: round(ms(percentile(wl, 0.5)), 3)},
+				Metric{Name: "write_p99", Unit: "ms", Value: round(ms(percentile(wl, 0.99)), 3)})
+		}
+		o.Results = append(o.Results, Result{
+			Name:    fmt.Sprintf("nested/%s callers=%d", side.name, nestedCallers),
+			Params:  map[string]any{"server": side.name, "callers": nestedCallers, "throughput_each_round": each, "write_fraction": 1.0 / nestedWriteEvery},
+			Metrics: metrics,
+		})
+	}
+	nestedRatio := round(tput["nested/nexus"][nestedCallers]/tput["nested/spicedb"][nestedCallers], 2)
+	nestedP99Ratio := round(p99["nested/nexus"][nestedCallers]/p99["nested/spicedb"][nestedCallers], 2)
+	o.Params["nested_throughput_ratio"] = nestedRatio
+	o.Params["nested_p99_ratio"] = nestedP99Ratio
+	o.Results = append(o.Results, Result{
+		Name:   fmt.Sprintf("nested/nexus/spicedb callers=%d", nestedCallers),
+		Params: map[string]any{"callers": nestedCallers},
+		Metrics: []Metric{
+			{Name: "throughput_ratio", Unit: "x", Value: nestedRatio},
+			{Name: "p99_ratio", Unit: "x", Value: nestedP99Ratio},
+		},
+	})
 	for _, callers := range apiCallers {
 		o.Results = append(o.Results, Result{
 			Name:   fmt.Sprintf("nexus/spicedb callers=%d", callers),
@@ -220,28 +322,28 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 
 // startNexusForBench runs a Nexus server on a loopback port with the
 // document definition and rels, and returns its address and a check key.
-func startNexusForBench(ctx context.Context, rels []*v1.Relationship) (string, string, func(), error) {
+func startNexusForBench(ctx context.Context, schema string, rels []*v1.Relationship) (string, string, string, func(), error) {
 	dir, err := os.MkdirTemp("", "nexus-bench-api-")
 	if err != nil {
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	srv, err := nexusserver.Open(ctx, nexusserver.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	ln, err := nexusserver.Listen("127.0.0.1:0")
 	if err != nil {
 		srv.Close()
 		os.RemoveAll(dir)
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(runCtx, ln) }()
 	stop := func() { cancel(); <-done; srv.Close(); os.RemoveAll(dir) }
 
-	fail := func(err error) (string, string, func(), error) { stop(); return "", "", nil, err }
+	fail := func(err error) (string, string, string, func(), error) { stop(); return "", "", "", nil, err }
 	adminKey, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
 	if err != nil {
 		return fail(err)
@@ -254,8 +356,12 @@ func startNexusForBench(ctx context.Context, rels []*v1.Relationship) (string, s
 	if err != nil {
 		return fail(err)
 	}
+	_, writeKey, err := srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench-writes", 0, identity.ScopeWrite)
+	if err != nil {
+		return fail(err)
+	}
 	e := srv.Engine()
-	if _, err := e.WriteSchema(ctx, nexus.Schema+apiSchema); err != nil {
+	if _, err := e.WriteSchema(ctx, schema); err != nil {
 		return fail(err)
 	}
 	for off := 0; off < len(rels); off += 1000 {
@@ -263,19 +369,19 @@ func startNexusForBench(ctx context.Context, rels []*v1.Relationship) (string, s
 		updates := make([]authz.Update, len(batch))
 		for i, r := range batch {
 			updates[i] = authz.TouchRel(authz.Rel(authz.Obj(r.Resource.ObjectType, r.Resource.ObjectId), r.Relation,
-				authz.Subject(r.Subject.Object.ObjectType, r.Subject.Object.ObjectId)))
+				authz.SubjectSet(r.Subject.Object.ObjectType, r.Subject.Object.ObjectId, r.Subject.OptionalRelation)))
 		}
 		if _, err := e.Write(ctx, updates); err != nil {
 			return fail(err)
 		}
 	}
-	return ln.Addr().String(), key, stop, nil
+	return ln.Addr().String(), key, writeKey, stop, nil
 }
 
 // startSpiceDBForBench runs a plain SpiceDB gRPC server on a loopback port,
 // over Nexus's memdb, configured as the engine inside Nexus is (caches,
 // revision quantization), with the same schema and rels.
-func startSpiceDBForBench(ctx context.Context, rels []*v1.Relationship) (string, func(), error) {
+func startSpiceDBForBench(ctx context.Context, schema string, rels []*v1.Relationship) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -310,34 +416,9 @@ func startSpiceDBForBench(ctx context.Context, rels []*v1.Relationship) (string,
 	go func() { done <- srv.Run(runCtx) }()
 	stop := func() { cancel(); <-done; ds.Close() }
 
-	c, err := authzed.NewClient(addr, grpcutil.WithInsecureBearerToken(apiSecret), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
+	if err := loadPeer(ctx, addr, schema, rels); err != nil {
 		stop()
 		return "", nil, err
-	}
-	defer c.Close()
-	// The server listens a moment after Run starts: retry the schema.
-	for i := 0; ; i++ {
-		_, err = c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: nexus.Schema + apiSchema})
-		if err == nil || i == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		stop()
-		return "", nil, fmt.Errorf("spicedb: writing the schema: %w", err)
-	}
-	for off := 0; off < len(rels); off += 1000 {
-		batch := rels[off:min(off+1000, len(rels))]
-		updates := make([]*v1.RelationshipUpdate, len(batch))
-		for i, r := range batch {
-			updates[i] = &v1.RelationshipUpdate{Operation: v1.RelationshipUpdate_OPERATION_TOUCH, Relationship: r}
-		}
-		if _, err := c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
-			stop()
-			return "", nil, fmt.Errorf("spicedb: writing relationships: %w", err)
-		}
 	}
 	return addr, stop, nil
 }

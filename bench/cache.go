@@ -25,14 +25,22 @@ var decisionCache = Scenario{
 // cachePhases are the measured phases of each engine, in order; the first
 // gives the headline figures.
 var cachePhases = []struct {
-	name     string
-	callers  int
-	readOnly bool
+	name      string
+	callers   int
+	readOnly  bool
+	contended bool // a burner process takes one core for the whole phase
 }{
-	{"callers=64", 64, false},
-	{"callers=10000", 10_000, false},
-	{"callers=64/read_only", 64, true},
+	{"callers=64", 64, false, false},
+	{"callers=64/contended", 64, false, true},
+	{"callers=10000", 10_000, false, false},
+	{"callers=64/read_only", 64, true, false},
 }
+
+// The phases that give the contended and the overload figures.
+const (
+	contendedPhase = "callers=64/contended"
+	overloadPhase  = "callers=10000"
+)
 
 const (
 	cacheQuestions  = 30_000
@@ -69,7 +77,9 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	}}
 
 	var throughput = map[string]map[string]float64{"uncached": {}, "cached": {}}
-	var firstHitRatio float64
+	hitRatios := map[string]float64{}
+	servingRatios := map[string]float64{}
+	overload := map[string]loadStats{}
 	for _, mode := range []string{"uncached", "cached"} {
 		c := uncachedCfg
 		if mode == "cached" {
@@ -97,10 +107,22 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		for _, ph := range cachePhases {
 			callers := ph.callers
 			progress("%s: %d callers for %s (%s)", mode, callers, cfg.Duration, ph.name)
+			var burn *burner
+			if ph.contended {
+				if burn, err = startBurner(warm + cfg.Duration + 5*time.Second); err != nil {
+					e.Close()
+					return nil, err
+				}
+			}
 			before := e.CacheStats()
+			serving := sampleServing(ctx, e, warm)
 			load := newZipfLoad(e, w, questions)
 			load.readOnly = ph.readOnly
 			st, writeFraction, err := load.run(ctx, callers, warm, cfg.Duration)
+			servingRatio := serving()
+			if burn != nil {
+				burn.stop()
+			}
 			if err != nil {
 				e.Close()
 				return nil, fmt.Errorf("%s, %d callers: %w", mode, callers, err)
@@ -113,7 +135,8 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 				{Name: "p50_latency", Unit: "us", Value: round(micros(st.P50), 1)},
 				{Name: "p99_latency", Unit: "us", Value: round(micros(st.P99), 1)},
 				{Name: "operations", Unit: "count", Value: float64(st.Ops)},
-				{Name: "errors", Unit: "count", Value: float64(st.Errors)},
+				{Name: "shed", Unit: "count", Value: float64(st.Shed)},
+				{Name: "other_errors", Unit: "count", Value: float64(st.Errors - st.Shed)},
 				{Name: "write_fraction", Unit: "ratio", Value: round(writeFraction, 4)},
 			}
 			if n := len(load.writeLat); n > 0 {
@@ -123,12 +146,16 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			}
 			if mode == "cached" {
 				ratio := hitRatio(before, after)
-				if ph.name == cachePhases[0].name {
-					firstHitRatio = ratio
-				}
-				metrics = append(metrics, Metric{Name: "hit_ratio", Unit: "ratio", Value: round(ratio, 4)})
+				hitRatios[ph.name] = ratio
+				servingRatios[ph.name] = servingRatio
+				metrics = append(metrics,
+					Metric{Name: "hit_ratio", Unit: "ratio", Value: round(ratio, 4)},
+					Metric{Name: "serving_ratio", Unit: "ratio", Value: round(servingRatio, 4)})
 			}
-			o.Results = append(o.Results, Result{Name: mode + "/" + ph.name, Params: map[string]any{"callers": callers, "writes": !ph.readOnly}, Metrics: metrics})
+			if ph.name == overloadPhase {
+				overload[mode] = st
+			}
+			o.Results = append(o.Results, Result{Name: mode + "/" + ph.name, Params: map[string]any{"callers": callers, "writes": !ph.readOnly, "cpu_burner": ph.contended}, Metrics: metrics})
 		}
 		if mode == "cached" {
 			progress("cached: revoke visibility, %d probes under 64 callers of load", revokeProbes)
@@ -161,15 +188,67 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		o.Params["cached_vs_uncached_"+ph.name] = round(throughput["cached"][ph.name]/throughput["uncached"][ph.name], 1)
 	}
 	o.Params["cached_vs_uncached_check_throughput"] = o.Params["cached_vs_uncached_"+cachePhases[0].name]
-	o.Params["cache_hit_ratio"] = round(firstHitRatio, 4)
+	o.Params["cache_hit_ratio"] = round(hitRatios[cachePhases[0].name], 4)
+	o.Params["contended_cache_hit_ratio"] = round(hitRatios[contendedPhase], 4)
+	o.Params["contended_serving_ratio"] = round(servingRatios[contendedPhase], 4)
+	o.Params["contended_cached_vs_uncached_check_throughput"] = o.Params["cached_vs_uncached_"+contendedPhase]
+	for _, mode := range []string{"uncached", "cached"} {
+		st := overload[mode]
+		o.Params["overload_"+mode+"_p99_admitted_ms"] = round(ms(st.P99), 3)
+		o.Params["overload_"+mode+"_shed"] = st.Shed
+		o.Params["overload_"+mode+"_other_errors"] = st.Errors - st.Shed
+	}
 	o.Params["list_bitmap_vs_bulk"] = round(float64(bulkPage)/float64(setPage), 1)
 	o.Results = append(o.Results, Result{Name: "figures", Metrics: []Metric{
 		{Name: "cached_vs_uncached_check_throughput", Unit: "x", Value: o.Params["cached_vs_uncached_check_throughput"].(float64)},
 		{Name: "cache_hit_ratio", Unit: "ratio", Value: o.Params["cache_hit_ratio"].(float64)},
+		{Name: "contended_cached_vs_uncached_check_throughput", Unit: "x", Value: o.Params["contended_cached_vs_uncached_check_throughput"].(float64)},
+		{Name: "contended_cache_hit_ratio", Unit: "ratio", Value: o.Params["contended_cache_hit_ratio"].(float64)},
+		{Name: "contended_serving_ratio", Unit: "ratio", Value: o.Params["contended_serving_ratio"].(float64)},
+		{Name: "overload_cached_p99_admitted_ms", Unit: "ms", Value: o.Params["overload_cached_p99_admitted_ms"].(float64)},
+		{Name: "overload_uncached_p99_admitted_ms", Unit: "ms", Value: o.Params["overload_uncached_p99_admitted_ms"].(float64)},
+		{Name: "overload_cached_shed", Unit: "count", Value: float64(overload["cached"].Shed)},
+		{Name: "overload_uncached_shed", Unit: "count", Value: float64(overload["uncached"].Shed)},
+		{Name: "overload_other_errors", Unit: "count", Value: float64(overload["cached"].Errors - overload["cached"].Shed + overload["uncached"].Errors - overload["uncached"].Shed)},
 		{Name: "list_bitmap_vs_bulk", Unit: "x", Value: o.Params["list_bitmap_vs_bulk"].(float64)},
 		{Name: "revoke_visibility_p99_ms", Unit: "ms", Value: o.Params["revoke_visibility_p99_ms"].(float64)},
 	}})
 	return o, nil
+}
+
+// sampleServing samples e's CacheStats().Serving every 5 ms from warm on,
+// until the returned function is called; that returns the fraction of the
+// samples in which the cache was serving (0 without a cache).
+func sampleServing(ctx context.Context, e *authz.Engine, warm time.Duration) func() float64 {
+	stop := make(chan struct{})
+	res := make(chan float64, 1)
+	go func() {
+		var n, on int
+		defer func() { res <- float64(on) / float64(max(n, 1)) }()
+		select {
+		case <-time.After(warm):
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				n++
+				if e.CacheStats().Serving {
+					on++
+				}
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() float64 { close(stop); return <-res }
 }
 
 // zipfLoad is the workload: callers asking Zipf-distributed questions in a
@@ -284,6 +363,14 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		q := l.qs[zipfs[caller].Uint64()]
 		dd, err := l.e.Check(ctx, q.item, authz.MinimizeLatency())
 		if err != nil {
+			// A failed check did not happen: give its permit back, or
+			// shed checks would starve the writer's pacing.
+			if !l.readOnly {
+				select {
+				case l.permits <- struct{}{}:
+				default:
+				}
+			}
 			return tally{}, err
 		}
 		l.checks.Add(1)
@@ -333,7 +420,7 @@ func revokeVisibility(ctx context.Context, e *authz.Engine, w *world, qs []quest
 		}
 		// Held by the cache: allowed at the grant's token, then as a hit.
 		for {
-			d, err := e.Check(ctx, item, authz.AtLeastAsFresh(tok))
+			d, err := checkRetrying(ctx, e, item, authz.AtLeastAsFresh(tok))
 			if err != nil {
 				return nil, err
 			}
@@ -349,7 +436,7 @@ func revokeVisibility(ctx context.Context, e *authz.Engine, w *world, qs []quest
 		}
 		acked := time.Now()
 		for {
-			d, err := e.Check(ctx, item, authz.MinimizeLatency())
+			d, err := checkRetrying(ctx, e, item, authz.MinimizeLatency())
 			if err != nil {
 				return nil, err
 			}
@@ -370,9 +457,21 @@ func revokeVisibility(ctx context.Context, e *authz.Engine, w *world, qs []quest
 	return out, nil
 }
 
+// checkRetrying is e.Check that asks again at once when the call is shed
+// by admission control (the probes measure the cache, not the queue).
+func checkRetrying(ctx context.Context, e *authz.Engine, item authz.CheckItem, c authz.Consistency) (authz.Decision, error) {
+	for {
+		d, err := e.Check(ctx, item, c)
+		if err == nil || !isShed(err) || ctx.Err() != nil {
+			return d, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func waitAllowed(ctx context.Context, e *authz.Engine, item authz.CheckItem) error {
 	for range 10_000 {
-		d, err := e.Check(ctx, item, authz.MinimizeLatency())
+		d, err := checkRetrying(ctx, e, item, authz.MinimizeLatency())
 		if err != nil {
 			return err
 		}

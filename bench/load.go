@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/nexus-authz/nexus/authz"
 )
 
 // loadStats is what a closed-loop run measured.
 type loadStats struct {
 	Ops     int           // operations that succeeded
 	Tally   tally         // what the successful operations reported
-	Errors  int           // operations that failed
+	Errors  int           // operations that failed, shed ones included
+	Shed    int           // of those, refused by admission control (isShed)
 	Elapsed time.Duration // wall time of the measured phase
 	P50     time.Duration // latency percentiles of the successful operations
 	P99     time.Duration
@@ -47,6 +54,8 @@ func (s loadStats) PerSecond() float64 {
 
 // runClosedLoop runs op from callers goroutines, each issuing its next
 // operation as soon as the previous one returns, for warm+d. Only the
+// A call shed by admission control (isShed) waits authz.RetryAfter before
+// its caller goes on. Only the
 // operations that complete inside the measured window [warm, warm+d) count,
 // whenever they started: that is throughput = completions in the window / d,
 // and their latencies make the percentiles. At the end of the window the
@@ -59,6 +68,7 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 	type callerStats struct {
 		lat    []time.Duration
 		errors int
+		shed   int
 		tally  tally
 	}
 	per := make([]callerStats, callers)
@@ -81,6 +91,15 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 				t0 := time.Now()
 				t, err := op(runCtx, c, iter)
 				t1 := time.Now()
+				if err != nil && isShed(err) {
+					// A shed call comes back after the retry hint, as a
+					// client should: without it the shed callers spin on
+					// refusals and take the CPU from the admitted ones.
+					select {
+					case <-time.After(authz.RetryAfter):
+					case <-runCtx.Done():
+					}
+				}
 				if !t1.Before(end) {
 					return // finished after the window (or cut off by its end)
 				}
@@ -89,6 +108,9 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 				}
 				if err != nil {
 					st.errors++
+					if isShed(err) {
+						st.shed++
+					}
 					continue
 				}
 				st.lat = append(st.lat, t1.Sub(t0)-t.Wait)
@@ -106,6 +128,7 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 	for _, st := range per {
 		all = append(all, st.lat...)
 		stats.Errors += st.errors
+		stats.Shed += st.shed
 		stats.Tally.add(st.tally)
 	}
 	stats.Ops = len(all)
@@ -117,6 +140,12 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 	stats.P99 = percentile(all, 0.99)
 	stats.Max = all[len(all)-1]
 	return stats, nil
+}
+
+// isShed says whether err is a call refused by admission control: in
+// process authz.ErrOverloaded, over the wire ResourceExhausted.
+func isShed(err error) bool {
+	return errors.Is(err, authz.ErrOverloaded) || status.Code(err) == codes.ResourceExhausted
 }
 
 // percentile returns the nearest-rank percentile of sorted, non-empty xs.

@@ -54,7 +54,10 @@ var registry = []Scenario{
 	pgMatrix,
 }
 
-func main() { os.Exit(run()) }
+func main() {
+	burnIfAsked()
+	os.Exit(run())
+}
 
 func run() int {
 	out := flag.String("out", "bench/results/latest.json", "JSON file the results are merged into (its directory is created)")
