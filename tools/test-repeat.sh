@@ -11,7 +11,7 @@ N=${N:-20}
 WHOLE=${WHOLE:-3}
 FLAGS=${REPEAT_FLAGS:--race}
 BURN_PROCS=${BURN_PROCS:-1}
-BURN_SECONDS=${BURN_SECONDS:-1800}
+BURN_SECONDS=${BURN_SECONDS:-3600}
 # package|pattern, one a line: the suites that start servers, clusters or
 # watches, narrowed to the tests that do (see the Makefile for timings).
 SUITES=${REPEAT_SUITES:-"./authz|^(TestCache|TestPostgres|TestBulkCheck)
