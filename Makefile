@@ -39,7 +39,7 @@ test-short:
 ## fails if any run failed. N=0 skips the repeats, WHOLE=0 the suite runs.
 ## One repeat, with -race on a shared 2-core machine: authz ~160 s,
 ## internal/server ~150 s, cmd/nexus ~50 s; one make test under the burner
-## ~15 min. So the defaults (N=20, WHOLE=3) take about 3 hours: run them
+## ~18 min. So the defaults (N=20, WHOLE=3) take about 3 hours: run them
 ## on a machine of their own, or N=5 WHOLE=1 for a quick look.
 N            ?= 20
 WHOLE        ?= 3

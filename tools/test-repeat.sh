@@ -47,7 +47,7 @@ if [ "$N" -gt 0 ]; then
 		nfail=$(grep -cE '^--- FAIL: ' "$log")
 		[ "$rc" -ne 0 ] && [ "$nfail" -eq 0 ] && nfail=1 # a panic, a timeout, a build failure
 		if [ "$rc" -ne 0 ]; then
-			tail -50 "$log"
+			tail -50 "$log" >&2 # the reason, outside the summary
 		fi
 		echo "repeat $pkg -run '$pattern': $N x $tests tests, $((N * tests)) runs, $nfail failed$(failures) in ${secs}s"
 	done | tee "$log.summary"
