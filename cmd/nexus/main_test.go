@@ -169,8 +169,12 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	p := serve(t, dir)
 	key := adminKey(t, dir)
+	// The server logs the key's file before it is ready, but its stderr
+	// reaches p.stderr through a pipe another goroutine copies: wait for it.
+	keyFile := filepath.Join(dir, "admin.key")
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), keyFile) }, 30*time.Second, 10*time.Millisecond,
+		"the log names the key's file")
 	require.NotContains(t, p.stderr.String(), key, "the log names the key's file, never the key")
-	require.Contains(t, p.stderr.String(), filepath.Join(dir, "admin.key"))
 
 	code, _, errOut := cli(p.url, key, "admin", "group", "create", "crew")
 	require.Equal(t, 0, code, errOut)

@@ -54,3 +54,24 @@ func TestSQLStoreRanksTheNewestMatchesOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, memory.ID("m00000"), cs[0].Memory.ID)
 }
+
+// TestSQLStoreReturnsDatabaseErrors: a database that fails is an error from
+// every call, not an empty answer or a half-done write reported as done.
+func TestSQLStoreReturnsDatabaseErrors(t *testing.T) {
+	db := sqlitetest.Open(t, sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()})
+	require.NoError(t, db.Close())
+	ctx := context.Background()
+	s := memory.SQLStore{}
+	now := time.Now()
+	require.Error(t, s.Insert(ctx, db, memory.Memory{ID: "mem_1", Zone: "z", Text: "x", CreatedAt: now}))
+	require.Error(t, s.SetPermToken(ctx, db, "mem_1", "t"))
+	require.Error(t, s.Delete(ctx, db, "mem_1"))
+	_, err := s.Get(ctx, db, "mem_1", now)
+	require.Error(t, err)
+	_, err = s.Match(ctx, db, "z", []string{"x"}, nil, now, 10)
+	require.Error(t, err)
+	_, err = s.List(ctx, db, "z", nil, now, time.Time{}, "", 10)
+	require.Error(t, err)
+	_, err = s.Expired(ctx, db, now, 10)
+	require.Error(t, err)
+}

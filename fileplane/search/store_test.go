@@ -97,3 +97,23 @@ func TestSQLStoreRarityIsTheZones(t *testing.T) {
 	require.Equal(t, "d2", hits[0].Entry)
 	require.Equal(t, "d1", hits[1].Entry)
 }
+
+// TestSQLStoreReturnsDatabaseErrors: a database that fails is an error from
+// every call, not an empty answer (a search that found nothing, an index
+// with nothing queued).
+func TestSQLStoreReturnsDatabaseErrors(t *testing.T) {
+	db := sqlitetest.Open(t, sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()})
+	require.NoError(t, db.Close())
+	ctx := context.Background()
+	s := search.SQLStore{}
+	require.Error(t, s.Upsert(ctx, db, search.Doc{Entry: "fil_1", Zone: "z", Hash: "h", Body: "text"}))
+	require.Error(t, s.Delete(ctx, db, "fil_1"))
+	_, err := s.IndexedHash(ctx, db, "fil_1")
+	require.Error(t, err)
+	_, err = s.Query(ctx, db, "z", []string{"text"}, 0, 10)
+	require.Error(t, err)
+	require.Error(t, s.Enqueue(ctx, db, []string{"fil_1"}))
+	_, err = s.Pending(ctx, db, 10)
+	require.Error(t, err)
+	require.Error(t, s.Done(ctx, db, []search.Pending{{Seq: 1, Entry: "fil_1"}}))
+}

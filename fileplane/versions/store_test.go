@@ -1,7 +1,10 @@
 package versions_test
 
 import (
+	"context"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/fileplane/versions/versionstest"
@@ -15,4 +18,18 @@ func TestSQLiteStoreConformance(t *testing.T) {
 		db := sqlitetest.Open(t, sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()})
 		return versions.SQLStore{}, db
 	})
+}
+
+// TestSQLStoreReturnsDatabaseErrors: a database that fails is an error,
+// not an empty answer (a walk of content hashes that saw none would let
+// garbage collection delete content still in use).
+func TestSQLStoreReturnsDatabaseErrors(t *testing.T) {
+	db := sqlitetest.Open(t, sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()})
+	require.NoError(t, db.Close())
+	ctx := context.Background()
+	s := versions.SQLStore{}
+	require.Error(t, s.DeleteEntries(ctx, db, []string{"fil_1"}))
+	require.Error(t, s.ContentHashes(ctx, db, func(string) error { t.Fatal("no hash from a failed query"); return nil }))
+	_, err := s.List(ctx, db, "fil_1")
+	require.Error(t, err)
 }

@@ -86,3 +86,25 @@ func TestCreateAgentDoesNotProbe(t *testing.T) {
 	_, _, err = f.svc.CreateAgent(ctx, acmeAdmin, "ceo-bot", "ceo")
 	require.NoError(t, err)
 }
+
+// TestOperatorCreatesAgentsInOtherZones: an operator names an owner in any
+// zone; a zone or user that does not exist is NotFound, in the same words.
+func TestOperatorCreatesAgentsInOtherZones(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	acme, err := f.svc.CreateZone(ctx, f.admin, "acme")
+	require.NoError(t, err)
+	f.user(t, "ceo", "acme", false)
+
+	agent, _, err := f.svc.CreateAgent(ctx, f.admin, "ceo-bot", "acme/ceo")
+	require.NoError(t, err)
+	require.Equal(t, acme.ID, agent.Zone, "the agent is in its owner's zone")
+
+	answers := map[string]bool{}
+	for _, ref := range []string{"nozone/ceo", "acme/nobody"} {
+		_, _, err := f.svc.CreateAgent(ctx, f.admin, "bot", ref)
+		require.ErrorIs(t, err, errs.NotFound, ref)
+		answers[strings.ReplaceAll(err.Error(), ref, "REF")] = true
+	}
+	require.Len(t, answers, 1, "a missing zone and a missing user answer alike")
+}
