@@ -235,14 +235,7 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	for _, callers := range apiCallers {
 		for _, side := range sides {
 			sts := runs[key{side.name, callers}]
-			var errs, shed, mismatches int
-			var each []float64
-			for _, st := range sts {
-				errs += st.Errors
-				shed += st.Shed
-				mismatches += st.Tally.Mismatches
-				each = append(each, round(st.PerSecond(), 0))
-			}
+			errs, shed, mismatches, each := sumRounds(sts)
 			tput[side.name][callers] = median(sts, loadStats.PerSecond)
 			p99[side.name][callers] = median(sts, func(st loadStats) float64 { return micros(st.P99) })
 			o.Results = append(o.Results, Result{
@@ -262,14 +255,7 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	for _, side := range sides {
 		k := key{"nested/" + side.name, nestedCallers}
 		sts := runs[k]
-		var errs, shed, mismatches int
-		var each []float64
-		for _, st := range sts {
-			errs += st.Errors
-			shed += st.Shed
-			mismatches += st.Tally.Mismatches
-			each = append(each, round(st.PerSecond(), 0))
-		}
+		errs, shed, mismatches, each := sumRounds(sts)
 		tput[k.side] = map[int]float64{nestedCallers: median(sts, loadStats.PerSecond)}
 		p99[k.side] = map[int]float64{nestedCallers: median(sts, func(st loadStats) float64 { return micros(st.P99) })}
 		wl := nestedWrites[side.name]
@@ -421,4 +407,16 @@ func startSpiceDBForBench(ctx context.Context, schema string, rels []*v1.Relatio
 		return "", nil, err
 	}
 	return addr, stop, nil
+}
+
+// sumRounds adds up the rounds' errors, shed calls and mismatches, and
+// lists each round's throughput.
+func sumRounds(sts []loadStats) (errs, shed, mismatches int, each []float64) {
+	for _, st := range sts {
+		errs += st.Errors
+		shed += st.Shed
+		mismatches += st.Tally.Mismatches
+		each = append(each, round(st.PerSecond(), 0))
+	}
+	return errs, shed, mismatches, each
 }
