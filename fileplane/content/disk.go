@@ -26,6 +26,10 @@ import (
 type DiskChunks struct {
 	dir   string
 	locks [256]sync.Mutex // by the first byte of the hash
+	// mkLocks serialize making the shard directories below DIR/ab, by the
+	// first byte of the hash (ab), so writers of other shards never wait
+	// on one shard's fsyncs.
+	mkLocks [256]sync.Mutex
 	// dirsMu guards made, the shard directories known to exist.
 	dirsMu sync.Mutex
 	made   map[string]bool
@@ -86,7 +90,7 @@ func (d *DiskChunks) Put(ctx context.Context, h Hash, data []byte) error {
 		return errs.E(errs.InvalidArgument, "chunk put as %s hashes to %s", h, got)
 	}
 	shard := filepath.Dir(path)
-	if err := d.mkShard(shard); err != nil {
+	if err := d.mkShard(h, shard); err != nil {
 		return err
 	}
 	tmp, err := writeTemp(filepath.Join(d.dir, tmpDir), data)
@@ -131,11 +135,17 @@ func (d *DiskChunks) refresh(h Hash, path string, size int64) (bool, error) {
 	return true, nil
 }
 
-// mkShard makes DIR/ab/cd and makes its creation durable.
-func (d *DiskChunks) mkShard(shard string) error {
-	d.dirsMu.Lock()
-	defer d.dirsMu.Unlock()
-	if d.made[shard] {
+// mkShard makes DIR/ab/cd, h's shard, and makes its creation durable. A
+// writer that finds the directory being made waits until it is durable
+// before using it.
+func (d *DiskChunks) mkShard(h Hash, shard string) error {
+	if d.known(shard) {
+		return nil
+	}
+	mu := &d.mkLocks[h[0]]
+	mu.Lock()
+	defer mu.Unlock()
+	if d.known(shard) {
 		return nil
 	}
 	parent := filepath.Dir(shard)
@@ -150,8 +160,16 @@ func (d *DiskChunks) mkShard(shard string) error {
 			}
 		}
 	}
+	d.dirsMu.Lock()
 	d.made[shard] = true
+	d.dirsMu.Unlock()
 	return nil
+}
+
+func (d *DiskChunks) known(shard string) bool {
+	d.dirsMu.Lock()
+	defer d.dirsMu.Unlock()
+	return d.made[shard]
 }
 
 // writeTemp writes data to a new file in dir, fsyncs it and returns its name.
