@@ -64,6 +64,11 @@ type Config struct {
 	// Admission bounds the engine work in flight (admission.go).
 	Admission AdmissionConfig
 
+	// WriteGroup is how many concurrent writes one commit of the Log may
+	// take together on the embedded default (write_group.go); 1 commits
+	// each on its own. Zero means DefaultWriteGroup.
+	WriteGroup int
+
 	// testClients, in tests, wraps the engine's clients to inject faults.
 	testClients func(v1.PermissionsServiceClient, v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient)
 	// testOtherNode, in tests: the cache treats every write as another
@@ -99,6 +104,8 @@ type Engine struct {
 	// writeMu serializes writes so the log and the datastore see them in
 	// the same order.
 	writeMu sync.Mutex
+	// groups queues writes for group commits of the log (write_group.go).
+	groups *writeGroups
 
 	metrics   *metrics
 	cache     *cache // nil when disabled
@@ -211,6 +218,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		logger:  logger,
 		srv:     srv,
 		metrics: newMetrics(cfg.Registerer),
+		groups:  newWriteGroups(cfg.WriteGroup, cfg.Registerer),
 		// Start-up's own engine calls (the schema, the log) run before
 		// anyone else's, unbounded.
 		revs:   ds,

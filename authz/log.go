@@ -17,15 +17,32 @@ type Log interface {
 	// Load calls fn with every relationship in the log, in batches.
 	Load(ctx context.Context, fn func([]Relationship) error) error
 
-	// Commit records updates in one transaction and runs hook (if not nil)
-	// in it; then it calls apply, in the same transaction, with the updates
-	// that change the log's
-	// state (a touch of a missing relationship, a delete of a present one),
-	// and commits if and only if hook and apply return nil.
+	// Commit records several callers' writes in one transaction, so they
+	// share one commit (one fsync): a group commit. Each write gets a
+	// savepoint of its own, in order: Commit records its Updates, runs its
+	// Hook (if not nil) and then its Apply with the updates that change the
+	// log's state (a touch of a missing relationship, a delete of a present
+	// one). If any of the three fails, that write's part is rolled back to
+	// its savepoint, its Err is set, and the others go on. Then Commit
+	// commits whatever is left.
 	//
-	// If the commit itself fails after apply succeeded, Commit returns an
-	// error wrapping ErrCommitFailed, and the caller must undo what apply did.
-	Commit(ctx context.Context, updates []Update, hook TxHook, apply func(tx *sql.Tx, effective []Update) error) error
+	// An error from Commit itself means the transaction as a whole failed
+	// (it could not begin, a rollback to a savepoint failed, or the commit
+	// did): none of the writes is recorded, whatever their Apply did must be
+	// undone by the caller, and a failed commit wraps ErrCommitFailed.
+	Commit(ctx context.Context, writes []*LogWrite) error
+}
+
+// LogWrite is one caller's write in a Log's Commit.
+type LogWrite struct {
+	// Ctx is the caller's context, for its statements and its hook.
+	Ctx     context.Context
+	Updates []Update
+	Hook    TxHook
+	Apply   func(tx *sql.Tx, effective []Update) error
+	// Err is set by Commit when this write failed on its own and was
+	// rolled back (the others may still commit).
+	Err error
 }
 
 // ErrCommitFailed wraps a log commit that failed after the engine had

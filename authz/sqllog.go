@@ -62,7 +62,7 @@ func (l *SQLLog) Load(ctx context.Context, fn func([]Relationship) error) error 
 }
 
 // Commit implements Log.
-func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, apply func(*sql.Tx, []Update) error) (err error) {
+func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite) (err error) {
 	tx, err := l.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("relationship log: %w", err)
@@ -73,11 +73,39 @@ func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, appl
 			_ = tx.Rollback()
 		}
 	}()
-	effective := make([]Update, 0, len(updates))
-	for _, u := range updates {
+	for _, w := range writes {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT nexus_write`); err != nil {
+			return fmt.Errorf("relationship log: %w", err)
+		}
+		if w.Err = l.commitOne(tx, w); w.Err != nil {
+			// SQLite may have rolled the whole transaction back on its own
+			// (a full disk, an I/O error): then there is no savepoint left
+			// to return to, and nothing of the group is recorded.
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO nexus_write`); err != nil {
+				return fmt.Errorf("relationship log: after %w: %w", w.Err, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE nexus_write`); err != nil {
+			return fmt.Errorf("relationship log: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		committed = true // nothing left to roll back
+		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
+	}
+	committed = true
+	return nil
+}
+
+// commitOne records one write of a group in tx, runs its hook and applies it.
+func (l *SQLLog) commitOne(tx *sql.Tx, w *LogWrite) error {
+	ctx := w.Ctx
+	effective := make([]Update, 0, len(w.Updates))
+	for _, u := range w.Updates {
 		r := u.Rel
 		args := []any{r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Object.Type, r.Subject.Object.ID, r.Subject.Relation}
 		var res sql.Result
+		var err error
 		if u.Op == Touch {
 			res, err = tx.ExecContext(ctx, `INSERT INTO authz_relationships
 				(resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
@@ -94,20 +122,12 @@ func (l *SQLLog) Commit(ctx context.Context, updates []Update, hook TxHook, appl
 			effective = append(effective, u)
 		}
 	}
-	if hook != nil {
-		if err := hook(ctx, tx); err != nil {
+	if w.Hook != nil {
+		if err := w.Hook(ctx, tx); err != nil {
 			return err
 		}
 	}
-	if err := apply(tx, effective); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		committed = true // nothing left to roll back
-		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
-	}
-	committed = true
-	return nil
+	return w.Apply(tx, effective)
 }
 
 var _ SchemaLog = (*SQLLog)(nil)

@@ -114,6 +114,9 @@ func (e *Engine) Write(ctx context.Context, updates []Update, opts ...WriteOptio
 	if len(updates) > maxUpdatesPerWrite {
 		return "", fmt.Errorf("authz: %w: %d updates in one write; at most %d", ErrInvalid, len(updates), maxUpdatesPerWrite)
 	}
+	if e.log != nil && e.outbox == nil {
+		return e.writeGrouped(newPendingWrite(ctx, updates, o))
+	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if e.outbox != nil {
@@ -151,69 +154,22 @@ func (e *Engine) outboxWrite(ctx context.Context, ops func() []outboxOp, items i
 	return e.stamp(ctx, token, err)
 }
 
+// writeLocked writes updates under writeMu: with a Log, as a group of one
+// (write_group.go).
 func (e *Engine) writeLocked(ctx context.Context, updates []Update, o writeOptions) (Token, error) {
+	if e.log != nil {
+		o.pre = nil // the caller has run it, under writeMu
+		w := newPendingWrite(ctx, updates, o)
+		e.commitLocked([]*pendingWrite{w})
+		return w.token, w.err
+	}
+	if o.hook != nil || o.after != nil {
+		return "", fmt.Errorf("authz: WithTx needs a relationship log; this engine has none")
+	}
 	start := time.Now()
-	var token Token
-	apply := func(updates []Update) error {
-		if len(updates) == 0 {
-			return nil
-		}
-		req := &v1.WriteRelationshipsRequest{Updates: make([]*v1.RelationshipUpdate, len(updates))}
-		for i, u := range updates {
-			req.Updates[i] = u.proto()
-		}
-		resp, err := e.perms.WriteRelationships(ctx, req)
-		if err != nil {
-			return wrapErr("write relationships", err)
-		}
-		token = Token(resp.GetWrittenAt().GetToken())
-		e.wrote(ctx, token, updateChanges(updates))
-		return nil
-	}
-	if e.log == nil {
-		if o.hook != nil || o.after != nil {
-			return "", fmt.Errorf("authz: WithTx needs a relationship log; this engine has none")
-		}
-		err := apply(updates)
-		e.metrics.observe("write", start, len(updates), err)
-		return e.stamp(ctx, token, err)
-	}
-	var applied []Update
-	err := e.log.Commit(ctx, updates, o.hook, func(tx *sql.Tx, effective []Update) error {
-		if err := apply(effective); err != nil {
-			return err
-		}
-		applied = effective
-		if o.after == nil {
-			return nil
-		}
-		if token == "" {
-			// Nothing changed: the newest revision already has this state.
-			t, err := e.headToken(ctx)
-			if err != nil {
-				return err
-			}
-			token = t
-		}
-		return o.after(ctx, tx, token)
-	})
-	if err != nil && len(applied) > 0 {
-		// The datastore has a write the log does not (the after hook or the
-		// commit failed): take it back, so no reader sees a relationship
-		// that would vanish at restart.
-		if uerr := apply(invert(applied)); uerr != nil {
-			e.logger.Error("authz: cannot undo a write whose log commit failed; restart to rebuild from the log", "err", uerr)
-		}
-	}
+	token, err := e.applyUpdates(ctx, updates)
 	e.metrics.observe("write", start, len(updates), err)
-	if err != nil {
-		return "", err
-	}
-	if token == "" {
-		// Nothing changed; any fresh read already sees the state asked for.
-		return e.headToken(ctx)
-	}
-	return token, nil
+	return e.stamp(ctx, token, err)
 }
 
 func invert(updates []Update) []Update {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -51,6 +52,7 @@ var registry = []Scenario{
 	grepScan,
 	recallMemories,
 	apiCheckVsSpiceDB,
+	writeThroughputVsSerial,
 	pgMatrix,
 }
 
@@ -64,6 +66,7 @@ func run() int {
 	duration := flag.Duration("duration", 5*time.Second, "how long each measured phase of a scenario runs")
 	names := flag.String("scenarios", "", "comma-separated scenarios to run (default: all); known: "+strings.Join(scenarioNames(), ", "))
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	blockProfile := flag.String("blockprofile", "", "write a profile of where goroutines waited (blocking and mutexes) of the whole run to this file")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fail("unexpected arguments %q; see -h", flag.Args())
@@ -92,6 +95,20 @@ func run() int {
 			return fail("%v", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		defer func() {
+			f, err := os.Create(*blockProfile)
+			if err == nil {
+				err = pprof.Lookup("block").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: block profile: %v\n", err)
+			}
+		}()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -79,6 +79,10 @@ type Config struct {
 	Cache authz.CacheConfig
 	// Admission bounds the engine work in flight (zero: its defaults).
 	Admission authz.AdmissionConfig
+	// WriteGroup is how many concurrent relationship writes share one
+	// commit of the embedded default's log (zero: authz.DefaultWriteGroup;
+	// 1: each on its own).
+	WriteGroup int
 	// LinkLimits bound failed attempts on share links (zero: sharing's
 	// defaults, 5 per minute per link and per address).
 	LinkLimits sharing.Limits
@@ -500,6 +504,7 @@ func (s *Server) openSQLite(ctx context.Context) (content.ChunkStore, error) {
 		RevisionQuantization: cfg.RevisionQuantization,
 		Cache:                cfg.Cache,
 		Admission:            cfg.Admission,
+		WriteGroup:           cfg.WriteGroup,
 		Logger:               s.log,
 		Registerer:           s.registry,
 	}); err != nil {

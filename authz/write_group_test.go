@@ -1,0 +1,225 @@
+package authz
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+)
+
+// countingLog records the size of every group committed through it; with
+// fail set, it applies each write and then fails the commit, as a log
+// whose disk refused the fsync would.
+type countingLog struct {
+	Log
+	mu     sync.Mutex
+	groups []int
+	fail   bool
+}
+
+func (l *countingLog) Commit(ctx context.Context, writes []*LogWrite) error {
+	l.mu.Lock()
+	l.groups = append(l.groups, len(writes))
+	l.mu.Unlock()
+	if !l.fail {
+		return l.Log.Commit(ctx, writes)
+	}
+	for _, w := range writes {
+		if err := w.Apply(nil, w.Updates); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: injected: the disk refused the commit", ErrCommitFailed)
+}
+
+func (l *countingLog) sizes() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]int(nil), l.groups...)
+}
+
+func openGroupLog(t *testing.T, dir string) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "nexus.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, sqlite.Migrate(ctx, db, "authz", SQLiteMigrations()))
+	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS rows_of_callers (name TEXT PRIMARY KEY)`)
+	require.NoError(t, err)
+	return db
+}
+
+func newGroupEngine(t *testing.T, log Log, group int) *Engine {
+	t.Helper()
+	e, err := New(context.Background(), Config{Schema: nexus.Schema, Log: log, WriteGroup: group})
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// waitQueued waits until n writes wait in the group queue.
+func waitQueued(t *testing.T, e *Engine, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		e.groups.mu.Lock()
+		defer e.groups.mu.Unlock()
+		return len(e.groups.queue) >= n
+	}, 10*time.Second, time.Millisecond, "%d writes never queued behind the first", n)
+}
+
+func memberRel(i int) Relationship {
+	return Rel(Obj("group", "g"), "member", Subject("user", fmt.Sprintf("u%d", i)))
+}
+
+func isMember(t *testing.T, e *Engine, i int) bool {
+	t.Helper()
+	d, err := e.Check(context.Background(), CheckItem{Resource: Obj("group", "g"), Permission: "membership", Subject: Subject("user", fmt.Sprintf("u%d", i))}, FullyConsistent())
+	require.NoError(t, err)
+	return d.Allowed
+}
+
+func TestConcurrentWritesCommitAsOneGroupEachWithItsOwnOutcome(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openGroupLog(t, dir)
+	log := &countingLog{Log: &SQLLog{DB: db}}
+	e := newGroupEngine(t, log, 0)
+
+	// The first write holds its commit open until nine more wait behind
+	// it; those nine then commit as one group, in which
+	//   - write 3's hook fails after inserting its row,
+	//   - write 5's precondition refuses if write 4's relationship exists
+	//     (it must see it: write 4 is before it in the group),
+	//   - write 6's token hook fails after its relationship is applied.
+	errHook := errors.New("hook of write 3 failed")
+	errPre := errors.New("write 4's relationship is there")
+	errAfter := errors.New("token hook of write 6 failed")
+	release := make(chan struct{})
+	const n = 10
+	tokens := make([]Token, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	write := func(i int) {
+		defer wg.Done()
+		opts := []WriteOption{WithTx(func(ctx context.Context, tx *sql.Tx) error {
+			if i == 0 {
+				<-release
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rows_of_callers (name) VALUES (?)`, fmt.Sprint(i)); err != nil {
+				return err
+			}
+			if i == 3 {
+				return errHook
+			}
+			return nil
+		})}
+		switch i {
+		case 5:
+			opts = append(opts, WithPrecondition(func(ctx context.Context) error {
+				d, err := e.Check(ctx, CheckItem{Resource: Obj("group", "g"), Permission: "membership", Subject: Subject("user", "u4")}, FullyConsistent())
+				if err == nil && d.Allowed {
+					return errPre
+				}
+				return err
+			}))
+		case 6:
+			opts = append(opts, WithTokenTx(func(ctx context.Context, tx *sql.Tx, tok Token) error { return errAfter }))
+		}
+		tokens[i], errs[i] = e.Write(ctx, []Update{TouchRel(memberRel(i))}, opts...)
+	}
+	wg.Add(1)
+	go write(0)
+	require.Eventually(t, func() bool { return len(log.sizes()) == 1 }, 10*time.Second, time.Millisecond)
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go write(i)
+		waitQueued(t, e, i) // in order: write i+1 is after write i in the group
+	}
+	close(release)
+	wg.Wait()
+
+	require.Equal(t, []int{1, n - 1}, log.sizes(), "the nine writes that waited commit together")
+	require.ErrorIs(t, errs[3], errHook)
+	require.ErrorIs(t, errs[5], errPre)
+	require.ErrorIs(t, errs[6], errAfter)
+	failed := map[int]bool{3: true, 5: true, 6: true}
+	check := func(e *Engine) {
+		for i := 0; i < n; i++ {
+			require.Equal(t, !failed[i], isMember(t, e, i), "write %d", i)
+			var found int
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM rows_of_callers WHERE name = ?`, fmt.Sprint(i)).Scan(&found))
+			require.Equal(t, !failed[i], found == 1, "the row of write %d", i)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if failed[i] {
+			require.Empty(t, tokens[i], "write %d failed", i)
+			continue
+		}
+		require.NoError(t, errs[i], "write %d", i)
+		// Each token shows its own write, read at that token.
+		d, err := e.Check(ctx, CheckItem{Resource: Obj("group", "g"), Permission: "membership", Subject: Subject("user", fmt.Sprintf("u%d", i))}, AtLeastAsFresh(tokens[i]))
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "write %d at its own token", i)
+	}
+	check(e)
+
+	// What the log holds is what was acknowledged: rebuilt from it, a new
+	// engine agrees.
+	e.Close()
+	check(newGroupEngine(t, &SQLLog{DB: db}, 0))
+}
+
+func TestAFailedGroupCommitLeavesNothingBehind(t *testing.T) {
+	db := openGroupLog(t, t.TempDir())
+	log := &countingLog{Log: &SQLLog{DB: db}, fail: true}
+	e := newGroupEngine(t, log, 0)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.Write(context.Background(), []Update{TouchRel(memberRel(i))})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.ErrorIs(t, err, ErrCommitFailed, "write %d", i)
+		require.False(t, isMember(t, e, i), "write %d failed, yet its relationship is there", i)
+	}
+}
+
+func TestAGroupOfOneCommitsEachWriteOnItsOwn(t *testing.T) {
+	db := openGroupLog(t, t.TempDir())
+	log := &countingLog{Log: &SQLLog{DB: db}}
+	e := newGroupEngine(t, log, 1)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.Write(context.Background(), []Update{TouchRel(memberRel(i))})
+			require.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	sizes := log.sizes()
+	require.Len(t, sizes, 16)
+	for _, s := range sizes {
+		require.Equal(t, 1, s)
+	}
+	for i := range 16 {
+		require.True(t, isMember(t, e, i))
+	}
+}
