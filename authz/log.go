@@ -23,14 +23,15 @@ type Log interface {
 	// Hook (if not nil) and then its Apply with the updates that change the
 	// log's state (a touch of a missing relationship, a delete of a present
 	// one). If any of the three fails, that write's part is rolled back to
-	// its savepoint, its Err is set, and the others go on. Then Commit
-	// commits whatever is left.
+	// its savepoint, its Err is set, and the others go on. Then Commit runs
+	// finish (if not nil) in the transaction and commits whatever is left.
 	//
 	// An error from Commit itself means the transaction as a whole failed
-	// (it could not begin, a rollback to a savepoint failed, or the commit
-	// did): none of the writes is recorded, whatever their Apply did must be
-	// undone by the caller, and a failed commit wraps ErrCommitFailed.
-	Commit(ctx context.Context, writes []*LogWrite) error
+	// (it could not begin, a rollback to a savepoint failed, finish failed,
+	// or the commit did): none of the writes is recorded, whatever their
+	// Apply and finish did must be undone by the caller, and a failed
+	// commit wraps ErrCommitFailed.
+	Commit(ctx context.Context, writes []*LogWrite, finish func(tx *sql.Tx) error) error
 }
 
 // LogWrite is one caller's write in a Log's Commit.

@@ -62,7 +62,7 @@ func (l *SQLLog) Load(ctx context.Context, fn func([]Relationship) error) error 
 }
 
 // Commit implements Log.
-func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite) (err error) {
+func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite, finish func(tx *sql.Tx) error) (err error) {
 	tx, err := l.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("relationship log: %w", err)
@@ -87,6 +87,11 @@ func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite) (err error) {
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE nexus_write`); err != nil {
 			return fmt.Errorf("relationship log: %w", err)
+		}
+	}
+	if finish != nil {
+		if err := finish(tx); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 
@@ -11,15 +12,32 @@ import (
 )
 
 // Group commit on the embedded default. Every write with a Log pays a
-// SQLite commit, which is an fsync; one at a time, writers queue behind each
-// other's fsyncs. Instead, writers that arrive while a commit is under way
-// wait in a queue, and the next commit takes them all (up to the group's
-// size) in one transaction: each still runs its own precondition and hook,
-// in a savepoint of its own, gets its own token and its own error, and is
-// applied to the datastore in order, so each one's precondition sees every
-// write before it. The caller that finds no commit under way leads: it
-// commits groups until its own write is in one, then hands the lead to the
-// first writer still waiting.
+// SQLite commit, which is an fsync, and a write to the datastore, which is a
+// round trip through SpiceDB's in-process gRPC server; one at a time, writers
+// queue behind each other's. Instead, writers that arrive while a commit is
+// under way wait in a queue, and the next commit takes them all (up to the
+// group's size) in one log transaction and, as far as it can, one datastore
+// write:
+//
+//   - each write is recorded and runs its hook in a savepoint of its own, in
+//     arrival order; a write whose hook fails is rolled back alone and gets
+//     its own error;
+//   - the effective updates of the others are gathered and written to the
+//     datastore together once all have run (earlier if a write has a
+//     precondition, which must see every write before it, or touches a
+//     relationship already gathered, which one SpiceDB write cannot take
+//     twice);
+//   - then each write's WithTokenTx runs with the token of the datastore
+//     write that carried it, and the transaction commits.
+//
+// If anything fails that is not one write's own (the datastore write, a
+// token hook, the commit), the datastore writes are taken back, and the
+// group is retried one write at a time, so each caller still gets its own
+// outcome; a failed commit (the disk) fails them all.
+//
+// The caller that finds no commit under way leads: it commits groups until
+// its own write is in one, then hands the lead to the first writer still
+// waiting.
 //
 // PostgreSQL needs none of this: records commit concurrently, and one drain
 // of the outbox applies every pending record (outbox.go).
@@ -63,7 +81,6 @@ type pendingWrite struct {
 
 	token   Token
 	err     error
-	applied []Update // what it applied to the datastore, to undo on failure
 	done    chan struct{}
 	lead    chan struct{} // closed when this waiter is to lead
 	settled bool          // done is closed (read by the leader only)
@@ -120,30 +137,19 @@ func (e *Engine) commitGroup(batch []*pendingWrite) {
 // settles each: its token or its error, and done closed.
 func (e *Engine) commitLocked(writes []*pendingWrite) {
 	start := time.Now()
-	e.groups.size.Observe(float64(len(writes)))
-	logWrites := make([]*LogWrite, len(writes))
-	for i, w := range writes {
-		logWrites[i] = &LogWrite{Ctx: w.ctx, Updates: w.updates, Hook: w.hook(), Apply: e.applyInLog(w)}
-	}
-	// The transaction is the group's: one caller going away must not take
-	// the others' writes with it (each caller's statements use its own
-	// context, so a cancelled caller fails alone).
-	err := e.log.Commit(context.WithoutCancel(writes[0].ctx), logWrites)
-	if err != nil {
-		// Nothing is recorded: take back what the datastore has, newest
-		// first, so no reader sees a relationship that would vanish at
-		// restart.
-		for i := len(writes) - 1; i >= 0; i-- {
-			e.undo(writes[i])
+	if e.commitTogether(writes) {
+		e.groups.size.Observe(float64(len(writes)))
+	} else {
+		// Something not one write's own failed: one at a time, each
+		// gets its own outcome.
+		for _, w := range writes {
+			w.token, w.err = "", nil
+			e.groups.size.Observe(1)
+			e.commitTogether([]*pendingWrite{w})
 		}
 	}
-	for i, w := range writes {
-		switch {
-		case err != nil:
-			w.err, w.token = err, ""
-		case logWrites[i].Err != nil:
-			w.err, w.token = logWrites[i].Err, ""
-		case w.token == "":
+	for _, w := range writes {
+		if w.err == nil && w.token == "" {
 			// Nothing changed; any fresh read already sees the state
 			// asked for.
 			w.token, w.err = e.headToken(w.ctx)
@@ -154,14 +160,93 @@ func (e *Engine) commitLocked(writes []*pendingWrite) {
 	}
 }
 
-// hook is w's TxHook, with its precondition first: run in w's turn of the
-// group, after every earlier write of the group is applied.
-func (w *pendingWrite) hook() TxHook {
+// commitTogether commits writes in one log transaction and sets each one's
+// token or error. It reports false, having undone everything, when the
+// group failed as a whole for a reason other than the commit itself, and
+// more than one write was in it: the caller retries them one by one.
+func (e *Engine) commitTogether(writes []*pendingWrite) bool {
+	// The transaction and the datastore writes are the group's: one
+	// caller going away must not take the others' writes with it (each
+	// caller's own statements and hooks use its own context, so a
+	// cancelled caller fails alone).
+	ctx := context.WithoutCancel(writes[0].ctx)
+	g := &gathered{e: e, ctx: ctx}
+	logWrites := make([]*LogWrite, len(writes))
+	for i, w := range writes {
+		logWrites[i] = &LogWrite{Ctx: w.ctx, Updates: w.updates, Hook: g.hook(w), Apply: g.apply(w)}
+	}
+	finish := func(tx *sql.Tx) error {
+		if err := g.flush(); err != nil {
+			return err
+		}
+		for i, w := range writes {
+			if logWrites[i].Err != nil || w.o.after == nil {
+				continue
+			}
+			tok := w.token
+			if tok == "" {
+				// Nothing changed: the newest revision already has
+				// this state.
+				var err error
+				if tok, err = e.headToken(ctx); err != nil {
+					return err
+				}
+				w.token = tok
+			}
+			if err := w.o.after(ctx, tx, tok); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := e.log.Commit(ctx, logWrites, finish)
+	if err == nil && g.err != nil {
+		err = g.err // a datastore write failed inside a write's turn
+	}
+	if err != nil {
+		// Nothing is recorded: take back what the datastore has, newest
+		// first, so no reader sees a relationship that would vanish at
+		// restart.
+		g.undo()
+		if len(writes) > 1 && !errors.Is(err, ErrCommitFailed) {
+			return false
+		}
+	}
+	for i, w := range writes {
+		switch {
+		case err != nil:
+			w.err, w.token = err, ""
+		case logWrites[i].Err != nil:
+			w.err, w.token = logWrites[i].Err, ""
+		}
+	}
+	return true
+}
+
+// gathered is what a group commit has to write to the datastore: the
+// effective updates of its writes, written together (flush).
+type gathered struct {
+	e       *Engine
+	ctx     context.Context // the group's
+	updates []Update
+	keys    map[Relationship]bool
+	writes  []*pendingWrite // whose updates are in updates
+	applied [][]Update      // datastore writes done, in order, to undo
+	err     error           // a failed flush: the group fails as a whole
+}
+
+// hook is w's TxHook, with its precondition first: before it, what the
+// group has gathered is written, so the precondition sees every write
+// before w.
+func (g *gathered) hook(w *pendingWrite) TxHook {
 	pre, hook := w.o.pre, w.o.hook
 	if pre == nil {
 		return hook
 	}
 	return func(ctx context.Context, tx *sql.Tx) error {
+		if err := g.flush(); err != nil {
+			return err
+		}
 		if err := pre(ctx); err != nil {
 			return err
 		}
@@ -172,33 +257,63 @@ func (w *pendingWrite) hook() TxHook {
 	}
 }
 
-// applyInLog is w's Apply in the log transaction: the effective updates
-// go to the datastore, then w's WithTokenTx runs with the token. If that
-// fails, the datastore's write is taken back before the log rolls w back.
-func (e *Engine) applyInLog(w *pendingWrite) func(tx *sql.Tx, effective []Update) error {
+// apply is w's Apply: its effective updates join the gathered ones.
+func (g *gathered) apply(w *pendingWrite) func(tx *sql.Tx, effective []Update) error {
 	return func(tx *sql.Tx, effective []Update) error {
-		tok, err := e.applyUpdates(w.ctx, effective)
-		if err != nil {
-			return err
+		for _, u := range effective {
+			if g.keys[u.Rel] {
+				// One SpiceDB write takes a relationship once.
+				if err := g.flush(); err != nil {
+					return err
+				}
+				break
+			}
 		}
-		w.token, w.applied = tok, effective
-		if w.o.after == nil {
+		if len(effective) == 0 {
 			return nil
 		}
-		if tok == "" {
-			// Nothing changed: the newest revision already has this state.
-			if tok, err = e.headToken(w.ctx); err != nil {
-				e.undo(w)
-				return err
-			}
-			w.token = tok
+		if g.keys == nil {
+			g.keys = map[Relationship]bool{}
 		}
-		if err := w.o.after(w.ctx, tx, tok); err != nil {
-			e.undo(w)
-			return err
+		for _, u := range effective {
+			g.keys[u.Rel] = true
 		}
+		g.updates = append(g.updates, effective...)
+		g.writes = append(g.writes, w)
 		return nil
 	}
+}
+
+// flush writes what is gathered to the datastore and gives its token to
+// the writes it carried. A failure fails the group.
+func (g *gathered) flush() error {
+	if g.err != nil {
+		return g.err
+	}
+	if len(g.updates) == 0 {
+		return nil
+	}
+	tok, err := g.e.applyUpdates(g.ctx, g.updates)
+	if err != nil {
+		g.err = err
+		return err
+	}
+	g.applied = append(g.applied, g.updates)
+	for _, w := range g.writes {
+		w.token = tok
+	}
+	g.updates, g.keys, g.writes = nil, nil, nil
+	return nil
+}
+
+// undo takes back every datastore write of the group, newest first.
+func (g *gathered) undo() {
+	for i := len(g.applied) - 1; i >= 0; i-- {
+		if _, err := g.e.applyUpdates(g.ctx, invert(g.applied[i])); err != nil {
+			g.e.logger.Error("authz: cannot undo a write whose log commit failed; restart to rebuild from the log", "err", err)
+		}
+	}
+	g.applied = nil
 }
 
 // applyUpdates writes updates to the datastore and evicts what they change
@@ -218,15 +333,4 @@ func (e *Engine) applyUpdates(ctx context.Context, updates []Update) (Token, err
 	token := Token(resp.GetWrittenAt().GetToken())
 	e.wrote(ctx, token, updateChanges(updates))
 	return token, nil
-}
-
-// undo takes back what w applied to the datastore, if anything.
-func (e *Engine) undo(w *pendingWrite) {
-	if len(w.applied) == 0 {
-		return
-	}
-	if _, err := e.applyUpdates(context.WithoutCancel(w.ctx), invert(w.applied)); err != nil {
-		e.logger.Error("authz: cannot undo a write whose log commit failed; restart to rebuild from the log", "err", err)
-	}
-	w.applied = nil
 }

@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/grpc"
 
 	"github.com/stretchr/testify/require"
 
@@ -26,17 +30,20 @@ type countingLog struct {
 	fail   bool
 }
 
-func (l *countingLog) Commit(ctx context.Context, writes []*LogWrite) error {
+func (l *countingLog) Commit(ctx context.Context, writes []*LogWrite, finish func(*sql.Tx) error) error {
 	l.mu.Lock()
 	l.groups = append(l.groups, len(writes))
 	l.mu.Unlock()
 	if !l.fail {
-		return l.Log.Commit(ctx, writes)
+		return l.Log.Commit(ctx, writes, finish)
 	}
 	for _, w := range writes {
 		if err := w.Apply(nil, w.Updates); err != nil {
 			return err
 		}
+	}
+	if err := finish(nil); err != nil {
+		return err
 	}
 	return fmt.Errorf("%w: injected: the disk refused the commit", ErrCommitFailed)
 }
@@ -59,12 +66,34 @@ func openGroupLog(t *testing.T, dir string) *sql.DB {
 	return db
 }
 
+// countingWrites counts the datastore writes the engine makes.
+type countingWrites struct {
+	v1.PermissionsServiceClient
+	n atomic.Int64
+}
+
+func (c *countingWrites) WriteRelationships(ctx context.Context, in *v1.WriteRelationshipsRequest, opts ...grpc.CallOption) (*v1.WriteRelationshipsResponse, error) {
+	c.n.Add(1)
+	return c.PermissionsServiceClient.WriteRelationships(ctx, in, opts...)
+}
+
 func newGroupEngine(t *testing.T, log Log, group int) *Engine {
 	t.Helper()
-	e, err := New(context.Background(), Config{Schema: nexus.Schema, Log: log, WriteGroup: group})
+	e, _ := newCountingGroupEngine(t, log, group)
+	return e
+}
+
+func newCountingGroupEngine(t *testing.T, log Log, group int) (*Engine, *countingWrites) {
+	t.Helper()
+	writes := &countingWrites{}
+	e, err := New(context.Background(), Config{Schema: nexus.Schema, Log: log, WriteGroup: group,
+		testClients: func(p v1.PermissionsServiceClient, w v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient) {
+			writes.PermissionsServiceClient = p
+			return writes, w
+		}})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
-	return e
+	return e, writes
 }
 
 // waitQueued waits until n writes wait in the group queue.
@@ -148,7 +177,13 @@ func TestConcurrentWritesCommitAsOneGroupEachWithItsOwnOutcome(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	require.Equal(t, []int{1, n - 1}, log.sizes(), "the nine writes that waited commit together")
+	// The nine writes that waited went into one group. Write 6's token
+	// hook failed after the group's datastore write, which fails the group
+	// as a whole: it was undone and retried one write at a time, so each
+	// still has its own outcome.
+	sizes := log.sizes()
+	require.Equal(t, []int{1, n - 1}, sizes[:2], "the nine writes that waited commit together")
+	require.Equal(t, []int{1, 1, 1, 1, 1, 1, 1, 1, 1}, sizes[2:], "then, after write 6's failure, one at a time")
 	require.ErrorIs(t, errs[3], errHook)
 	require.ErrorIs(t, errs[5], errPre)
 	require.ErrorIs(t, errs[6], errAfter)
@@ -178,6 +213,69 @@ func TestConcurrentWritesCommitAsOneGroupEachWithItsOwnOutcome(t *testing.T) {
 	// engine agrees.
 	e.Close()
 	check(newGroupEngine(t, &SQLLog{DB: db}, 0))
+}
+
+func TestAGroupIsOneLogCommitAndOneDatastoreWrite(t *testing.T) {
+	ctx := context.Background()
+	db := openGroupLog(t, t.TempDir())
+	log := &countingLog{Log: &SQLLog{DB: db}}
+	e, dsWrites := newCountingGroupEngine(t, log, 0)
+	release := make(chan struct{})
+	const n = 9
+	var wg sync.WaitGroup
+	tokens := make([]Token, n)
+	for i := range n {
+		var opts []WriteOption
+		if i == 0 {
+			opts = append(opts, WithTx(func(ctx context.Context, tx *sql.Tx) error { <-release; return nil }))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			tokens[i], err = e.Write(ctx, []Update{TouchRel(memberRel(i)), TouchRel(Rel(Obj("group", fmt.Sprintf("g%d", i)), "member", Subject("user", "shared")))}, opts...)
+			require.NoError(t, err)
+		}()
+		if i == 0 {
+			require.Eventually(t, func() bool { return len(log.sizes()) == 1 }, 10*time.Second, time.Millisecond)
+		} else {
+			waitQueued(t, e, i)
+		}
+	}
+	before := dsWrites.n.Load()
+	close(release)
+	wg.Wait()
+	require.Equal(t, []int{1, n - 1}, log.sizes())
+	require.Equal(t, int64(2), dsWrites.n.Load()-before, "the blocked write's datastore write, then one for the eight that waited")
+	for i := range n {
+		require.True(t, isMember(t, e, i))
+		require.NotEmpty(t, tokens[i])
+	}
+	// A write touching a relationship a write before it in the group
+	// deleted cannot share its datastore write; both still apply in order.
+	rel := memberRel(100)
+	_, err := e.Write(ctx, []Update{TouchRel(rel)})
+	require.NoError(t, err)
+	release = make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := e.Write(ctx, []Update{TouchRel(memberRel(101))}, WithTx(func(ctx context.Context, tx *sql.Tx) error { <-release; return nil }))
+		require.NoError(t, err)
+	}()
+	require.Eventually(t, func() bool { return len(log.sizes()) == 4 }, 10*time.Second, time.Millisecond)
+	for i, u := range []Update{DeleteRel(rel), TouchRel(rel)} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.Write(ctx, []Update{u})
+			require.NoError(t, err)
+		}()
+		waitQueued(t, e, i+1)
+	}
+	close(release)
+	wg.Wait()
+	require.True(t, isMember(t, e, 100), "deleted, then touched again, in that order")
 }
 
 func TestAFailedGroupCommitLeavesNothingBehind(t *testing.T) {
@@ -221,5 +319,54 @@ func TestAGroupOfOneCommitsEachWriteOnItsOwn(t *testing.T) {
 	}
 	for i := range 16 {
 		require.True(t, isMember(t, e, i))
+	}
+}
+
+func TestACallerGoingAwayFailsAloneNotItsGroup(t *testing.T) {
+	ctx := context.Background()
+	db := openGroupLog(t, t.TempDir())
+	log := &countingLog{Log: &SQLLog{DB: db}}
+	e := newGroupEngine(t, log, 0)
+	release := make(chan struct{})
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	gone, leave := context.WithCancel(ctx)
+	for i := range n {
+		wctx := ctx
+		if i == 3 {
+			wctx = gone
+		}
+		opts := []WriteOption{WithTokenTx(func(ctx context.Context, tx *sql.Tx, tok Token) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO rows_of_callers (name) VALUES (?)`, fmt.Sprint(i))
+			return err
+		})}
+		if i == 0 {
+			opts = append(opts, WithTx(func(ctx context.Context, tx *sql.Tx) error { <-release; return nil }))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.Write(wctx, []Update{TouchRel(memberRel(i))}, opts...)
+		}()
+		if i == 0 {
+			require.Eventually(t, func() bool { return len(log.sizes()) == 1 }, 10*time.Second, time.Millisecond)
+		} else {
+			waitQueued(t, e, i)
+		}
+	}
+	// The last caller's deadline passes while its write waits.
+	leave()
+	close(release)
+	wg.Wait()
+	require.Equal(t, []int{1, n - 1}, log.sizes(), "the group committed as one, without a retry")
+	for i := range n {
+		if i == 3 {
+			require.ErrorIs(t, errs[i], context.Canceled)
+			require.False(t, isMember(t, e, i))
+			continue
+		}
+		require.NoError(t, errs[i], "write %d", i)
+		require.True(t, isMember(t, e, i), "write %d", i)
 	}
 }
