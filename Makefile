@@ -92,18 +92,25 @@ checkgenerate: generate
 	@test -z "$$(git status --porcelain -- api)" || (git status --porcelain -- api; echo "untracked generated files: run make generate and commit"; exit 1)
 
 ## bench: load benchmarks; prints tables and writes bench/results/latest.json
-bench:
+bench: $(BIN)/spicedb
 	$(GO) run ./bench -out bench/results/latest.json
 
-## bench-pg: production-mode benchmarks on PostgreSQL (scenario pg_matrix),
-## into bench/results/latest-pg.json; about 4 minutes with the default 5 s
+## bin/spicedb: the standalone SpiceDB server the API benchmarks compare
+## against (DESIGN.md), at the version go.mod pins; a cold build takes a few
+## minutes.
+SPICEDB_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/authzed/spicedb)
+$(BIN)/spicedb: go.mod
+	GOBIN=$(BIN) $(GO) install github.com/authzed/spicedb/cmd/spicedb@$(SPICEDB_VERSION)
+
+## bench-pg: production-mode benchmarks on PostgreSQL (scenarios pg_matrix
+## and pg_api_check_vs_spicedb_server), into bench/results/latest-pg.json; about 4 minutes with the default 5 s
 ## phases and a warm build cache, 2-3 more for a cold build (BENCH_DURATION=3s
 ## for shorter phases). Without NEXUS_BENCH_POSTGRES it
 ## starts a primary, a streaming replica and PgBouncer with deploy/local-pg.sh
 ## on free ports and stops them afterwards; with it, it uses that server (and
 ## NEXUS_BENCH_POSTGRES_REPLICA, NEXUS_BENCH_PGBOUNCER if set). See bench/README.md.
 BENCH_DURATION ?= 5s
-bench-pg:
+bench-pg: $(BIN)/spicedb
 	GO=$(GO) bench/pg-run.sh bench/results/latest-pg.json $(BENCH_DURATION)
 
 clean:

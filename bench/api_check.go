@@ -309,11 +309,18 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 // startNexusForBench runs a Nexus server on a loopback port with the
 // document definition and rels, and returns its address and a check key.
 func startNexusForBench(ctx context.Context, schema string, rels []*v1.Relationship) (string, string, string, func(), error) {
+	return startNexusForBenchWith(ctx, nexusserver.Config{}, schema, rels)
+}
+
+// startNexusForBenchWith is startNexusForBench with cfg (its DataDir and
+// Logger are set here): on PostgreSQL, for one.
+func startNexusForBenchWith(ctx context.Context, cfg nexusserver.Config, schema string, rels []*v1.Relationship) (string, string, string, func(), error) {
 	dir, err := os.MkdirTemp("", "nexus-bench-api-")
 	if err != nil {
 		return "", "", "", nil, err
 	}
-	srv, err := nexusserver.Open(ctx, nexusserver.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.DataDir, cfg.Logger = dir, slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := nexusserver.Open(ctx, cfg)
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", "", "", nil, err

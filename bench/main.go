@@ -54,6 +54,7 @@ var registry = []Scenario{
 	apiCheckVsSpiceDB,
 	writeThroughputVsSerial,
 	pgMatrix,
+	pgAPICheckVsSpiceDB,
 }
 
 func main() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench-pg: the production-mode benchmark matrix (scenario pg_matrix)
-# into OUT, each measured phase DURATION long.
+# make bench-pg: the production-mode benchmarks (scenarios pg_matrix and
+# pg_api_check_vs_spicedb_server; BENCH_PG_SCENARIOS picks some) into OUT,
+# each measured phase DURATION long.
 #
 #   bench/pg-run.sh [OUT [DURATION]]
 #
@@ -28,7 +29,9 @@ trap cleanup EXIT
 # Build first, so the servers do not idle through a cold build.
 echo "bench-pg: building ./bench" >&2
 "$GO" build -o "$tmp/bench" ./bench
-run() { "$tmp/bench" -out "$out" -scenarios pg_matrix -duration "$duration"; }
+# BENCH_PG_SCENARIOS picks some of them (comma-separated).
+scenarios=${BENCH_PG_SCENARIOS:-pg_matrix,pg_api_check_vs_spicedb_server}
+run() { "$tmp/bench" -out "$out" -scenarios "$scenarios" -duration "$duration"; }
 
 if [ -n "${NEXUS_BENCH_POSTGRES:-}" ]; then
   run

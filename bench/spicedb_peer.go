@@ -38,8 +38,13 @@ func spiceDBBinary() string {
 }
 
 // startSpiceDBBinary runs `spicedb serve` on a free loopback port with the
-// memory datastore, and loads schema and rels through its API.
-func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Relationship) (string, func(), error) {
+// memory datastore, and loads schema and rels through its API. datastore,
+// if given, replaces the memory datastore's flags (--datastore-engine
+// postgres --datastore-conn-uri ...).
+func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Relationship, datastore ...string) (string, func(), error) {
+	if len(datastore) == 0 {
+		datastore = []string{"--datastore-engine", "memory"}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -50,9 +55,8 @@ func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Rela
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "serve",
-		"--grpc-preshared-key", apiSecret,
-		"--datastore-engine", "memory",
+	args := append([]string{"serve", "--grpc-preshared-key", apiSecret}, datastore...)
+	cmd := exec.Command(bin, append(args,
 		"--telemetry-endpoint=",
 		"--grpc-addr", addr,
 		"--http-enabled=false",
@@ -60,7 +64,7 @@ func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Rela
 		"--dispatch-cluster-enabled=false",
 		"--log-level", "warn",
 		"--skip-release-check",
-	)
+	)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
