@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
@@ -108,7 +109,7 @@ func runListBulkVsNaive(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			return nil, fmt.Errorf("writing %s: %w", p, err)
 		}
 	}
-	progress("writing %d files into %s through files.Write (one caller)", listFiles, listFolder)
+	progress("writing %d files into %s through files.Write (%d callers)", listFiles, listFolder, setupWorkers)
 	createStart := time.Now()
 	if err := createFiles(ctx, fs, admin, progress); err != nil {
 		return nil, err
@@ -366,16 +367,17 @@ func listBudget(d time.Duration) time.Duration { return max(5*d, 30*time.Second)
 // engine's write lock and on SQLite's single writer, and wait out the busy
 // timeout's back-off.)
 func createFiles(ctx context.Context, fs *files.Service, admin files.Caller, progress func(string, ...any)) error {
-	for i := range listFiles {
+	var done atomic.Int64
+	return inParallel(ctx, listFiles, func(ctx context.Context, i int) error {
 		p := paths.Path(listFolder).Join(fmt.Sprintf("f%05d.txt", i)).String()
 		if _, _, err := fs.Write(ctx, admin, p, []byte(p+"\n"), files.WriteOptions{ExpectedVersion: files.MustNotExist}); err != nil {
 			return fmt.Errorf("writing %s: %w", p, err)
 		}
-		if n := i + 1; n%2500 == 0 && n < listFiles {
+		if n := done.Add(1); n%2500 == 0 && n < listFiles {
 			progress("  %d files written", n)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // naiveResult is what the naive loop found.

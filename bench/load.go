@@ -156,3 +156,37 @@ func percentile(xs []time.Duration, q float64) time.Duration {
 }
 
 func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// setupWorkers is how many writers a scenario's setup uses: writes that
+// overlap share their commits (authz's group commit), so setting up takes
+// a fraction of the time one writer would.
+const setupWorkers = 16
+
+// inParallel runs fn(0..n-1) on setupWorkers goroutines and returns the
+// first error; after one, the rest are skipped.
+func inParallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range setupWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}

@@ -125,11 +125,18 @@ func runSearchFTS(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	rng := rand.New(rand.NewPCG(searchSeed, 1))
 	progress("writing %d documents through files.Write (%s)", searchDocs, b.dirFS)
 	start := time.Now()
-	for i := range searchDocs {
+	texts := make([]string, searchDocs)
+	for i := range texts {
+		texts[i] = vocab.text(rng, searchDocWords)
+	}
+	if err := inParallel(ctx, searchDocs, func(ctx context.Context, i int) error {
 		p := fmt.Sprintf("/%s/d%05d.txt", []string{"a", "b"}[i%2], i)
-		if _, _, err := fs.Write(ctx, b.admin, p, []byte(vocab.text(rng, searchDocWords)), files.WriteOptions{}); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", p, err)
+		if _, _, err := fs.Write(ctx, b.admin, p, []byte(texts[i]), files.WriteOptions{}); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	writeTime := time.Since(start)
 	start = time.Now()
