@@ -57,7 +57,7 @@ func (c *cache) watch(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	began := time.Now()
-	head, err := c.e.headToken(ctx)
+	head, err := c.e.sideHeadToken(ctx)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (c *cache) watch(ctx context.Context) error {
 	if err := c.loadSchema(ctx); err != nil {
 		return err
 	}
-	stream, err := c.e.watch.Watch(ctx, &v1.WatchRequest{
+	stream, err := c.e.side.watch.Watch(ctx, &v1.WatchRequest{
 		OptionalStartCursor: &v1.ZedToken{Token: string(head)},
 		OptionalUpdateKinds: []v1.WatchKind{
 			v1.WatchKind_WATCH_KIND_INCLUDE_RELATIONSHIP_UPDATES,
@@ -199,7 +199,7 @@ func (c *cache) affected(ctx context.Context, changed []ObjectRef, limit int) ([
 		if !subjectTypes[o.Type] {
 			continue // nothing can refer to it
 		}
-		stream, err := c.e.perms.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
+		stream, err := c.e.side.perms.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
 			Consistency: FullyConsistent().proto(),
 			RelationshipFilter: &v1.RelationshipFilter{
 				OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: o.Type, OptionalSubjectId: o.ID},
@@ -310,7 +310,7 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 	began := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, began.Add(c.cfg.Staleness))
 	defer cancel()
-	head, err := c.e.headToken(ctx)
+	head, err := c.e.sideHeadToken(ctx)
 	if err != nil {
 		return // the engine cannot say where it is: vouch for nothing
 	}

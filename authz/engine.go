@@ -16,7 +16,6 @@ import (
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/spicedb/pkg/cmd/server"
-	"github.com/authzed/spicedb/pkg/cmd/util"
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -107,6 +106,12 @@ type Engine struct {
 	// groups queues writes for group commits of the log (write_group.go).
 	groups *writeGroups
 
+	// side is what the decision cache reads through: its watch, its probe
+	// and its eviction reads. On PostgreSQL it is a SpiceDB of its own
+	// over a small pool of its own (side.go), so the cache never waits
+	// behind the misses it exists to spare; otherwise the engine's.
+	side sideClients
+
 	metrics   *metrics
 	cache     *cache // nil when disabled
 	admission *admission
@@ -183,33 +188,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	presharedKey := hex.EncodeToString(key)
 
-	var extra []server.ConfigOption
-	if cfg.Postgres != nil {
-		// SpiceDB's postgres Watch polls for new transactions once per
-		// heartbeat (default 1 s): that poll bounds how soon another node's
-		// revoke evicts this node's cache.
-		extra = append(extra, server.WithWatchHeartbeat(PostgresWatchInterval))
-	}
-	srv, err := server.NewConfigWithOptionsAndDefaults(append([]server.ConfigOption{
-		server.WithDatastore(ds),
-		server.WithGRPCServer(util.GRPCServerConfig{Network: util.BufferedNetwork, Enabled: true, MaxConnAge: 365 * 24 * time.Hour}),
-		server.WithPresharedSecureKey(presharedKey),
-		server.WithHTTPGateway(util.HTTPServerConfig{HTTPEnabled: false}),
-		server.WithMetricsAPI(util.HTTPServerConfig{HTTPEnabled: false}),
-		server.WithDispatchServer(util.GRPCServerConfig{Enabled: false}),
-		server.WithSilentlyDisableTelemetry(true),
-		server.WithTelemetryEndpoint(""),
-		server.WithDisableVersionResponse(true),
-		server.WithEnableMemoryProtectionMiddleware(false),
-		server.WithNamespaceCacheConfig(server.CacheConfig{Name: "namespace", Enabled: true, MaxCost: "32MiB"}),
-		server.WithDispatchCacheConfig(server.CacheConfig{Name: "dispatch", Enabled: true, MaxCost: "256MiB"}),
-		server.WithClusterDispatchCacheConfig(server.CacheConfig{Name: "cluster_dispatch", Enabled: false}),
-		server.WithMaximumUpdatesPerWrite(maxUpdatesPerWrite),
-		server.WithMaxLookupResourcesLimit(lookupPageSize),
-	}, extra...)...).Complete(ctx)
+	srv, err := newSpiceDBServer(ctx, ds, presharedKey, cfg.Postgres != nil, "256MiB")
 	if err != nil {
 		_ = ds.Close()
-		return nil, fmt.Errorf("authz: configuring SpiceDB: %w", err)
+		return nil, err
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -247,6 +229,16 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.watch = v1.NewWatchServiceClient(conn)
 	if cfg.testClients != nil {
 		e.perms, e.watch = cfg.testClients(e.perms, e.watch)
+	}
+	e.side = sideClients{perms: e.perms, schema: e.schema, watch: e.watch}
+	if cfg.Postgres != nil {
+		if err := e.openSide(ctx, runCtx, cfg, presharedKey); err != nil {
+			e.Close()
+			return nil, err
+		}
+		if cfg.testClients != nil {
+			e.side.perms, e.side.watch = cfg.testClients(e.side.perms, e.side.watch)
+		}
 	}
 
 	if err := e.applySchema(ctx, cfg.Schema); err != nil {
@@ -295,6 +287,7 @@ func (e *Engine) Close() error {
 		if e.conn != nil {
 			_ = e.conn.Close()
 		}
+		e.closeSide()
 		select {
 		case <-e.done:
 		case <-time.After(10 * time.Second):

@@ -186,31 +186,7 @@ func invert(updates []Update) []Update {
 
 // headToken returns a token for the newest revision.
 func (e *Engine) headToken(ctx context.Context) (Token, error) {
-	resp, err := e.perms.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
-		Consistency:        FullyConsistent().proto(),
-		RelationshipFilter: &v1.RelationshipFilter{ResourceType: "user"},
-		OptionalLimit:      1,
-	})
-	if err != nil {
-		return "", wrapErr("head revision", err)
-	}
-	defer func() {
-		for {
-			if _, err := resp.Recv(); err != nil {
-				return
-			}
-		}
-	}()
-	r, err := resp.Recv()
-	if err == nil {
-		return Token(r.GetReadAt().GetToken()), nil
-	}
-	if errors.Is(err, io.EOF) {
-		// No user relationships: ask a check, which always carries a token.
-		d, err := e.Check(ctx, CheckItem{Resource: Obj("zone", "none"), Permission: "access", Subject: Subject("user", "none")}, FullyConsistent())
-		return d.At, err
-	}
-	return "", wrapErr("head revision", err)
+	return headTokenVia(ctx, e.perms)
 }
 
 // DeleteMatching deletes every relationship f matches, atomically.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -309,34 +308,40 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 // startNexusForBench runs a Nexus server on a loopback port with the
 // document definition and rels, and returns its address and a check key.
 func startNexusForBench(ctx context.Context, schema string, rels []*v1.Relationship) (string, string, string, func(), error) {
-	return startNexusForBenchWith(ctx, nexusserver.Config{}, schema, rels)
+	addr, key, writeKey, stop, _, err := startNexusForBenchWith(ctx, nexusserver.Config{}, schema, rels)
+	return addr, key, writeKey, stop, err
 }
 
 // startNexusForBenchWith is startNexusForBench with cfg (its DataDir and
 // Logger are set here): on PostgreSQL, for one.
-func startNexusForBenchWith(ctx context.Context, cfg nexusserver.Config, schema string, rels []*v1.Relationship) (string, string, string, func(), error) {
+func startNexusForBenchWith(ctx context.Context, cfg nexusserver.Config, schema string, rels []*v1.Relationship) (string, string, string, func(), *nexusserver.Server, error) {
 	dir, err := os.MkdirTemp("", "nexus-bench-api-")
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
-	cfg.DataDir, cfg.Logger = dir, slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Warnings (the decision cache stopping, internal errors) go to
+	// stderr with the progress: they explain a figure.
+	cfg.DataDir, cfg.Logger = dir, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := nexusserver.Open(ctx, cfg)
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	ln, err := nexusserver.Listen("127.0.0.1:0")
 	if err != nil {
 		srv.Close()
 		os.RemoveAll(dir)
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(runCtx, ln) }()
 	stop := func() { cancel(); <-done; srv.Close(); os.RemoveAll(dir) }
 
-	fail := func(err error) (string, string, string, func(), error) { stop(); return "", "", "", nil, err }
+	fail := func(err error) (string, string, string, func(), *nexusserver.Server, error) {
+		stop()
+		return "", "", "", nil, nil, err
+	}
 	adminKey, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
 	if err != nil {
 		return fail(err)
@@ -368,7 +373,7 @@ func startNexusForBenchWith(ctx context.Context, cfg nexusserver.Config, schema 
 			return fail(err)
 		}
 	}
-	return ln.Addr().String(), key, writeKey, stop, nil
+	return ln.Addr().String(), key, writeKey, stop, srv, nil
 }
 
 // startSpiceDBForBench runs a plain SpiceDB gRPC server on a loopback port,

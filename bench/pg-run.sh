@@ -31,7 +31,8 @@ echo "bench-pg: building ./bench" >&2
 "$GO" build -o "$tmp/bench" ./bench
 # BENCH_PG_SCENARIOS picks some of them (comma-separated).
 scenarios=${BENCH_PG_SCENARIOS:-pg_matrix,pg_api_check_vs_spicedb_server}
-run() { "$tmp/bench" -out "$out" -scenarios "$scenarios" -duration "$duration"; }
+# BENCH_FLAGS adds flags (-cpuprofile FILE, -blockprofile FILE).
+run() { "$tmp/bench" -out "$out" -scenarios "$scenarios" -duration "$duration" ${BENCH_FLAGS:-}; }
 
 if [ -n "${NEXUS_BENCH_POSTGRES:-}" ]; then
   run

@@ -54,7 +54,7 @@ func runPgAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		return nil, err
 	}
 	progress("starting Nexus in production mode")
-	nexusAddr, nexusKey, nexusWriteKey, stopNexus, err := startNexusForBenchWith(ctx, nexusserver.Config{Postgres: nexusURL}, schema, nested.rels)
+	nexusAddr, nexusKey, nexusWriteKey, stopNexus, nexusSrv, err := startNexusForBenchWith(ctx, nexusserver.Config{Postgres: nexusURL}, schema, nested.rels)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +105,7 @@ func runPgAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		}
 	}
 	warm := min(max(cfg.Duration/10, 200*time.Millisecond), time.Second)
+	cacheBefore := nexusSrv.Engine().CacheStats()
 	for round := range apiRounds {
 		for i := range sides {
 			s := sides[i]
@@ -128,6 +129,11 @@ func runPgAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		"nested_documents": nestedDocs, "relationships": len(nested.rels), "write_fraction": 1.0 / nestedWriteEvery,
 		"peer": "standalone SpiceDB server binary " + bin + " (spicedb serve, postgres datastore, its defaults otherwise)",
 	}}
+	cache := nexusSrv.Engine().CacheStats()
+	hits, misses := cache.Hits+cache.SetAnswers-cacheBefore.Hits-cacheBefore.SetAnswers, cache.Misses-cacheBefore.Misses
+	o.Params["nexus_cache_hit_ratio"] = round(float64(hits)/float64(max(hits+misses, 1)), 3)
+	o.Params["nexus_cache_coalesced"] = cache.Coalesced - cacheBefore.Coalesced
+	o.Params["nexus_cache_serving_at_end"] = cache.Serving
 	tput := map[string]float64{}
 	p99 := map[string]float64{}
 	for _, s := range sides {
@@ -173,3 +179,4 @@ func medianOf(sts []loadStats, f func(loadStats) float64) float64 {
 	}
 	return medianF(xs)
 }
+
