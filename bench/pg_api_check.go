@@ -179,4 +179,3 @@ func medianOf(sts []loadStats, f func(loadStats) float64) float64 {
 	}
 	return medianF(xs)
 }
-
