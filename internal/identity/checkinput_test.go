@@ -108,3 +108,36 @@ func TestRevokeAPIKeyRefusals(t *testing.T) {
 	_, err = f.svc.Authenticate(ctx, secret)
 	require.Error(t, err)
 }
+
+// TestListGroupMembers: a group's direct members, users and groups, by
+// qualified name; nested members are not listed; to another zone's user
+// the group is NotFound, as a missing one is.
+func TestListGroupMembers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.user(t, "bob", "", false)
+	f.user(t, "carol", "", false)
+	_, err := f.svc.CreateZone(ctx, f.admin, "other")
+	require.NoError(t, err)
+	eve := f.user(t, "eve", "other", false)
+	for _, g := range []string{"eng", "db"} {
+		_, _, err := f.svc.CreateGroup(ctx, f.admin, g, "")
+		require.NoError(t, err)
+	}
+	for _, m := range [][2]string{{"eng", "user:bob"}, {"eng", "group:db"}, {"db", "carol"}} {
+		_, err := f.svc.AddGroupMember(ctx, f.admin, m[0], m[1])
+		require.NoError(t, err)
+	}
+	got, err := f.svc.ListGroupMembers(ctx, f.admin, "eng")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"user:default/bob", "group:default/db"}, got)
+
+	_, err = f.svc.AddGroupMember(ctx, f.admin, "eng", "user:other/eve")
+	require.ErrorIs(t, err, errs.InvalidArgument)
+	require.Contains(t, err.Error(), "own zone only")
+
+	_, errHidden := f.svc.ListGroupMembers(ctx, eve, "default/eng")
+	_, errMissing := f.svc.ListGroupMembers(ctx, eve, "default/nosuch")
+	require.ErrorIs(t, errHidden, errs.NotFound)
+	require.ErrorIs(t, errMissing, errs.NotFound)
+}
