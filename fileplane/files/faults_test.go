@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -532,4 +534,61 @@ func TestServiceAccessors(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, sqls)
 	}
+}
+
+// TestGCWithDamagedReferences: a content hash in the versions or the
+// upload parts that is not a hash stops the GC before it deletes anything.
+func TestGCWithDamagedReferences(t *testing.T) {
+	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 8, MaxFileBytes: 64, UploadTTL: time.Hour}})
+	ctx := context.Background()
+	w.write(w.admin, "/a.txt", "a")
+	up, err := w.svc.BeginUpload(ctx, w.admin, "/u.txt", 0, files.WriteOptions{})
+	require.NoError(t, err)
+	_, err = w.svc.AppendUpload(ctx, w.admin, up.ID, 0, []byte("part"))
+	require.NoError(t, err)
+	orphan, err := w.content.Write(ctx, strings.NewReader("saved, never referenced"), -1)
+	require.NoError(t, err)
+	require.NoError(t, w.content.Save(ctx, w.db, orphan))
+
+	for _, q := range []string{
+		`UPDATE files_upload_parts SET content_hash = 'bad'`,
+		`UPDATE versions_versions SET content_hash = 'bad'`,
+	} {
+		_, err = w.db.Exec(q)
+		require.NoError(t, err)
+		_, err = w.content.GC(ctx, 0, w.svc.Referencers()...)
+		require.ErrorIs(t, err, errs.InvalidArgument, q)
+		_, err = w.content.Object(ctx, w.db, orphan.Hash)
+		require.NoError(t, err, "nothing deleted")
+	}
+	_, err = w.db.Exec(`DROP TABLE files_upload_parts`)
+	require.NoError(t, err)
+	_, err = w.content.GC(ctx, 0, w.svc.Referencers()[1])
+	require.ErrorContains(t, err, "files_upload_parts")
+}
+
+// TestListScansPastHiddenEntries: a page of what the caller may read is
+// filled from later batches when the first batch of candidates is mostly
+// hidden, and the last page has no token.
+func TestListScansPastHiddenEntries(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	var visible []string
+	for i := range 130 {
+		p := fmt.Sprintf("/f%03d.txt", i)
+		w.write(w.admin, p, "x")
+		if i%40 == 5 {
+			w.grant(p, "viewer", "member")
+			visible = append(visible, p)
+		}
+	}
+	// The zone's root is open to members; its entries are filtered.
+	items, next, err := w.svc.List(ctx, w.member, "/", 10, "", ml)
+	require.NoError(t, err)
+	require.Empty(t, next, "all that is visible fits one page")
+	var got []string
+	for _, it := range items {
+		got = append(got, string(it.Path))
+	}
+	require.Equal(t, visible, got)
 }
