@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/stretchr/testify/require"
@@ -173,4 +174,57 @@ func TestLookupFailures(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, more)
 	require.Len(t, ids, 3, "the page read is returned whole")
+}
+
+// TestFailedAccessibleSetsLeaveAnswersToTheEngine: an accessible set that
+// cannot be built — its subject reaches more than MaxSetSize resources, or
+// the lookup fails — is marked failed and not retried at once, and every
+// bulk check is still answered, correctly, by the engine.
+func TestFailedAccessibleSetsLeaveAnswersToTheEngine(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		maxSet     int
+		failLookup int32
+	}{
+		"too large":         {maxSet: 2},
+		"the lookup failed": {failLookup: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fp := &countingPerms{}
+			fp.failLookup.Store(tc.failLookup)
+			e := cachedEngine(t, Config{Cache: CacheConfig{MaxSetSize: tc.maxSet},
+				testClients: func(p v1.PermissionsServiceClient, w v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient) {
+					fp.PermissionsServiceClient = p
+					return fp, w
+				}})
+			alice := Subject("user", "alice")
+			var ups []Update
+			var items []CheckItem
+			for i := range 20 {
+				g := Obj("group", fmt.Sprintf("g%d", i))
+				if i%4 == 0 {
+					ups = append(ups, TouchRel(Rel(g, "member", alice)))
+				}
+				items = append(items, CheckItem{Resource: g, Permission: "membership", Subject: alice})
+			}
+			tok, err := e.Write(ctx, ups)
+			require.NoError(t, err)
+			caughtUp(t, e, tok)
+			check := func() {
+				t.Helper()
+				ds, err := e.CheckBulk(ctx, items, AtLeastAsFresh(tok))
+				require.NoError(t, err)
+				for i, d := range ds {
+					require.Equal(t, i%4 == 0, d.Allowed, "group %d", i)
+				}
+			}
+			check()
+			require.Eventually(t, func() bool { return e.cache.sets.failed.Load() >= 1 }, 10*time.Second, time.Millisecond,
+				"the set's build never failed")
+			check()
+			check()
+			require.Equal(t, uint64(1), e.cache.sets.failed.Load(), "a failed set is not built again at once")
+			require.Zero(t, e.CacheStats().SetAnswers)
+		})
+	}
 }
