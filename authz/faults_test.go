@@ -285,3 +285,42 @@ func TestEmbeddedEngineAccessors(t *testing.T) {
 	require.Equal(t, authz.AdmissionStats{}, off.AdmissionStats())
 	require.Equal(t, authz.CacheStats{}, off.CacheStats())
 }
+
+// TestStartKeepsOthersDefinitionsOrSaysWhy: at start, the definitions
+// other services added (recorded in the log) are kept beside Nexus's; if
+// they no longer fit Nexus's schema, or do not compile, the start fails
+// naming them.
+func TestStartKeepsOthersDefinitionsOrSaysWhy(t *testing.T) {
+	ctx := context.Background()
+	// The engine reads its head revision with a check on zone#access.
+	const base = "definition user {}\ndefinition zone {\n    relation member: user\n    permission access = member\n}\n"
+	const v1 = base + "definition team {\n    relation member: user\n}\n"
+	const v2 = base + "definition team {\n    relation lead: user\n}\n"
+	const others = "definition doc {\n    relation viewer: team#member\n}\n"
+	db := openLog(t, t.TempDir())
+	off := authz.CacheConfig{Disabled: true} // no decision cache: not what is tested here
+	e, err := authz.New(ctx, authz.Config{Schema: v1, Log: &authz.SQLLog{DB: db}, Cache: off})
+	require.NoError(t, err)
+	_, err = e.WriteSchema(ctx, v1+others)
+	require.NoError(t, err)
+	e.Close()
+
+	e, err = authz.New(ctx, authz.Config{Schema: v1, Log: &authz.SQLLog{DB: db}, Cache: off})
+	require.NoError(t, err, "the same schema again, with doc kept")
+	_, err = e.Check(ctx, authz.CheckItem{Resource: authz.Obj("doc", "d"), Permission: "viewer", Subject: alice}, authz.FullyConsistent())
+	require.NoError(t, err, "doc is defined after the restart")
+	e.Close()
+
+	_, err = authz.New(ctx, authz.Config{Schema: v2, Log: &authz.SQLLog{DB: db}, Cache: off})
+	require.ErrorIs(t, err, authz.ErrSchema)
+	require.Contains(t, err.Error(), "the definitions others added (doc)")
+
+	_, err = db.Exec(`UPDATE authz_schema SET schema_text = 'definition broken {'`)
+	require.NoError(t, err)
+	_, err = authz.New(ctx, authz.Config{Schema: v1, Log: &authz.SQLLog{DB: db}, Cache: off})
+	require.ErrorIs(t, err, authz.ErrSchema)
+	require.Contains(t, err.Error(), "do not compile")
+
+	_, err = authz.New(ctx, authz.Config{Schema: "definition broken {", Cache: off})
+	require.ErrorIs(t, err, authz.ErrSchema)
+}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
 )
 
 // revDatastore answers revisions with fixed results; every other method of
@@ -135,4 +137,24 @@ func TestFailpoint(t *testing.T) {
 		require.True(t, ws.Signaled(), tc.at)
 		require.Equal(t, syscall.SIGKILL, ws.Signal(), tc.at)
 	}
+}
+
+// TestPostgresVersion: an unmigrated database has no revision; a migrated
+// one is at the head this build carries.
+func TestPostgresVersion(t *testing.T) {
+	pgtest.Require(t)
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	cur, head, err := PostgresVersion(ctx, url)
+	require.NoError(t, err)
+	require.Empty(t, cur)
+	require.NotEmpty(t, head)
+	require.NoError(t, MigratePostgres(ctx, url))
+	cur, head2, err := PostgresVersion(ctx, url)
+	require.NoError(t, err)
+	require.Equal(t, head, cur)
+	require.Equal(t, head, head2)
+	_, _, err = PostgresVersion(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	require.Error(t, err)
+	require.Error(t, MigratePostgres(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"))
 }
