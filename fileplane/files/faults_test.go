@@ -495,7 +495,8 @@ func TestWriteRacingACreator(t *testing.T) {
 	require.ErrorIs(t, err, errs.FailedPrecondition)
 	require.Contains(t, err.Error(), "/r is a file")
 
-	// A caller gone while it waits to retry.
+	// A caller gone by the time it retries: the retry fails with its
+	// context's error, and the other writer's file stands.
 	cctx, cancel := context.WithCancel(ctx)
 	fe.arm(2, func() { other("/d/c.txt")(); cancel() })
 	_, _, err = w.svc.Write(cctx, w.admin, "/d/c.txt", []byte("mine"), files.WriteOptions{})
