@@ -1,5 +1,7 @@
 package files
 
+import "time"
+
 // HoldGrepSlots takes every Grep slot of s, as that many running calls
 // would; the returned func gives them back.
 func HoldGrepSlots(s *Service) (release func()) {
@@ -12,3 +14,6 @@ func HoldGrepSlots(s *Service) (release func()) {
 		}
 	}
 }
+
+// SetNow sets the clock s reads (upload expiry).
+func SetNow(s *Service, now func() time.Time) { s.now = now }

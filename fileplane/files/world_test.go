@@ -2,6 +2,7 @@ package files_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 // zone (z2) with an outsider.
 type world struct {
 	t       *testing.T
+	db      *sql.DB
 	svc     *files.Service
 	engine  *authz.Engine
 	tree    *paths.Tree
@@ -37,6 +39,8 @@ type world struct {
 type worldOpts struct {
 	limits       files.Limits
 	quantization time.Duration
+	// wrap, if set, wraps the engine the service checks with.
+	wrap func(files.Engine) files.Engine
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -56,10 +60,14 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	chunks, err := content.NewDiskChunks(filepath.Join(dir, "blobs"))
 	require.NoError(t, err)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{t: t, engine: engine, content: content.NewStore(db, chunks)}
+	w := &world{t: t, db: db, engine: engine, content: content.NewStore(db, chunks)}
+	var checker files.Engine = engine
+	if o.wrap != nil {
+		checker = o.wrap(engine)
+	}
 	w.tree = paths.NewTree(db, paths.SQLStore{}, engine, quiet)
 	w.svc, err = files.New(ctx, files.Config{
-		DB: db, Tree: w.tree, Versions: versions.SQLStore{}, Content: w.content, Engine: engine,
+		DB: db, Tree: w.tree, Versions: versions.SQLStore{}, Content: w.content, Engine: checker,
 		Fresh: func() authz.Token {
 			if p := w.fresh.Load(); p != nil {
 				return *p

@@ -34,6 +34,34 @@ func (b *PgBouncer) URL(serverURL string) string {
 	return u.String()
 }
 
+// findPgBouncer returns the pgbouncer binary's path, or "".
+func findPgBouncer() string {
+	if bin, err := exec.LookPath("pgbouncer"); err == nil {
+		return bin
+	}
+	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
+		return "/usr/sbin/pgbouncer"
+	}
+	return ""
+}
+
+func havePgBouncer() bool { return findPgBouncer() != "" }
+
+// pgbouncerBin returns the pgbouncer binary's path. Without one it fails
+// tb under CI and skips it, loudly, otherwise.
+func pgbouncerBin(tb testing.TB) string {
+	tb.Helper()
+	if bin := findPgBouncer(); bin != "" {
+		return bin
+	}
+	msg := "pgbouncer not found (apt-get install pgbouncer)"
+	if os.Getenv("CI") != "" {
+		tb.Fatal(msg)
+	}
+	tb.Skip("SKIPPING PGBOUNCER TESTS: " + msg)
+	return ""
+}
+
 // StartPgBouncer starts PgBouncer in transaction pooling mode in front of
 // the server of serverURL (trust auth, user postgres), stopped when the test
 // ends. Without the pgbouncer binary it fails under CI and skips, loudly,
@@ -44,18 +72,7 @@ func (b *PgBouncer) URL(serverURL string) string {
 // `nexus_spicedb = host=127.0.0.1 port=5432 dbname=nexus connect_query='SET search_path TO spicedb'`.
 func StartPgBouncer(tb testing.TB, serverURL string, databases ...string) *PgBouncer {
 	tb.Helper()
-	bin, err := exec.LookPath("pgbouncer")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/pgbouncer"); err2 == nil {
-			bin = "/usr/sbin/pgbouncer"
-		} else {
-			msg := "pgbouncer not found (apt-get install pgbouncer)"
-			if os.Getenv("CI") != "" {
-				tb.Fatal(msg)
-			}
-			tb.Skip("SKIPPING PGBOUNCER TESTS: " + msg)
-		}
-	}
+	bin := pgbouncerBin(tb)
 	su, err := url.Parse(serverURL)
 	if err != nil {
 		tb.Fatal(err)
