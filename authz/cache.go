@@ -139,7 +139,10 @@ type cache struct {
 	// arrows are, per type, the relations its permissions follow arrows
 	// through (parent in parent->read).
 	arrows atomic.Pointer[map[string]map[string]bool]
-	// subjectAbove is subjectSideAbove, lower in tests.
+	// subjectAbove is subjectSideAbove, lower in tests; on PostgreSQL 0:
+	// every change a subject alone can account for is evicted by its
+	// subject, with no reads (each would be a round trip to PostgreSQL under
+	// procMu, which the watch waits for).
 	subjectAbove int
 
 	sets *setStore
@@ -199,6 +202,9 @@ func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 		subjectAbove: subjectSideAbove,
 		soleWriter:   e.outbox == nil,
 		own:          map[string]struct{}{},
+	}
+	if !c.soleWriter {
+		c.subjectAbove = 0
 	}
 	c.sets = newSetStore(c)
 	return c, nil
