@@ -42,6 +42,9 @@ import (
 // PostgreSQL needs none of this: records commit concurrently, and one drain
 // of the outbox applies every pending record (outbox.go).
 
+// groupTimeout bounds a group commit, which no caller's deadline does.
+const groupTimeout = 30 * time.Second
+
 // DefaultWriteGroup is how many writes one log commit takes at most.
 const DefaultWriteGroup = 64
 
@@ -169,7 +172,8 @@ func (e *Engine) commitTogether(writes []*pendingWrite) bool {
 	// caller going away must not take the others' writes with it (each
 	// caller's own statements and hooks use its own context, so a
 	// cancelled caller fails alone).
-	ctx := context.WithoutCancel(writes[0].ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(writes[0].ctx), groupTimeout)
+	defer cancel()
 	g := &gathered{e: e, ctx: ctx}
 	logWrites := make([]*LogWrite, len(writes))
 	for i, w := range writes {
