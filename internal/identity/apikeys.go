@@ -122,8 +122,10 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p Principal, id KeyID) error
 		if err != nil {
 			return err
 		}
-		if err := s.mayManageZone(ctx, p, u.Zone); err != nil {
+		if err := s.mayManageZone(ctx, p, u.Zone); errors.Is(err, errs.PermissionDenied) {
 			return notFound
+		} else if err != nil {
+			return err // not known: not a refusal either
 		}
 	}
 	if err := s.store.RevokeKey(ctx, s.db, id, s.now()); err != nil {
