@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build run test test-short test-repeat cover lint generate checkgenerate bench bench-pg tools clean
+.PHONY: all build run test test-short test-repeat cover lint generate checkgenerate bench bench-pg soak tools clean
 
 all: build
 
@@ -112,6 +112,21 @@ $(BIN)/spicedb: go.mod
 BENCH_DURATION ?= 5s
 bench-pg: $(BIN)/spicedb
 	GO=$(GO) bench/pg-run.sh bench/results/latest-pg.json $(BENCH_DURATION)
+
+## soak: the soak and crash harness (bench/soak, bench/README.md): mixed
+## load (file writes, grants and revokes, checks) against a real `nexus
+## serve` for SOAK_SECONDS in each of SOAK_MODES, with kill -9 of the node
+## at random moments; on PostgreSQL (its own primary and synchronous
+## replica, on free ports) also kill -9 of the primary, and once a failover
+## to the replica. Then every acknowledged write must be there and every
+## decision of a sample equal a fresh process's; prints the counts, fails
+## on a lost write or a divergence. Not part of make test (TestLedger, the
+## harness's own logic, is). About SOAK_SECONDS + 20 s a mode.
+SOAK_SECONDS ?= 120
+SOAK_MODES   ?= embedded,postgres
+soak: build
+	NEXUS_SOAK_BIN=$(BIN)/nexus SOAK_SECONDS=$(SOAK_SECONDS) SOAK_MODES=$(SOAK_MODES) \
+		$(GO) test -count=1 -timeout $$(( $(SOAK_SECONDS) * 3 + 600 ))s -run '^TestSoak$$' -v ./bench/soak
 
 clean:
 	rm -rf $(BIN)

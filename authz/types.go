@@ -146,7 +146,9 @@ func (c Consistency) proto() *v1.Consistency {
 var ErrInvalidRef = errors.New("invalid reference")
 
 var (
-	typeRE     = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
+	// typeRE is SpiceDB's: a definition name, optionally in namespaces
+	// (billing/invoice), as other services' definitions are.
+	typeRE     = regexp.MustCompile(`^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
 	idRE       = regexp.MustCompile(`^([a-zA-Z0-9/_|\-=+]+|\*)$`)
 	relationRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
 )
@@ -177,7 +179,7 @@ func ParseObject(s string) (ObjectRef, error) {
 // Validate reports whether o fits SpiceDB's rules.
 func (o ObjectRef) Validate() error {
 	if !typeRE.MatchString(o.Type) {
-		return fmt.Errorf("%w: object type %q must be 3-64 lower-case letters, digits and _", ErrInvalidRef, o.Type)
+		return fmt.Errorf("%w: object type %q must be 3-64 lower-case letters, digits and _, optionally after namespaces ending in / (billing/invoice)", ErrInvalidRef, o.Type)
 	}
 	if len(o.ID) > 1024 || !idRE.MatchString(o.ID) {
 		return fmt.Errorf("%w: object id %q must be 1-1024 of a-z A-Z 0-9 / _ | - = +", ErrInvalidRef, o.ID)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -214,10 +215,11 @@ func newGroupCmd(cl *client) *cobra.Command {
 
 func newKeyCmd(cl *client) *cobra.Command {
 	key := &cobra.Command{Use: "key", Short: "Manage API keys"}
-	var user, description, scope string
+	var user, description string
+	var scopes []string
 	var expires time.Duration
 	create := &cobra.Command{
-		Use:   "create --user NAME [--expires 720h] [--scope check|write]",
+		Use:   "create --user NAME [--expires 720h] [--scope check|write|write:PREFIX/]...",
 		Short: "Create an API key; prints only the key on stdout",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -225,7 +227,7 @@ func newKeyCmd(cl *client) *cobra.Command {
 				return fmt.Errorf("invalid_argument: --expires %s must not be negative", expires)
 			}
 			resp, err := cl.identity().CreateAPIKey(cmd.Context(), connect.NewRequest(&nexusv1.CreateAPIKeyRequest{
-				User: user, Description: description, ExpiresInSeconds: int64(expires / time.Second), Scope: scope,
+				User: user, Description: description, ExpiresInSeconds: int64(expires / time.Second), Scope: strings.Join(scopes, ","),
 			}))
 			if err != nil {
 				return err
@@ -241,7 +243,7 @@ func newKeyCmd(cl *client) *cobra.Command {
 	create.Flags().StringVar(&user, "user", "", "user name or zone/name (default: the caller)")
 	create.Flags().StringVar(&description, "description", "", "what the key is for")
 	create.Flags().DurationVar(&expires, "expires", 0, "lifetime, such as 720h (default: never expires)")
-	create.Flags().StringVar(&scope, "scope", "", "make a service key for the SpiceDB API: check (read-only) or write (operators only)")
+	create.Flags().StringArrayVar(&scopes, "scope", nil, "make a service key for the SpiceDB API (operators only): check (read-only), write (every service definition) or write:PREFIX/ (only definitions named PREFIX/..., such as write:billing/; repeatable)")
 	revoke := &cobra.Command{
 		Use:   "revoke KEY-ID",
 		Short: "Revoke an API key by its id",

@@ -269,6 +269,17 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		code, _, errOut = cli(p.url, key, "admin", "key", "create", "--user", "bob", "--scope", "admin")
 		require.NotEqual(t, 0, code)
 		require.True(t, strings.HasPrefix(errOut, "nexus: invalid_argument: "), errOut)
+		for _, bad := range []string{"write:", "write:Billing", "write:../", "read:billing/"} {
+			code, _, errOut = cli(p.url, key, "admin", "key", "create", "--user", "bob", "--scope", bad)
+			require.NotEqual(t, 0, code, bad)
+			require.True(t, strings.HasPrefix(errOut, "nexus: invalid_argument: "), errOut)
+			require.Contains(t, errOut, "accepted: check, write, or write:PREFIX", "the error says the accepted form")
+		}
+		code, _, errOut = cli(p.url, key, "admin", "key", "create", "--user", "bob", "--scope", "write:crm/", "--scope", "write:billing/")
+		require.Equal(t, 0, code, errOut)
+		code, out, errOut = cli(p.url, key, "admin", "key", "ls", "--user", "bob")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, " write:billing/,write:crm/ ", "repeated --scope flags make one key of both prefixes")
 		code, bobKey, _ := cli(p.url, key, "admin", "key", "create", "--user", "bob")
 		require.Equal(t, 0, code)
 		code, _, errOut = cli(p.url, strings.TrimSpace(bobKey), "admin", "key", "create", "--scope", "write")

@@ -58,13 +58,15 @@ func (s *Service) CreateAPIKey(ctx context.Context, p Principal, userRef, descri
 	return s.CreateScopedAPIKey(ctx, p, userRef, description, expiresIn, ScopeNone)
 }
 
-// CreateScopedAPIKey is CreateAPIKey for a key of a scope. A service key
-// (ScopeCheck, ScopeWrite) reaches the SpiceDB API, whose service
+// CreateScopedAPIKey is CreateAPIKey for a key of a scope (stored in
+// ParseScope's form). A service key (ScopeCheck, ScopeWrite, a prefixed
+// write scope) reaches the SpiceDB API, whose service
 // definitions belong to no zone, so only an operator may create one (for
 // any user; a service user of its own is the usual owner), and only with a
 // user's key.
 func (s *Service) CreateScopedAPIKey(ctx context.Context, p Principal, userRef, description string, expiresIn time.Duration, scope Scope) (APIKey, string, error) {
-	if _, err := ParseScope(string(scope)); err != nil {
+	scope, err := ParseScope(string(scope))
+	if err != nil {
 		return APIKey{}, "", err
 	}
 	if scope != ScopeNone {
@@ -120,8 +122,10 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p Principal, id KeyID) error
 		if err != nil {
 			return err
 		}
-		if err := s.mayManageZone(ctx, p, u.Zone); err != nil {
+		if err := s.mayManageZone(ctx, p, u.Zone); errors.Is(err, errs.PermissionDenied) {
 			return notFound
+		} else if err != nil {
+			return err // not known: not a refusal either
 		}
 	}
 	if err := s.store.RevokeKey(ctx, s.db, id, s.now()); err != nil {

@@ -88,6 +88,18 @@ func (s *Service) visibleResource(ctx context.Context, p Principal, ref string) 
 // not ask it.
 var errAskOthers = errs.E(errs.PermissionDenied, "only an admin of the resource's zone may ask about other subjects")
 
+// mayAskOthers allows questions about other subjects to the admins of
+// zone (and operators). Only a refusal becomes errAskOthers: an error that
+// kept the answer from being known (the engine or the database down) is
+// returned as it is, not as a denial.
+func (s *Service) mayAskOthers(ctx context.Context, p Principal, zone ZoneID) error {
+	err := s.mayManageZone(ctx, p, zone)
+	if errors.Is(err, errs.PermissionDenied) {
+		return errAskOthers
+	}
+	return err
+}
+
 // Check answers whether subjectRef (empty: the caller) has permission on
 // resourceRef. Anyone may ask about themselves; asking about another subject
 // takes admin of the resource's zone (or an operator).
@@ -127,8 +139,8 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 		zone = p.Zone.ID
 		if !self {
 			// A path's zone is the caller's: refuse before resolving.
-			if err := s.mayManageZone(ctx, p, zone); err != nil {
-				return authz.Decision{}, errAskOthers
+			if err := s.mayAskOthers(ctx, p, zone); err != nil {
+				return authz.Decision{}, err
 			}
 		}
 		res, tokens, err = s.paths.Object(ctx, string(p.Zone.ID), resourceRef)
@@ -152,8 +164,8 @@ func (s *Service) Check(ctx context.Context, p Principal, resourceRef, permissio
 	if !self {
 		// Only admins of the resource's zone may ask about others, and only
 		// they learn whether the subject exists.
-		if err := s.mayManageZone(ctx, p, zone); err != nil {
-			return authz.Decision{}, errAskOthers
+		if err := s.mayAskOthers(ctx, p, zone); err != nil {
+			return authz.Decision{}, err
 		}
 		m, err := s.ResolveMember(ctx, p, "subject", subjectRef)
 		if err != nil {

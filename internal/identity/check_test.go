@@ -1,9 +1,13 @@
 package identity
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // TestIsSelf: which subject references name the caller without resolving
@@ -25,4 +29,29 @@ func TestIsSelf(t *testing.T) {
 	} {
 		require.Equal(t, want, isSelf(p, ref), "isSelf(%q)", ref)
 	}
+}
+
+// TestAdminRightsUnknownAreNotRefusals: when the engine cannot say whether
+// the caller administers the zone, asking about another subject, or
+// revoking another user's key, fails with the engine's error, not as a
+// refusal (permission_denied, or the not_found that hides a key): an admin
+// must not be told it lacks a right, or that a key it revokes does not
+// exist, because a database was down.
+func TestAdminRightsUnknownAreNotRefusals(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.user(t, "bob", "", false)
+	bobKey, _, err := f.svc.CreateAPIKey(ctx, f.admin, "bob", "", 0)
+	require.NoError(t, err)
+	_, err = f.svc.Check(ctx, f.admin, "zone:default", "access", "user:bob", authz.FullyConsistent())
+	require.NoError(t, err, "the admin may ask about bob")
+
+	require.NoError(t, f.engine.Close())
+	_, err = f.svc.Check(ctx, f.admin, "zone:default", "access", "user:bob", authz.FullyConsistent())
+	require.Error(t, err)
+	require.NotErrorIs(t, err, errs.PermissionDenied, "an engine failure is not a refusal: %v", err)
+
+	err = f.svc.RevokeAPIKey(ctx, f.admin, bobKey.ID)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, errs.NotFound, "nor is it a missing key, to an admin revoking one: %v", err)
 }

@@ -63,43 +63,6 @@ type APIKey struct {
 	Scope       Scope     // empty: a user's key
 }
 
-// Scope is what a service key may do on the SpiceDB API
-// (authzed.api.v1). A key without a scope is a user's key: it serves
-// Nexus's own API and is refused on the SpiceDB API; a key with a scope
-// serves the SpiceDB API (and WhoAmI) and nothing else.
-type Scope string
-
-const (
-	// ScopeNone is a user's key.
-	ScopeNone Scope = ""
-	// ScopeCheck reads: checks, lookups, ReadRelationships, ReadSchema.
-	ScopeCheck Scope = "check"
-	// ScopeWrite reads and writes: WriteRelationships,
-	// DeleteRelationships, and WriteSchema (if the key's user is an
-	// operator).
-	ScopeWrite Scope = "write"
-)
-
-// ParseScope parses "check" or "write"; "" is ScopeNone.
-func ParseScope(s string) (Scope, error) {
-	switch Scope(s) {
-	case ScopeNone, ScopeCheck, ScopeWrite:
-		return Scope(s), nil
-	}
-	return "", errs.Invalid("scope", "%q must be check or write (or empty for a user's key)", s)
-}
-
-// Allows reports whether a key of scope s may make a call needing need.
-func (s Scope) Allows(need Scope) bool {
-	switch need {
-	case ScopeCheck:
-		return s == ScopeCheck || s == ScopeWrite
-	case ScopeWrite:
-		return s == ScopeWrite
-	}
-	return false
-}
-
 // Principal is an authenticated caller.
 type Principal struct {
 	User  User

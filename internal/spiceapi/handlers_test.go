@@ -27,6 +27,8 @@ func TestHandlersRefuseBeforeTheEngine(t *testing.T) {
 	h := newTestHandler(&logged)
 	checker := rpc.WithPrincipal(context.Background(), identity.Principal{User: identity.User{ID: "u_svc"}, Scope: identity.ScopeCheck})
 	writer := rpc.WithPrincipal(context.Background(), identity.Principal{User: identity.User{ID: "u_svc"}, Scope: identity.ScopeWrite})
+	billing := rpc.WithPrincipal(context.Background(), identity.Principal{User: identity.User{ID: "u_svc"}, Scope: "write:billing/"})
+	billingOp := rpc.WithPrincipal(context.Background(), identity.Principal{User: identity.User{ID: "u_op"}, Scope: "write:billing/"})
 	anon := context.Background()
 
 	obj := func(typ, id string) *v1.ObjectReference { return &v1.ObjectReference{ObjectType: typ, ObjectId: id} }
@@ -141,6 +143,38 @@ func TestHandlersRefuseBeforeTheEngine(t *testing.T) {
 			return del(writer, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document"},
 				OptionalPreconditions: []*v1.Precondition{ownPre}})
 		}, connect.CodePermissionDenied, "operator"},
+		{"a billing/ key writes crm/contact", func() error {
+			return write(billing, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{touch(relOf("crm/contact"))}})
+		}, connect.CodePermissionDenied, "under billing/; crm/contact is not one of them"},
+		{"a billing/ key writes billing/invoice and crm/contact at once", func() error {
+			return write(billing, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{touch(relOf("billing/invoice")), touch(relOf("crm/contact"))}})
+		}, connect.CodePermissionDenied, "crm/contact is not one of them"},
+		{"a billing/ key deletes a crm/contact relationship by update", func() error {
+			return write(billing, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{{
+				Operation: v1.RelationshipUpdate_OPERATION_DELETE, Relationship: relOf("crm/contact")}}})
+		}, connect.CodePermissionDenied, "crm/contact is not one of them"},
+		{"a billing/ key writes a type without a namespace", func() error {
+			return write(billing, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{touch(relOf("document"))}})
+		}, connect.CodePermissionDenied, "document is not one of them"},
+		{"an operator's billing/ key writes Nexus's own type", func() error {
+			return write(billingOp, &v1.WriteRelationshipsRequest{Updates: []*v1.RelationshipUpdate{touch(relOf("file"))}})
+		}, connect.CodePermissionDenied, "relationships of file are Nexus's own"},
+		{"a billing/ key deletes by a filter on crm/contact", func() error {
+			return del(billing, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "crm/contact"}})
+		}, connect.CodePermissionDenied, "under billing/; crm/contact is not one of them"},
+		{"a billing/ key deletes by a filter on billing_old/invoice", func() error {
+			return del(billing, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing_old/invoice"}})
+		}, connect.CodePermissionDenied, "billing_old/invoice is not one of them"},
+		{"a billing/ key deletes by a filter with no type", func() error {
+			return del(billing, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{
+				OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: "user", OptionalSubjectId: "u1"}}})
+		}, connect.CodePermissionDenied, "may delete only relationships of definitions under billing/"},
+		{"a billing/ key deletes by a filter on Nexus's own type", func() error {
+			return del(billingOp, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "user"}})
+		}, connect.CodePermissionDenied, "Nexus's own"},
+		{"an operator's billing/ key writes the schema", func() error {
+			return schema(billingOp, &v1.WriteSchemaRequest{Schema: "definition billing/invoice {}"})
+		}, connect.CodePermissionDenied, `this key's scope is "write:billing/"`},
 		{"read schema without a principal", func() error {
 			_, err := h.ReadSchema(anon, connect.NewRequest(&v1.ReadSchemaRequest{}))
 			return err

@@ -12,9 +12,14 @@ import (
 // operator only (identity.CreateScopedAPIKey), because the definitions
 // other services add belong to no zone:
 //   - a `check` key may check, look up, read relationships and read the
-//     schema; a `write` key may also write and delete relationships;
-//     WriteSchema takes a `write` key whose user is an operator (now, not
-//     only when the key was made);
+//     schema; a `write` key may also write and delete relationships of
+//     every service definition; a key of a prefixed write scope
+//     (`write:billing/`) reads as a `check` key does and writes and
+//     deletes only relationships whose resource type is in one of its
+//     prefixes (billing/invoice; a delete's filter must name such a type);
+//     WriteSchema takes a `write` key (not a prefixed one: a schema spans
+//     every definition) whose user is an operator (now, not only when the
+//     key was made);
 //   - Nexus's own definitions (schema.zed: user, zone, group, folder, file,
 //     share_link, memory) are Nexus's records: no key writes or deletes
 //     their relationships here, an operator's included, since that would
@@ -62,23 +67,40 @@ func (h *Handler) mayRead(ctx context.Context, p identity.Principal, types ...st
 	return nil
 }
 
-// mayWrite allows writes to relationships of types unless one is Nexus's
-// own (or "", every type).
-func (h *Handler) mayWrite(types ...string) error {
+// mayWrite allows p to write or delete relationships whose resources are
+// of types: none of Nexus's own, none "" (a delete that names no type
+// reaches every type), and, for a key of a prefixed write scope
+// (write:billing/), each in one of its prefixes. Subjects are not
+// confined: a billing invoice may name a user or a crm contact.
+func (h *Handler) mayWrite(p identity.Principal, types ...string) error {
+	prefixes := p.Scope.WritePrefixes()
 	for _, t := range types {
 		if t == "" {
+			if prefixes != nil {
+				return denied("a delete must name a resource type; this key (scope %s) may delete only relationships of definitions under %s",
+					p.Scope, strings.Join(prefixes, ", "))
+			}
 			return denied("a delete must name a resource type; it may not reach Nexus's own definitions (%s)", strings.Join(h.engine.OwnDefinitions(), ", "))
 		}
 		if h.engine.IsOwnDefinition(t) {
 			return denied("relationships of %s are Nexus's own (as are those of %s): change them through Nexus's API (share, group, zone), not WriteRelationships",
 				t, strings.Join(h.engine.OwnDefinitions(), ", "))
 		}
+		if !p.Scope.MayWriteDefinition(t) {
+			return denied("this key (scope %s) may write only relationships of definitions under %s; %s is not one of them",
+				p.Scope, strings.Join(prefixes, ", "), t)
+		}
 	}
 	return nil
 }
 
-// mayWriteSchema allows WriteSchema to an operator's write key.
+// mayWriteSchema allows WriteSchema to an operator's key of scope write:
+// a schema spans every definition, so a key confined to prefixes may not
+// write it, even an operator's.
 func (h *Handler) mayWriteSchema(ctx context.Context, p identity.Principal) error {
+	if p.Scope != identity.ScopeWrite {
+		return denied("WriteSchema takes an operator's key of scope %q (every definition); this key's scope is %q", identity.ScopeWrite, p.Scope)
+	}
 	op, err := h.ids.IsOperator(ctx, p)
 	if err != nil {
 		return err

@@ -25,6 +25,8 @@ func TestPolicy(t *testing.T) {
 	checker := identity.Principal{User: identity.User{ID: "u_svc"}, Scope: identity.ScopeCheck}
 	writer := identity.Principal{User: identity.User{ID: "u_svc"}, Scope: identity.ScopeWrite}
 	operator := identity.Principal{User: identity.User{ID: "u_op"}, Scope: identity.ScopeWrite}
+	billing := identity.Principal{User: identity.User{ID: "u_svc"}, Scope: "write:billing/"}
+	billingOp := identity.Principal{User: identity.User{ID: "u_op"}, Scope: "write:billing/"}
 	ctx := context.Background()
 
 	t.Run("caller", func(t *testing.T) {
@@ -57,13 +59,30 @@ func TestPolicy(t *testing.T) {
 	})
 
 	t.Run("mayWrite", func(t *testing.T) {
-		require.NoError(t, h.mayWrite("document", "folder_of_theirs"))
-		err := h.mayWrite("document", "user")
+		require.NoError(t, h.mayWrite(writer, "document", "folder_of_theirs", "crm/contact"), "write is every service definition")
+		err := h.mayWrite(writer, "document", "user")
 		require.ErrorIs(t, err, errs.PermissionDenied)
 		require.Contains(t, err.Error(), "relationships of user are Nexus's own")
-		err = h.mayWrite("")
+		err = h.mayWrite(writer, "")
 		require.ErrorIs(t, err, errs.PermissionDenied)
 		require.Contains(t, err.Error(), "a delete must name a resource type")
+	})
+
+	t.Run("mayWrite with a prefixed scope", func(t *testing.T) {
+		require.NoError(t, h.mayWrite(billing, "billing/invoice", "billing/sub/line"))
+		for _, typ := range []string{"crm/contact", "document", "billing_old/invoice", "billing"} {
+			err := h.mayWrite(billing, "billing/invoice", typ)
+			require.ErrorIs(t, err, errs.PermissionDenied, typ)
+			require.Contains(t, err.Error(), "may write only relationships of definitions under billing/; "+typ+" is not one of them")
+		}
+		err := h.mayWrite(billing, "")
+		require.ErrorIs(t, err, errs.PermissionDenied, "a delete of every type")
+		require.Contains(t, err.Error(), "may delete only relationships of definitions under billing/")
+		for _, own := range []string{"user", "file"} {
+			err := h.mayWrite(billingOp, own)
+			require.ErrorIs(t, err, errs.PermissionDenied, own)
+			require.Contains(t, err.Error(), "relationships of "+own+" are Nexus's own")
+		}
 	})
 
 	t.Run("mayWriteSchema", func(t *testing.T) {
@@ -71,6 +90,9 @@ func TestPolicy(t *testing.T) {
 		err := h.mayWriteSchema(ctx, writer)
 		require.ErrorIs(t, err, errs.PermissionDenied)
 		require.Contains(t, err.Error(), "WriteSchema takes an operator's key")
+		err = h.mayWriteSchema(ctx, billingOp)
+		require.ErrorIs(t, err, errs.PermissionDenied, "an operator's prefixed key does not write the schema")
+		require.Contains(t, err.Error(), `this key's scope is "write:billing/"`)
 		ids.err = errors.New("database down")
 		defer func() { ids.err = nil }()
 		require.ErrorIs(t, h.mayWriteSchema(ctx, operator), ids.err)

@@ -93,7 +93,8 @@ func (h *Handler) WriteRelationships(ctx context.Context, req *connect.Request[v
 	if err := validate(m); err != nil {
 		return nil, err
 	}
-	if _, err := h.caller(ctx, identity.ScopeWrite); err != nil {
+	p, err := h.caller(ctx, identity.ScopeWrite)
+	if err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
 	if len(m.GetUpdates()) > maxUpdates {
@@ -129,11 +130,10 @@ func (h *Handler) WriteRelationships(ctx context.Context, req *connect.Request[v
 	if err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
-	if err := h.mayWrite(types...); err != nil {
+	if err := h.mayWrite(p, types...); err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
 	// Preconditions read: on Nexus's types, that takes an operator.
-	p, _ := h.caller(ctx, identity.ScopeWrite)
 	if err := h.mayRead(ctx, p, preTypes...); err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
@@ -188,7 +188,7 @@ func (h *Handler) DeleteRelationships(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
-	if err := h.mayWrite(f.Resource.Type); err != nil {
+	if err := h.mayWrite(p, f.Resource.Type); err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
 	check, preTypes, err := h.preconditions(m.GetOptionalPreconditions())

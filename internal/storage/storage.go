@@ -162,14 +162,20 @@ var ErrUnavailable = errors.New("database unavailable")
 
 // IsUnavailable reports whether err means the database could not be reached
 // or dropped the connection: a network error, a connection the driver gave
-// up on or that the server closed, or a PostgreSQL connection exception (SQLSTATE class 08) or
-// shutdown (57P01-57P03).
+// up on or that the server closed, a request the driver did not send
+// because its connection was unusable (pgconn's "conn closed", which says
+// SafeToRetry), or a PostgreSQL connection exception (SQLSTATE class 08)
+// or shutdown (57P01-57P03).
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true // io.ErrUnexpectedEOF: the server closed a pooled connection
+	}
+	var unsent interface{ SafeToRetry() bool }
+	if errors.As(err, &unsent) && unsent.SafeToRetry() {
+		return true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {

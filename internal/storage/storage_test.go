@@ -18,6 +18,13 @@ type sqlState string
 func (s sqlState) Error() string    { return "pg error " + string(s) }
 func (s sqlState) SQLState() string { return string(s) }
 
+// unsent is a driver error that says whether the request was sent, as
+// pgconn's errors do ("conn closed": a connection the server closed).
+type unsent bool
+
+func (u unsent) Error() string     { return "conn closed" }
+func (u unsent) SafeToRetry() bool { return bool(u) }
+
 func TestIsUnavailable(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -32,6 +39,8 @@ func TestIsUnavailable(t *testing.T) {
 		{"connection failure", sqlState("08006"), true},
 		{"admin shutdown", sqlState("57P01"), true},
 		{"unique violation", sqlState("23505"), false},
+		{"not sent: the connection was closed", fmt.Errorf("authz: %w", unsent(true)), true},
+		{"sent, then failed", unsent(false), false},
 		{"not found", storage.ErrNotFound, false},
 		{"other", errors.New("boom"), false},
 	} {

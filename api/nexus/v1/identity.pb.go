@@ -236,8 +236,9 @@ type APIKey struct {
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// Unset while the key is not revoked.
 	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	// Empty for a user's key (Nexus's API); "check" or "write" for a service
-	// key, which serves only the SpiceDB API (authzed.api.v1) and WhoAmI.
+	// Empty for a user's key (Nexus's API); "check", "write" or
+	// "write:PREFIX/[,write:PREFIX/...]" for a service key, which serves only
+	// the SpiceDB API (authzed.api.v1) and WhoAmI.
 	Scope         string `protobuf:"bytes,8,opt,name=scope,proto3" json:"scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1404,9 +1405,12 @@ type CreateAPIKeyRequest struct {
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// Seconds until the key expires; 0 means never.
 	ExpiresInSeconds int64 `protobuf:"varint,3,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
-	// Empty for a user's key. "check" (checks, lookups, reads, ReadSchema) or
-	// "write" (also WriteRelationships, DeleteRelationships, WriteSchema)
-	// makes a service key for the SpiceDB API; only operators create them.
+	// Empty for a user's key. "check" (checks, lookups, reads, ReadSchema),
+	// "write" (also WriteRelationships and DeleteRelationships on every
+	// service definition, and WriteSchema) or "write:billing/" (writes and
+	// deletes only relationships whose resource type starts with billing/;
+	// several prefixes comma-separated: "write:billing/,write:crm/") makes a
+	// service key for the SpiceDB API; only operators create them.
 	Scope         string `protobuf:"bytes,4,opt,name=scope,proto3" json:"scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -110,5 +110,14 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.True(t, keys[1].ExpiresAt.IsZero(), "a key without expiry reads back without one")
 		require.Equal(t, identity.ScopeNone, keys[0].Scope)
 		require.Equal(t, identity.ScopeCheck, keys[1].Scope, "a service key's scope reads back")
+
+		// A prefixed write scope, several prefixes long, reads back as stored.
+		prefixed := identity.Scope("write:acme/billing/,write:billing/,write:crm_v2/")
+		k3 := identity.APIKey{ID: "key_3", User: "user_1", Hash: []byte{5}, CreatedAt: now.Add(2 * time.Second), Scope: prefixed}
+		require.NoError(t, s.InsertKey(ctx, q, k3))
+		got, err = s.Key(ctx, q, "key_3")
+		require.NoError(t, err)
+		require.Equal(t, prefixed, got.Scope)
+		require.Equal(t, []string{"acme/billing/", "billing/", "crm_v2/"}, got.Scope.WritePrefixes())
 	})
 }
