@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build run test test-short test-repeat cover fuzz lint generate checkgenerate bench bench-pg tools clean
+.PHONY: all build run test test-short test-repeat cover fuzz vulncheck lint generate checkgenerate bench bench-pg tools clean
 
 all: build
 
@@ -78,17 +78,30 @@ FUZZ_TARGETS ?= .
 fuzz:
 	@GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh tools/fuzz.sh
 
+## vulncheck: govulncheck (pinned in tools/go.mod) over every package;
+## fails on a vulnerability the code reaches in a module (go.mod can
+## upgrade it), prints the standard library's loudly (VULNCHECK_STDLIB=fatal
+## fails on those too). The database is vuln.go.dev when it answers, else a
+## snapshot through the Go module proxy (golang.org/x/vulndb@VULNDB_VERSION,
+## default latest), or VULNDB=URL. See tools/vulncheck.sh. About 5 minutes.
+vulncheck: $(BIN)/govulncheck
+	@GO=$(GO) BIN=$(BIN) sh tools/vulncheck.sh
+
 ## lint: gofmt and go vet
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 # Code generators, built from versions pinned in go.mod (protoc plugins, so the
-# generated code matches the protobuf runtime) and tools/go.mod (buf).
+# generated code matches the protobuf runtime) and tools/go.mod (buf, and
+# govulncheck for make vulncheck).
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go
 
 $(BIN)/buf: tools/go.mod
 	cd tools && $(GO) build -o $(BIN)/buf github.com/bufbuild/buf/cmd/buf
+
+$(BIN)/govulncheck: tools/go.mod
+	cd tools && $(GO) build -o $(BIN)/govulncheck golang.org/x/vuln/cmd/govulncheck
 
 $(BIN)/protoc-gen-go $(BIN)/protoc-gen-connect-go: go.mod
 	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go
