@@ -77,8 +77,8 @@ var jsonSeeds = map[string][]string{
 	"/nexus.v1.ShareService/CreateLink":      {`{"path":"/docs","role":"ROLE_VIEWER","expiresIn":"3600s","maxUses":"3","password":"p"}`},
 	"/nexus.v1.ShareService/OpenLink":        {`{"token":"nxl_AAAA","subPath":"../x","pageSize":-1}`},
 	"/nexus.v1.IdentityService/CreateUser":   {`{"name":"bob"}`, `{"name":7}`},
-	"/nexus.v1.IdentityService/Check":        {`{"path":"/docs","permission":"read","subject":"user:bob"}`, `{"path":"/docs","permission":"read","subject":"group:otherzone/team"}`},
-	"/nexus.v1.IdentityService/CreateAPIKey": {`{"user":"admin","scope":"write","expiresIn":"720h"}`},
+	"/nexus.v1.IdentityService/Check":        {`{"resource":"/docs","permission":"read","subject":"user:bob"}`, `{"resource":"group:otherzone/team","permission":"member","subject":"user:bob"}`},
+	"/nexus.v1.IdentityService/CreateAPIKey": {`{"user":"admin","scope":"write","expiresInSeconds":"2592000"}`},
 	"/nexus.v1.MemoryService/Remember":       {`{"text":"the cat sat","tags":["a","b"]}`},
 	"/nexus.v1.SearchService/Search":         {`{"query":"cat OR \"sat on\"","pageSize":10}`},
 	"/authzed.api.v1.PermissionsService/CheckPermission": {
