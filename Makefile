@@ -72,7 +72,9 @@ cover:
 ## "./pkg Name", narrows them). make test already runs each over its seed
 ## corpus and the inputs kept in testdata/fuzz/. A failure leaves its input
 ## in pkg/testdata/fuzz/Name/: fix the bug and commit the input with it.
-## 10 targets: about 6 minutes at the default 30s.
+## 10 targets: about 8 minutes at the default 30s with a warm build cache;
+## the first run also builds the instrumented test binaries (authz's, with
+## SpiceDB, about 5 minutes here).
 FUZZTIME     ?= 30s
 FUZZ_TARGETS ?= .
 fuzz:
