@@ -39,8 +39,15 @@ if [ -z "$VULNDB" ]; then
 			exit 4
 		fi
 		version=$(cd "$nomod" && GOFLAGS= $GO list -m -f '{{.Version}} ({{.Time}})' "golang.org/x/vulndb@$VULNDB_VERSION" 2>/dev/null)
-		rmdir "$nomod"
 		echo "vulncheck: database snapshot golang.org/x/vulndb $version, $(ls "$dir/data/osv" | wc -l) reports"
+		# The proxy serves the versions it has; reports published since
+		# the snapshot are not seen.
+		made=$(cd "$nomod" && GOFLAGS= $GO list -m -f '{{.Time.Unix}}' "golang.org/x/vulndb@$VULNDB_VERSION" 2>/dev/null)
+		if [ -n "$made" ]; then
+			days=$((($(date +%s) - made) / 86400))
+			[ "$days" -gt 7 ] && echo "vulncheck: WARNING: the snapshot is $days days old; vulnerabilities reported since then are not checked"
+		fi
+		rmdir "$nomod"
 		VULNDB="file://$dir/data/osv"
 	fi
 fi
