@@ -398,11 +398,21 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	return nil
 }
 
-// cons turns c into the engine's consistency, raising minimize_latency to
-// the start-up floor.
+// cons turns c into the engine's consistency, raising minimize_latency,
+// and at_least_as_fresh with a token older than start-up, to the start-up
+// floor. SpiceDB serves at_least_as_fresh at the newer of the token and its
+// quantized revision, and for a token from before start-up (a file's stored
+// token from before a restart of the embedded default, or one a client made
+// up) that quantized revision can predate start-up too: an empty datastore
+// without the schema, whose every check fails ("object definition not
+// found"). Found by FuzzValidateToken.
 func (e *Engine) cons(c Consistency) *v1.Consistency {
-	if c.kind == minimizeLatency && e.floor != "" {
+	switch {
+	case e.floor == "":
+	case c.kind == minimizeLatency:
 		return AtLeastAsFresh(e.floor).proto()
+	case c.kind == atLeastAsFresh:
+		return AtLeastAsFresh(e.Newest(c.token, e.floor)).proto()
 	}
 	return c.proto()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/authzed/spicedb/pkg/zedtoken"
 	"github.com/stretchr/testify/require"
 
+	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 )
 
@@ -71,5 +72,27 @@ func TestValidateToken(t *testing.T) {
 		} else {
 			require.ErrorIs(t, err, authz.ErrBadToken, "%q", name)
 		}
+	}
+}
+
+// A token older than start-up (a file's stored token from before a restart
+// of the embedded default, or a made-up one) is raised to the start-up
+// floor: SpiceDB's quantized revision may predate start-up, and a check
+// there found no schema at all. An hour's quantization holds that moment
+// for the whole test. Found by FuzzValidateToken.
+func TestTokenFromBeforeStartUp(t *testing.T) {
+	ctx := context.Background()
+	other := newEngine(t, nil) // the same installation before a restart
+	old, err := other.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(groupE, "member", alice))})
+	require.NoError(t, err)
+
+	e, err := authz.New(ctx, authz.Config{Schema: nexus.Schema})
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	for _, tok := range []authz.Token{old, old + ".16b374d848", "GhUKEzE3MzM0MTk0NDkwMDAwMDAwMDA="} {
+		require.NoError(t, e.ValidateToken(ctx, tok))
+		d, err := e.Check(ctx, authz.CheckItem{Resource: groupE, Permission: "member", Subject: alice}, authz.AtLeastAsFresh(tok))
+		require.NoError(t, err, "a check at %q", tok)
+		require.False(t, d.Allowed, "the new engine has no relationships")
 	}
 }

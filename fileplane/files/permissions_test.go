@@ -155,3 +155,47 @@ func TestNewEnemy(t *testing.T) {
 		require.ErrorIs(t, err, errs.NotFound)
 	})
 }
+
+// TestDeleteTakesWriteOnTheParent: an entry's name lives in its parent, so
+// deleting it, like moving it out, takes write on the folder it is in. An
+// editor of a shared folder may delete what is inside it but not the
+// folder itself, nor an editor of a file the file; the owner of the folder
+// above (and a zone admin) still may.
+func TestDeleteTakesWriteOnTheParent(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	w.write(w.admin, "/home/shared/inner.txt", "x")
+	w.write(w.admin, "/home/shared/sub/deeper.txt", "x")
+	w.write(w.admin, "/home/doc.txt", "x")
+	w.write(w.admin, "/home/doc2.txt", "x")
+	w.grant("/home", "owner", "owner")
+	w.grant("/home/shared", "editor", "editor")
+	tok := w.grant("/home/doc.txt", "editor", "viewer") // user viewer: an editor of this one file
+
+	// Denied: the shared folder itself, and a file shared alone.
+	_, err := w.svc.Delete(ctx, w.editor, "/home/shared", true)
+	require.ErrorIs(t, err, errs.PermissionDenied)
+	require.ErrorContains(t, err, "takes write on the folder it is in, /home")
+	_, err = w.svc.Stat(ctx, w.owner, "/home/shared/inner.txt", authz.AtLeastAsFresh(tok))
+	require.NoError(t, err, "the refused delete removed nothing")
+	_, err = w.svc.Delete(ctx, w.viewer, "/home/doc.txt", false)
+	require.ErrorIs(t, err, errs.PermissionDenied)
+
+	// Allowed: what is inside the shared folder, to its editor.
+	_, err = w.svc.Delete(ctx, w.editor, "/home/shared/inner.txt", false)
+	require.NoError(t, err)
+	_, err = w.svc.Delete(ctx, w.editor, "/home/shared/sub", true)
+	require.NoError(t, err)
+	// And the folder and the file to the owner of the folder above, and a
+	// top-level folder to the zone admin.
+	_, err = w.svc.Delete(ctx, w.owner, "/home/shared", true)
+	require.NoError(t, err)
+	_, err = w.svc.Delete(ctx, w.owner, "/home/doc.txt", false)
+	require.NoError(t, err)
+	_, err = w.svc.Delete(ctx, w.admin, "/home", true)
+	require.NoError(t, err)
+	// Still hidden, not denied, to whoever may not see the entry.
+	w.write(w.admin, "/other/x.txt", "x")
+	_, err = w.svc.Delete(ctx, w.member, "/other/x.txt", false)
+	require.ErrorIs(t, err, errs.NotFound)
+}

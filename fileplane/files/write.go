@@ -353,6 +353,11 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 
 // Delete removes the entry at path; a folder that is not empty only with
 // recursive. The root cannot be deleted.
+//
+// It takes delete on the entry and write on the folder it is in: an
+// entry's name lives in its parent, so removing it, like creating it
+// (mayCreateBelow) or moving it out (Move), changes the parent. An editor
+// of a shared folder may delete what is inside it, not the folder itself.
 func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursive bool) (authz.Token, error) {
 	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
@@ -364,6 +369,14 @@ func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursiv
 	r, err := s.open(ctx, c, p, "delete", authz.MinimizeLatency())
 	if err != nil {
 		return "", err
+	}
+	from := r.Prefix(len(r.Chain) - 1)
+	ok, err := s.may(ctx, c, from, "write", authz.MinimizeLatency())
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", errs.E(errs.PermissionDenied, "deleting %s takes write on the folder it is in, %s", p, from.Path)
 	}
 	return s.tree.Delete(ctx, r, recursive, func(ctx context.Context, tx *sql.Tx, ids []paths.EntryID) error {
 		ss := make([]string, len(ids))

@@ -31,7 +31,7 @@ import (
 // dave; groups design and berlin, berlin nested in design) and zone z2
 // (eve; group ext).
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	db     *sql.DB
 	engine *authz.Engine
 	tree   *paths.Tree
@@ -108,7 +108,7 @@ func (d *directory) ZoneName(_ context.Context, zone string) string { return zon
 
 var start = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	db := sqlitetest.Open(t,

@@ -28,7 +28,7 @@ type running struct {
 	stop     func() error
 }
 
-func start(t *testing.T, cfg server.Config) *running {
+func start(t testing.TB, cfg server.Config) *running {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(t.TempDir(), "data")
