@@ -4,6 +4,11 @@
 GO      ?= go
 BIN     := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
+# The Go toolchain is the one go.mod's toolchain line names (the release with
+# the standard library's security fixes, make vulncheck): the go command
+# fetches it through the module proxy once. This kind of machine's Go
+# defaults to GOTOOLCHAIN=local, which would ignore that line.
+export GOTOOLCHAIN ?= auto
 
 .PHONY: all build run test test-short test-repeat cover fuzz vulncheck lint generate checkgenerate bench bench-pg soak tools clean
 

@@ -2,6 +2,8 @@ module github.com/nexus-authz/nexus
 
 go 1.26.6
 
+toolchain go1.26.10
+
 require (
 	github.com/Masterminds/squirrel v1.5.4
 	github.com/authzed/authzed-go v1.10.0
