@@ -341,6 +341,13 @@ func (c *cache) record(rev datastore.Revision) uint64 {
 func (c *cache) restart(rev datastore.Revision) uint64 {
 	n := c.seq.Add(1)
 	c.histMu.Lock()
+	if k := len(c.hist); k > 0 && !atLeast(rev, c.hist[k-1].rev) {
+		// Changes newer than rev were processed already (this node's own
+		// writes, evicted as they were made, before the watch started):
+		// the restart counts them too. Numbered at rev, a decision made
+		// between rev and them would be kept as current.
+		rev = c.hist[k-1].rev
+	}
 	c.hist = append(c.hist[:0], histEntry{rev: rev, seq: n})
 	c.histMu.Unlock()
 	return n
