@@ -141,22 +141,12 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		writer                    *authzed.Client
 	}{{name: "nexus", addr: nexusAddr, key: nexusKey, writeKey: nexusWriteKey}, {name: "spicedb", addr: spiceAddr, key: apiSecret, writeKey: apiSecret}}
 	for i := range sides {
-		for j := range apiConns + 1 {
-			key := sides[i].key
-			if j == apiConns {
-				key = sides[i].writeKey
-			}
-			c, err := authzed.NewClient(sides[i].addr, grpcutil.WithInsecureBearerToken(key), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return nil, err
-			}
-			defer c.Close()
-			if j == apiConns {
-				sides[i].writer = c
-			} else {
-				sides[i].clients = append(sides[i].clients, c)
-			}
+		var err error
+		var closeAll func()
+		if sides[i].clients, sides[i].writer, closeAll, err = dialSide(sides[i].addr, sides[i].key, sides[i].writeKey); err != nil {
+			return nil, err
 		}
+		defer closeAll()
 	}
 	// The two servers take turns, phase by phase, for apiRounds rounds, and
 	// each figure is the median over the rounds: on a shared machine the
@@ -431,4 +421,28 @@ func sumRounds(sts []loadStats) (errs, shed, mismatches int, each []float64) {
 		each = append(each, round(st.PerSecond(), 0))
 	}
 	return errs, shed, mismatches, each
+}
+
+// dialSide opens apiConns clients with key and one writer with writeKey to
+// the SpiceDB API at addr; closeAll closes them.
+func dialSide(addr, key, writeKey string) (clients []*authzed.Client, writer *authzed.Client, closeAll func(), err error) {
+	var all []*authzed.Client
+	closeAll = func() {
+		for _, c := range all {
+			c.Close()
+		}
+	}
+	for j := range apiConns + 1 {
+		k := key
+		if j == apiConns {
+			k = writeKey
+		}
+		c, err := authzed.NewClient(addr, grpcutil.WithInsecureBearerToken(k), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		all = append(all, c)
+	}
+	return all[:apiConns], all[apiConns], closeAll, nil
 }

@@ -9,9 +9,6 @@ import (
 	"time"
 
 	authzed "github.com/authzed/authzed-go/v1"
-	"github.com/authzed/grpcutil"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	nexus "github.com/nexus-authz/nexus"
 	nexusserver "github.com/nexus-authz/nexus/internal/server"
@@ -87,22 +84,12 @@ func runPgAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	}
 	sides := []*side{{name: "nexus", addr: nexusAddr, key: nexusKey, writeKey: nexusWriteKey}, {name: "spicedb", addr: spiceAddr, key: apiSecret, writeKey: apiSecret}}
 	for _, s := range sides {
-		for j := range apiConns + 1 {
-			key := s.key
-			if j == apiConns {
-				key = s.writeKey
-			}
-			c, err := authzed.NewClient(s.addr, grpcutil.WithInsecureBearerToken(key), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return nil, err
-			}
-			defer c.Close()
-			if j == apiConns {
-				s.writer = c
-			} else {
-				s.clients = append(s.clients, c)
-			}
+		var err error
+		var closeAll func()
+		if s.clients, s.writer, closeAll, err = dialSide(s.addr, s.key, s.writeKey); err != nil {
+			return nil, err
 		}
+		defer closeAll()
 	}
 	warm := min(max(cfg.Duration/10, 200*time.Millisecond), time.Second)
 	cacheBefore := nexusSrv.Engine().CacheStats()
