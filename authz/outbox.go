@@ -260,7 +260,11 @@ func (o *outbox) drainOnce(ctx context.Context, own int64, after func(context.Co
 
 // lock begins a transaction holding the outbox lock.
 func (o *outbox) lock(ctx context.Context) (*sql.Tx, error) {
-	tx, err := o.db.BeginTx(ctx, nil)
+	// The transaction ends by the caller's Commit or Rollback, never by
+	// ctx: database/sql would roll it back behind the caller's back when
+	// ctx ends, after the caller may have applied rows it must commit.
+	// Waiting for the lock does end with ctx.
+	tx, err := o.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
@@ -326,6 +330,14 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 		return "", err
 	}
 	defer func() { _ = tx.Rollback() }()
+	// From here on what is applied must commit, whether or not the caller
+	// waits: a pending row applied but left in the outbox would be applied
+	// again after this write and undo it. So the rest runs on a context the
+	// caller cannot cancel, bounded like a drain; a caller gone before its
+	// own write gets its context's error and the write is not made.
+	caller := ctx
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
 	for {
 		_, _, n, _, err := o.applyPending(ctx, tx, 0)
 		if err != nil {
@@ -336,7 +348,7 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 		}
 	}
 	var tok Token
-	if pre != nil {
+	if err = caller.Err(); err == nil && pre != nil {
 		err = pre(ctx)
 	}
 	if err == nil {

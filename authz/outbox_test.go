@@ -148,6 +148,36 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 		require.Equal(t, 1, n, "the hook's row committed with the write")
 	})
 
+	t.Run("ACallerGoneUnderTheLockLosesNothing", func(t *testing.T) {
+		// A write recorded and not applied (touch ivy) waits in the outbox;
+		// a direct write (delete ivy) drains it under the lock, and its
+		// caller goes away then. The drained row must commit as applied, or
+		// it would be applied again after the delete and undo it; and the
+		// caller gets its write, not "transaction has already been
+		// committed or rolled back".
+		abandon(t, a, "", TouchRel(viewer("ivy")))
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		tok, err := a.Write(cctx, []Update{DeleteRel(viewer("ivy"))}, WithPrecondition(func(context.Context) error {
+			cancel()
+			return nil
+		}))
+		require.NoError(t, err, "the caller was there when its write began")
+		require.Equal(t, 0, pendingRows(t, db, "authz_outbox"), "the drained row committed as applied")
+		_, err = a.Settle(ctx)
+		require.NoError(t, err)
+		d, err := b.Check(ctx, CheckItem{Resource: fileX, Permission: "read", Subject: Subject("user", "ivy")}, AtLeastAsFresh(tok))
+		require.NoError(t, err)
+		require.False(t, d.Allowed, "the delete came after the recorded touch and stands")
+
+		// A caller gone before the lock is its own: nothing is written.
+		gone, cancel2 := context.WithCancel(ctx)
+		cancel2()
+		_, err = a.Write(gone, []Update{TouchRel(viewer("ivy"))})
+		require.ErrorIs(t, err, context.Canceled)
+		require.False(t, may(a, "ivy"))
+	})
+
 	t.Run("AFailedHookWritesNothing", func(t *testing.T) {
 		_, err := a.Write(ctx, []Update{TouchRel(viewer("bea"))}, WithTx(func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES ('r_ann')`) // taken
