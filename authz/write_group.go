@@ -140,22 +140,27 @@ func (e *Engine) commitGroup(batch []*pendingWrite) {
 // settles each: its token or its error, and done closed.
 func (e *Engine) commitLocked(writes []*pendingWrite) {
 	start := time.Now()
-	if e.commitTogether(writes) {
+	// head is a token for the writes that changed nothing: any fresh read
+	// already sees the state they asked for. The group's newest datastore
+	// write is fresh enough; without one, one revision read serves them all.
+	var head headOnce
+	if g := e.commitTogether(writes); g != nil {
 		e.groups.size.Observe(float64(len(writes)))
+		head = g.head
 	} else {
 		// Something not one write's own failed: one at a time, each
 		// gets its own outcome.
 		for _, w := range writes {
 			w.token, w.err = "", nil
 			e.groups.size.Observe(1)
-			e.commitTogether([]*pendingWrite{w})
+			if g := e.commitTogether([]*pendingWrite{w}); g != nil && g.head.tok != "" {
+				head = g.head
+			}
 		}
 	}
 	for _, w := range writes {
 		if w.err == nil && w.token == "" {
-			// Nothing changed; any fresh read already sees the state
-			// asked for.
-			w.token, w.err = e.headToken(w.ctx)
+			w.token, w.err = head.get(e, w.ctx)
 		}
 		e.metrics.observe("write", start, len(w.updates), w.err)
 		w.settled = true
@@ -164,10 +169,11 @@ func (e *Engine) commitLocked(writes []*pendingWrite) {
 }
 
 // commitTogether commits writes in one log transaction and sets each one's
-// token or error. It reports false, having undone everything, when the
-// group failed as a whole for a reason other than the commit itself, and
-// more than one write was in it: the caller retries them one by one.
-func (e *Engine) commitTogether(writes []*pendingWrite) bool {
+// token or error, and returns what it gathered. It returns nil, having
+// undone everything, when the group failed as a whole for a reason other
+// than the commit itself, and more than one write was in it: the caller
+// retries them one by one.
+func (e *Engine) commitTogether(writes []*pendingWrite) *gathered {
 	// The transaction and the datastore writes are the group's: one
 	// caller going away must not take the others' writes with it (each
 	// caller's own statements and hooks use its own context, so a
@@ -192,7 +198,7 @@ func (e *Engine) commitTogether(writes []*pendingWrite) bool {
 				// Nothing changed: the newest revision already has
 				// this state.
 				var err error
-				if tok, err = e.headToken(ctx); err != nil {
+				if tok, err = g.head.get(e, ctx); err != nil {
 					return err
 				}
 				w.token = tok
@@ -213,8 +219,9 @@ func (e *Engine) commitTogether(writes []*pendingWrite) bool {
 		// restart.
 		g.undo()
 		if len(writes) > 1 && !errors.Is(err, ErrCommitFailed) {
-			return false
+			return nil
 		}
+		g.head = headOnce{} // its datastore writes are undone
 	}
 	for i, w := range writes {
 		switch {
@@ -224,7 +231,24 @@ func (e *Engine) commitTogether(writes []*pendingWrite) bool {
 			w.err, w.token = logWrites[i].Err, ""
 		}
 	}
-	return true
+	return g
+}
+
+// headOnce is a token at the newest revision, read at most once.
+type headOnce struct {
+	tok Token
+	err error
+}
+
+// get returns the token, reading the newest revision the first time (on a
+// context the caller cannot cancel for the others who share it).
+func (h *headOnce) get(e *Engine, ctx context.Context) (Token, error) {
+	if h.tok == "" && h.err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+		defer cancel()
+		h.tok, h.err = e.headToken(ctx)
+	}
+	return h.tok, h.err
 }
 
 // gathered is what a group commit has to write to the datastore: the
@@ -236,6 +260,7 @@ type gathered struct {
 	keys    map[Relationship]bool
 	writes  []*pendingWrite // whose updates are in updates
 	applied [][]Update      // datastore writes done, in order, to undo
+	head    headOnce        // the newest datastore write's token
 	err     error           // a failed flush: the group fails as a whole
 }
 
@@ -306,6 +331,7 @@ func (g *gathered) flush() error {
 	for _, w := range g.writes {
 		w.token = tok
 	}
+	g.head = headOnce{tok: tok}
 	g.updates, g.keys, g.writes = nil, nil, nil
 	return nil
 }

@@ -66,10 +66,19 @@ func openGroupLog(t *testing.T, dir string) *sql.DB {
 	return db
 }
 
-// countingWrites counts the datastore writes the engine makes.
+// countingWrites counts the datastore writes the engine makes, and its
+// reads of the newest revision (headTokenVia's request).
 type countingWrites struct {
 	v1.PermissionsServiceClient
-	n atomic.Int64
+	n     atomic.Int64
+	heads atomic.Int64
+}
+
+func (c *countingWrites) ReadRelationships(ctx context.Context, in *v1.ReadRelationshipsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.ReadRelationshipsResponse], error) {
+	if in.GetOptionalLimit() == 1 && in.GetRelationshipFilter().GetResourceType() == "user" {
+		c.heads.Add(1)
+	}
+	return c.PermissionsServiceClient.ReadRelationships(ctx, in, opts...)
 }
 
 func (c *countingWrites) WriteRelationships(ctx context.Context, in *v1.WriteRelationshipsRequest, opts ...grpc.CallOption) (*v1.WriteRelationshipsResponse, error) {
@@ -276,6 +285,79 @@ func TestAGroupIsOneLogCommitAndOneDatastoreWrite(t *testing.T) {
 	close(release)
 	wg.Wait()
 	require.True(t, isMember(t, e, 100), "deleted, then touched again, in that order")
+}
+
+// Writes that change nothing (a delete of what is not there, a touch of
+// what is) get a token at which what they asked for holds: the group's
+// datastore write's when it made one, else one read of the newest revision
+// for all of them, never one read each.
+func TestWritesThatChangeNothingShareTheGroupsToken(t *testing.T) {
+	ctx := context.Background()
+	db := openGroupLog(t, t.TempDir())
+	log := &countingLog{Log: &SQLLog{DB: db}}
+	e, counts := newCountingGroupEngine(t, log, 0)
+	_, err := e.Write(ctx, []Update{TouchRel(memberRel(0))})
+	require.NoError(t, err)
+
+	blockers := 90
+	group := func(updates [][]Update) []Token {
+		t.Helper()
+		blockers++
+		blocker := memberRel(blockers) // a change: its own group reads nothing
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		tokens := make([]Token, len(updates))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.Write(ctx, []Update{TouchRel(blocker)}, WithTx(func(ctx context.Context, tx *sql.Tx) error { <-release; return nil }))
+			require.NoError(t, err)
+		}()
+		groups := len(log.sizes())
+		require.Eventually(t, func() bool { return len(log.sizes()) == groups+1 }, 10*time.Second, time.Millisecond)
+		for i, u := range updates {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				tokens[i], err = e.Write(ctx, u)
+				require.NoError(t, err)
+			}()
+			waitQueued(t, e, i+1)
+		}
+		heads := counts.heads.Load()
+		close(release)
+		wg.Wait()
+		require.Equal(t, groups+2, len(log.sizes()), "the blocked write, then one group")
+		counts.heads.Store(counts.heads.Load() - heads) // what this group read
+		return tokens
+	}
+
+	// With a change in the group: no read at all.
+	counts.heads.Store(0)
+	tokens := group([][]Update{
+		{DeleteRel(memberRel(7))}, // not there
+		{TouchRel(memberRel(0))},  // already there
+		{TouchRel(memberRel(1))},  // a change
+		{DeleteRel(memberRel(8))}, // not there
+	})
+	require.Zero(t, counts.heads.Load(), "the group's datastore write's token serves the writes that changed nothing")
+	for i, tok := range tokens {
+		require.NotEmpty(t, tok, "write %d", i)
+		d, err := e.Check(ctx, CheckItem{Resource: Obj("group", "g"), Permission: "membership", Subject: Subject("user", "u0")}, AtLeastAsFresh(tok))
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "write %d's token shows what it asked for", i)
+	}
+
+	// Nothing changed in the whole group: one read for all of them.
+	counts.heads.Store(0)
+	tokens = group([][]Update{{DeleteRel(memberRel(7))}, {TouchRel(memberRel(1))}, {DeleteRel(memberRel(9))}})
+	require.Equal(t, int64(1), counts.heads.Load(), "one read of the newest revision for the group")
+	for i, tok := range tokens {
+		d, err := e.Check(ctx, CheckItem{Resource: Obj("group", "g"), Permission: "membership", Subject: Subject("user", "u1")}, AtLeastAsFresh(tok))
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "write %d's token shows what it asked for", i)
+	}
 }
 
 func TestAFailedGroupCommitLeavesNothingBehind(t *testing.T) {

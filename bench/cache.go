@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/storage/sqlite"
 )
 
 var decisionCache = Scenario{
@@ -47,10 +51,15 @@ const (
 	cacheZipfS      = 1.1
 	cacheWriteEvery = 100 // one operation in this many is a write
 	revokeProbes    = 200
-	listFiles10k    = 10_000
-	listPage        = 1000
-	// writeSlack is how many checks the callers may run ahead of 1% writes.
-	writeSlack = 2000
+	// cacheWriters is how many clients make the 1% writes: a service's
+	// writes come from many requests at once, and the engine commits
+	// concurrent writes in groups, as `nexus serve` does.
+	cacheWriters = 16
+	listFiles10k = 10_000
+	listPage     = 1000
+	// writeSlack is how many checks the callers may run ahead of 1% writes:
+	// enough to keep every writer busy.
+	writeSlack = 2 * cacheWriters * cacheWriteEvery
 )
 
 func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
@@ -85,13 +94,14 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		if mode == "cached" {
 			c = cachedCfg
 		}
-		e, err := authz.New(ctx, c)
+		e, closeLog, err := newLoggedEngine(ctx, c)
 		if err != nil {
 			return nil, err
 		}
+		defer closeLog()
 		progress("%s: loading %d relationships", mode, len(w.updates))
 		if _, err := w.load(ctx, e); err != nil {
-			e.Close()
+			closeLog()
 			return nil, err
 		}
 		// Ask every question once, in bulk: the measured phases see a warm
@@ -101,7 +111,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			items[i] = q.item
 		}
 		if _, err := e.CheckBulk(ctx, items, authz.MinimizeLatency()); err != nil {
-			e.Close()
+			closeLog()
 			return nil, err
 		}
 		for _, ph := range cachePhases {
@@ -110,7 +120,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			var burn *burner
 			if ph.contended {
 				if burn, err = startBurner(warm + cfg.Duration + 5*time.Second); err != nil {
-					e.Close()
+					closeLog()
 					return nil, err
 				}
 			}
@@ -124,7 +134,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 				burn.stop()
 			}
 			if err != nil {
-				e.Close()
+				closeLog()
 				return nil, fmt.Errorf("%s, %d callers: %w", mode, callers, err)
 			}
 			after := e.CacheStats()
@@ -161,7 +171,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			progress("cached: revoke visibility, %d probes under 64 callers of load", revokeProbes)
 			vis, err := revokeVisibility(ctx, e, w, questions)
 			if err != nil {
-				e.Close()
+				closeLog()
 				return nil, err
 			}
 			o.Results = append(o.Results, Result{Name: "cached/revoke_visibility", Params: map[string]any{"probes": revokeProbes, "load_callers": 64}, Metrics: []Metric{
@@ -171,7 +181,7 @@ func runDecisionCache(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			}})
 			o.Params["revoke_visibility_p99_ms"] = round(ms(percentile(vis, 0.99)), 3)
 		}
-		e.Close()
+		closeLog()
 	}
 
 	progress("listing: %d files, half readable, pages of %d: bulk checks vs accessible sets", listFiles10k, listPage)
@@ -252,47 +262,72 @@ func sampleServing(ctx context.Context, e *authz.Engine, warm time.Duration) fun
 }
 
 // zipfLoad is the workload: callers asking Zipf-distributed questions in a
-// closed loop, and a writer that makes exactly 1% of the operations writes
-// by toggling a viewer grant on a uniformly random file for a random user.
-// The writer is its own client, as writes come from other requests than
-// the hot reads: a caller blocked behind the engine's serialized writes
-// would otherwise measure the write path, not the checks. The two are
-// paced by channels: each check takes a permit and reports itself done;
-// the writer waits for 99 checks, writes, and hands out 99 permits. The
-// callers may run writeSlack checks ahead; past that they wait for the
-// writer, and that wait is not their latency.
+// closed loop, and writers that make exactly 1% of the operations writes by
+// toggling a viewer grant on a uniformly random file for a random user.
+// The writers are clients of their own, as writes come from other requests
+// than the hot reads: a caller blocked behind the engine's writes would
+// otherwise measure the write path, not the checks. There are cacheWriters
+// of them, so one slow write does not hold every check back. The two sides
+// are paced by counters: the n-th write waits for 99·n checks, and the
+// callers may run writeSlack checks ahead of 99 per write done; past that
+// they wait for the writers, and that wait is not their latency.
 type zipfLoad struct {
-	e      *authz.Engine
-	w      *world
-	qs     []question
-	checks atomic.Int64
-	writes atomic.Int64
+	e  *authz.Engine
+	w  *world
+	qs []question
 
-	permits  chan struct{}
-	done     chan struct{}
-	writeLat []time.Duration // the writer's, read after it stops
-
-	readOnly bool // no writer, no pacing
+	checks  atomic.Int64 // checks done
+	started atomic.Int64 // checks started, less failed ones
+	claimed atomic.Int64 // writes taken by a writer
+	writes  atomic.Int64 // writes done
+	// Closed and replaced (under sigMu) when checks pass a multiple of 99
+	// (wakes the writers) and when a write is done (wakes the callers).
+	sigMu     sync.Mutex
+	checksSig atomic.Pointer[chan struct{}]
+	writesSig atomic.Pointer[chan struct{}]
+	latMu     sync.Mutex
+	writeLat  []time.Duration // the writers', read after they stop
+	readOnly  bool            // no writers, no pacing
 }
 
 func newZipfLoad(e *authz.Engine, w *world, qs []question) *zipfLoad {
-	l := &zipfLoad{e: e, w: w, qs: qs, permits: make(chan struct{}, writeSlack), done: make(chan struct{}, 2*cacheWriteEvery)}
-	for range writeSlack {
-		l.permits <- struct{}{}
-	}
+	l := &zipfLoad{e: e, w: w, qs: qs}
+	c, wr := make(chan struct{}), make(chan struct{})
+	l.checksSig.Store(&c)
+	l.writesSig.Store(&wr)
 	return l
 }
 
-// writer runs until ctx ends.
-func (l *zipfLoad) writer(ctx context.Context) error {
-	rng := rand.New(rand.NewPCG(99, 98))
+// signal wakes whoever waits on sig.
+func (l *zipfLoad) signal(sig *atomic.Pointer[chan struct{}]) {
+	next := make(chan struct{})
+	l.sigMu.Lock()
+	close(*sig.Swap(&next))
+	l.sigMu.Unlock()
+}
+
+// await waits until ok holds, woken by sig; it reports false if ctx ended.
+func await(ctx context.Context, sig *atomic.Pointer[chan struct{}], ok func() bool) bool {
 	for {
-		for range cacheWriteEvery - 1 {
-			select {
-			case <-l.done:
-			case <-ctx.Done():
-				return nil
-			}
+		ch := *sig.Load() // before ok: a signal after ok's read closes it
+		if ok() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// writer runs until ctx ends.
+func (l *zipfLoad) writer(ctx context.Context, id int) error {
+	rng := rand.New(rand.NewPCG(99, uint64(98+id)))
+	for {
+		n := l.claimed.Add(1)
+		if !await(ctx, &l.checksSig, func() bool { return l.checks.Load() >= (cacheWriteEvery-1)*n }) {
+			return nil
 		}
 		f := l.w.files[rng.IntN(len(l.w.files))]
 		u := authz.Subject("user", l.w.users[rng.IntN(len(l.w.users))])
@@ -307,14 +342,11 @@ func (l *zipfLoad) writer(ctx context.Context) error {
 			}
 			return err
 		}
+		l.latMu.Lock()
 		l.writeLat = append(l.writeLat, time.Since(t0))
+		l.latMu.Unlock()
 		l.writes.Add(1)
-		for range cacheWriteEvery - 1 {
-			select {
-			case l.permits <- struct{}{}:
-			default:
-			}
-		}
+		l.signal(&l.writesSig)
 	}
 }
 
@@ -328,11 +360,12 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		zipfs[i] = rand.NewZipf(rngs[i], cacheZipfS, 1, uint64(len(l.qs)-1))
 	}
 	wctx, stop := context.WithCancel(ctx)
-	werr := make(chan error, 1)
-	if l.readOnly {
-		werr <- nil
-	} else {
-		go func() { werr <- l.writer(wctx) }()
+	var writers sync.WaitGroup
+	werr := make(chan error, cacheWriters)
+	if !l.readOnly {
+		for i := range cacheWriters {
+			writers.Go(func() { werr <- l.writer(wctx, i) })
+		}
 	}
 	c0, w0 := l.checks.Load(), l.writes.Load()
 	st, err := runClosedLoop(ctx, callers, warm, d, func(ctx context.Context, caller, iter int) (tally, error) {
@@ -345,16 +378,14 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		g0 := time.Now()
 		runtime.Gosched()
 		t.Wait = time.Since(g0)
-		// Hold back while the writer is behind 1% of the operations, so
-		// the workload is what it says whatever the write path costs.
+		// Hold back while the writers are behind 1% of the operations,
+		// so the workload is what it says whatever the write path costs.
 		if !l.readOnly {
-			select {
-			case <-l.permits:
-			default:
+			n := l.started.Add(1)
+			ahead := func() bool { return n <= (cacheWriteEvery-1)*l.writes.Load()+writeSlack }
+			if !ahead() {
 				w0 := time.Now()
-				select {
-				case <-l.permits:
-				case <-ctx.Done():
+				if !await(ctx, &l.writesSig, ahead) {
 					return tally{}, ctx.Err()
 				}
 				t.Wait += time.Since(w0)
@@ -363,22 +394,15 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		q := l.qs[zipfs[caller].Uint64()]
 		dd, err := l.e.Check(ctx, q.item, authz.MinimizeLatency())
 		if err != nil {
-			// A failed check did not happen: give its permit back, or
-			// shed checks would starve the writer's pacing.
+			// A failed check did not happen: give its place back, or
+			// shed checks would starve the writers' pacing.
 			if !l.readOnly {
-				select {
-				case l.permits <- struct{}{}:
-				default:
-				}
+				l.started.Add(-1)
 			}
 			return tally{}, err
 		}
-		l.checks.Add(1)
-		if !l.readOnly {
-			select {
-			case l.done <- struct{}{}:
-			default:
-			}
+		if c := l.checks.Add(1); !l.readOnly && c%(cacheWriteEvery-1) == 0 {
+			l.signal(&l.checksSig)
 		}
 		t.Decisions = 1
 		if dd.Allowed {
@@ -387,8 +411,12 @@ func (l *zipfLoad) run(ctx context.Context, callers int, warm, d time.Duration) 
 		return t, nil
 	})
 	stop()
-	if e := <-werr; e != nil && err == nil {
-		err = fmt.Errorf("writer: %w", e)
+	writers.Wait()
+	close(werr)
+	for e := range werr {
+		if e != nil && err == nil {
+			err = fmt.Errorf("writer: %w", e)
+		}
 	}
 	checks, writes := l.checks.Load()-c0, l.writes.Load()-w0
 	slices.Sort(l.writeLat)
@@ -554,4 +582,33 @@ func listBitmapVsBulk(ctx context.Context, d time.Duration, base authz.Config) (
 		return 0, 0, err
 	}
 	return bulk, set, nil
+}
+
+// newLoggedEngine opens an engine as `nexus serve` runs one: its
+// relationships recorded in a SQLite log in a directory of its own on disk
+// (every commit fsyncs), concurrent writes committed in groups. close
+// closes the engine and removes the directory.
+func newLoggedEngine(ctx context.Context, cfg authz.Config) (*authz.Engine, func(), error) {
+	dir, err := os.MkdirTemp("", "nexus-bench-cache-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "nexus.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	cleanup := func() { db.Close(); os.RemoveAll(dir) }
+	if err := sqlite.MigrateAll(ctx, db, sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()}); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cfg.Log = &authz.SQLLog{DB: db}
+	e, err := authz.New(ctx, cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	var once sync.Once
+	return e, func() { once.Do(func() { e.Close(); cleanup() }) }, nil
 }
