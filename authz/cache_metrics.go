@@ -16,6 +16,7 @@ type cacheMetrics struct {
 	flushes   *prometheus.CounterVec
 	restarts  prometheus.Counter
 	lagEvents prometheus.Counter
+	probes    *prometheus.CounterVec
 	setSizes  prometheus.Histogram
 	lag       prometheus.Histogram
 }
@@ -34,6 +35,10 @@ func newCacheMetrics() *cacheMetrics {
 			Name: "nexus_authz_cache_lagging_total",
 			Help: "Times the decision cache stopped answering because its watch fell behind the staleness bound.",
 		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nexus_authz_cache_probes_total",
+			Help: "Freshness probes of the decision cache where other nodes write (PostgreSQL), by what they waited for: announced (the other nodes' announced writes) or head (SpiceDB's newest revision, when another node was mid-write).",
+		}, []string{"source"}),
 		setSizes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "nexus_authz_cache_set_ids",
 			Help:    "Sizes of the accessible sets built (resource ids).",
@@ -69,7 +74,7 @@ func (m *cacheMetrics) register(reg prometheus.Registerer, c *cache) {
 			}
 			return 0
 		}),
-		m.flushes, m.restarts, m.lagEvents, m.setSizes, m.lag,
+		m.flushes, m.restarts, m.lagEvents, m.probes, m.setSizes, m.lag,
 	)
 }
 

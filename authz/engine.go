@@ -255,6 +255,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			e.Close()
 			return nil, fmt.Errorf("authz: applying the writes a crash left pending: %w", err)
 		}
+		if err := e.outbox.pruneNodes(ctx); err != nil {
+			e.logger.Warn("authz: cannot prune the rows of nodes gone; the decision cache may read SpiceDB's newest revision more often", "err", err)
+		}
 		go e.outbox.replay(runCtx)
 	}
 	if e.floor, err = e.headToken(ctx); err != nil {
@@ -336,7 +339,7 @@ func (e *Engine) applySchema(ctx context.Context, schema string) error {
 	if cur == merged {
 		return nil
 	}
-	if _, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: merged}); err != nil {
+	if _, err := e.writeSchemaText(ctx, merged); err != nil {
 		msg := grpcMessage(err)
 		if len(kept) > 0 {
 			return fmt.Errorf("authz: %w: Nexus's schema with the definitions others added (%s): %s%s",

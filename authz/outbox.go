@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nexus-authz/nexus/internal/storage"
@@ -102,6 +103,7 @@ type outbox struct {
 	db     *sql.DB
 	e      *Engine
 	logger *slog.Logger
+	node   string // this engine's row in authz_node_writes (node_writes.go)
 
 	applied, replayed, dead prometheus.Counter
 	stale                   prometheus.Gauge
@@ -109,7 +111,7 @@ type outbox struct {
 
 func newOutbox(db *sql.DB, e *Engine, reg prometheus.Registerer) *outbox {
 	o := &outbox{
-		db: db, e: e, logger: e.logger,
+		db: db, e: e, logger: e.logger, node: uuid.NewString(),
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nexus_authz_outbox_applied_total",
 			Help: "Recorded relationship writes applied to SpiceDB (PostgreSQL mode).",
@@ -238,6 +240,9 @@ func (o *outbox) drainOnce(ctx context.Context, own int64, after func(context.Co
 			return "", false, err
 		}
 	}
+	if err := o.settle(ctx, tx, tok); err != nil {
+		return "", false, err
+	}
 	if done && own > 0 && after != nil && ownErr == nil {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT nexus_after`); err != nil {
 			return "", false, fmt.Errorf("authz: %w", err)
@@ -282,6 +287,9 @@ func (o *outbox) lock(ctx context.Context) (*sql.Tx, error) {
 func (o *outbox) applyPending(ctx context.Context, tx *sql.Tx, own int64) (tok Token, ownErr error, n int, last int64, err error) {
 	rows, err := o.pending(ctx, tx)
 	if err != nil || len(rows) == 0 {
+		return "", nil, 0, 0, err
+	}
+	if err := o.intend(ctx); err != nil {
 		return "", nil, 0, 0, err
 	}
 	ids := make([]any, 0, len(rows))
@@ -338,10 +346,14 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 	caller := ctx
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
+	var newest Token // the newest token written under the lock
 	for {
-		_, _, n, _, err := o.applyPending(ctx, tx, 0)
+		t, _, n, _, err := o.applyPending(ctx, tx, 0)
 		if err != nil {
 			return "", err
+		}
+		if t != "" {
+			newest = t
 		}
 		if n < drainBatch {
 			break
@@ -352,7 +364,18 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 		err = pre(ctx)
 	}
 	if err == nil {
+		err = o.intend(ctx)
+	}
+	if err == nil {
 		tok, err = o.apply(ctx, ops)
+	}
+	if tok != "" {
+		newest = tok
+	}
+	if serr := o.settle(ctx, tx, newest); serr != nil {
+		// The row stays pending: the other nodes read SpiceDB's newest
+		// revision until a later write of this node settles it.
+		o.logger.Warn("authz: settling a write's announcement failed", "err", serr)
 	}
 	// Commit what was pending and applied, whatever became of this write.
 	if cerr := tx.Commit(); cerr != nil && err == nil {

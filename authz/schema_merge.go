@@ -208,13 +208,13 @@ func (e *Engine) WriteSchema(ctx context.Context, text string) (Token, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: text})
+	tok, err := e.writeSchemaText(ctx, text)
 	if err != nil {
 		return "", wrapErr("write schema", err)
 	}
 	if sl, ok := e.log.(SchemaLog); ok {
 		if err := sl.SaveSchema(ctx, text); err != nil {
-			e.wroteSchema(ctx, Token(resp.GetWrittenAt().GetToken()))
+			e.wroteSchema(ctx, tok)
 			back, uerr := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: prev})
 			if uerr != nil {
 				e.logger.Error("authz: cannot restore the schema after failing to record the new one; restart to restore it", "err", uerr)
@@ -224,8 +224,24 @@ func (e *Engine) WriteSchema(ctx context.Context, text string) (Token, error) {
 			return "", fmt.Errorf("authz: recording the schema: %w", err)
 		}
 	}
-	tok := Token(resp.GetWrittenAt().GetToken())
 	e.wroteSchema(ctx, tok)
 	e.logger.Info("authz: schema written")
 	return tok, nil
+}
+
+// writeSchemaText writes text as SpiceDB's schema and returns the write's
+// token; on PostgreSQL under the outbox lock and announced, as every write
+// to SpiceDB is there (node_writes.go). Its error is SpiceDB's, unwrapped.
+func (e *Engine) writeSchemaText(ctx context.Context, text string) (Token, error) {
+	write := func(ctx context.Context) (Token, error) {
+		resp, err := e.schema.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: text})
+		if err != nil {
+			return "", err
+		}
+		return Token(resp.GetWrittenAt().GetToken()), nil
+	}
+	if e.outbox == nil {
+		return write(ctx)
+	}
+	return e.outbox.locked(ctx, write)
 }

@@ -307,13 +307,13 @@ func TestWritesThatChangeNothingShareTheGroupsToken(t *testing.T) {
 		release := make(chan struct{})
 		var wg sync.WaitGroup
 		tokens := make([]Token, len(updates))
+		groups := len(log.sizes()) // before the blocker's group begins
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			_, err := e.Write(ctx, []Update{TouchRel(blocker)}, WithTx(func(ctx context.Context, tx *sql.Tx) error { <-release; return nil }))
 			require.NoError(t, err)
 		}()
-		groups := len(log.sizes())
 		require.Eventually(t, func() bool { return len(log.sizes()) == groups+1 }, 10*time.Second, time.Millisecond)
 		for i, u := range updates {
 			wg.Add(1)
