@@ -2,9 +2,9 @@ package authz
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/authzed/spicedb/pkg/datastore"
 )
@@ -17,57 +17,112 @@ import (
 // late with those, and the cache stopped answering although nobody else
 // wrote. So every node announces its writes in authz_node_writes:
 //
-//   - before it writes to SpiceDB under the outbox lock, it sets its row
-//     pending and commits that (intend);
-//   - in the lock's transaction, once its writes are made, it clears
-//     pending and records the newest token it wrote (settle), or SpiceDB's
-//     newest revision if it cannot tell (a write that failed after intend).
+//   - before its first write to SpiceDB of a burst, under the outbox lock,
+//     it sets its row pending and commits that (intend); while the burst
+//     lasts the row stays pending, its time refreshed every ReplayInterval;
+//   - once it has not written for settleAfter, it takes the outbox lock
+//     (no write of its own is then under way), and records the newest
+//     token it wrote and clears pending (settleIdle).
 //
 // A probe then reads the other nodes' rows: if one is pending, it falls
 // back to SpiceDB's newest revision; otherwise every other node's change
 // committed before the read is at or before the newest token in the rows,
 // and the cache is fresh once its watch has processed that. A change is
 // announced (committed pending) before it is made and cleared only after,
-// so a row that is not pending covers every change its node made: a node
-// that dies mid-write leaves its row pending, and the others fall back
-// until its row is pruned (an hour after it last wrote).
+// so a row that is not pending covers every change its node made. A node
+// that dies mid-burst leaves its row pending, and the others fall back
+// until its row is pruned (pendingKeptFor after its last refresh).
+//
+// One commit more per burst of writes, not per write: a node that writes
+// steadily keeps its row pending, and the other nodes' probes read
+// SpiceDB's newest revision, as they did before rows were announced.
 
-// nodeRowsKeptFor is how long the row of a node that stopped writing is
-// kept before another node's start removes it.
-const nodeRowsKeptFor = "1 hour"
+// settleAfter is how long a node must not have written before it clears
+// its row.
+const settleAfter = 200 * time.Millisecond
 
-// intend announces that this node is about to write to SpiceDB. It is
-// called with the outbox lock held, so no settle of this node's runs
-// between it and the write.
+// How long rows are kept: a settled row until its node has not written for
+// an hour (every running watch processed its changes long ago); a pending
+// one until its node has not refreshed it for ten minutes (it died
+// mid-burst: it refreshes every ReplayInterval while alive).
+const (
+	settledKeptFor = "1 hour"
+	pendingKeptFor = "10 minutes"
+)
+
+// nodeState is what a node knows of its own row; its writes and
+// settleIdle change it only with the outbox lock held.
+type nodeState struct {
+	mu        sync.Mutex
+	pending   bool      // the row is pending, committed
+	newest    Token     // the newest token written since the row was settled
+	lastWrite time.Time // when the last write under the lock ended
+}
+
+// intend announces that this node is about to write to SpiceDB, unless its
+// row is pending already. The outbox lock is held.
 func (o *outbox) intend(ctx context.Context) error {
+	o.self.mu.Lock()
+	defer o.self.mu.Unlock()
+	if o.self.pending {
+		return nil
+	}
 	if _, err := o.db.ExecContext(ctx, `INSERT INTO authz_node_writes (node, pending) VALUES (?, true)
 		ON CONFLICT (node) DO UPDATE SET pending = true, at = now()`, o.node); err != nil {
 		return fmt.Errorf("authz: announcing a write: %w", err)
 	}
+	o.self.pending = true
 	return nil
 }
 
-// settle clears this node's pending announcement in tx, the lock's
-// transaction, recording tok (the newest token this node wrote under the
-// lock); without one, SpiceDB's newest revision, which every write made
-// so far is at or before.
-func (o *outbox) settle(ctx context.Context, tx *sql.Tx, tok Token) error {
+// wroteUnderLock notes the token of this node's latest write to SpiceDB,
+// made with the outbox lock held: "" if it cannot name one (a write that
+// failed may have reached SpiceDB all the same), and settleIdle then
+// records SpiceDB's newest revision.
+func (o *outbox) wroteUnderLock(tok Token) {
+	o.self.mu.Lock()
+	defer o.self.mu.Unlock()
+	o.self.newest = tok
+	o.self.lastWrite = time.Now()
+}
+
+// settleIdle refreshes this node's pending row, or settles it if the node
+// has not written for settleAfter; called every ReplayInterval.
+func (o *outbox) settleIdle(ctx context.Context) error {
+	o.self.mu.Lock()
+	pending, idle := o.self.pending, time.Since(o.self.lastWrite) >= settleAfter
+	o.self.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	if !idle {
+		if _, err := o.db.ExecContext(ctx, `UPDATE authz_node_writes SET at = now() WHERE node = ?`, o.node); err != nil {
+			return fmt.Errorf("authz: refreshing this node's announced writes: %w", err)
+		}
+		return nil
+	}
+	tx, err := o.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	o.self.mu.Lock()
+	defer o.self.mu.Unlock()
+	tok := o.self.newest
 	if tok == "" {
-		var pending bool
-		err := tx.QueryRowContext(ctx, `SELECT pending FROM authz_node_writes WHERE node = ?`, o.node).Scan(&pending)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && !pending) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("authz: settling a write's announcement: %w", err)
-		}
+		// A write that failed after its announcement may have reached
+		// SpiceDB: every change so far is at or before the newest revision.
 		if tok, err = o.e.headToken(ctx); err != nil {
 			return err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE authz_node_writes SET pending = false, token = ?, at = now() WHERE node = ?`, string(tok), o.node); err != nil {
-		return fmt.Errorf("authz: settling a write's announcement: %w", err)
+		return fmt.Errorf("authz: settling this node's announced writes: %w", err)
 	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("authz: settling this node's announced writes: %w", err)
+	}
+	o.self.pending, o.self.newest = false, ""
 	return nil
 }
 
@@ -104,12 +159,13 @@ func (o *outbox) othersNewest(ctx context.Context) (rev datastore.Revision, pend
 	return rev, false, rows.Err()
 }
 
-// pruneNodes removes the rows of nodes that have not written for
-// nodeRowsKeptFor: their changes are long processed by every running
-// watch, and a node that died mid-write must not keep the others on the
-// slow path forever.
+// pruneNodes removes the rows of nodes that stopped: settled ones an hour
+// after their last write (every running watch has processed it), pending
+// ones ten minutes after their last refresh (the node died mid-burst, and
+// must not keep the others on the slow path for ever).
 func (o *outbox) pruneNodes(ctx context.Context) error {
-	if _, err := o.db.ExecContext(ctx, `DELETE FROM authz_node_writes WHERE node <> ? AND at < now() - interval '`+nodeRowsKeptFor+`'`, o.node); err != nil {
+	if _, err := o.db.ExecContext(ctx, `DELETE FROM authz_node_writes WHERE node <> ? AND (
+		(NOT pending AND at < now() - interval '`+settledKeptFor+`') OR (pending AND at < now() - interval '`+pendingKeptFor+`'))`, o.node); err != nil {
 		return fmt.Errorf("authz: pruning the nodes' writes: %w", err)
 	}
 	return nil
@@ -127,14 +183,7 @@ func (o *outbox) locked(ctx context.Context, write func(context.Context) (Token,
 	if err := o.intend(ctx); err != nil {
 		return "", err
 	}
-	// What write does must be settled whether or not the caller waits.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
-	defer cancel()
-	tok, werr := write(wctx)
-	if err := o.settle(wctx, tx, tok); err != nil {
-		o.logger.Warn("authz: a write is made, but settling its announcement failed; other nodes' caches read SpiceDB's newest revision until it is", "err", err)
-	} else if err := tx.Commit(); err != nil {
-		o.logger.Warn("authz: a write is made, but settling its announcement failed; other nodes' caches read SpiceDB's newest revision until it is", "err", err)
-	}
-	return tok, werr
+	tok, err := write(ctx)
+	o.wroteUnderLock(tok)
+	return tok, err
 }

@@ -102,6 +102,23 @@ func TestPostgresCacheFreshFromAnnouncedWrites(t *testing.T) {
 		fw.breakAll()
 		require.Eventually(t, a.cache.serving, 10*time.Second, time.Millisecond)
 		require.False(t, allowed(MinimizeLatency()))
+
+		// While b's burst lasts its row is pending; once b has been idle
+		// its row is settled with its newest token, and a's probe reads
+		// the announced writes again.
+		var pending bool
+		var token string
+		require.NoError(t, db.QueryRow(`SELECT pending FROM authz_node_writes WHERE node = ?`, b.outbox.node).Scan(&pending))
+		require.Eventually(t, func() bool {
+			require.NoError(t, db.QueryRow(`SELECT pending, token FROM authz_node_writes WHERE node = ?`, b.outbox.node).Scan(&pending, &token))
+			return !pending
+		}, 10*time.Second, 10*time.Millisecond, "b's row was never settled")
+		settled, ok := b.revision(Token(token))
+		require.True(t, ok)
+		revoked, _ := b.revision(tok)
+		require.True(t, atLeast(settled, revoked), "the settled token covers b's write")
+		announced := probes("announced")
+		require.Eventually(t, func() bool { return probes("announced") > announced }, 10*time.Second, time.Millisecond)
 	})
 
 	t.Run("ANodeMidWriteSendsTheProbeToTheNewestRevision", func(t *testing.T) {

@@ -103,7 +103,8 @@ type outbox struct {
 	db     *sql.DB
 	e      *Engine
 	logger *slog.Logger
-	node   string // this engine's row in authz_node_writes (node_writes.go)
+	node   string    // this engine's row in authz_node_writes (node_writes.go)
+	self   nodeState // what it knows of that row
 
 	applied, replayed, dead prometheus.Counter
 	stale                   prometheus.Gauge
@@ -240,9 +241,6 @@ func (o *outbox) drainOnce(ctx context.Context, own int64, after func(context.Co
 			return "", false, err
 		}
 	}
-	if err := o.settle(ctx, tx, tok); err != nil {
-		return "", false, err
-	}
 	if done && own > 0 && after != nil && ownErr == nil {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT nexus_after`); err != nil {
 			return "", false, fmt.Errorf("authz: %w", err)
@@ -292,6 +290,13 @@ func (o *outbox) applyPending(ctx context.Context, tx *sql.Tx, own int64) (tok T
 	if err := o.intend(ctx); err != nil {
 		return "", nil, 0, 0, err
 	}
+	defer func() {
+		if err != nil {
+			o.wroteUnderLock("") // some may have reached SpiceDB
+		} else {
+			o.wroteUnderLock(tok)
+		}
+	}()
 	ids := make([]any, 0, len(rows))
 	for _, r := range rows {
 		t, err := o.apply(ctx, r.ops)
@@ -346,14 +351,10 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 	caller := ctx
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
-	var newest Token // the newest token written under the lock
 	for {
-		t, _, n, _, err := o.applyPending(ctx, tx, 0)
+		_, _, n, _, err := o.applyPending(ctx, tx, 0)
 		if err != nil {
 			return "", err
-		}
-		if t != "" {
-			newest = t
 		}
 		if n < drainBatch {
 			break
@@ -365,17 +366,13 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 	}
 	if err == nil {
 		err = o.intend(ctx)
-	}
-	if err == nil {
-		tok, err = o.apply(ctx, ops)
-	}
-	if tok != "" {
-		newest = tok
-	}
-	if serr := o.settle(ctx, tx, newest); serr != nil {
-		// The row stays pending: the other nodes read SpiceDB's newest
-		// revision until a later write of this node settles it.
-		o.logger.Warn("authz: settling a write's announcement failed", "err", serr)
+		if err == nil {
+			tok, err = o.apply(ctx, ops)
+			if err != nil {
+				tok = "" // it may have reached SpiceDB: settle at the newest revision
+			}
+			o.wroteUnderLock(tok)
+		}
 	}
 	// Commit what was pending and applied, whatever became of this write.
 	if cerr := tx.Commit(); cerr != nil && err == nil {
@@ -475,6 +472,7 @@ func (o *outbox) apply(ctx context.Context, ops []outboxOp) (Token, error) {
 func (o *outbox) replay(ctx context.Context) {
 	t := time.NewTicker(ReplayInterval)
 	defer t.Stop()
+	ticks := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -491,6 +489,14 @@ func (o *outbox) replay(ctx context.Context) {
 		}
 		if err != nil && ctx.Err() == nil {
 			o.logger.Warn("authz: replaying the outbox failed; retrying", "err", err)
+		}
+		if err := o.settleIdle(ctx); err != nil && ctx.Err() == nil {
+			o.logger.Warn("authz: cannot settle this node's announced writes; other nodes' caches read SpiceDB's newest revision until it can", "err", err)
+		}
+		if ticks++; ticks%60 == 0 {
+			if err := o.pruneNodes(ctx); err != nil && ctx.Err() == nil {
+				o.logger.Warn("authz: cannot prune the rows of nodes gone", "err", err)
+			}
 		}
 	}
 }
