@@ -132,6 +132,7 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		"nested_users": nestedUsers, "nested_teams": nestedTeams, "nested_parent_teams": nestedParents,
 		"nested_documents": nestedDocs, "nested_relationships": len(nested.rels), "nested_distinct_questions": len(nested.qs),
 		"nested_write_fraction": 1.0 / nestedWriteEvery, "nested_callers": nestedCallers,
+		"nested_warm_up": "every nested question asked once on each side before the rounds (CheckBulkPermissions)",
 	}}
 	tput := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
 	p99 := map[string]map[int]float64{"nexus": {}, "spicedb": {}}
@@ -158,6 +159,12 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	runs := map[key][]loadStats{}
 	nestedWrites := map[string][]time.Duration{}
 	nestedWriteErrs := map[string]int{}
+	for _, side := range sides {
+		progress("%s: asking the %d nested questions once (warm-up)", side.name, len(nested.qs))
+		if err := warmNested(ctx, side.clients[0], nested.qs); err != nil {
+			return nil, fmt.Errorf("%s: %w", side.name, err)
+		}
+	}
 	for round := range apiRounds {
 		for _, callers := range apiCallers {
 			for _, side := range sides {
