@@ -118,7 +118,7 @@ func runPgAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	}
 	o := &Outcome{Params: map[string]any{
 		"postgres": "one server, track_commit_timestamp on, each side in its own database", "rounds": apiRounds,
-		"warm_up": "every question asked once on each side before the rounds (CheckBulkPermissions)",
+		"warm_up":      "every question asked once on each side before the rounds (CheckBulkPermissions)",
 		"nested_users": nestedUsers, "nested_teams": nestedTeams, "nested_parent_teams": nestedParents,
 		"nested_documents": nestedDocs, "relationships": len(nested.rels), "write_fraction": 1.0 / nestedWriteEvery,
 		"peer": "standalone SpiceDB server binary " + bin + " (spicedb serve, postgres datastore, its defaults otherwise)",
