@@ -316,13 +316,12 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 		// Every other node's change committed before began is at or
 		// before others (node_writes.go); this node's own are evicted
 		// as they are made.
+		c.m.probes.WithLabelValues("announced").Inc()
 		if others == nil {
-			c.m.probes.WithLabelValues("announced").Inc()
 			c.vouch(began)
 			return
 		}
 		rev = others
-		c.m.probes.WithLabelValues("announced").Inc()
 	} else {
 		head, err := c.e.sideHeadToken(ctx)
 		if err != nil {
