@@ -102,7 +102,7 @@ func (s *Store) Chunks() ChunkStore { return s.chunks }
 func (s *Store) Write(ctx context.Context, r io.Reader, maxSize int64) (Object, error) {
 	var obj Object
 	whole := blake3.New()
-	buf := make([]byte, ChunkSize)
+	buf := make([]byte, chunkBuffer(r))
 	for {
 		if err := ctx.Err(); err != nil {
 			return Object{}, err
@@ -131,6 +131,18 @@ func (s *Store) Write(ctx context.Context, r io.Reader, maxSize int64) (Object, 
 	}
 	copy(obj.Hash[:], whole.Sum(nil))
 	return obj, nil
+}
+
+// chunkBuffer is the size of Write's buffer for r: ChunkSize, or less when
+// r says how much it holds (a bytes.Reader, a strings.Reader), so that a
+// small file does not cost a zeroed megabyte. One byte more than r holds
+// lets the first read see the end, making it the only chunk, as ChunkSize
+// would.
+func chunkBuffer(r io.Reader) int {
+	if l, ok := r.(interface{ Len() int }); ok && l.Len() < ChunkSize {
+		return l.Len() + 1
+	}
+	return ChunkSize
 }
 
 // Concat builds the object whose content is parts' contents in order, for a

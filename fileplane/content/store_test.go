@@ -41,6 +41,11 @@ func TestWriteSizes(t *testing.T) {
 			e := newEnv(t)
 			data := randomBytes(t, tc.size)
 			obj := e.write(t, data)
+			// A bytes.Reader tells its length and gets a buffer of that
+			// size; a plain stream gets ChunkSize: the chunks are alike.
+			streamed, err := e.store.Write(ctx, struct{ io.Reader }{bytes.NewReader(data)}, -1)
+			require.NoError(t, err)
+			require.Equal(t, obj, streamed, "a reader that does not tell its length is chunked alike")
 			require.Equal(t, content.Sum(data), obj.Hash, "the object's hash is the BLAKE3 of the whole content")
 			require.Equal(t, int64(tc.size), obj.Size)
 			require.Equal(t, tc.chunks, obj.ChunkSizes)
