@@ -94,7 +94,7 @@ type Engine struct {
 
 	srv    server.RunnableServer
 	revs   revisionHolder // decodes tokens, to compare them
-	ds     interface{ Close() error }
+	ds     datastore.Datastore
 	conn   *grpc.ClientConn
 	perms  v1.PermissionsServiceClient
 	schema v1.SchemaServiceClient
@@ -264,7 +264,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	e.admission = newAdmission(cfg.Admission, cfg.Registerer)
+	e.admission = newAdmission(cfg.Admission, cfg.Postgres != nil, cfg.Registerer)
 	if !cfg.Cache.Disabled {
 		m := newCacheMetrics()
 		if e.cache, err = newCache(e, cfg.Cache, m); err != nil {
@@ -381,14 +381,16 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	n := 0
 	err := e.log.Load(ctx, func(rels []Relationship) error {
 		for len(rels) > 0 {
+			// Straight into the datastore (write_direct.go), in writes
+			// SpiceDB's WriteRelationships would also take.
 			chunk := rels[:min(len(rels), maxUpdatesPerWrite)]
 			rels = rels[len(chunk):]
-			updates := make([]*v1.RelationshipUpdate, len(chunk))
+			updates := make([]Update, len(chunk))
 			for i, r := range chunk {
-				updates[i] = TouchRel(r).proto()
+				updates[i] = TouchRel(r)
 			}
-			if _, err := e.perms.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{Updates: updates}); err != nil {
-				return fmt.Errorf("authz: rebuilding from the relationship log: %s", grpcMessage(err))
+			if _, err := e.writeRelationships(ctx, updates); err != nil {
+				return fmt.Errorf("authz: rebuilding from the relationship log: %w", err)
 			}
 			n += len(chunk)
 		}

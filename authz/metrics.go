@@ -11,6 +11,7 @@ type metrics struct {
 	items     *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	decisions *prometheus.CounterVec
+	dsWrites  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +33,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "nexus_authz_decisions_total",
 			Help: "Permission decisions made by the engine, by outcome (allowed, denied, or failed: an item of a bulk check the engine could not decide, denied).",
 		}, []string{"outcome"}),
+		dsWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nexus_authz_datastore_writes_total",
+			Help: "Relationship writes to SpiceDB's datastore, by path: direct (straight into the embedded default's datastore, validated as SpiceDB validates) or spicedb (through SpiceDB's WriteRelationships: PostgreSQL, and writes SpiceDB must refuse with its own error).",
+		}, []string{"path"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.items, m.latency, m.decisions)
+		reg.MustRegister(m.calls, m.items, m.latency, m.decisions, m.dsWrites)
 	}
 	return m
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -355,15 +354,10 @@ func (e *Engine) applyUpdates(ctx context.Context, updates []Update) (Token, err
 	if len(updates) == 0 {
 		return "", nil
 	}
-	req := &v1.WriteRelationshipsRequest{Updates: make([]*v1.RelationshipUpdate, len(updates))}
-	for i, u := range updates {
-		req.Updates[i] = u.proto()
-	}
-	resp, err := e.perms.WriteRelationships(ctx, req)
+	token, err := e.writeRelationships(ctx, updates)
 	if err != nil {
-		return "", wrapErr("write relationships", err)
+		return "", err
 	}
-	token := Token(resp.GetWrittenAt().GetToken())
 	e.wrote(ctx, token, updateChanges(updates))
 	return token, nil
 }

@@ -1,0 +1,190 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/authzed/spicedb/pkg/datalayer"
+	"github.com/authzed/spicedb/pkg/datastore"
+	ns "github.com/authzed/spicedb/pkg/namespace"
+	"github.com/authzed/spicedb/pkg/schema"
+	"github.com/authzed/spicedb/pkg/tuple"
+	"github.com/authzed/spicedb/pkg/zedtoken"
+)
+
+// Writes straight into the datastore on the embedded default. A write
+// through SpiceDB's WriteRelationships crosses the in-process gRPC
+// connection: the request and the answer pass through half a dozen
+// goroutines (the client's and the server's transports, the handler), and
+// when the node is busy answering checks each of them waits for a core, so
+// one write of one relationship took 2-80 ms under load (the decision_cache
+// benchmark), with ~1 ms of work in it. Done in the writer's own goroutine
+// the same write took 0.2-0.6 ms.
+//
+// The datastore takes what it is given, so the write is first validated
+// as SpiceDB validates a WriteRelationships request: the request's rules
+// (the generated Validate and HandwrittenValidate), then its handler's
+// (internal/relationships, ValidateOneRelationship, for relationships
+// without caveat or expiration, which are all Engine.Write writes): the
+// ids, the definitions and relations exist, the relation is not a
+// permission, and the schema allows the subject on it. A write that fails
+// any of it is not written here; it goes through WriteRelationships, which
+// refuses it with SpiceDB's own error (TestDirectWritesAreJudgedAsSpiceDB-
+// JudgesThem holds the two verdicts side by side).
+
+// writeRelationships writes updates to the datastore and returns the
+// write's token: straight into it on the embedded default when SpiceDB
+// would accept them as they are, else through SpiceDB.
+func (e *Engine) writeRelationships(ctx context.Context, updates []Update) (Token, error) {
+	if e.outbox == nil {
+		if tok, taken, err := e.writeToDatastore(ctx, updates); taken {
+			e.metrics.dsWrites.WithLabelValues("direct").Inc()
+			return tok, err
+		}
+	}
+	e.metrics.dsWrites.WithLabelValues("spicedb").Inc()
+	req := &v1.WriteRelationshipsRequest{Updates: make([]*v1.RelationshipUpdate, len(updates))}
+	for i, u := range updates {
+		req.Updates[i] = u.proto()
+	}
+	resp, err := e.perms.WriteRelationships(ctx, req)
+	if err != nil {
+		return "", wrapErr("write relationships", err)
+	}
+	return Token(resp.GetWrittenAt().GetToken()), nil
+}
+
+// errNotDirect aborts a direct write that SpiceDB must judge.
+var errNotDirect = errors.New("authz: not a plain write of allowed relationships")
+
+// writeToDatastore writes updates in one datastore transaction and returns
+// the token SpiceDB would have given for it; taken is false, with nothing
+// written, when the updates are not all valid (the caller writes them
+// through SpiceDB, which says what is wrong).
+func (e *Engine) writeToDatastore(ctx context.Context, updates []Update) (tok Token, taken bool, err error) {
+	muts, ok := mutations(updates)
+	if !ok {
+		return "", false, nil
+	}
+	rev, err := e.ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		if err := validPlain(ctx, rwt, muts); err != nil {
+			return err
+		}
+		return rwt.WriteRelationships(ctx, muts)
+	})
+	if errors.Is(err, errNotDirect) {
+		return "", false, nil
+	}
+	if err == nil {
+		var zt *v1.ZedToken
+		if zt, err = zedtoken.NewFromRevision(ctx, rev, datalayer.NoSchemaHashInTransaction, e.ds); err == nil {
+			return Token(zt.GetToken()), true, nil
+		}
+	}
+	// What is valid fails only when the datastore is closed or the
+	// write's time ran out.
+	return "", true, fmt.Errorf("authz: write relationships: %w: %w", ErrUnavailable, err)
+}
+
+// mutations returns updates as the datastore takes them, and false if
+// the request would break one of its own rules, which SpiceDB checks
+// before its handler runs.
+func mutations(updates []Update) ([]tuple.RelationshipUpdate, bool) {
+	muts := make([]tuple.RelationshipUpdate, len(updates))
+	for i, u := range updates {
+		if p := u.proto(); p.Validate() != nil || p.HandwrittenValidate() != nil {
+			return nil, false
+		}
+		rel := tupleRel(u.Rel)
+		if u.Op == Touch {
+			muts[i] = tuple.Touch(rel)
+		} else {
+			muts[i] = tuple.Delete(rel)
+		}
+	}
+	return muts, true
+}
+
+func tupleRel(r Relationship) tuple.Relationship {
+	subRel := r.Subject.Relation
+	if subRel == "" {
+		subRel = tuple.Ellipsis
+	}
+	return tuple.Relationship{RelationshipReference: tuple.RelationshipReference{
+		Resource: tuple.ObjectAndRelation{ObjectType: r.Resource.Type, ObjectID: r.Resource.ID, Relation: r.Relation},
+		Subject:  tuple.ObjectAndRelation{ObjectType: r.Subject.Object.Type, ObjectID: r.Subject.Object.ID, Relation: subRel},
+	}}
+}
+
+// validPlain returns errNotDirect unless every update is one SpiceDB's
+// WriteRelationships accepts, judged as it judges one without caveat or
+// expiration, against the definitions rwt reads.
+func validPlain(ctx context.Context, rwt datastore.ReadWriteTransaction, muts []tuple.RelationshipUpdate) error {
+	names := map[string]bool{}
+	seen := make(map[tuple.RelationshipReference]bool, len(muts))
+	for _, m := range muts {
+		if seen[m.Relationship.RelationshipReference] {
+			return errNotDirect // SpiceDB refuses a relationship twice in one write
+		}
+		seen[m.Relationship.RelationshipReference] = true
+		names[m.Relationship.Resource.ObjectType] = true
+		names[m.Relationship.Subject.ObjectType] = true
+	}
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	found, err := rwt.LegacyLookupNamespacesWithNames(ctx, list)
+	if err != nil {
+		return err
+	}
+	defs := make(map[string]*schema.Definition, len(found))
+	for _, f := range found {
+		d, err := schema.NewDefinition(f.Definition)
+		if err != nil {
+			return err
+		}
+		defs[f.Definition.Name] = d
+	}
+	for _, m := range muts {
+		if !allowedPlain(defs, m) {
+			return errNotDirect
+		}
+	}
+	return nil
+}
+
+// allowedPlain is ValidateOneRelationship's verdict on m, which has no
+// caveat and no expiration.
+func allowedPlain(defs map[string]*schema.Definition, m tuple.RelationshipUpdate) bool {
+	rel := m.Relationship
+	res, sub := rel.Resource, rel.Subject
+	if tuple.ValidateResourceID(res.ObjectID) != nil || tuple.ValidateSubjectID(sub.ObjectID) != nil {
+		return false
+	}
+	rd, sd := defs[res.ObjectType], defs[sub.ObjectType]
+	if rd == nil || sd == nil || !rd.HasRelation(res.Relation) || rd.IsPermission(res.Relation) {
+		return false
+	}
+	if sub.Relation != tuple.Ellipsis && !sd.HasRelation(sub.Relation) {
+		return false
+	}
+	if m.Operation == tuple.UpdateOperationDelete {
+		// A delete without a caveat matches the relationship whatever
+		// caveat it was written with.
+		if sub.ObjectID == tuple.PublicWildcard {
+			ok, err := rd.IsAllowedPublicNamespace(res.Relation, sub.ObjectType)
+			return err == nil && ok == schema.PublicSubjectAllowed
+		}
+		ok, err := rd.IsAllowedDirectRelation(res.Relation, sub.ObjectType, sub.Relation)
+		return err == nil && ok == schema.DirectRelationValid
+	}
+	allowed := ns.AllowedRelationWithCaveat(sub.ObjectType, sub.Relation, nil)
+	if sub.ObjectID == tuple.PublicWildcard {
+		allowed = ns.AllowedPublicNamespaceWithCaveat(sub.ObjectType, nil)
+	}
+	ok, err := rd.HasAllowedRelation(res.Relation, allowed)
+	return err == nil && ok == schema.AllowedRelationValid
+}
