@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +68,7 @@ func run() int {
 	duration := flag.Duration("duration", 5*time.Second, "how long each measured phase of a scenario runs")
 	names := flag.String("scenarios", "", "comma-separated scenarios to run (default: all); known: "+strings.Join(scenarioNames(), ", "))
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	traceOut := flag.String("trace", "", "write a runtime execution trace of the whole run to this file (go tool trace -pprof=sched shows where goroutines waited for a core; keep -duration short, it grows ~100 MB a second)")
 	blockProfile := flag.String("blockprofile", "", "write a profile of where goroutines waited (blocking and mutexes) of the whole run to this file")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -96,6 +98,17 @@ func run() int {
 			return fail("%v", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+
+	if *traceOut != "" {
+		f, err := os.Create(*traceOut)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if err := trace.Start(f); err != nil {
+			return fail("%v", err)
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 
 	if *blockProfile != "" {

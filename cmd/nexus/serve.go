@@ -58,8 +58,8 @@ The first start of an empty data dir creates zone "default", its admin user
 				return fmt.Errorf("--cache-staleness %s: give a positive duration such as 1s, or 0 for the default of %s", staleness, authz.DefaultCacheStaleness)
 			}
 			if engineConc < 0 || engineQueue < 0 || engineWait < 0 {
-				return fmt.Errorf("--engine-concurrency %d, --engine-queue %d, --engine-queue-wait %s: give positive numbers, or 0 for the defaults (%d and %d per CPU, %s)",
-					engineConc, engineQueue, engineWait, authz.DefaultMaxInFlightPerCPU, authz.DefaultMaxQueuePerCPU, authz.DefaultMaxWait)
+				return fmt.Errorf("--engine-concurrency %d, --engine-queue %d, --engine-queue-wait %s: give positive numbers, or 0 for the defaults (%d per CPU, %d on PostgreSQL; %d per CPU; %s)",
+					engineConc, engineQueue, engineWait, authz.DefaultMaxInFlightPerCPU, authz.DefaultMaxInFlightPerCPUPostgres, authz.DefaultMaxQueuePerCPU, authz.DefaultMaxWait)
 			}
 			log, err := newLogger(stderr, logFormat, logLevel)
 			if err != nil {
@@ -111,7 +111,7 @@ The first start of an empty data dir creates zone "default", its admin user
 	f.StringVar(&trusted, "trusted-proxies", envOr("NEXUS_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client of a share link (env NEXUS_TRUSTED_PROXIES)")
 	f.Int64Var(&cacheMiB, "cache-size-mib", envInt("NEXUS_CACHE_SIZE_MIB", 0), "memory for cached permission decisions, in MiB; 0 is 64 (env NEXUS_CACHE_SIZE_MIB)")
 	f.DurationVar(&staleness, "cache-staleness", envDuration("NEXUS_CACHE_STALENESS", 0), "how far behind the newest revision a cached answer without a token may be before the cache stops answering; 0 is 1s (env NEXUS_CACHE_STALENESS)")
-	f.Int64Var(&engineConc, "engine-concurrency", envInt("NEXUS_ENGINE_CONCURRENCY", 0), "permission evaluations the engine runs at once (cache misses, bulk checks, lookups); 0 is 8 per CPU (env NEXUS_ENGINE_CONCURRENCY)")
+	f.Int64Var(&engineConc, "engine-concurrency", envInt("NEXUS_ENGINE_CONCURRENCY", 0), "permission evaluations the engine runs at once (cache misses, bulk checks, lookups); 0 is 2 per CPU, 8 per CPU on PostgreSQL (env NEXUS_ENGINE_CONCURRENCY)")
 	f.Int64Var(&engineQueue, "engine-queue", envInt("NEXUS_ENGINE_QUEUE", 0), "evaluations that may wait for the engine; beyond it a call gets resource_exhausted at once; 0 is 256 per CPU (env NEXUS_ENGINE_QUEUE)")
 	f.DurationVar(&engineWait, "engine-queue-wait", envDuration("NEXUS_ENGINE_QUEUE_WAIT", 0), "how long an evaluation may wait for the engine before it gets resource_exhausted; 0 is 100ms (env NEXUS_ENGINE_QUEUE_WAIT)")
 	f.BoolVar(&noCache, "no-cache", envOr("NEXUS_NO_CACHE", "") == "1" || envOr("NEXUS_NO_CACHE", "") == "true", "turn the permission decision cache off (env NEXUS_NO_CACHE=1)")
