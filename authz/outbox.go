@@ -161,8 +161,19 @@ func (e *Engine) Settle(ctx context.Context) (Token, error) {
 	if e.outbox == nil {
 		return "", nil
 	}
-	if _, err := e.outbox.drain(ctx, settling, nil); err != nil {
-		return "", err
+	// A write's row leaves the outbox in the transaction that follows
+	// its application: with none there, everything recorded is applied,
+	// and the reader need not queue for the cluster's outbox lock behind
+	// the writers (under load it waited past its deadline ~1,500 times in
+	// a make bench-pg run).
+	var pending bool
+	if err := e.outbox.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM authz_outbox)`).Scan(&pending); err != nil {
+		return "", fmt.Errorf("authz: reading the outbox: %w", err)
+	}
+	if pending {
+		if _, err := e.outbox.drain(ctx, settling, nil); err != nil {
+			return "", err
+		}
 	}
 	tok, err := e.headToken(ctx)
 	return e.stamp(ctx, tok, err)

@@ -228,6 +228,41 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 		require.True(t, d.Allowed)
 	})
 
+	t.Run("SettleQueuesForTheLockOnlyWhenRowsArePending", func(t *testing.T) {
+		// Readers settle entries whose token is not recorded yet. With
+		// nothing pending they must not queue behind the writers for the
+		// cluster's outbox lock; with a row pending they must apply it
+		// under the lock first.
+		_, err := b.Settle(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 0, pendingRows(t, db, "authz_outbox"))
+		holder, err := db.BeginTx(ctx, nil) // another node, draining
+		require.NoError(t, err)
+		defer func() { _ = holder.Rollback() }()
+		_, err = holder.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, outboxLock))
+		require.NoError(t, err)
+
+		free, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		tok, err := b.Settle(free)
+		require.NoError(t, err, "nothing pending: no wait for the lock")
+		require.NotEmpty(t, tok)
+
+		abandon(t, a, "r_lea", TouchRel(viewer("lea")))
+		held, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel2()
+		_, err = b.Settle(held)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "a pending row is applied under the lock, so Settle waits for it")
+		require.False(t, may(b, "lea"))
+
+		require.NoError(t, holder.Rollback())
+		tok, err = b.Settle(ctx)
+		require.NoError(t, err)
+		d, err := b.Check(ctx, CheckItem{Resource: fileX, Permission: "read", Subject: Subject("user", "lea")}, AtLeastAsFresh(tok))
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	})
+
 	t.Run("ApplyingTwiceIsHarmless", func(t *testing.T) {
 		// A row applied whose delete was lost is applied again.
 		ops := updateOps([]Update{TouchRel(viewer("gus")), DeleteRel(viewer("ann"))})
