@@ -105,6 +105,7 @@ type outbox struct {
 	logger *slog.Logger
 	node   string    // this engine's row in authz_node_writes (node_writes.go)
 	self   nodeState // what it knows of that row
+	heads  headReads // Settle's reads of the newest revision (head_reads.go)
 
 	applied, replayed, dead prometheus.Counter
 	stale                   prometheus.Gauge
@@ -112,7 +113,7 @@ type outbox struct {
 
 func newOutbox(db *sql.DB, e *Engine, reg prometheus.Registerer) *outbox {
 	o := &outbox{
-		db: db, e: e, logger: e.logger, node: uuid.NewString(),
+		db: db, e: e, logger: e.logger, node: uuid.NewString(), heads: headReads{read: e.headToken},
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nexus_authz_outbox_applied_total",
 			Help: "Recorded relationship writes applied to SpiceDB (PostgreSQL mode).",
@@ -175,7 +176,7 @@ func (e *Engine) Settle(ctx context.Context) (Token, error) {
 			return "", err
 		}
 	}
-	tok, err := e.headToken(ctx)
+	tok, err := e.outbox.heads.get(ctx)
 	return e.stamp(ctx, tok, err)
 }
 
