@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		dsWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nexus_authz_datastore_writes_total",
-			Help: "Relationship writes to SpiceDB's datastore, by path: direct (straight into the embedded default's datastore, validated as SpiceDB validates) or spicedb (through SpiceDB's WriteRelationships: PostgreSQL, and writes SpiceDB must refuse with its own error).",
+			Help: "Relationship writes to the embedded default's datastore, by path: direct (straight into it, validated as SpiceDB validates) or spicedb (through SpiceDB's WriteRelationships, for writes SpiceDB must refuse with its own error). PostgreSQL's writes go through the outbox: nexus_authz_outbox_applied_total.",
 		}, []string{"path"}),
 	}
 	if reg != nil {
