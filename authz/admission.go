@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,19 +76,53 @@ func (c AdmissionConfig) withDefaults(postgres bool) AdmissionConfig {
 }
 
 type admission struct {
-	cfg    AdmissionConfig
-	slots  chan struct{}
-	queued atomic.Int64
+	cfg AdmissionConfig
+
+	mu      sync.Mutex
+	running int
+	// waiting are the calls queued for a slot, in order of arrival: [0]
+	// those of requests that were admitted before, [1] new ones.
+	waiting [2][]*admitWaiter
+	queued  atomic.Int64 // calls in waiting (those that went away are not)
 
 	shed prometheus.Counter
 	wait prometheus.Histogram
 }
 
+// admitWaiter is a call queued for a slot. Under admission.mu: granted
+// when a released slot passed to it, gone when it stopped waiting first.
+type admitWaiter struct {
+	ready         chan struct{}
+	granted, gone bool
+}
+
+// Admission per request. A request that makes several engine calls (a
+// listing's bulk checks, page after page) is lost if any of them is shed:
+// the work of the others is wasted. So a call of a request that was
+// admitted before goes ahead of the calls of new requests: under overload,
+// requests under way finish, and new ones wait or are shed before they
+// have cost anything. (On PostgreSQL, at 1,000 callers listing, the
+// listings' later bulk checks were shed and pages/s fell from 36 to 10.)
+
+type requestKey struct{}
+
+// admittedRequest is one request's record with admission.
+type admittedRequest struct{ admitted atomic.Bool }
+
+// WithRequest marks ctx as one request's: the engine calls made with it
+// (or a context derived from it) after the first one admitted go ahead of
+// new requests' in admission's queue. The server calls it once per RPC.
+func WithRequest(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(requestKey{}).(*admittedRequest); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, requestKey{}, &admittedRequest{})
+}
+
 func newAdmission(cfg AdmissionConfig, postgres bool, reg prometheus.Registerer) *admission {
 	cfg = cfg.withDefaults(postgres)
 	a := &admission{
-		cfg:   cfg,
-		slots: make(chan struct{}, cfg.MaxInFlight),
+		cfg: cfg,
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nexus_authz_admission_shed_total",
 			Help: "Engine calls refused with ResourceExhausted: the queue was full or the wait too long.",
@@ -107,7 +142,7 @@ func newAdmission(cfg AdmissionConfig, postgres bool, reg prometheus.Registerer)
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "nexus_authz_admission_in_flight",
 				Help: "Engine calls running.",
-			}, func() float64 { return float64(len(a.slots)) }),
+			}, func() float64 { return float64(a.inFlight()) }),
 		)
 	}
 	return a
@@ -118,33 +153,94 @@ func (a *admission) admit(ctx context.Context) (func(), error) {
 	if a == nil || a.cfg.Disabled {
 		return func() {}, nil
 	}
-	select {
-	case a.slots <- struct{}{}:
+	req, _ := ctx.Value(requestKey{}).(*admittedRequest)
+	admitted := func() (func(), error) {
+		if req != nil {
+			req.admitted.Store(true)
+		}
 		return a.release, nil
-	default:
 	}
-	if a.queued.Add(1) > int64(a.cfg.MaxQueue) {
-		a.queued.Add(-1)
+	a.mu.Lock()
+	if a.running < a.cfg.MaxInFlight {
+		a.running++
+		a.mu.Unlock()
+		return admitted()
+	}
+	if a.queued.Load() >= int64(a.cfg.MaxQueue) {
+		a.mu.Unlock()
 		a.shed.Inc()
 		return nil, a.overloaded("the queue is full")
 	}
-	defer a.queued.Add(-1)
+	w := &admitWaiter{ready: make(chan struct{})}
+	class := 1
+	if req != nil && req.admitted.Load() {
+		class = 0
+	}
+	a.waiting[class] = append(a.waiting[class], w)
+	a.queued.Add(1)
+	a.mu.Unlock()
+
 	start := time.Now()
 	t := time.NewTimer(a.cfg.MaxWait)
 	defer t.Stop()
 	select {
-	case a.slots <- struct{}{}:
+	case <-w.ready:
 		a.wait.Observe(time.Since(start).Seconds())
-		return a.release, nil
+		return admitted()
 	case <-t.C:
+		if !a.leave(w) {
+			return admitted() // a slot came as the time ran out
+		}
 		a.shed.Inc()
 		return nil, a.overloaded(fmt.Sprintf("no slot within %s", a.cfg.MaxWait))
 	case <-ctx.Done():
+		if !a.leave(w) {
+			a.release()
+		}
 		return nil, ctx.Err()
 	}
 }
 
-func (a *admission) release() { <-a.slots }
+// leave takes w out of the queue, unless a slot was passed to it: then it
+// reports false, and the slot is w's.
+func (a *admission) leave(w *admitWaiter) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w.granted {
+		return false
+	}
+	w.gone = true
+	a.queued.Add(-1)
+	return true
+}
+
+// release passes the slot to the first waiting call, those of requests
+// admitted before first, or frees it.
+func (a *admission) release() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for c := range a.waiting {
+		for len(a.waiting[c]) > 0 {
+			w := a.waiting[c][0]
+			a.waiting[c][0] = nil
+			a.waiting[c] = a.waiting[c][1:]
+			if w.gone {
+				continue
+			}
+			w.granted = true
+			a.queued.Add(-1)
+			close(w.ready)
+			return
+		}
+	}
+	a.running--
+}
+
+func (a *admission) inFlight() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running
+}
 
 func (a *admission) overloaded(why string) error {
 	return fmt.Errorf("authz: %w (%s, %d calls running); retry in %s", ErrOverloaded, why, a.cfg.MaxInFlight, RetryAfter)
@@ -160,5 +256,5 @@ func (e *Engine) AdmissionStats() AdmissionStats {
 	if e.admission == nil {
 		return AdmissionStats{}
 	}
-	return AdmissionStats{InFlight: len(e.admission.slots), Queued: int(e.admission.queued.Load())}
+	return AdmissionStats{InFlight: e.admission.inFlight(), Queued: int(e.admission.queued.Load())}
 }

@@ -158,3 +158,53 @@ func TestIdenticalMissesShareOneEvaluation(t *testing.T) {
 	require.LessOrEqual(t, g.calls.Load(), int64(4), "identical misses were each sent to the engine")
 	require.GreaterOrEqual(t, e.CacheStats().Coalesced, uint64(n-1))
 }
+
+// A call of a request admitted before goes ahead of a new request's, even
+// one that waited longer: under overload, requests under way finish.
+func TestARequestUnderWayIsAdmittedBeforeNewOnes(t *testing.T) {
+	a := newAdmission(AdmissionConfig{MaxInFlight: 1, MaxQueue: 10, MaxWait: time.Minute}, false, nil)
+	ctx := context.Background()
+	underWay := WithRequest(ctx)
+	release, err := a.admit(underWay) // its first call, admitted at once
+	require.NoError(t, err)
+	release()
+
+	busy, err := a.admit(ctx) // the only slot, taken
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	call := func(name string, ctx context.Context) {
+		wg.Go(func() {
+			release, err := a.admit(ctx)
+			require.NoError(t, err)
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			release()
+		})
+	}
+	call("new", WithRequest(ctx))
+	require.Eventually(t, func() bool { return a.queued.Load() == 1 }, 5*time.Second, time.Millisecond)
+	call("under way", underWay)
+	require.Eventually(t, func() bool { return a.queued.Load() == 2 }, 5*time.Second, time.Millisecond)
+	busy()
+	wg.Wait()
+	require.Equal(t, []string{"under way", "new"}, order)
+	require.Equal(t, 0, a.inFlight())
+
+	// Ahead is not exempt: it still waits at most MaxWait, and a call
+	// that stops waiting leaves no slot behind.
+	a = newAdmission(AdmissionConfig{MaxInFlight: 1, MaxQueue: 10, MaxWait: 50 * time.Millisecond}, false, nil)
+	busy, err = a.admit(underWay)
+	require.NoError(t, err)
+	_, err = a.admit(underWay)
+	require.ErrorIs(t, err, ErrOverloaded)
+	gone, cancel := context.WithCancel(underWay)
+	cancel()
+	_, err = a.admit(gone)
+	require.ErrorIs(t, err, context.Canceled)
+	busy()
+	require.Equal(t, 0, a.inFlight())
+	require.Zero(t, a.queued.Load())
+}

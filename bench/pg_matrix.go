@@ -388,7 +388,8 @@ func listOp(l *lister, qs []listQuestion, callers int) func(ctx context.Context,
 		runtime.Gosched()
 		t.Wait = time.Since(g0)
 		q := qs[zipfs[caller].Uint64()]
-		n, err := l.list(ctx, q)
+		// One listing is one request, as the server marks each RPC.
+		n, err := l.list(authz.WithRequest(ctx), q)
 		if err != nil {
 			return tally{}, err
 		}

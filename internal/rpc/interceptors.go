@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/internal/identity"
 )
 
@@ -211,4 +212,28 @@ func NewErrorInterceptor(log *slog.Logger) connect.Interceptor {
 			return resp, nil
 		}
 	})
+}
+
+// NewRequestInterceptor marks each call as one request for the engine's
+// admission control (authz.WithRequest): once one of its engine calls is
+// admitted, its later ones go ahead of new requests', so that under
+// overload the requests under way finish.
+func NewRequestInterceptor() connect.Interceptor { return requestInterceptor{} }
+
+type requestInterceptor struct{}
+
+func (requestInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		return next(authz.WithRequest(ctx), req)
+	}
+}
+
+func (requestInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (requestInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return next(authz.WithRequest(ctx), conn)
+	}
 }

@@ -214,3 +214,25 @@ func TestObserveInterceptor(t *testing.T) {
 	require.Equal(t, 1.0, count.GetCounter().GetValue())
 	require.Contains(t, logged.String(), "error=\"no such file\"")
 }
+
+// Each call, unary or streaming, reaches its handler as one request for
+// the engine's admission control (authz.WithRequest returns a context
+// already marked as it is).
+func TestEachCallIsOneRequestForAdmission(t *testing.T) {
+	i := NewRequestInterceptor()
+	var unaryMarked, streamMarked bool
+	unary := i.WrapUnary(func(ctx context.Context, _ connect.AnyRequest) (connect.AnyResponse, error) {
+		unaryMarked = authz.WithRequest(ctx) == ctx
+		return nil, nil
+	})
+	_, _ = unary(context.Background(), nil)
+	stream := i.WrapStreamingHandler(func(ctx context.Context, _ connect.StreamingHandlerConn) error {
+		streamMarked = authz.WithRequest(ctx) == ctx
+		return nil
+	})
+	_ = stream(context.Background(), nil)
+	require.True(t, unaryMarked)
+	require.True(t, streamMarked)
+	plain := context.Background()
+	require.False(t, authz.WithRequest(plain) == plain, "an unmarked context is not one request")
+}

@@ -261,6 +261,7 @@ func (s *Server) routes() http.Handler {
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			rpc.NewObserveInterceptor(metrics, s.log),
+			rpc.NewRequestInterceptor(),
 			s.routing(),
 			rpc.NewAuthInterceptor(s.identity, s.log, rpc.AnonymousSharingProcedures...),
 			rpc.NewConsistencyInterceptor(s.engine.ValidateToken, s.log),
@@ -279,7 +280,7 @@ func (s *Server) routes() http.Handler {
 	// The SpiceDB API, for other services: service keys only (spiceapi
 	// authenticates them itself, streams included).
 	spiceapi.New(s.engine, s.identity, s.log).Mount(mux,
-		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log)),
+		connect.WithInterceptors(rpc.NewObserveInterceptor(metrics, s.log), rpc.NewRequestInterceptor()),
 		connect.WithReadMaxBytes(int(s.cfg.MaxRequestBytes)),
 		rpc.WithBoundedGzip(s.cfg.MaxRequestBytes),
 		// Decisions are a few bytes: compressing them costs more than it saves.
