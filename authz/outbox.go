@@ -167,9 +167,9 @@ func (e *Engine) Settle(ctx context.Context) (Token, error) {
 	// and the reader need not queue for the cluster's outbox lock behind
 	// the writers (under load it waited past its deadline ~1,500 times in
 	// a make bench-pg run).
-	var pending bool
-	if err := e.outbox.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM authz_outbox)`).Scan(&pending); err != nil {
-		return "", fmt.Errorf("authz: reading the outbox: %w", err)
+	pending, err := e.outbox.hasPending(ctx)
+	if err != nil {
+		return "", err
 	}
 	if pending {
 		if _, err := e.outbox.drain(ctx, settling, nil); err != nil {
@@ -391,6 +391,15 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 		err = fmt.Errorf("authz: %w", cerr)
 	}
 	return tok, err
+}
+
+// hasPending reports whether any recorded write waits to be applied.
+func (o *outbox) hasPending(ctx context.Context) (bool, error) {
+	var pending bool
+	if err := o.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM authz_outbox)`).Scan(&pending); err != nil {
+		return false, fmt.Errorf("authz: reading the outbox: %w", err)
+	}
+	return pending, nil
 }
 
 func (o *outbox) pending(ctx context.Context, tx *sql.Tx) ([]outboxRow, error) {
