@@ -157,3 +157,101 @@ func TestRevokeIsSeenAtOnceByOtherNodes(t *testing.T) {
 	_, err = f.svc.Authenticate(ctx, secret)
 	require.ErrorIs(t, err, errs.Unauthenticated)
 }
+
+// keyHookStore counts Key lookups and pauses the first one after arm,
+// after it has read the row.
+type keyHookStore struct {
+	SQLStore
+	mu      sync.Mutex
+	reads   int
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *keyHookStore) arm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed, s.entered, s.release = true, make(chan struct{}), make(chan struct{})
+}
+
+func (s *keyHookStore) Key(ctx context.Context, q storage.DBTX, id KeyID) (APIKey, error) {
+	s.mu.Lock()
+	s.reads++
+	armed := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	k, err := s.SQLStore.Key(ctx, q, id)
+	if armed {
+		close(s.entered)
+		<-s.release
+	}
+	return k, err
+}
+
+func (s *keyHookStore) keyReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// Calls presenting one key at once share a read of its row, but a call
+// that arrives after a revoke on another node never takes the answer of a
+// read that began before the revoke.
+func TestCallsShareAKeyReadThatBeganAfterThem(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.SharedStore()
+	hook := &keyHookStore{}
+	other := NewService(f.svc.db, hook, f.engine, nil)
+	other.now = f.clock.now
+	other.SharedStore()
+
+	_, _, err := f.svc.CreateUser(ctx, f.admin, "bob", "", false)
+	require.NoError(t, err)
+	k, secret, err := f.svc.CreateAPIKey(ctx, f.admin, "bob", "", 0)
+	require.NoError(t, err)
+
+	// Five calls while one read is under way: they wait for one read of
+	// their own, together.
+	hook.arm()
+	first := make(chan error, 1)
+	go func() {
+		_, err := other.Authenticate(ctx, secret)
+		first <- err
+	}()
+	<-hook.entered
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			_, err := other.Authenticate(ctx, secret)
+			require.NoError(t, err)
+		})
+	}
+	require.Eventually(t, func() bool { return other.keys.Waiting(k.ID) == 5 }, 5*time.Second, time.Millisecond)
+	close(hook.release)
+	require.NoError(t, <-first)
+	wg.Wait()
+	require.Equal(t, 2, hook.keyReads(), "one read for the call under way, one for the five that came during it")
+
+	// A read under way when the key is revoked elsewhere answers only the
+	// calls that came before the revoke.
+	hook.arm()
+	go func() {
+		_, err := other.Authenticate(ctx, secret)
+		first <- err
+	}()
+	<-hook.entered // began before the revoke: it will find the key valid
+	require.NoError(t, f.svc.RevokeAPIKey(ctx, f.admin, k.ID))
+	late := make(chan error, 1)
+	go func() {
+		_, err := other.Authenticate(ctx, secret)
+		late <- err
+	}()
+	require.Eventually(t, func() bool { return other.keys.Waiting(k.ID) == 1 }, 5*time.Second, time.Millisecond)
+	close(hook.release)
+	require.NoError(t, <-first, "the call that began before the revoke may succeed")
+	require.ErrorIs(t, <-late, errs.Unauthenticated, "a call after the revoke is refused, though a read of the valid key was under way")
+	_, err = other.Authenticate(ctx, secret)
+	require.ErrorIs(t, err, errs.Unauthenticated)
+}

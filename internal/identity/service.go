@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/internal/coalesce"
 	"github.com/nexus-authz/nexus/internal/errs"
 	"github.com/nexus-authz/nexus/internal/storage"
 	"github.com/nexus-authz/nexus/internal/storage/postgres"
@@ -42,6 +43,11 @@ type Service struct {
 	auth       authCache
 	// shared: other nodes write to the same store (SharedStore).
 	shared bool
+	// keys reads keys' rows from the primary when shared. A busy service
+	// key is presented by many calls at once; one read that began after
+	// all of them asked answers them together, and is as fresh for each as
+	// a read of its own.
+	keys coalesce.Reads[KeyID, APIKey]
 }
 
 // SharedStore tells the service that other nodes share its store
@@ -50,8 +56,14 @@ type Service struct {
 // authentication reads the key's row from the primary (one indexed row),
 // and the cache only saves the user and zone lookups; while the primary is
 // unreachable the row is read where the call's reads go, so reads keep
-// working. Call before serving.
-func (s *Service) SharedStore() { s.shared = true }
+// working. Calls presenting the same key at once share a read of its row
+// that began after each of them arrived. Call before serving.
+func (s *Service) SharedStore() {
+	s.shared = true
+	s.keys.Read = func(ctx context.Context, id KeyID) (APIKey, error) {
+		return s.store.Key(postgres.WithPrimary(ctx), s.db, id)
+	}
+}
 
 // MembershipToken returns the token of the last group or zone membership
 // change made through this service ("" if none since start; the engine's
@@ -164,7 +176,8 @@ var errBadKey = errs.E(errs.Unauthenticated, "missing, unknown, revoked or expir
 // forgets it and cannot re-admit it; with other nodes on the store
 // (SharedStore) every call reads the key's row from the primary, so a revoke
 // on any node is seen by the next call on every node (while the primary is
-// down, when no revoke can commit, from where the call's reads go).
+// down, when no revoke can commit, from where the call's reads go). Calls
+// with the same key share that read only when it began after they arrived.
 func (s *Service) Authenticate(ctx context.Context, presented string) (Principal, error) {
 	id, secret, ok := parseKey(presented)
 	if !ok {
@@ -182,7 +195,7 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	if s.shared {
 		// A replica may not have replayed a revoke (or a key made a moment
 		// ago on another node): the key's row comes from the primary.
-		k, err = s.store.Key(postgres.WithPrimary(ctx), s.db, id)
+		k, err = s.keys.Get(ctx, id)
 		if storage.IsUnavailable(err) {
 			// The primary is down, so no revoke can commit now; read the
 			// row where the call's other reads go, as fresh as the last
