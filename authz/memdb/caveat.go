@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hashicorp/go-memdb"
-
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/authzed/spicedb/pkg/genutil/mapz"
 	core "github.com/authzed/spicedb/pkg/proto/core/v1"
@@ -36,7 +34,7 @@ func (r *memdbReader) LegacyReadCaveatByName(_ context.Context, name string) (*c
 	return r.readUnwrappedCaveatByName(tx, name)
 }
 
-func (r *memdbReader) readCaveatByName(tx *memdb.Txn, name string) (*caveat, datastore.Revision, error) {
+func (r *memdbReader) readCaveatByName(tx *txn, name string) (*caveat, datastore.Revision, error) {
 	found, err := tx.First(tableCaveats, indexID, name)
 	if err != nil {
 		return nil, datastore.NoRevision, err
@@ -48,7 +46,7 @@ func (r *memdbReader) readCaveatByName(tx *memdb.Txn, name string) (*caveat, dat
 	return cvt, cvt.revision, nil
 }
 
-func (r *memdbReader) readUnwrappedCaveatByName(tx *memdb.Txn, name string) (*core.CaveatDefinition, datastore.Revision, error) {
+func (r *memdbReader) readUnwrappedCaveatByName(tx *txn, name string) (*core.CaveatDefinition, datastore.Revision, error) {
 	c, rev, err := r.readCaveatByName(tx, name)
 	if err != nil {
 		return nil, datastore.NoRevision, err
@@ -118,7 +116,7 @@ func (rwt *memdbReadWriteTx) LegacyWriteCaveats(_ context.Context, caveats []*co
 	return rwt.writeCaveat(tx, caveats)
 }
 
-func (rwt *memdbReadWriteTx) writeCaveat(tx *memdb.Txn, caveats []*core.CaveatDefinition) error {
+func (rwt *memdbReadWriteTx) writeCaveat(tx *txn, caveats []*core.CaveatDefinition) error {
 	caveatNames := mapz.NewSet[string]()
 	for _, coreCaveat := range caveats {
 		if !caveatNames.Add(coreCaveat.Name) {

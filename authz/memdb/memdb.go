@@ -67,11 +67,13 @@ func NewMemdbDatastore(
 		CommonDecoder: revisions.CommonDecoder{
 			Kind: revisions.Timestamp,
 		},
-		db: db,
+		db:   db,
+		rels: newRelTrees(),
 		revisions: []snapshot{
 			{
 				revision:   nowRevision(),
 				schemaHash: "",
+				rels:       newRelTrees(),
 				// A snapshot of the still-empty database rather than the
 				// database itself, so that a read at the creation revision
 				// above sees the datastore as it was created rather than as it
@@ -97,9 +99,12 @@ type memdbDatastore struct {
 
 	// NOTE: call checkNotClosed before using
 	db *memdb.MemDB // GUARDED_BY(RWMutex)
+	// nexus: the relationships at the head revision (nexus_rels.go). No
+	// reader sees this value: snapshots hold copies of it.
+	rels *relTrees // GUARDED_BY(RWMutex)
 	// revisions MUST be sorted in strictly increasing revision order.
 	revisions      []snapshot // GUARDED_BY(RWMutex)
-	activeWriteTxn *memdb.Txn // GUARDED_BY(RWMutex)
+	activeWriteTxn *txn       // GUARDED_BY(RWMutex)
 	writeTxReady   *sync.Cond // broadcast when activeWriteTxn becomes nil
 
 	negativeGCWindow        int64
@@ -121,6 +126,32 @@ type snapshot struct {
 	revision   revisions.TimestampRevision
 	schemaHash string
 	db         *memdb.MemDB
+	rels       *relTrees // nexus: never changed once published
+}
+
+// txn is a go-memdb transaction and the relationships it reads and, in a
+// write transaction, writes (nexus: they are not a go-memdb table; see
+// nexus_rels.go).
+type txn struct {
+	*memdb.Txn
+	rels  *relTrees
+	write bool
+	// relChanges are a write transaction's relationship writes, in order.
+	relChanges []relChange
+}
+
+type relChange struct {
+	rel     *relationship
+	deleted bool
+}
+
+// readRels returns relationships to iterate: in a write transaction a copy
+// of what it has written so far, which its later writes leave alone.
+func (tx *txn) readRels() *relTrees {
+	if tx.write {
+		return tx.rels.copy()
+	}
+	return tx.rels
 }
 
 func (mdb *memdbDatastore) MetricsID() (string, error) {
@@ -174,8 +205,8 @@ func (mdb *memdbDatastore) SnapshotReader(dr datastore.Revision) datastore.Reade
 		return &memdbReader{nil, nil, errors.New("memdb datastore is already closed"), time.Now()}
 	}
 
-	roTxn := rev.db.Txn(false)
-	txSrc := func() (*memdb.Txn, error) {
+	roTxn := &txn{Txn: rev.db.Txn(false), rels: rev.rels}
+	txSrc := func() (*txn, error) {
 		return roTxn, nil
 	}
 
@@ -215,11 +246,11 @@ func (mdb *memdbDatastore) ReadWriteTx(
 	}
 
 	for i := 0; i < txNumAttempts; i++ {
-		var tx *memdb.Txn
+		var tx *txn
 		var newRevision revisions.TimestampRevision
 		rwt := &memdbReadWriteTx{}
 		createTxOnce := sync.Once{}
-		txSrc := func() (*memdb.Txn, error) {
+		txSrc := func() (*txn, error) {
 			var err error
 			createTxOnce.Do(func() {
 				mdb.Lock()
@@ -235,7 +266,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 					return
 				}
 
-				tx = mdb.db.Txn(true)
+				tx = &txn{Txn: mdb.db.Txn(true), rels: mdb.rels.copy(), write: true}
 				tx.TrackChanges()
 				mdb.activeWriteTxn = tx
 
@@ -308,31 +339,24 @@ func (mdb *memdbDatastore) ReadWriteTx(
 			}
 		}
 
+		// nexus: relationships are not a go-memdb table (nexus_rels.go);
+		// the transaction recorded its writes in order.
+		for _, change := range tx.relChanges {
+			rt, err := change.rel.Relationship()
+			if err != nil {
+				return datastore.NoRevision, err
+			}
+			op := tuple.UpdateOperationTouch
+			if change.deleted {
+				op = tuple.UpdateOperationDelete
+			}
+			if err := tracked.AddRelationshipChange(ctx, newRevision, rt, op); err != nil {
+				return datastore.NoRevision, err
+			}
+		}
+
 		for _, change := range tx.Changes() {
 			switch change.Table {
-			case tableRelationship:
-				switch {
-				case change.After != nil:
-					rt, err := change.After.(*relationship).Relationship()
-					if err != nil {
-						return datastore.NoRevision, err
-					}
-
-					if err := tracked.AddRelationshipChange(ctx, newRevision, rt, tuple.UpdateOperationTouch); err != nil {
-						return datastore.NoRevision, err
-					}
-				case change.After == nil && change.Before != nil:
-					rt, err := change.Before.(*relationship).Relationship()
-					if err != nil {
-						return datastore.NoRevision, err
-					}
-
-					if err := tracked.AddRelationshipChange(ctx, newRevision, rt, tuple.UpdateOperationDelete); err != nil {
-						return datastore.NoRevision, err
-					}
-				default:
-					return datastore.NoRevision, spiceerrors.MustBugf("unexpected relationship change")
-				}
 			case tableNamespace:
 				switch {
 				case change.After != nil:
@@ -419,7 +443,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 		// changelog entry (and every snapshot, below) forever: about 17 KiB
 		// a write that is never freed.
 		cutoff := newRevision.TimestampNanoSec() + mdb.negativeGCWindow
-		trimmed, err := trimChangelog(tx, cutoff)
+		trimmed, err := trimChangelog(tx.Txn, cutoff)
 		if err != nil {
 			return datastore.NoRevision, err
 		}
@@ -438,7 +462,8 @@ func (mdb *memdbDatastore) ReadWriteTx(
 		// Create a snapshot and add it to the revisions slice
 		schemaHash := mdb.getCurrentSchemaHashNoLock()
 		snap := mdb.db.Snapshot()
-		mdb.revisions = append(mdb.revisions, snapshot{newRevision, schemaHash, snap})
+		mdb.rels = tx.rels
+		mdb.revisions = append(mdb.revisions, snapshot{newRevision, schemaHash, snap, tx.rels.copy()})
 		mdb.trimRevisionsLocked(cutoff) // nexus: see trimChangelog above
 		return newRevision, nil
 	}
@@ -487,6 +512,7 @@ func (mdb *memdbDatastore) Close() error {
 				revision:   nowRevision(),
 				schemaHash: "",
 				db:         db,
+				rels:       mdb.rels.copy(),
 			},
 		}
 	} else {

@@ -1,147 +1,131 @@
 package memdb
 
-// nexus: this whole file is ours (not in upstream SpiceDB). It holds the
-// index-aware lookups that readonly.go calls before falling back to its own
-// (namespace) / (namespace, relation) / (subject namespace) scans.
+// nexus: this whole file is ours (not in upstream SpiceDB). It chooses how
+// the readers in readonly.go and readwrite.go walk the relationships
+// (nexus_rels.go).
 //
 // Ordering contract. Upstream's scans all return relationships in the order of
-// the unique compound `id` index, i.e. by (namespace, resourceID, relation,
-// subjectNamespace, subjectObjectID, subjectRelation): the non-unique indexes
-// it scans are keyed by their own fields followed by the id key, and each of
-// those scans fixes the leading fields. The ByResource / ChooseEfficient
-// cursors (mustMakeCursorFilterFn) and the streaming limit in
+// its unique compound `id` index, i.e. by (namespace, resourceID, relation,
+// subjectNamespace, subjectObjectID, subjectRelation). The ByResource /
+// ChooseEfficient cursors (mustMakeCursorFilterFn) and the streaming limit in
 // newMemdbTupleIterator rely on that order. Every iterator built here returns
-// the same rows in the same order, so the callers above it need no change:
+// the rows in that order:
 //
-//   - by resource ids: one `id`-index prefix lookup per distinct id, in
-//     increasing id order, concatenated. Each lookup fixes (namespace,
-//     resourceID[, relation]) and the radix tree yields the rest of the id key
-//     in order, so the concatenation is in id order.
-//   - by subject ids: lookups in the subject index, whose order is not the id
-//     order, so the rows are gathered, sorted by id key and deduplicated (two
-//     selectors, or repeated ids or relations, can reach the same row).
+//   - by resource ids: one byResource scan per distinct id, in increasing id
+//     order, concatenated. Each fixes (namespace, resourceID[, relation]) and
+//     the tree yields the rest of the key in order.
+//   - by resource type (and id prefix), or everything: one byResource scan.
+//   - by subject ids, or a subject type alone: bySubject scans, whose order is
+//     not the id order, so the rows are gathered, sorted by id key and
+//     deduplicated (two selectors, or repeated ids or relations, can reach the
+//     same row).
 //
 // The lookups only narrow the candidate rows; the caller's filter function
 // still checks every condition of the filter on each of them.
 
 import (
-	"fmt"
 	"slices"
 	"strings"
+	"unique"
 
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/authzed/spicedb/pkg/datastore"
-	"github.com/authzed/spicedb/pkg/spiceerrors"
 )
 
-// indexSubjectObject is a non-unique compound index on
-// (subjectNamespace, subjectObjectID, subjectRelation). It is added to the
-// relationship table in schema.go.
-const indexSubjectObject = "subjectObject"
-
-// nexusIteratorForFilter returns an iterator for filter through the `id`
-// index (when it names a resource type and resource ids) or through
-// indexSubjectObject (when every subject selector names a subject type and
-// subject ids). ok is false when neither applies, and the caller then uses
-// upstream's scan.
-func nexusIteratorForFilter(txn *memdb.Txn, filter datastore.RelationshipsFilter) (it memdb.ResultIterator, ok bool, err error) {
+// iteratorForFilter returns the rows that filter may match, in id order:
+// those of the resource ids it names, else those of the subjects it names
+// (when every selector names a subject type and ids), else those of its
+// resource type (and resource id prefix), else every row.
+func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter) memdb.ResultIterator {
 	if filter.OptionalResourceType != "" && len(filter.OptionalResourceIds) > 0 {
-		it, err := resourceIDsIterator(txn, filter.OptionalResourceType, filter.OptionalResourceIds, filter.OptionalResourceRelation)
-		return it, true, err
+		return resourceIDsIterator(rels, filter.OptionalResourceType, filter.OptionalResourceIds, filter.OptionalResourceRelation)
 	}
-
-	if len(filter.OptionalSubjectsSelectors) == 0 {
-		return nil, false, nil
+	if len(filter.OptionalSubjectsSelectors) > 0 && !slices.ContainsFunc(filter.OptionalSubjectsSelectors, func(s datastore.SubjectsSelector) bool {
+		return s.OptionalSubjectType == "" || len(s.OptionalSubjectIds) == 0 // admits subjects no lookup can list
+	}) {
+		return subjectIDsIterator(rels, filter.OptionalSubjectsSelectors...)
 	}
-	for _, selector := range filter.OptionalSubjectsSelectors {
-		if selector.OptionalSubjectType == "" || len(selector.OptionalSubjectIds) == 0 {
-			// This selector admits subjects the index cannot enumerate.
-			return nil, false, nil
-		}
+	if filter.OptionalResourceType != "" {
+		ns := unique.Make(filter.OptionalResourceType)
+		prefix := filter.OptionalResourceIDPrefix
+		// Rows whose ids share a prefix are contiguous within their type.
+		return rels.scanResource(pivot(filter.OptionalResourceType, prefix), func(w relRow) bool {
+			return w.ns == ns && strings.HasPrefix(w.rid.Value(), prefix)
+		})
 	}
-	it, err = subjectIDsIterator(txn, filter.OptionalSubjectsSelectors...)
-	return it, true, err
+	return rels.scanResource(pivot(), func(relRow) bool { return true })
 }
 
-// nexusReverseIterator is the subject-side counterpart for
-// ReverseQueryRelationships: ok is false unless the filter names subject ids.
-func nexusReverseIterator(txn *memdb.Txn, subjectsFilter datastore.SubjectsFilter) (it memdb.ResultIterator, ok bool, err error) {
-	if subjectsFilter.SubjectType == "" || len(subjectsFilter.OptionalSubjectIds) == 0 {
-		return nil, false, nil
+// reverseIterator returns, in id order, the rows of the subjects the filter
+// names (the filter function checks the rest).
+func reverseIterator(rels *relTrees, subjectsFilter datastore.SubjectsFilter) memdb.ResultIterator {
+	if subjectsFilter.SubjectType != "" && len(subjectsFilter.OptionalSubjectIds) > 0 {
+		return subjectIDsIterator(rels, subjectsFilter.AsSelector())
 	}
-	it, err = subjectIDsIterator(txn, subjectsFilter.AsSelector())
-	return it, true, err
+	sns := unique.Make(subjectsFilter.SubjectType)
+	return sortedByID(rels.scanSubject(subjectPivot(subjectsFilter.SubjectType, "", ""), func(w relRow) bool { return w.sns == sns }))
 }
 
-// resourceIDsIterator concatenates one `id`-index prefix lookup per distinct
-// resource id, in increasing id order.
-func resourceIDsIterator(txn *memdb.Txn, namespace string, resourceIDs []string, relation string) (memdb.ResultIterator, error) {
+// resourceIDsIterator concatenates one scan per distinct resource id, in
+// increasing id order.
+func resourceIDsIterator(rels *relTrees, namespace string, resourceIDs []string, relation string) memdb.ResultIterator {
 	ids := resourceIDs
 	if len(ids) > 1 {
 		ids = slices.Clone(ids)
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
 	}
-
+	ns, rel := unique.Make(namespace), unique.Make(relation)
 	iters := make([]memdb.ResultIterator, 0, len(ids))
 	for _, id := range ids {
-		// With the "_prefix" suffix, go-memdb terminates every argument but the
-		// last, which is taken as a prefix; an empty last argument therefore
-		// matches the preceding fields exactly.
-		args := []any{namespace, id, ""}
-		if relation != "" {
-			args = []any{namespace, id, relation, ""}
-		}
-		it, err := txn.Get(tableRelationship, indexID+"_prefix", args...)
-		if err != nil {
-			return nil, err
-		}
-		iters = append(iters, it)
+		rid := unique.Make(id)
+		iters = append(iters, rels.scanResource(pivot(namespace, id, relation), func(w relRow) bool {
+			return w.ns == ns && w.rid == rid && (relation == "" || w.rel == rel)
+		}))
 	}
-
 	if len(iters) == 1 {
-		return iters[0], nil
+		return iters[0]
 	}
-	return &concatIterator{iters: iters}, nil
+	return &concatIterator{iters: iters}
 }
 
-// subjectIDsIterator gathers the rows of the subjects the selectors name from
-// indexSubjectObject and returns them in id-index order, each once. Every
-// selector must name a subject type and at least one subject id.
-func subjectIDsIterator(txn *memdb.Txn, selectors ...datastore.SubjectsSelector) (memdb.ResultIterator, error) {
-	var rows []*relationship
-	gather := func(index string, args ...any) error {
-		it, err := txn.Get(tableRelationship, index, args...)
-		if err != nil {
-			return err
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			rows = append(rows, raw.(*relationship))
-		}
-		return nil
-	}
-
+// subjectIDsIterator gathers the rows of the subjects the selectors name
+// and returns them in id order, each once. Every selector must name a
+// subject type and at least one subject id.
+func subjectIDsIterator(rels *relTrees, selectors ...datastore.SubjectsSelector) memdb.ResultIterator {
+	var iters []memdb.ResultIterator
 	for _, selector := range selectors {
+		sns := unique.Make(selector.OptionalSubjectType)
 		relations := selectorRelations(selector.RelationFilter)
 		for _, id := range selector.OptionalSubjectIds {
+			sid := unique.Make(id)
 			if relations == nil {
-				if err := gather(indexSubjectObject+"_prefix", selector.OptionalSubjectType, id, ""); err != nil {
-					return nil, err
-				}
+				iters = append(iters, rels.scanSubject(subjectPivot(selector.OptionalSubjectType, id, ""), func(w relRow) bool {
+					return w.sns == sns && w.sid == sid
+				}))
 				continue
 			}
 			for _, relation := range relations {
-				if err := gather(indexSubjectObject, selector.OptionalSubjectType, id, relation); err != nil {
-					return nil, err
-				}
+				srel := unique.Make(relation)
+				iters = append(iters, rels.scanSubject(subjectPivot(selector.OptionalSubjectType, id, relation), func(w relRow) bool {
+					return w.sns == sns && w.sid == sid && w.srel == srel
+				}))
 			}
 		}
 	}
+	return sortedByID(&concatIterator{iters: iters})
+}
 
+// sortedByID gathers the rows of it and yields them in id order, each once.
+func sortedByID(it memdb.ResultIterator) memdb.ResultIterator {
+	var rows []*relationship
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		rows = append(rows, raw.(*relationship))
+	}
 	slices.SortFunc(rows, compareByID)
 	rows = slices.CompactFunc(rows, func(a, b *relationship) bool { return compareByID(a, b) == 0 })
-	return &sliceIterator{rows: rows}, nil
+	return &sliceIterator{rows: rows}
 }
 
 // selectorRelations returns the subject relations a relation filter admits,
@@ -223,41 +207,3 @@ var (
 	_ memdb.ResultIterator = (*concatIterator)(nil)
 	_ memdb.ResultIterator = (*sliceIterator)(nil)
 )
-
-// iteratorForFilter is upstream's (moved here from readonly.go, whose only
-// change it was): the id lookups first, else upstream's namespace scan.
-func iteratorForFilter(txn *memdb.Txn, filter datastore.RelationshipsFilter) (memdb.ResultIterator, error) {
-	// nexus: look resource ids / subject ids up through compound indexes when the filter names them.
-	if iter, ok, err := nexusIteratorForFilter(txn, filter); ok || err != nil {
-		return iter, err
-	}
-
-	// "_prefix" is a specialized index suffix used by github.com/hashicorp/go-memdb to match on
-	// a prefix of a string.
-	// See: https://github.com/hashicorp/go-memdb/blob/9940d4a14258e3b887bfb4bc6ebc28f65461a01c/txn.go#L531
-	index := indexNamespace + "_prefix"
-
-	var args []any
-	if filter.OptionalResourceType != "" {
-		args = append(args, filter.OptionalResourceType)
-		index = indexNamespace
-	} else {
-		args = append(args, "")
-	}
-
-	if filter.OptionalResourceType != "" && filter.OptionalResourceRelation != "" {
-		args = append(args, filter.OptionalResourceRelation)
-		index = indexNamespaceAndRelation
-	}
-
-	if len(args) == 0 {
-		return nil, spiceerrors.MustBugf("cannot specify an empty filter")
-	}
-
-	iter, err := txn.Get(tableRelationship, index, args...)
-	if err != nil {
-		return nil, fmt.Errorf("unable to get iterator for filter: %w", err)
-	}
-
-	return iter, err
-}

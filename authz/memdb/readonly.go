@@ -17,7 +17,7 @@ import (
 	"github.com/nexus-authz/nexus/authz/memdb/internal/common"
 )
 
-type txFactory func() (*memdb.Txn, error)
+type txFactory func() (*txn, error)
 
 type memdbReader struct {
 	TryLocker
@@ -124,10 +124,7 @@ func (r *memdbReader) QueryRelationships(
 
 	queryOpts := options.NewQueryOptionsWithOptions(opts...)
 
-	bestIterator, err := iteratorForFilter(tx, filter)
-	if err != nil {
-		return nil, err
-	}
+	bestIterator := iteratorForFilter(tx.readRels(), filter)
 
 	if queryOpts.After != nil && queryOpts.Sort == options.Unsorted {
 		return nil, datastore.ErrCursorsWithoutSorting
@@ -184,18 +181,8 @@ func (r *memdbReader) ReverseQueryRelationships(
 
 	queryOpts := options.NewReverseQueryOptionsWithOptions(opts...)
 
-	// nexus: look the subject ids up in indexSubjectObject when the filter names them.
-	iterator, ok, err := nexusReverseIterator(tx, subjectsFilter)
-	if !ok && err == nil {
-		iterator, err = tx.Get(
-			tableRelationship,
-			indexSubjectNamespace,
-			subjectsFilter.SubjectType,
-		)
-	}
-	if err != nil {
-		return nil, err
-	}
+	// nexus: the subject side of the relationships (nexus_index.go).
+	iterator := reverseIterator(tx.readRels(), subjectsFilter)
 
 	filterObjectType, filterRelation := "", ""
 	if queryOpts.ResRelation != nil {

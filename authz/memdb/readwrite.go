@@ -48,7 +48,7 @@ func (rwt *memdbReadWriteTx) toIntegrity(mutation tuple.RelationshipUpdate) *rel
 }
 
 // Caller must already hold the concurrent access lock!
-func (rwt *memdbReadWriteTx) write(tx *memdb.Txn, mutations ...tuple.RelationshipUpdate) error {
+func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdate) error {
 	// Apply the mutations
 	for _, mutation := range mutations {
 		rel := &relationship{
@@ -63,24 +63,7 @@ func (rwt *memdbReadWriteTx) write(tx *memdb.Txn, mutations ...tuple.Relationshi
 			mutation.Relationship.OptionalExpiration,
 		}
 
-		found, err := tx.First(
-			tableRelationship,
-			indexID,
-			rel.namespace,
-			rel.resourceID,
-			rel.relation,
-			rel.subjectNamespace,
-			rel.subjectObjectID,
-			rel.subjectRelation,
-		)
-		if err != nil {
-			return fmt.Errorf("error loading existing relationship: %w", err)
-		}
-
-		var existing *relationship
-		if found != nil {
-			existing = found.(*relationship)
-		}
+		existing, _ := tx.rels.get(rel)
 
 		switch mutation.Operation {
 		case tuple.UpdateOperationCreate:
@@ -91,9 +74,7 @@ func (rwt *memdbReadWriteTx) write(tx *memdb.Txn, mutations ...tuple.Relationshi
 				}
 				return datastore.NewCreateRelationshipExistsError(&rt)
 			}
-			if err := tx.Insert(tableRelationship, rel); err != nil {
-				return fmt.Errorf("error inserting relationship: %w", err)
-			}
+			tx.putRel(rel)
 
 		case tuple.UpdateOperationTouch:
 			if existing != nil {
@@ -114,15 +95,11 @@ func (rwt *memdbReadWriteTx) write(tx *memdb.Txn, mutations ...tuple.Relationshi
 				}
 			}
 
-			if err := tx.Insert(tableRelationship, rel); err != nil {
-				return fmt.Errorf("error inserting relationship: %w", err)
-			}
+			tx.putRel(rel)
 
 		case tuple.UpdateOperationDelete:
 			if existing != nil {
-				if err := tx.Delete(tableRelationship, existing); err != nil {
-					return fmt.Errorf("error deleting relationship: %w", err)
-				}
+				tx.removeRel(existing)
 			}
 		default:
 			return spiceerrors.MustBugf("unknown tuple mutation operation type: %v", mutation.Operation)
@@ -162,17 +139,14 @@ func (rwt *memdbReadWriteTx) DeleteRelationships(_ context.Context, filter *v1.R
 }
 
 // caller must already hold the concurrent access lock
-func (rwt *memdbReadWriteTx) deleteWithLock(tx *memdb.Txn, filter *v1.RelationshipFilter, limit uint64) (uint64, bool, error) {
+func (rwt *memdbReadWriteTx) deleteWithLock(tx *txn, filter *v1.RelationshipFilter, limit uint64) (uint64, bool, error) {
 	// Create an iterator to find the relevant tuples
 	dsFilter, err := datastore.RelationshipsFilterFromPublicFilter(filter)
 	if err != nil {
 		return 0, false, err
 	}
 
-	bestIter, err := iteratorForFilter(tx, dsFilter)
-	if err != nil {
-		return 0, false, err
-	}
+	bestIter := iteratorForFilter(tx.readRels(), dsFilter)
 	filteredIter := memdb.NewFilterIterator(bestIter, relationshipFilterFilterFunc(filter))
 
 	// Collect the tuples into a slice of mutations for the changelog

@@ -60,6 +60,7 @@ func (mdb *memdbDatastore) SquashRevisionsForTesting() {
 			revision:   nowRevision(),
 			schemaHash: "",
 			db:         mdb.db,
+			rels:       mdb.rels.copy(),
 		},
 	}
 }

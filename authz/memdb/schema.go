@@ -16,11 +16,7 @@ import (
 const (
 	tableNamespace = "namespace"
 
-	tableRelationship         = "relationship"
-	indexID                   = "id"
-	indexNamespace            = "namespace"
-	indexNamespaceAndRelation = "namespaceAndRelation"
-	indexSubjectNamespace     = "subjectNamespace"
+	indexID = "id"
 
 	tableCounters = "counters"
 
@@ -182,57 +178,7 @@ var schema = &memdb.DBSchema{
 				},
 			},
 		},
-		tableRelationship: {
-			Name: tableRelationship,
-			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {
-					Name:   indexID,
-					Unique: true,
-					Indexer: &memdb.CompoundIndex{
-						Indexes: []memdb.Indexer{
-							&memdb.StringFieldIndex{Field: "namespace"},
-							&memdb.StringFieldIndex{Field: "resourceID"},
-							&memdb.StringFieldIndex{Field: "relation"},
-							&memdb.StringFieldIndex{Field: "subjectNamespace"},
-							&memdb.StringFieldIndex{Field: "subjectObjectID"},
-							&memdb.StringFieldIndex{Field: "subjectRelation"},
-						},
-					},
-				},
-				indexNamespace: {
-					Name:    indexNamespace,
-					Unique:  false,
-					Indexer: &memdb.StringFieldIndex{Field: "namespace"},
-				},
-				indexNamespaceAndRelation: {
-					Name:   indexNamespaceAndRelation,
-					Unique: false,
-					Indexer: &memdb.CompoundIndex{
-						Indexes: []memdb.Indexer{
-							&memdb.StringFieldIndex{Field: "namespace"},
-							&memdb.StringFieldIndex{Field: "relation"},
-						},
-					},
-				},
-				indexSubjectNamespace: {
-					Name:    indexSubjectNamespace,
-					Unique:  false,
-					Indexer: &memdb.StringFieldIndex{Field: "subjectNamespace"},
-				},
-				// nexus: subject-side compound index, used by nexus_index.go.
-				indexSubjectObject: {
-					Name:   indexSubjectObject,
-					Unique: false,
-					Indexer: &memdb.CompoundIndex{
-						Indexes: []memdb.Indexer{
-							&memdb.StringFieldIndex{Field: "subjectNamespace"},
-							&memdb.StringFieldIndex{Field: "subjectObjectID"},
-							&memdb.StringFieldIndex{Field: "subjectRelation"},
-						},
-					},
-				},
-			},
-		},
+		// nexus: relationships are not a table here; see nexus_rels.go.
 		tableCaveats: {
 			Name: tableCaveats,
 			Indexes: map[string]*memdb.IndexSchema{

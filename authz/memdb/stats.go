@@ -34,18 +34,9 @@ func (mdb *memdbDatastore) countRelationships(_ context.Context) (uint64, error)
 	mdb.RLock()
 	defer mdb.RUnlock()
 
-	txn := mdb.db.Txn(false)
-	defer txn.Abort()
-
-	it, err := txn.LowerBound(tableRelationship, indexID)
-	if err != nil {
+	if err := mdb.checkNotClosed(); err != nil {
 		return 0, err
 	}
-
-	var count uint64
-	for row := it.Next(); row != nil; row = it.Next() {
-		count++
-	}
-
+	count := uint64(mdb.rels.len())
 	return count, nil
 }
