@@ -380,20 +380,10 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	start := time.Now()
 	n := 0
 	err := e.log.Load(ctx, func(rels []Relationship) error {
-		for len(rels) > 0 {
-			// Straight into the datastore (write_direct.go), in writes
-			// SpiceDB's WriteRelationships would also take.
-			chunk := rels[:min(len(rels), maxUpdatesPerWrite)]
-			rels = rels[len(chunk):]
-			updates := make([]Update, len(chunk))
-			for i, r := range chunk {
-				updates[i] = TouchRel(r)
-			}
-			if _, err := e.writeRelationships(ctx, updates); err != nil {
-				return fmt.Errorf("authz: rebuilding from the relationship log: %w", err)
-			}
-			n += len(chunk)
+		if err := e.loadRelationships(ctx, rels); err != nil {
+			return fmt.Errorf("authz: rebuilding from the relationship log: %w", err)
 		}
+		n += len(rels)
 		return nil
 	})
 	if err != nil {

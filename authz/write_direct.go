@@ -56,6 +56,44 @@ func (e *Engine) writeRelationships(ctx context.Context, updates []Update) (Toke
 	return Token(resp.GetWrittenAt().GetToken()), nil
 }
 
+// loadRelationships writes relationships read back from the log at start.
+// They were validated when first written, so the request rules of
+// mutations (the ids' and types' formats) are not checked again; but the
+// schema may have changed since, so each is judged against the
+// definitions as they are now, all in one datastore transaction. If any
+// would be refused, they go through SpiceDB in writes it takes, for its
+// error.
+func (e *Engine) loadRelationships(ctx context.Context, rels []Relationship) error {
+	muts := make([]tuple.RelationshipUpdate, len(rels))
+	for i, r := range rels {
+		muts[i] = tuple.Touch(tupleRel(r))
+	}
+	_, err := e.ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		if err := validPlain(ctx, rwt, muts); err != nil {
+			return err
+		}
+		return rwt.WriteRelationships(ctx, muts)
+	})
+	if !errors.Is(err, errNotDirect) {
+		if err == nil {
+			e.metrics.dsWrites.WithLabelValues("direct").Inc()
+		}
+		return err
+	}
+	for len(rels) > 0 {
+		chunk := rels[:min(len(rels), maxUpdatesPerWrite)]
+		rels = rels[len(chunk):]
+		updates := make([]Update, len(chunk))
+		for i, r := range chunk {
+			updates[i] = TouchRel(r)
+		}
+		if _, err := e.writeRelationships(ctx, updates); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errNotDirect aborts a direct write that SpiceDB must judge.
 var errNotDirect = errors.New("authz: not a plain write of allowed relationships")
 

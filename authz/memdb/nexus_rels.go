@@ -29,6 +29,7 @@ package memdb
 
 import (
 	"strings"
+	"sync"
 	"time"
 	"unique"
 
@@ -57,13 +58,43 @@ type relExtra struct {
 
 func rowOf(r *relationship) relRow {
 	row := relRow{
-		ns: unique.Make(r.namespace), rid: unique.Make(r.resourceID), rel: unique.Make(r.relation),
-		sns: unique.Make(r.subjectNamespace), sid: unique.Make(r.subjectObjectID), srel: unique.Make(r.subjectRelation),
+		ns: names.get(r.namespace), rid: unique.Make(r.resourceID), rel: names.get(r.relation),
+		sns: names.get(r.subjectNamespace), sid: unique.Make(r.subjectObjectID), srel: names.get(r.subjectRelation),
 	}
 	if r.caveat != nil || r.integrity != nil || r.expiration != nil {
 		row.extra = &relExtra{caveat: r.caveat, integrity: r.integrity, expiration: r.expiration}
 	}
 	return row
+}
+
+// names holds the handles of types and relations, which the schema bounds:
+// a map read is cheaper than unique.Make, which every row would otherwise
+// pay four times. Ids, unbounded, go to unique.Make.
+var names = nameHandles{m: map[string]str{}}
+
+type nameHandles struct {
+	mu sync.RWMutex
+	m  map[string]str
+}
+
+// nameHandlesMax bounds the map; past it (a schema with thousands of
+// types and relations) names go to unique.Make too.
+const nameHandlesMax = 4096
+
+func (n *nameHandles) get(s string) str {
+	n.mu.RLock()
+	h, ok := n.m[s]
+	n.mu.RUnlock()
+	if ok {
+		return h
+	}
+	h = unique.Make(s)
+	n.mu.Lock()
+	if len(n.m) < nameHandlesMax {
+		n.m[s] = h
+	}
+	n.mu.Unlock()
+	return h
 }
 
 // relationship returns the row as the readers above use it. Its strings
@@ -128,6 +159,10 @@ const relTreesDegree = 16
 // transaction is making.
 type relTrees struct {
 	byResource, bySubject *btree.BTreeG[relRow]
+	// hints speed up changes near the last one (a write's rows are often
+	// neighbours, a rebuild's are in order); only a write transaction's
+	// trees are changed, so only it uses them.
+	hintResource, hintSubject btree.PathHint
 }
 
 func newRelTrees() *relTrees {
@@ -144,38 +179,32 @@ func (t *relTrees) copy() *relTrees {
 	return &relTrees{byResource: t.byResource.Copy(), bySubject: t.bySubject.Copy()}
 }
 
-// get returns the row with r's key.
-func (t *relTrees) get(r *relationship) (*relationship, bool) {
-	row, ok := t.byResource.Get(rowOf(r))
-	if !ok {
-		return nil, false
-	}
-	return row.relationship(), true
+// get returns the row with key's key.
+func (t *relTrees) get(key relRow) (relRow, bool) { return t.byResource.GetHint(key, &t.hintResource) }
+
+// put inserts row, or replaces the row with its key.
+func (t *relTrees) put(row relRow) {
+	t.byResource.SetHint(row, &t.hintResource)
+	t.bySubject.SetHint(row, &t.hintSubject)
 }
 
-// put inserts r, or replaces the row with its key.
-func (t *relTrees) put(r *relationship) {
-	row := rowOf(r)
-	t.byResource.Set(row)
-	t.bySubject.Set(row)
+// remove deletes the row with key's key.
+func (t *relTrees) remove(key relRow) {
+	t.byResource.DeleteHint(key, &t.hintResource)
+	t.bySubject.DeleteHint(key, &t.hintSubject)
 }
 
-// remove deletes the row with r's key.
-func (t *relTrees) remove(r *relationship) {
-	row := rowOf(r)
-	t.byResource.Delete(row)
-	t.bySubject.Delete(row)
-}
-
-// putRel inserts or replaces r in a write transaction, recording the change.
-func (tx *txn) putRel(r *relationship) {
-	tx.rels.put(r)
+// putRel inserts or replaces r (whose row is row) in a write transaction,
+// recording the change.
+func (tx *txn) putRel(r *relationship, row relRow) {
+	tx.rels.put(row)
 	tx.relChanges = append(tx.relChanges, relChange{rel: r})
 }
 
-// removeRel deletes r in a write transaction, recording the change.
-func (tx *txn) removeRel(r *relationship) {
-	tx.rels.remove(r)
+// removeRel deletes r (whose row is row) in a write transaction, recording
+// the change.
+func (tx *txn) removeRel(r *relationship, row relRow) {
+	tx.rels.remove(row)
 	tx.relChanges = append(tx.relChanges, relChange{rel: r, deleted: true})
 }
 

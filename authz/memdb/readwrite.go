@@ -63,7 +63,12 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 			mutation.Relationship.OptionalExpiration,
 		}
 
-		existing, _ := tx.rels.get(rel)
+		row := rowOf(rel)
+		var existing *relationship
+		existingRow, found := tx.rels.get(row)
+		if found {
+			existing = existingRow.relationship()
+		}
 
 		switch mutation.Operation {
 		case tuple.UpdateOperationCreate:
@@ -74,7 +79,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 				}
 				return datastore.NewCreateRelationshipExistsError(&rt)
 			}
-			tx.putRel(rel)
+			tx.putRel(rel, row)
 
 		case tuple.UpdateOperationTouch:
 			if existing != nil {
@@ -95,11 +100,11 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 				}
 			}
 
-			tx.putRel(rel)
+			tx.putRel(rel, row)
 
 		case tuple.UpdateOperationDelete:
 			if existing != nil {
-				tx.removeRel(existing)
+				tx.removeRel(existing, existingRow)
 			}
 		default:
 			return spiceerrors.MustBugf("unknown tuple mutation operation type: %v", mutation.Operation)
