@@ -47,8 +47,9 @@ type Config struct {
 	// GCWindow is how long old revisions stay readable (SpiceDB reads at an
 	// exact old revision only within one paged call; tokens older than the
 	// window still work as at_least_as_fresh). The in-memory datastore keeps
-	// a snapshot per write for this long, about 17 KiB each, so it bounds
-	// memory: write rate x window. Zero means DefaultGCWindow.
+	// a snapshot per write for this long, or until the writes since hold
+	// its budget of changed relationships (authz/memdb/nexus_history.go),
+	// whichever is sooner. Zero means DefaultGCWindow.
 	GCWindow time.Duration
 
 	// Logger receives the engine's own messages. Nil discards them.

@@ -116,6 +116,10 @@ type memdbDatastore struct {
 	// nexus: the newest changelog entry trimmed (nanos); a watch that has
 	// not read past it has missed changes.
 	changelogFloor int64 // GUARDED_BY(RWMutex)
+	// nexus: the oldest revision a snapshot is kept for when the budget of
+	// changed relationships, not the GC window, dropped the older ones
+	// (nanos; nexus_history.go); reads before it are stale.
+	historyFloor int64 // GUARDED_BY(RWMutex)
 
 	// nexus: the newest revision past head a read was served at (nanos);
 	// commits are given revisions after it (see servedAt).
@@ -127,6 +131,7 @@ type snapshot struct {
 	schemaHash string
 	db         *memdb.MemDB
 	rels       *relTrees // nexus: never changed once published
+	changed    int       // nexus: relationships its write changed (nexus_history.go)
 }
 
 // txn is a go-memdb transaction and the relationships it reads and, in a
@@ -463,7 +468,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 		schemaHash := mdb.getCurrentSchemaHashNoLock()
 		snap := mdb.db.Snapshot()
 		mdb.rels = tx.rels
-		mdb.revisions = append(mdb.revisions, snapshot{newRevision, schemaHash, snap, tx.rels.copy()})
+		mdb.revisions = append(mdb.revisions, snapshot{newRevision, schemaHash, snap, tx.rels.copy(), len(tx.relChanges)})
 		mdb.trimRevisionsLocked(cutoff) // nexus: see trimChangelog above
 		return newRevision, nil
 	}

@@ -34,9 +34,24 @@ func trimChangelog(tx *memdb.Txn, cutoff int64) (int64, error) {
 	return newest, nil
 }
 
+// Snapshots share the nodes of the relationship trees (nexus_rels.go), but
+// each one keeps alive the nodes its successor's writes replaced: about two
+// leaves, 3.4 KB, per changed relationship. Upstream's time window alone
+// let a bulk import keep a minute of that, gigabytes at a million
+// relationships. So the snapshots kept also stop at a budget of changed
+// relationships: at least historyRowsMin, more as the data grows
+// (1/historyRowsPerLive of it). Ordinary writes of a few relationships
+// stay far inside it for the whole window; during an import the revisions
+// older than the budget become stale like those older than the window
+// (historyFloor), and reads at them fail instead of seeing a wrong state.
+const (
+	historyRowsMin     = 20_000
+	historyRowsPerLive = 32
+)
+
 // trimRevisionsLocked drops the snapshots no read inside the GC window can
-// need: all but the newest one at or before cutoff. The caller holds the
-// write lock.
+// need, all but the newest one at or before cutoff, and then those past the
+// budget of changed relationships. The caller holds the write lock.
 func (mdb *memdbDatastore) trimRevisionsLocked(cutoff int64) {
 	keepFrom := 0
 	for i := range mdb.revisions {
@@ -44,6 +59,16 @@ func (mdb *memdbDatastore) trimRevisionsLocked(cutoff int64) {
 			break
 		}
 		keepFrom = i // the newest snapshot at or before cutoff stays
+	}
+	// Keeping snapshot i-1 keeps what the changes of i..head replaced.
+	budget, changed := max(historyRowsMin, mdb.rels.len()/historyRowsPerLive), 0
+	for i := len(mdb.revisions) - 1; i > keepFrom; i-- {
+		changed += mdb.revisions[i].changed
+		if changed > budget {
+			keepFrom = i
+			mdb.historyFloor = mdb.revisions[i].revision.TimestampNanoSec()
+			break
+		}
 	}
 	if keepFrom == 0 {
 		return

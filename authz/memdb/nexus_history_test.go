@@ -1,6 +1,7 @@
 package memdb
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -65,4 +66,53 @@ func TestHistoryIsBoundedByTheGCWindow(t *testing.T) {
 		t.Fatal("a watch from a trimmed revision neither failed nor ended")
 	}
 	_ = errs
+}
+
+// An import keeps only a budget of changed relationships' worth of
+// snapshots, whatever the GC window: reads at the revisions it dropped are
+// stale (an error, never another revision's state), reads at the kept ones
+// exact, and every relationship is there at head.
+func TestHistoryIsBoundedByChangedRelationships(t *testing.T) {
+	ds, err := NewMemdbDatastore(0, time.Nanosecond, time.Hour)
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	mdb := ds.(*memdbDatastore)
+
+	const batch, batches = 1000, 3 * historyRowsMin / 1000
+	var revs []datastore.Revision
+	for b := range batches {
+		rels := make([]tuple.Relationship, batch)
+		for i := range rels {
+			rels[i] = tuple.MustParse(fmt.Sprintf("file:f%d#viewer@user:u%d", b*batch+i, i))
+		}
+		rev, err := ds.ReadWriteTx(t.Context(), func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+			updates := make([]tuple.RelationshipUpdate, len(rels))
+			for i, r := range rels {
+				updates[i] = tuple.Create(r)
+			}
+			return rwt.WriteRelationships(ctx, updates)
+		})
+		require.NoError(t, err)
+		revs = append(revs, rev)
+	}
+	mdb.RLock()
+	snapshots := len(mdb.revisions)
+	mdb.RUnlock()
+	require.LessOrEqual(t, snapshots, historyRowsMin/batch+1, "the snapshots kept hold at most the budget's changes")
+
+	filter := datastore.RelationshipsFilter{OptionalResourceType: "file"}
+	_, err = ds.SnapshotReader(revs[0]).QueryRelationships(t.Context(), filter)
+	require.Error(t, err, "a revision the budget dropped is stale")
+	var invalid datastore.InvalidRevisionError
+	require.ErrorAs(t, err, &invalid)
+	require.Error(t, ds.CheckRevision(t.Context(), revs[0]))
+
+	kept := len(revs) - historyRowsMin/batch
+	rels, _, err := collect(ds.SnapshotReader(revs[kept]).QueryRelationships(t.Context(), filter))
+	require.NoError(t, err)
+	require.Len(t, rels, (kept+1)*batch, "a kept revision reads exactly its state")
+
+	rels, _, err = collect(headReader(t, ds).QueryRelationships(t.Context(), filter))
+	require.NoError(t, err)
+	require.Len(t, rels, batches*batch)
 }

@@ -168,6 +168,6 @@ func (mdb *memdbDatastore) revisionOutsideGCWindow(now revisions.TimestampRevisi
 		return false
 	}
 
-	oldest := revisions.NewForTimestamp(now.TimestampNanoSec() + mdb.negativeGCWindow)
+	oldest := revisions.NewForTimestamp(max(now.TimestampNanoSec()+mdb.negativeGCWindow, mdb.historyFloor)) // nexus: historyFloor
 	return revisionRaw.LessThan(oldest)
 }
