@@ -116,6 +116,8 @@ type memdbDatastore struct {
 	// nexus: the newest changelog entry trimmed (nanos); a watch that has
 	// not read past it has missed changes.
 	changelogFloor int64 // GUARDED_BY(RWMutex)
+	// nexus: the relationship changes the changelog holds.
+	changelogRows int // GUARDED_BY(RWMutex)
 	// nexus: the oldest revision a snapshot is kept for when the budget of
 	// changed relationships, not the GC window, dropped the older ones
 	// (nanos; nexus_history.go); reads before it are stale.
@@ -409,6 +411,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 
 		changes := tracked.AsRevisionChanges(revisions.TimestampIDKeyLessThanFunc)
 		wroteChangelog := false
+		added := 0 // nexus: relationship changes the new entry holds
 		for rc, err := range changes {
 			if err != nil {
 				return datastore.NoRevision, err
@@ -422,6 +425,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 				revisionNanos: newRevision.TimestampNanoSec(),
 				changes:       rc,
 			}
+			added += len(rc.RelationshipChanges)
 			if err := tx.Insert(tableChangelog, change); err != nil {
 				return datastore.NoRevision, fmt.Errorf("error writing changelog: %w", err)
 			}
@@ -447,14 +451,18 @@ func (mdb *memdbDatastore) ReadWriteTx(
 		// nexus: keep history to the GC window. Upstream keeps every
 		// changelog entry (and every snapshot, below) forever: about 17 KiB
 		// a write that is never freed.
+		// And to a budget of relationship changes (nexus_history.go).
 		cutoff := newRevision.TimestampNanoSec() + mdb.negativeGCWindow
-		trimmed, err := trimChangelog(tx.Txn, cutoff)
+		rows := mdb.changelogRows + added
+		trimmed, removed, err := trimChangelog(tx.Txn, cutoff, newRevision.TimestampNanoSec(), rows,
+			max(changelogRowsMin, tx.rels.len()/changelogRowsPerLive))
 		if err != nil {
 			return datastore.NoRevision, err
 		}
 		if trimmed > mdb.changelogFloor {
 			mdb.changelogFloor = trimmed
 		}
+		mdb.changelogRows = rows - removed
 
 		tx.Commit()
 		mdb.activeWriteTxn = nil

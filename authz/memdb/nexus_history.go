@@ -9,29 +9,44 @@ import (
 	"github.com/hashicorp/go-memdb"
 )
 
-// trimChangelog deletes the changelog entries older than cutoff (nanos) and
-// returns the revision of the newest one it deleted (0 if none).
-func trimChangelog(tx *memdb.Txn, cutoff int64) (int64, error) {
+// The changelog, which Watch reads, holds every relationship change of the
+// GC window (a few hundred bytes each); after an import, every relationship.
+// It is also kept to a budget of changes: at least changelogRowsMin, more
+// as the data grows (1/changelogRowsPerLive of it). A watch that has not read
+// past what was trimmed fails (changelogFloor) and is restarted by its
+// owner, as for the window; the decision cache's own watch reads changes as
+// they come.
+const (
+	changelogRowsMin     = 100_000
+	changelogRowsPerLive = 8
+)
+
+// trimChangelog deletes the changelog entries older than cutoff (nanos),
+// then the oldest ones while the entries hold more than budget relationship
+// changes (rows: what they hold now), never the entry of revision keep. It
+// returns the revision of the newest entry it deleted (0 if none) and the
+// changes they held.
+func trimChangelog(tx *memdb.Txn, cutoff, keep int64, rows, budget int) (newest int64, removed int, err error) {
 	it, err := tx.LowerBound(tableChangelog, indexRevision, int64(0))
 	if err != nil {
-		return 0, fmt.Errorf("trimming changelog: %w", err)
+		return 0, 0, fmt.Errorf("trimming changelog: %w", err)
 	}
 	var stale []*changelog
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		c := raw.(*changelog)
-		if c.revisionNanos >= cutoff {
+		if c.revisionNanos == keep || (c.revisionNanos >= cutoff && rows-removed <= budget) {
 			break
 		}
 		stale = append(stale, c)
+		removed += len(c.changes.RelationshipChanges)
 	}
-	var newest int64
 	for _, c := range stale {
 		if err := tx.Delete(tableChangelog, c); err != nil {
-			return 0, fmt.Errorf("trimming changelog: %w", err)
+			return 0, 0, fmt.Errorf("trimming changelog: %w", err)
 		}
 		newest = c.revisionNanos
 	}
-	return newest, nil
+	return newest, removed, nil
 }
 
 // Snapshots share the nodes of the relationship trees (nexus_rels.go), but

@@ -116,3 +116,61 @@ func TestHistoryIsBoundedByChangedRelationships(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rels, batches*batch)
 }
+
+// The changelog keeps a budget of relationship changes whatever the GC
+// window: after an import larger than it, a watch from before the import
+// fails instead of skipping what was trimmed, and one from the head sees
+// what comes next.
+func TestTheChangelogIsBoundedByChanges(t *testing.T) {
+	ds, err := NewMemdbDatastore(0, time.Nanosecond, time.Hour)
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	mdb := ds.(*memdbDatastore)
+	first, err := ds.HeadRevision(t.Context())
+	require.NoError(t, err)
+
+	const batch = 5000
+	batches := 3 * changelogRowsMin / batch / 2
+	for b := range batches {
+		rels := make([]tuple.Relationship, batch)
+		for i := range rels {
+			rels[i] = tuple.MustParse(fmt.Sprintf("file:f%d#viewer@user:u%d", b*batch+i, i))
+		}
+		writeAll(t, ds, rels)
+	}
+	mdb.RLock()
+	held := mdb.changelogRows
+	mdb.RUnlock()
+	require.LessOrEqual(t, held, changelogRowsMin+500, "the changelog holds the budget's changes (and at most one more write's)")
+	require.Greater(t, held, changelogRowsMin/2)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, errs := ds.Watch(ctx, first.Revision, datastore.WatchJustRelationships())
+	select {
+	case err := <-errs:
+		require.ErrorContains(t, err, "behind the retained history")
+	case <-ctx.Done():
+		t.Fatal("a watch from before the trimmed changes neither failed nor ended")
+	}
+
+	head, err := ds.HeadRevision(t.Context())
+	require.NoError(t, err)
+	changes, errs := ds.Watch(ctx, head.Revision, datastore.WatchJustRelationships())
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("file:new#viewer@user:bob")})
+	for {
+		select {
+		case c := <-changes:
+			if len(c.RelationshipChanges) == 0 {
+				continue
+			}
+			require.Len(t, c.RelationshipChanges, 1)
+			require.Equal(t, "new", c.RelationshipChanges[0].Relationship.Resource.ObjectID)
+			return
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("the watch from the head did not see the next write")
+		}
+	}
+}
