@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 # defaults to GOTOOLCHAIN=local, which would ignore that line.
 export GOTOOLCHAIN ?= auto
 
-.PHONY: all build run test test-short test-repeat cover fuzz vulncheck lint generate checkgenerate bench bench-pg soak tools clean
+.PHONY: all build run test test-short test-repeat cover fuzz vulncheck lint generate checkgenerate bench bench-pg bench-scale soak tools clean
 
 all: build
 
@@ -126,6 +126,13 @@ checkgenerate: generate
 ## bench: load benchmarks; prints tables and writes bench/results/latest.json
 bench: $(BIN)/spicedb
 	$(GO) run ./bench -out bench/results/latest.json
+
+## bench-scale: the embedded default at 10k and 1M relationships beside a
+## standalone SpiceDB server (scenario embedded_scale: import, resident
+## memory, restart, check p99 growth) into bench/results/latest-scale.json;
+## about 6 minutes. BENCH_SCALE_SIZES=10000,100000 picks other sizes.
+bench-scale: $(BIN)/spicedb
+	$(GO) run ./bench -scenarios embedded_scale -out bench/results/latest-scale.json -duration 3s
 
 ## bin/spicedb: the standalone SpiceDB server the API benchmarks compare
 ## against (DESIGN.md), at the version go.mod pins; a cold build takes a few

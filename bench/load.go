@@ -52,6 +52,9 @@ func (s loadStats) PerSecond() float64 {
 	return float64(s.Ops) / s.Elapsed.Seconds()
 }
 
+// errNoneSucceeded: no operation completed in the measured window.
+var errNoneSucceeded = errors.New("no operation succeeded in the measured window")
+
 // runClosedLoop runs op from callers goroutines, each issuing its next
 // operation as soon as the previous one returns, for warm+d. Only the
 // A call shed by admission control (isShed) waits authz.RetryAfter before
@@ -133,7 +136,7 @@ func runClosedLoop(ctx context.Context, callers int, warm, d time.Duration, op f
 	}
 	stats.Ops = len(all)
 	if len(all) == 0 {
-		return stats, fmt.Errorf("no operation succeeded in the measured window (%d failed)", stats.Errors)
+		return stats, fmt.Errorf("%w (%d failed)", errNoneSucceeded, stats.Errors)
 	}
 	slices.Sort(all)
 	stats.P50 = percentile(all, 0.50)

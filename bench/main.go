@@ -56,6 +56,7 @@ var registry = []Scenario{
 	writeThroughputVsSerial,
 	pgMatrix,
 	pgAPICheckVsSpiceDB,
+	embeddedScale,
 }
 
 func main() {

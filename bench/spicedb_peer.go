@@ -42,18 +42,37 @@ func spiceDBBinary() string {
 // if given, replaces the memory datastore's flags (--datastore-engine
 // postgres --datastore-conn-uri ...).
 func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Relationship, datastore ...string) (string, func(), error) {
+	addr, _, stop, err := startSpiceDBProcess(bin, datastore...)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := loadPeer(ctx, addr, schema, rels); err != nil {
+		stop()
+		return "", nil, err
+	}
+	if err := waitPeerSees(ctx, addr, rels); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return addr, stop, nil
+}
+
+// startSpiceDBProcess runs `spicedb serve` on a free loopback port (the
+// memory datastore unless datastore gives other flags) and returns its
+// address and process id; nothing is loaded.
+func startSpiceDBProcess(bin string, datastore ...string) (addr string, pid int, stop func(), err error) {
 	if len(datastore) == 0 {
 		datastore = []string{"--datastore-engine", "memory"}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	ln.Close()
 	logf, err := os.CreateTemp("", "nexus-bench-spicedb-*.log")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	args := append([]string{"serve", "--grpc-preshared-key", apiSecret}, datastore...)
 	cmd := exec.Command(bin, append(args,
@@ -69,11 +88,11 @@ func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Rela
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return "", nil, fmt.Errorf("spicedb binary %s: %w", bin, err)
+		return "", 0, nil, fmt.Errorf("spicedb binary %s: %w", bin, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
+	stop = func() {
 		_ = cmd.Process.Kill()
 		<-exited
 		logf.Close()
@@ -83,18 +102,10 @@ func startSpiceDBBinary(ctx context.Context, bin, schema string, rels []*v1.Rela
 	case <-exited:
 		out, _ := os.ReadFile(logf.Name())
 		stop()
-		return "", nil, fmt.Errorf("spicedb binary %s exited at start: %s", bin, out)
+		return "", 0, nil, fmt.Errorf("spicedb binary %s exited at start: %s", bin, out)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if err := loadPeer(ctx, addr, schema, rels); err != nil {
-		stop()
-		return "", nil, err
-	}
-	if err := waitPeerSees(ctx, addr, rels); err != nil {
-		stop()
-		return "", nil, err
-	}
-	return addr, stop, nil
+	return addr, cmd.Process.Pid, stop, nil
 }
 
 // waitPeerSees waits until a minimize_latency check sees the last direct
