@@ -373,22 +373,26 @@ func schemaLine(schema, msg string) string {
 	return ""
 }
 
-// rebuild loads the log into the datastore.
+// rebuild loads the log into the datastore: all of it in one datastore
+// transaction, so that no tree node is copied twice (a transaction per
+// batch copied the nodes each batch touched again, most of a restart's time
+// at a million relationships). If the schema refuses a row, the log is
+// loaded again a batch at a time, for SpiceDB's own error.
 func (e *Engine) rebuild(ctx context.Context) error {
 	if e.log == nil {
 		return nil
 	}
 	start := time.Now()
-	n := 0
-	err := e.log.Load(ctx, func(rels []Relationship) error {
-		if err := e.loadRelationships(ctx, rels); err != nil {
-			return fmt.Errorf("authz: rebuilding from the relationship log: %w", err)
-		}
-		n += len(rels)
-		return nil
-	})
+	n, err := e.loadLog(ctx)
+	if errors.Is(err, errNotDirect) {
+		n = 0
+		err = e.log.Load(ctx, func(rels []Relationship) error {
+			n += len(rels)
+			return e.loadRelationships(ctx, rels)
+		})
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("authz: rebuilding from the relationship log: %w", err)
 	}
 	e.logger.Info("authz: relationships loaded from the log", "count", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil

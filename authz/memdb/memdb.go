@@ -348,7 +348,11 @@ func (mdb *memdbDatastore) ReadWriteTx(
 
 		// nexus: relationships are not a go-memdb table (nexus_rels.go);
 		// the transaction recorded its writes in order.
-		for _, change := range tx.relChanges {
+		relChanges := tx.relChanges
+		if ctx.Value(noRelationshipChanges{}) != nil {
+			relChanges = nil
+		}
+		for _, change := range relChanges {
 			rt, err := change.rel.Relationship()
 			if err != nil {
 				return datastore.NoRevision, err

@@ -4,6 +4,7 @@ package memdb
 // history (changelog entries and snapshots) to the GC window; see NOTICE.
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hashicorp/go-memdb"
@@ -20,6 +21,19 @@ const (
 	changelogRowsMin     = 100_000
 	changelogRowsPerLive = 8
 )
+
+// noRelationshipChanges marks a write transaction whose relationship
+// changes no watch needs (WithoutRelationshipChanges).
+type noRelationshipChanges struct{}
+
+// WithoutRelationshipChanges marks the write transaction ReadWriteTx runs
+// with ctx as one whose relationship changes are not kept in the changelog:
+// a load of the whole datastore at start, before anything watches it, where
+// tracking a million changes cost a third of the load. Its revision is in
+// the changelog, with its schema changes, as any other.
+func WithoutRelationshipChanges(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noRelationshipChanges{}, true)
+}
 
 // trimChangelog deletes the changelog entries older than cutoff (nanos),
 // then the oldest ones while the entries hold more than budget relationship

@@ -174,3 +174,42 @@ func TestTheChangelogIsBoundedByChanges(t *testing.T) {
 		}
 	}
 }
+
+// A transaction marked WithoutRelationshipChanges writes its relationships
+// but leaves them out of the changelog; later writes are watched as ever.
+func TestALoadWithoutRelationshipChanges(t *testing.T) {
+	ds, err := NewMemdbDatastore(0, time.Nanosecond, time.Hour)
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	first, err := ds.HeadRevision(t.Context())
+	require.NoError(t, err)
+
+	_, err = ds.ReadWriteTx(WithoutRelationshipChanges(t.Context()), func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+		return rwt.WriteRelationships(ctx, []tuple.RelationshipUpdate{tuple.Create(tuple.MustParse("file:loaded#viewer@user:alice"))})
+	})
+	require.NoError(t, err)
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("file:later#viewer@user:bob")})
+
+	rels, _, err := collect(headReader(t, ds).QueryRelationships(t.Context(), datastore.RelationshipsFilter{OptionalResourceType: "file"}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"file:later#viewer@user:bob", "file:loaded#viewer@user:alice"}, rels)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	changes, errs := ds.Watch(ctx, first.Revision, datastore.WatchJustRelationships())
+	for {
+		select {
+		case c := <-changes:
+			if len(c.RelationshipChanges) == 0 {
+				continue
+			}
+			require.Len(t, c.RelationshipChanges, 1)
+			require.Equal(t, "later", c.RelationshipChanges[0].Relationship.Resource.ObjectID, "the load's changes are not in the changelog")
+			return
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("the later write was not watched")
+		}
+	}
+}
