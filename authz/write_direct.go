@@ -78,7 +78,7 @@ func (e *Engine) loadLog(ctx context.Context) (int, error) {
 			return rwt.WriteRelationships(ctx, muts)
 		})
 	})
-	if err == nil {
+	if err == nil && n > 0 {
 		e.metrics.dsWrites.WithLabelValues("direct").Inc()
 	}
 	return n, err
