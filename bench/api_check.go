@@ -339,19 +339,7 @@ func startNexusForBenchWith(ctx context.Context, cfg nexusserver.Config, schema 
 		stop()
 		return "", "", "", nil, nil, err
 	}
-	adminKey, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
-	if err != nil {
-		return fail(err)
-	}
-	admin, err := srv.Identity().Authenticate(ctx, strings.TrimSpace(string(adminKey)))
-	if err != nil {
-		return fail(err)
-	}
-	_, key, err := srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench", 0, identity.ScopeCheck)
-	if err != nil {
-		return fail(err)
-	}
-	_, writeKey, err := srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench-writes", 0, identity.ScopeWrite)
+	key, writeKey, err := benchKeys(ctx, srv, dir)
 	if err != nil {
 		return fail(err)
 	}
@@ -371,6 +359,24 @@ func startNexusForBenchWith(ctx context.Context, cfg nexusserver.Config, schema 
 		}
 	}
 	return ln.Addr().String(), key, writeKey, stop, srv, nil
+}
+
+// benchKeys makes the bench's check key and write key as the admin
+// whose key the server's first start wrote to dir.
+func benchKeys(ctx context.Context, srv *nexusserver.Server, dir string) (check, write string, err error) {
+	adminKey, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
+	if err != nil {
+		return "", "", err
+	}
+	admin, err := srv.Identity().Authenticate(ctx, strings.TrimSpace(string(adminKey)))
+	if err != nil {
+		return "", "", err
+	}
+	if _, check, err = srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench", 0, identity.ScopeCheck); err != nil {
+		return "", "", err
+	}
+	_, write, err = srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench-writes", 0, identity.ScopeWrite)
+	return check, write, err
 }
 
 // startSpiceDBForBench runs a plain SpiceDB gRPC server on a loopback port,

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -20,7 +19,6 @@ import (
 	authzed "github.com/authzed/authzed-go/v1"
 
 	nexus "github.com/nexus-authz/nexus"
-	"github.com/nexus-authz/nexus/internal/identity"
 	nexusserver "github.com/nexus-authz/nexus/internal/server"
 )
 
@@ -249,26 +247,6 @@ func openScaleNexus(ctx context.Context, dir string) (*scaleNexus, error) {
 
 func (n *scaleNexus) close() { n.cancel(); <-n.done; n.srv.Close() }
 
-// nexusKeys makes the bench's check and write keys, and writes the schema.
-func nexusKeys(ctx context.Context, n *scaleNexus, dir string) (check, write string, err error) {
-	adminKey, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
-	if err != nil {
-		return "", "", err
-	}
-	admin, err := n.srv.Identity().Authenticate(ctx, strings.TrimSpace(string(adminKey)))
-	if err != nil {
-		return "", "", err
-	}
-	if _, check, err = n.srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench", 0, identity.ScopeCheck); err != nil {
-		return "", "", err
-	}
-	if _, write, err = n.srv.Identity().CreateScopedAPIKey(ctx, admin, "", "bench-writes", 0, identity.ScopeWrite); err != nil {
-		return "", "", err
-	}
-	_, err = n.srv.Engine().WriteSchema(ctx, nexus.Schema+scaleSchema)
-	return check, write, err
-}
-
 // settle collects garbage and returns the heap to the OS, as a reading of
 // resident memory after a GC asks.
 func settle() { runtime.GC(); debug.FreeOSMemory() }
@@ -347,7 +325,10 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	if err != nil {
 		return Result{}, err
 	}
-	checkKey, writeKey, err := nexusKeys(ctx, nx, dir)
+	checkKey, writeKey, err := benchKeys(ctx, nx.srv, dir)
+	if err == nil {
+		_, err = nx.srv.Engine().WriteSchema(ctx, nexus.Schema+scaleSchema)
+	}
 	if err != nil {
 		nx.close()
 		return Result{}, err
@@ -400,23 +381,33 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	if err != nil {
 		return Result{}, err
 	}
+	return scaleResult("nexus", w, rate, rss, cold, cached,
+		Metric{Name: "heap_mib", Unit: "MiB", Value: round(float64(ms.HeapAlloc)/(1<<20), 1)},
+		Metric{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(float64(ms.HeapAlloc)/float64(w.n), 0)},
+		Metric{Name: "start_ready_s", Unit: "s", Value: round(ready.Seconds(), 2)},
+	), nil
+}
+
+// scaleResult is one side's result at one size: its import rate and
+// resident memory, the side's own metrics, then the two check phases.
+func scaleResult(server string, w scaleWorld, rate, rss float64, cold, cached loadStats, own ...Metric) Result {
+	metrics := append([]Metric{
+		{Name: "import_rels_per_s", Unit: "rels/s", Value: round(rate, 0)},
+		{Name: "rss_mib", Unit: "MiB", Value: round(rss, 1)},
+	}, own...)
+	metrics = append(metrics,
+		Metric{Name: "check_p99_cold", Unit: "us", Value: round(micros(cold.P99), 1)},
+		Metric{Name: "check_p99_cached", Unit: "us", Value: round(micros(cached.P99), 1)},
+		Metric{Name: "checks_per_s_cold", Unit: "checks/s", Value: round(cold.PerSecond(), 0)},
+		Metric{Name: "checks_per_s_cached", Unit: "checks/s", Value: round(cached.PerSecond(), 0)},
+		Metric{Name: "errors", Unit: "count", Value: float64(cold.Errors + cached.Errors)},
+	)
 	return Result{
-		Name: fmt.Sprintf("nexus relationships=%d", w.n),
-		Params: map[string]any{"server": "nexus", "relationships": w.n,
+		Name: fmt.Sprintf("%s relationships=%d", server, w.n),
+		Params: map[string]any{"server": server, "relationships": w.n,
 			"p99_lower_bound_cold": cold.Ops == 0, "p99_lower_bound_cached": cached.Ops == 0},
-		Metrics: []Metric{
-			{Name: "import_rels_per_s", Unit: "rels/s", Value: round(rate, 0)},
-			{Name: "rss_mib", Unit: "MiB", Value: round(rss, 1)},
-			{Name: "heap_mib", Unit: "MiB", Value: round(float64(ms.HeapAlloc)/(1<<20), 1)},
-			{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(float64(ms.HeapAlloc)/float64(w.n), 0)},
-			{Name: "start_ready_s", Unit: "s", Value: round(ready.Seconds(), 2)},
-			{Name: "check_p99_cold", Unit: "us", Value: round(micros(cold.P99), 1)},
-			{Name: "check_p99_cached", Unit: "us", Value: round(micros(cached.P99), 1)},
-			{Name: "checks_per_s_cold", Unit: "checks/s", Value: round(cold.PerSecond(), 0)},
-			{Name: "checks_per_s_cached", Unit: "checks/s", Value: round(cached.PerSecond(), 0)},
-			{Name: "errors", Unit: "count", Value: float64(cold.Errors + cached.Errors)},
-		},
-	}, nil
+		Metrics: metrics,
+	}
 }
 
 func scaleSpiceDBRun(ctx context.Context, cfg RunConfig, bin string, w scaleWorld, progress func(string, ...any)) (Result, error) {
@@ -455,18 +446,7 @@ func scaleSpiceDBRun(ctx context.Context, cfg RunConfig, bin string, w scaleWorl
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{
-		Name: fmt.Sprintf("spicedb relationships=%d", w.n),
-		Params: map[string]any{"server": "spicedb", "relationships": w.n, "import": "ImportBulkRelationships",
-			"p99_lower_bound_cold": cold.Ops == 0, "p99_lower_bound_cached": cached.Ops == 0},
-		Metrics: []Metric{
-			{Name: "import_rels_per_s", Unit: "rels/s", Value: round(rate, 0)},
-			{Name: "rss_mib", Unit: "MiB", Value: round(rss, 1)},
-			{Name: "check_p99_cold", Unit: "us", Value: round(micros(cold.P99), 1)},
-			{Name: "check_p99_cached", Unit: "us", Value: round(micros(cached.P99), 1)},
-			{Name: "checks_per_s_cold", Unit: "checks/s", Value: round(cold.PerSecond(), 0)},
-			{Name: "checks_per_s_cached", Unit: "checks/s", Value: round(cached.PerSecond(), 0)},
-			{Name: "errors", Unit: "count", Value: float64(cold.Errors + cached.Errors)},
-		},
-	}, nil
+	r := scaleResult("spicedb", w, rate, rss, cold, cached)
+	r.Params["import"] = "ImportBulkRelationships"
+	return r, nil
 }

@@ -158,21 +158,9 @@ func TestTheChangelogIsBoundedByChanges(t *testing.T) {
 	require.NoError(t, err)
 	changes, errs := ds.Watch(ctx, head.Revision, datastore.WatchJustRelationships())
 	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("file:new#viewer@user:bob")})
-	for {
-		select {
-		case c := <-changes:
-			if len(c.RelationshipChanges) == 0 {
-				continue
-			}
-			require.Len(t, c.RelationshipChanges, 1)
-			require.Equal(t, "new", c.RelationshipChanges[0].Relationship.Resource.ObjectID)
-			return
-		case err := <-errs:
-			t.Fatal(err)
-		case <-ctx.Done():
-			t.Fatal("the watch from the head did not see the next write")
-		}
-	}
+	c := firstRelationshipChanges(t, ctx, changes, errs)
+	require.Len(t, c.RelationshipChanges, 1)
+	require.Equal(t, "new", c.RelationshipChanges[0].Relationship.Resource.ObjectID)
 }
 
 // A transaction marked WithoutRelationshipChanges writes its relationships
@@ -197,19 +185,25 @@ func TestALoadWithoutRelationshipChanges(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	changes, errs := ds.Watch(ctx, first.Revision, datastore.WatchJustRelationships())
+	c := firstRelationshipChanges(t, ctx, changes, errs)
+	require.Len(t, c.RelationshipChanges, 1)
+	require.Equal(t, "later", c.RelationshipChanges[0].Relationship.Resource.ObjectID, "the load's changes are not in the changelog")
+}
+
+// firstRelationshipChanges returns the first revision a watch reports with
+// relationship changes, failing on its error or when ctx ends.
+func firstRelationshipChanges(t *testing.T, ctx context.Context, changes <-chan datastore.RevisionChanges, errs <-chan error) datastore.RevisionChanges {
+	t.Helper()
 	for {
 		select {
 		case c := <-changes:
-			if len(c.RelationshipChanges) == 0 {
-				continue
+			if len(c.RelationshipChanges) > 0 {
+				return c
 			}
-			require.Len(t, c.RelationshipChanges, 1)
-			require.Equal(t, "later", c.RelationshipChanges[0].Relationship.Resource.ObjectID, "the load's changes are not in the changelog")
-			return
 		case err := <-errs:
 			t.Fatal(err)
 		case <-ctx.Done():
-			t.Fatal("the later write was not watched")
+			t.Fatal("the watch reported no relationship change")
 		}
 	}
 }

@@ -68,31 +68,49 @@ func TestAuthCacheDenials(t *testing.T) {
 	})
 }
 
-// userHookStore pauses the first User lookup after arm, the step between
-// reading a key from the store and remembering it in the cache.
-type userHookStore struct {
-	SQLStore
+// pause holds the first call that passes it after arm until release is
+// closed; entered is closed when that call arrives.
+type pause struct {
 	mu      sync.Mutex
 	armed   bool
+	calls   int // calls that passed it
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (s *userHookStore) arm() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.armed, s.entered, s.release = true, make(chan struct{}), make(chan struct{})
+func (p *pause) arm() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed, p.entered, p.release = true, make(chan struct{}), make(chan struct{})
+}
+
+func (p *pause) pass() {
+	p.mu.Lock()
+	p.calls++
+	armed := p.armed
+	p.armed = false
+	p.mu.Unlock()
+	if armed {
+		close(p.entered)
+		<-p.release
+	}
+}
+
+func (p *pause) passed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+// userHookStore pauses the first User lookup after arm, the step between
+// reading a key from the store and remembering it in the cache.
+type userHookStore struct {
+	SQLStore
+	pause
 }
 
 func (s *userHookStore) User(ctx context.Context, q storage.DBTX, id UserID) (User, error) {
-	s.mu.Lock()
-	armed := s.armed
-	s.armed = false
-	s.mu.Unlock()
-	if armed {
-		close(s.entered)
-		<-s.release
-	}
+	s.pass()
 	return s.SQLStore.User(ctx, q, id)
 }
 
@@ -162,37 +180,13 @@ func TestRevokeIsSeenAtOnceByOtherNodes(t *testing.T) {
 // after it has read the row.
 type keyHookStore struct {
 	SQLStore
-	mu      sync.Mutex
-	reads   int
-	armed   bool
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (s *keyHookStore) arm() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.armed, s.entered, s.release = true, make(chan struct{}), make(chan struct{})
+	pause
 }
 
 func (s *keyHookStore) Key(ctx context.Context, q storage.DBTX, id KeyID) (APIKey, error) {
-	s.mu.Lock()
-	s.reads++
-	armed := s.armed
-	s.armed = false
-	s.mu.Unlock()
 	k, err := s.SQLStore.Key(ctx, q, id)
-	if armed {
-		close(s.entered)
-		<-s.release
-	}
+	s.pass()
 	return k, err
-}
-
-func (s *keyHookStore) keyReads() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reads
 }
 
 // Calls presenting one key at once share a read of its row, but a call
@@ -232,7 +226,7 @@ func TestCallsShareAKeyReadThatBeganAfterThem(t *testing.T) {
 	close(hook.release)
 	require.NoError(t, <-first)
 	wg.Wait()
-	require.Equal(t, 2, hook.keyReads(), "one read for the call under way, one for the five that came during it")
+	require.Equal(t, 2, hook.passed(), "one read for the call under way, one for the five that came during it")
 
 	// A read under way when the key is revoked elsewhere answers only the
 	// calls that came before the revoke.
