@@ -109,6 +109,34 @@ func (c *cache) wrote(ctx context.Context, token Token, ch changes) {
 	c.own[rev.String()] = struct{}{}
 }
 
+// wroteMany processes a write of this node too large to name its changes
+// (an import on PostgreSQL): nothing stored before it holds.
+func (e *Engine) wroteMany(token Token) {
+	if e.cache == nil || e.cache.othersOnly {
+		return
+	}
+	c := e.cache
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	if rev, ok := c.flushOwn(token, "import"); ok && c.soleWriter {
+		if d := c.done.Load(); d == nil || atLeast(rev, d.rev) {
+			c.done.Store(&revAt{rev: rev, token: token})
+		}
+	}
+}
+
+// flushOwn empties the cache for a write of this node at token, under
+// procMu, and returns the write's revision if token has one.
+func (c *cache) flushOwn(token Token, reason string) (datastore.Revision, bool) {
+	rev, ok := c.e.revision(token)
+	if !ok {
+		c.flush(reason, c.seq.Add(1))
+		return nil, false
+	}
+	c.flush(reason, c.record(rev))
+	return rev, true
+}
+
 // wroteSchema processes a schema this node wrote: nothing stored before it
 // holds, and what depends on what is read anew before the write returns.
 func (e *Engine) wroteSchema(ctx context.Context, token Token) {
@@ -118,12 +146,10 @@ func (e *Engine) wroteSchema(ctx context.Context, token Token) {
 	c := e.cache
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
-	rev, ok := c.e.revision(token)
+	rev, ok := c.flushOwn(token, "schema_written")
 	if !ok {
-		c.flush("schema_written", c.seq.Add(1))
 		return
 	}
-	c.flush("schema_written", c.record(rev))
 	if err := c.loadSchema(context.WithoutCancel(ctx)); err != nil {
 		// The watch reloads it (and flushes again) when it sees the change;
 		// until then the old arrows could under-evict: stop answering.

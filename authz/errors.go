@@ -31,7 +31,7 @@ func wrapErr(op string, err error) error {
 	}
 	var kind error
 	switch st.Code() {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange:
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.AlreadyExists:
 		kind = ErrInvalid
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:
 		kind = ErrUnavailable

@@ -32,6 +32,15 @@ type Log interface {
 	// Apply and finish did must be undone by the caller, and a failed
 	// commit wraps ErrCommitFailed.
 	Commit(ctx context.Context, writes []*LogWrite, finish func(tx *sql.Tx) error) error
+
+	// Import records relationships that are not in the log yet, all in
+	// one transaction: it takes batches from next until it returns io.EOF,
+	// records each batch and then calls apply with it. A relationship
+	// already in the log, or twice in the import, fails it with
+	// SpiceDB's AlreadyExists error (errExists). Any error leaves nothing
+	// recorded (apply's effects are the caller's to undo); a failed commit
+	// wraps ErrCommitFailed.
+	Import(ctx context.Context, next ImportSource, apply func([]Relationship) error) error
 }
 
 // LogWrite is one caller's write in a Log's Commit.

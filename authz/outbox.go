@@ -360,6 +360,13 @@ func (o *outbox) applyPending(ctx context.Context, tx *sql.Tx, own int64) (tok T
 // applied. This is how the SpiceDB API's preconditions and CREATE hold
 // across nodes.
 func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(context.Context) error) (Token, error) {
+	return o.underLock(ctx, pre, func(ctx context.Context) (Token, error) { return o.apply(ctx, ops) })
+}
+
+// underLock runs do under the lock, after everything pending and pre (if
+// set), on a context the caller cannot cancel, bounded like a drain: what
+// do applies must commit, whether or not the caller waits.
+func (o *outbox) underLock(ctx context.Context, pre func(context.Context) error, do func(context.Context) (Token, error)) (Token, error) {
 	tx, err := o.lock(ctx)
 	if err != nil {
 		return "", err
@@ -389,7 +396,7 @@ func (o *outbox) writeDirect(ctx context.Context, ops []outboxOp, pre func(conte
 	if err == nil {
 		err = o.intend(ctx)
 		if err == nil {
-			tok, err = o.apply(ctx, ops)
+			tok, err = do(ctx)
 			if err != nil {
 				tok = "" // it may have reached SpiceDB: settle at the newest revision
 			}

@@ -338,6 +338,13 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 		require.Equal(t, int32(15), lost.Load())
 	})
 
+	t.Run("AnImportIsAtomic", func(t *testing.T) {
+		testImport(t, a, nil)
+		rels, err := b.Read(ctx, Filter{Resource: Obj("group", "g"), Relation: "member"}, FullyConsistent())
+		require.NoError(t, err)
+		require.Len(t, rels, 2500, "the other node sees the import that succeeded and nothing of the others")
+	})
+
 	t.Run("ACascadeDeletesWithTheWrite", func(t *testing.T) {
 		folder, f1, f2 := Obj("folder", "top"), Obj("file", "c1"), Obj("file", "c2")
 		_, err := a.Write(ctx, []Update{

@@ -6,7 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/nexus-authz/nexus/internal/storage"
@@ -159,4 +161,99 @@ func (l *SQLLog) SaveSchema(ctx context.Context, text string) error {
 		return fmt.Errorf("recording the schema: %w", err)
 	}
 	return nil
+}
+
+// importRows is how many relationships one INSERT of an import takes.
+const importRows = 100
+
+// Import implements Log.
+func (l *SQLLog) Import(ctx context.Context, next ImportSource, apply func([]Relationship) error) (err error) {
+	tx, err := l.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("relationship log: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+	full, err := tx.PrepareContext(ctx, insertRows(importRows))
+	if err != nil {
+		return fmt.Errorf("relationship log: %w", err)
+	}
+	defer full.Close()
+	args := make([]any, 0, 6*importRows)
+	for {
+		batch, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		for rest := batch; len(rest) > 0; {
+			rows := rest[:min(len(rest), importRows)]
+			rest = rest[len(rows):]
+			args = args[:0]
+			for _, r := range rows {
+				args = append(args, r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Object.Type, r.Subject.Object.ID, r.Subject.Relation)
+			}
+			if len(rows) == importRows {
+				_, err = full.ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, insertRows(len(rows)), args...)
+			}
+			if err != nil {
+				if errors.Is(storage.Translate(err), storage.ErrExists) {
+					return existing(ctx, tx, rows)
+				}
+				return fmt.Errorf("relationship log: %w", err)
+			}
+		}
+		if err := apply(batch); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		committed = true // nothing left to roll back
+		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
+	}
+	committed = true
+	return nil
+}
+
+// insertRows is an INSERT of n relationships.
+func insertRows(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO authz_relationships
+		(resource_type, resource_id, relation, subject_type, subject_id, subject_relation) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
+// existing names the relationship of rows, whose INSERT failed on the
+// primary key, that was in the log already or is twice in rows.
+func existing(ctx context.Context, tx *sql.Tx, rows []Relationship) error {
+	seen := make(map[Relationship]bool, len(rows))
+	for _, r := range rows {
+		var found int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM authz_relationships
+			WHERE resource_type = ? AND resource_id = ? AND relation = ?
+			AND subject_type = ? AND subject_id = ? AND subject_relation = ?`,
+			r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Object.Type, r.Subject.Object.ID, r.Subject.Relation).Scan(&found)
+		switch {
+		case err == nil || seen[r]:
+			return errExists(r)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("relationship log: %w", err)
+		}
+		seen[r] = true
+	}
+	return fmt.Errorf("relationship log: an import's insert failed on the primary key, and no relationship of it exists")
 }

@@ -338,13 +338,7 @@ func (g *gathered) flush() error {
 // undo takes back every datastore write of the group, newest first.
 func (g *gathered) undo() {
 	// On a context of its own: the group's may be what ran out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), groupTimeout)
-	defer cancel()
-	for i := len(g.applied) - 1; i >= 0; i-- {
-		if _, err := g.e.applyUpdates(ctx, invert(g.applied[i])); err != nil {
-			g.e.logger.Error("authz: cannot undo a write whose log commit failed; restart to rebuild from the log", "err", err)
-		}
-	}
+	g.e.undo(g.ctx, g.applied)
 	g.applied = nil
 }
 

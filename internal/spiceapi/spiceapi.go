@@ -31,6 +31,7 @@ type Engine interface {
 	authz.Writer
 	Read(ctx context.Context, f authz.Filter, c authz.Consistency) ([]authz.Relationship, error)
 	WriteSchema(ctx context.Context, text string) (authz.Token, error)
+	Import(ctx context.Context, next authz.ImportSource) (int, authz.Token, error)
 	IsOwnDefinition(typ string) bool
 	OwnDefinitions() []string
 	ProtoConsistency(c authz.Consistency) *v1.Consistency
@@ -76,6 +77,8 @@ const (
 	ReadRelationshipsProcedure    = "/authzed.api.v1.PermissionsService/ReadRelationships"
 	WriteRelationshipsProcedure   = "/authzed.api.v1.PermissionsService/WriteRelationships"
 	DeleteRelationshipsProcedure  = "/authzed.api.v1.PermissionsService/DeleteRelationships"
+	ImportBulkProcedure           = "/authzed.api.v1.PermissionsService/ImportBulkRelationships"
+	ExportBulkProcedure           = "/authzed.api.v1.PermissionsService/ExportBulkRelationships"
 	ReadSchemaProcedure           = "/authzed.api.v1.SchemaService/ReadSchema"
 	WriteSchemaProcedure          = "/authzed.api.v1.SchemaService/WriteSchema"
 )
@@ -96,6 +99,8 @@ func (h *Handler) Mount(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	mux.Handle(ReadRelationshipsProcedure, connect.NewServerStreamHandler(ReadRelationshipsProcedure, h.ReadRelationships, with(perms.ByName("ReadRelationships"))...))
 	mux.Handle(WriteRelationshipsProcedure, connect.NewUnaryHandler(WriteRelationshipsProcedure, h.WriteRelationships, with(perms.ByName("WriteRelationships"))...))
 	mux.Handle(DeleteRelationshipsProcedure, connect.NewUnaryHandler(DeleteRelationshipsProcedure, h.DeleteRelationships, with(perms.ByName("DeleteRelationships"))...))
+	mux.Handle(ImportBulkProcedure, connect.NewClientStreamHandler(ImportBulkProcedure, h.ImportBulkRelationships, with(perms.ByName("ImportBulkRelationships"))...))
+	mux.Handle(ExportBulkProcedure, connect.NewServerStreamHandler(ExportBulkProcedure, h.ExportBulkRelationships, with(perms.ByName("ExportBulkRelationships"))...))
 	mux.Handle(ReadSchemaProcedure, connect.NewUnaryHandler(ReadSchemaProcedure, h.ReadSchema, with(schema.ByName("ReadSchema"))...))
 	mux.Handle(WriteSchemaProcedure, connect.NewUnaryHandler(WriteSchemaProcedure, h.WriteSchema, with(schema.ByName("WriteSchema"))...))
 }
