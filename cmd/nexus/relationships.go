@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"connectrpc.com/connect"
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/authzed/spicedb/pkg/tuple"
+	"github.com/spf13/cobra"
+)
+
+// Relationships in bulk, over the SpiceDB API the server serves: one
+// relationship a line, as zed writes them (document:d1#viewer@user:alice,
+// group:eng#member@group:design#member).
+
+// importBatch is how many relationships one message of an import carries.
+const importBatch = 1000
+
+// bearer sets the key on every call, unary or streaming.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if b != "" {
+			req.Header().Set("Authorization", "Bearer "+string(b))
+		}
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if b != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		}
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+func (c *client) spiceURL(procedure string) string { return strings.TrimRight(c.url, "/") + procedure }
+
+// streamClient has no overall timeout: an import or export lasts as long as
+// its data.
+func (c *client) streamClient() *http.Client { return &http.Client{} }
+
+func newImportCmd(cl *client) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE",
+		Short: "Create the relationships in FILE (- for stdin), one a line, all or none",
+		Long: `Create the relationships in FILE (- reads stdin), one a line as zed writes
+them; blank lines and lines starting with // are skipped:
+
+  document:d1#viewer@user:alice
+  document:d1#parent@folder:f1
+  group:eng#member@group:design#member
+
+The import is atomic: if any relationship exists already, is named twice,
+or is refused (the schema, the key's scope), none is created. It streams
+through the SpiceDB API's ImportBulkRelationships, so it takes a service key
+of scope write (nexus admin key create --user NAME --scope write). Examples:
+  nexus import rels.txt
+  nexus export --type document | nexus import -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := io.Reader(os.Stdin)
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+			}
+			return cl.importRelationships(cmd.Context(), args[0], in)
+		},
+	}
+}
+
+func (c *client) importRelationships(ctx context.Context, name string, in io.Reader) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a failed read abandons the import: nothing is created
+	stream := connect.NewClient[v1.ImportBulkRelationshipsRequest, v1.ImportBulkRelationshipsResponse](
+		c.streamClient(), c.spiceURL("/authzed.api.v1.PermissionsService/ImportBulkRelationships"),
+		connect.WithInterceptors(bearer(c.key()))).CallClientStream(ctx)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	batch := &v1.ImportBulkRelationshipsRequest{}
+	send := func() error {
+		if len(batch.Relationships) == 0 {
+			return nil
+		}
+		err := stream.Send(batch)
+		batch = &v1.ImportBulkRelationshipsRequest{}
+		if errors.Is(err, io.EOF) {
+			_, err = stream.CloseAndReceive() // the server's reason
+		}
+		return err
+	}
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "//") {
+			continue
+		}
+		rel, err := tuple.ParseV1Rel(text)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %q is not a relationship (want type:id#relation@type:id or @type:id#relation): %w", name, line, text, err)
+		}
+		batch.Relationships = append(batch.Relationships, rel)
+		if len(batch.Relationships) == importBatch {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := send(); err != nil {
+		return err
+	}
+	resp, err := stream.CloseAndReceive()
+	if err != nil {
+		return err
+	}
+	if c.printJSON(resp.Msg) {
+		return nil
+	}
+	fmt.Fprintf(c.out, "imported %d relationships\n", resp.Msg.GetNumLoaded())
+	return nil
+}
+
+func newExportCmd(cl *client) *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "export [--type TYPE]",
+		Short: "Print relationships, one a line, as import reads them",
+		Long: `Print relationships one a line, as nexus import reads them: those of
+definition TYPE, or every relationship (Nexus's own definitions, and every
+type, take an operator's key). Examples:
+  nexus export --type document > documents.txt
+  nexus export > backup.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &v1.ExportBulkRelationshipsRequest{
+				Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}}
+			if typ != "" {
+				req.OptionalRelationshipFilter = &v1.RelationshipFilter{ResourceType: typ}
+			}
+			stream, err := connect.NewClient[v1.ExportBulkRelationshipsRequest, v1.ExportBulkRelationshipsResponse](
+				cl.streamClient(), cl.spiceURL("/authzed.api.v1.PermissionsService/ExportBulkRelationships"),
+				connect.WithInterceptors(bearer(cl.key()))).CallServerStream(cmd.Context(), connect.NewRequest(req))
+			if err != nil {
+				return err
+			}
+			defer stream.Close()
+			out := bufio.NewWriter(cl.out)
+			defer out.Flush()
+			for stream.Receive() {
+				for _, rel := range stream.Msg().GetRelationships() {
+					s, err := tuple.V1StringRelationship(rel)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(out, s)
+				}
+			}
+			return stream.Err()
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "only relationships of this definition")
+	return cmd
+}
