@@ -12,8 +12,8 @@ import (
 // writes never wait on the watch: CPU contention can slow the watch, not
 // make the cache lag behind what its callers were told is done.
 //
-// The watch stays, for other nodes' writes (PostgreSQL) and as a safety
-// net. Both paths number the changes they process under procMu, in the
+// The watch stays, for other nodes' writes (PostgreSQL) and for schema
+// changes. Both paths number the changes they process under procMu, in the
 // order the cache's correctness rests on (started, evict, done), so the
 // numbers and hist stay ordered whichever path gets a change first:
 //
@@ -21,7 +21,11 @@ import (
 //     serialized: once a write has been processed, every change up to its
 //     revision has been. wrote advances done itself, and the watch skips
 //     what done already covers. Freshness owes nothing to the watch, so
-//     the cache keeps answering through any overload.
+//     the cache keeps answering through any overload. Every relationship
+//     change is a write of this node's, so the watch does not carry them
+//     at all (cache_watch.go): a write to the datastore that bypassed
+//     wrote would go unevicted, which is why every write path ends in
+//     applyUpdates or applyImported.
 //   - On PostgreSQL other nodes write too, so done is the watch's alone.
 //     wrote evicts the node's own writes at once and remembers their
 //     revisions (own), so the watch does not evict them a second time.
@@ -110,7 +114,7 @@ func (c *cache) wrote(ctx context.Context, token Token, ch changes) {
 }
 
 // wroteMany processes a write of this node too large to name its changes
-// (an import on PostgreSQL): nothing stored before it holds.
+// (an import): nothing stored before it holds.
 func (e *Engine) wroteMany(token Token) {
 	if e.cache == nil || e.cache.othersOnly {
 		return

@@ -32,10 +32,41 @@ var _ Log = (*SQLLog)(nil)
 
 const loadBatch = 5000
 
-// Load implements Log.
+// Load implements Log. The log is read in a goroutine of its own, a
+// batch ahead of fn, so that reading it and loading it take both cores.
 func (l *SQLLog) Load(ctx context.Context, fn func([]Relationship) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []Relationship, 1)
+	read := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		read <- l.read(ctx, func(b []Relationship) bool {
+			select {
+			case batches <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	for b := range batches {
+		if err := fn(b); err != nil {
+			cancel()
+			for range batches {
+			}
+			return err
+		}
+	}
+	return <-read
+}
+
+// read sends every relationship of the log to send, in batches, in the
+// order of its primary key, until send returns false.
+func (l *SQLLog) read(ctx context.Context, send func([]Relationship) bool) error {
 	rows, err := l.DB.QueryContext(ctx, `SELECT resource_type, resource_id, relation, subject_type, subject_id, subject_relation
-		FROM authz_relationships`)
+		FROM authz_relationships
+		ORDER BY resource_type, resource_id, relation, subject_type, subject_id, subject_relation`)
 	if err != nil {
 		return fmt.Errorf("reading the relationship log: %w", err)
 	}
@@ -48,17 +79,17 @@ func (l *SQLLog) Load(ctx context.Context, fn func([]Relationship) error) error 
 		}
 		batch = append(batch, r)
 		if len(batch) == loadBatch {
-			if err := fn(batch); err != nil {
-				return err
+			if !send(batch) {
+				return ctx.Err()
 			}
-			batch = batch[:0]
+			batch = make([]Relationship, 0, loadBatch)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("reading the relationship log: %w", err)
 	}
-	if len(batch) > 0 {
-		return fn(batch)
+	if len(batch) > 0 && !send(batch) {
+		return ctx.Err()
 	}
 	return nil
 }

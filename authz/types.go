@@ -3,7 +3,6 @@ package authz
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -145,13 +144,60 @@ func (c Consistency) proto() *v1.Consistency {
 // fit SpiceDB's rules for types, ids and relations.
 var ErrInvalidRef = errors.New("invalid reference")
 
-var (
-	// typeRE is SpiceDB's: a definition name, optionally in namespaces
-	// (billing/invoice), as other services' definitions are.
-	typeRE     = regexp.MustCompile(`^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
-	idRE       = regexp.MustCompile(`^([a-zA-Z0-9/_|\-=+]+|\*)$`)
-	relationRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
-)
+// The rules below are SpiceDB's patterns, checked by hand: they run for
+// every relationship written or imported, where regular expressions cost
+// more than the rest of the validation (TestNamesMatchSpiceDBsPatterns
+// holds them to the patterns).
+
+// validType is a definition name, optionally in namespaces
+// (billing/invoice), as other services' definitions are:
+// ^([a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]$.
+func validType(s string) bool {
+	for {
+		ns, rest, ok := strings.Cut(s, "/")
+		if !ok {
+			return validName(s, 64)
+		}
+		if !validName(ns, 63) {
+			return false
+		}
+		s = rest
+	}
+}
+
+// validRelation is ^[a-z][a-z0-9_]{1,62}[a-z0-9]$.
+func validRelation(s string) bool { return validName(s, 64) }
+
+// validName is a lower-case letter, then letters, digits and _, then a
+// letter or digit, 3 to max bytes in all.
+func validName(s string, max int) bool {
+	if len(s) < 3 || len(s) > max || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '_' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validID is ^([a-zA-Z0-9/_|\-=+]+|\*)$, at most 1024 bytes.
+func validID(s string) bool {
+	if s == "*" {
+		return true
+	}
+	if len(s) == 0 || len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '/' || c == '_' || c == '|' || c == '-' || c == '=' || c == '+') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseSubject parses "type:id" or "type:id#relation".
 func ParseSubject(s string) (SubjectRef, error) {
@@ -160,7 +206,7 @@ func ParseSubject(s string) (SubjectRef, error) {
 	if err != nil {
 		return SubjectRef{}, err
 	}
-	if rel != "" && !relationRE.MatchString(rel) {
+	if rel != "" && !validRelation(rel) {
 		return SubjectRef{}, fmt.Errorf("%w: relation %q must be lower-case letters, digits and _", ErrInvalidRef, rel)
 	}
 	return SubjectRef{Object: o, Relation: rel}, nil
@@ -178,10 +224,10 @@ func ParseObject(s string) (ObjectRef, error) {
 
 // Validate reports whether o fits SpiceDB's rules.
 func (o ObjectRef) Validate() error {
-	if !typeRE.MatchString(o.Type) {
+	if !validType(o.Type) {
 		return fmt.Errorf("%w: object type %q must be 3-64 lower-case letters, digits and _, optionally after namespaces ending in / (billing/invoice)", ErrInvalidRef, o.Type)
 	}
-	if len(o.ID) > 1024 || !idRE.MatchString(o.ID) {
+	if !validID(o.ID) {
 		return fmt.Errorf("%w: object id %q must be 1-1024 of a-z A-Z 0-9 / _ | - = +", ErrInvalidRef, o.ID)
 	}
 	return nil

@@ -278,10 +278,10 @@ func validateUpdate(u Update) error {
 	if err := u.Rel.Subject.Object.Validate(); err != nil {
 		return fmt.Errorf("authz: %w: %w", ErrInvalid, err)
 	}
-	if !relationRE.MatchString(u.Rel.Relation) {
+	if !validRelation(u.Rel.Relation) {
 		return fmt.Errorf("authz: %w: relation %q", ErrInvalid, u.Rel.Relation)
 	}
-	if u.Rel.Subject.Relation != "" && !relationRE.MatchString(u.Rel.Subject.Relation) {
+	if u.Rel.Subject.Relation != "" && !validRelation(u.Rel.Subject.Relation) {
 		return fmt.Errorf("authz: %w: subject relation %q", ErrInvalid, u.Rel.Subject.Relation)
 	}
 	return nil

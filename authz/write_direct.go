@@ -71,7 +71,7 @@ func (e *Engine) loadLog(ctx context.Context) (int, error) {
 			for i, r := range rels {
 				muts[i] = tuple.Touch(tupleRel(r))
 			}
-			if err := validPlain(ctx, rwt, muts); err != nil {
+			if err := allowedAll(ctx, rwt, muts); err != nil {
 				return err
 			}
 			n += len(rels)
@@ -134,6 +134,12 @@ func (e *Engine) writeToDatastore(ctx context.Context, updates []Update) (tok To
 	if !ok {
 		return "", false, nil
 	}
+	return e.writeMutations(ctx, muts)
+}
+
+// writeMutations is writeToDatastore of updates that meet the request's
+// rules already.
+func (e *Engine) writeMutations(ctx context.Context, muts []tuple.RelationshipUpdate) (tok Token, taken bool, err error) {
 	rev, err := e.ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
 		if err := validPlain(ctx, rwt, muts); err != nil {
 			return err
@@ -188,13 +194,21 @@ func tupleRel(r Relationship) tuple.Relationship {
 // WriteRelationships accepts, judged as it judges one without caveat or
 // expiration, against the definitions rwt reads.
 func validPlain(ctx context.Context, rwt datastore.ReadWriteTransaction, muts []tuple.RelationshipUpdate) error {
-	names := map[string]bool{}
 	seen := make(map[tuple.RelationshipReference]bool, len(muts))
 	for _, m := range muts {
 		if seen[m.Relationship.RelationshipReference] {
 			return errNotDirect // SpiceDB refuses a relationship twice in one write
 		}
 		seen[m.Relationship.RelationshipReference] = true
+	}
+	return allowedAll(ctx, rwt, muts)
+}
+
+// allowedAll is validPlain of updates known to name each relationship
+// once (the log's rows, unique by its primary key).
+func allowedAll(ctx context.Context, rwt datastore.ReadWriteTransaction, muts []tuple.RelationshipUpdate) error {
+	names := map[string]bool{}
+	for _, m := range muts {
 		names[m.Relationship.Resource.ObjectType] = true
 		names[m.Relationship.Subject.ObjectType] = true
 	}

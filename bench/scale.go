@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -205,6 +207,27 @@ func slower(st *loadStats, err error, phase time.Duration) bool {
 	return true
 }
 
+// profilePhase writes a CPU profile of one phase of this process to
+// $BENCH_SCALE_PROFILES/NAME.prof, when that is set (and -cpuprofile is
+// not), until the returned function is called.
+func profilePhase(name string) func() {
+	dir := os.Getenv("BENCH_SCALE_PROFILES")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".prof"))
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no profile of", name+":", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 // rssMiB is a process's resident set, from /proc.
 func rssMiB(pid int) (float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -344,7 +367,9 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	}
 	progress("nexus: importing %d relationships", w.n)
 	imported := w.n * 9 / 10
+	stopProfile := profilePhase(fmt.Sprintf("import-%d", w.n))
 	rate, err := importScale(ctx, writer, w, imported)
+	stopProfile()
 	var writeRate float64
 	if err == nil {
 		writeRate, err = writeScale(ctx, writer, w, imported, w.n)
@@ -369,8 +394,11 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 
 	progress("nexus: restarting on %d relationships", w.n)
 	settle()
+	stopProfile = profilePhase(fmt.Sprintf("restart-%d", w.n))
 	start := time.Now()
-	if nx, err = openScaleNexus(ctx, dir); err != nil {
+	nx, err = openScaleNexus(ctx, dir)
+	stopProfile()
+	if err != nil {
 		return Result{}, err
 	}
 	defer nx.close()

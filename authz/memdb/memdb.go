@@ -145,6 +145,8 @@ type txn struct {
 	write bool
 	// relChanges are a write transaction's relationship writes, in order.
 	relChanges []relChange
+	// bulk is set in a load of the whole datastore (nexus_bulk.go).
+	bulk *bulkLoad
 }
 
 type relChange struct {
@@ -156,6 +158,7 @@ type relChange struct {
 // of what it has written so far, which its later writes leave alone.
 func (tx *txn) readRels() *relTrees {
 	if tx.write {
+		tx.finishBulk()
 		return tx.rels.copy()
 	}
 	return tx.rels
@@ -274,6 +277,9 @@ func (mdb *memdbDatastore) ReadWriteTx(
 				}
 
 				tx = &txn{Txn: mdb.db.Txn(true), rels: mdb.rels.copy(), write: true}
+				if ctx.Value(noRelationshipChanges{}) != nil {
+					tx.bulk = &bulkLoad{} // nexus: nexus_bulk.go
+				}
 				tx.TrackChanges()
 				mdb.activeWriteTxn = tx
 
@@ -315,6 +321,10 @@ func (mdb *memdbDatastore) ReadWriteTx(
 			}
 			defer mdb.Unlock()
 			return datastore.NoRevision, err
+		}
+
+		if tx != nil {
+			tx.finishBulk() // nexus: before anything reads what it wrote
 		}
 
 		mdb.Lock()

@@ -57,9 +57,14 @@ type relExtra struct {
 }
 
 func rowOf(r *relationship) relRow {
+	return rowWith(r, unique.Make[string])
+}
+
+// rowWith is r's row, its ids interned by id.
+func rowWith(r *relationship, id func(string) str) relRow {
 	row := relRow{
-		ns: names.get(r.namespace), rid: unique.Make(r.resourceID), rel: names.get(r.relation),
-		sns: names.get(r.subjectNamespace), sid: unique.Make(r.subjectObjectID), srel: names.get(r.subjectRelation),
+		ns: names.get(r.namespace), rid: id(r.resourceID), rel: names.get(r.relation),
+		sns: names.get(r.subjectNamespace), sid: id(r.subjectObjectID), srel: names.get(r.subjectRelation),
 	}
 	if r.caveat != nil || r.integrity != nil || r.expiration != nil {
 		row.extra = &relExtra{caveat: r.caveat, integrity: r.integrity, expiration: r.expiration}

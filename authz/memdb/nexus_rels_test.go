@@ -133,3 +133,69 @@ func TestAWriteTransactionReadsItsOwnWrites(t *testing.T) {
 	require.Len(t, all, 50)
 	require.NotContains(t, all, "document:z#viewer@user:carol")
 }
+
+// A load (WithoutRelationshipChanges) appends rows in order without a
+// search and sorts them into bySubject later; whatever comes in between (a
+// row out of order, a touch of one loaded, a delete of one not yet in
+// bySubject, a read) leaves the same relationships as ordinary writes.
+func TestALoadInOrderEndsAsWritesDo(t *testing.T) {
+	ctx := t.Context()
+	var steps [][]tuple.RelationshipUpdate
+	add := func(us ...tuple.RelationshipUpdate) { steps = append(steps, us) }
+	touch := func(s string) tuple.RelationshipUpdate { return tuple.Touch(tuple.MustParse(s)) }
+	for i := range 300 {
+		add(touch(fmt.Sprintf("document:d%03d#viewer@user:u%d", i, (i*7)%13)))
+	}
+	add(touch("document:d050#viewer@user:zz"))                         // out of order
+	add(touch("document:d100#viewer@user:u11"))                        // loaded already
+	add(tuple.Delete(tuple.MustParse("document:d101#viewer@user:u5"))) // loaded, not yet in bySubject
+	for i := 300; i < 400; i++ {
+		add(touch(fmt.Sprintf("document:d%03d#viewer@group:g%d#member", i, i%5)))
+	}
+
+	load := func(ctx context.Context) (byResource, bySubject, readMidway []string) {
+		t.Helper()
+		ds, err := NewMemdbDatastore(0, time.Millisecond, time.Hour)
+		require.NoError(t, err)
+		t.Cleanup(func() { ds.Close() })
+		rev, err := ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+			for i, us := range steps {
+				if err := rwt.WriteRelationships(ctx, us); err != nil {
+					return err
+				}
+				if i == 350 { // after the delete, with rows gathered since
+					for _, typ := range []string{"user", "group"} {
+						got, _, err := collect(rwt.ReverseQueryRelationships(ctx, datastore.SubjectsFilter{SubjectType: typ}))
+						require.NoError(t, err)
+						readMidway = append(readMidway, got...)
+					}
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		r := ds.SnapshotReader(rev)
+		byResource, _, err = collect(r.QueryRelationships(ctx, datastore.RelationshipsFilter{OptionalResourceType: "document"},
+			options.WithSort(options.ByResource)))
+		require.NoError(t, err)
+		for _, typ := range []string{"user", "group"} {
+			got, _, err := collect(r.ReverseQueryRelationships(ctx, datastore.SubjectsFilter{SubjectType: typ}))
+			require.NoError(t, err)
+			bySubject = append(bySubject, got...)
+		}
+		return byResource, bySubject, readMidway
+	}
+	wantRes, wantSub, wantMid := load(ctx)
+	require.Len(t, wantRes, 400, "400 documents' viewers: one added out of order, one deleted")
+	require.Len(t, wantMid, 348)
+	for _, chunk := range []int{bulkChunk, 7} { // one chunk; many merged
+		t.Run(fmt.Sprintf("sorted %d at a time", chunk), func(t *testing.T) {
+			defer func(was int) { bulkChunk = was }(bulkChunk)
+			bulkChunk = chunk
+			gotRes, gotSub, gotMid := load(WithoutRelationshipChanges(ctx))
+			require.Equal(t, wantRes, gotRes)
+			require.Equal(t, wantSub, gotSub)
+			require.Equal(t, wantMid, gotMid, "a read inside the load sees every row loaded so far, by subject too")
+		})
+	}
+}

@@ -63,7 +63,16 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 			mutation.Relationship.OptionalExpiration,
 		}
 
-		row := rowOf(rel)
+		var row relRow
+		if tx.bulk != nil {
+			row = tx.bulk.rowOf(rel)
+		} else {
+			row = rowOf(rel)
+		}
+		if tx.bulk != nil && mutation.Operation != tuple.UpdateOperationDelete && tx.appendInOrder(row) {
+			continue // nexus: a load in order (nexus_bulk.go)
+		}
+		tx.finishBulk()
 		var existing *relationship
 		existingRow, found := tx.rels.get(row)
 		if found {
