@@ -21,6 +21,7 @@ import (
 	authzed "github.com/authzed/authzed-go/v1"
 
 	nexus "github.com/nexus-authz/nexus"
+	"github.com/nexus-authz/nexus/fileplane/files"
 	nexusserver "github.com/nexus-authz/nexus/internal/server"
 )
 
@@ -102,6 +103,39 @@ func (w scaleWorld) question(doc, user int) *v1.CheckPermissionRequest {
 		Permission: "view",
 		Subject:    &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "scaleuser", ObjectId: "u" + strconv.Itoa(user)}},
 	}
+}
+
+// entries is how many file-plane entries (folders) Nexus holds beside
+// the relationships: a tenth as many, as issue 21's million relationships
+// and 100,000 entries.
+func (w scaleWorld) entries() int { return w.n / 10 }
+
+// makeEntries creates n folders through the file plane (/scale/pK/dI, a
+// thousand a parent), setupWorkers at once, as the zone's admin, and
+// returns folders per second.
+func makeEntries(ctx context.Context, srv *nexusserver.Server, dir string, n int) (float64, error) {
+	key, err := os.ReadFile(filepath.Join(dir, nexusserver.AdminKeyFile))
+	if err != nil {
+		return 0, err
+	}
+	p, err := srv.Identity().Authenticate(ctx, strings.TrimSpace(string(key)))
+	if err != nil {
+		return 0, err
+	}
+	admin := files.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}
+	fs := srv.Files()
+	start := time.Now()
+	for k := 0; k*1000 < n; k++ {
+		if _, _, err := fs.Mkdir(ctx, admin, fmt.Sprintf("/scale/p%d", k), true); err != nil {
+			return 0, err
+		}
+	}
+	made := (n + 999) / 1000
+	err = inParallel(ctx, n-made, func(ctx context.Context, i int) error {
+		_, _, err := fs.Mkdir(ctx, admin, fmt.Sprintf("/scale/p%d/d%d", i/1000, i), false)
+		return err
+	})
+	return float64(n) / time.Since(start).Seconds(), err
 }
 
 // writeScale writes relationships [from, to) of the world through c in
@@ -375,6 +409,12 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		writeRate, err = writeScale(ctx, writer, w, imported, w.n)
 	}
 	progress("nexus: imported %.0f relationships/s, wrote %.0f/s", rate, writeRate)
+	var entryRate float64
+	if err == nil {
+		progress("nexus: creating %d folders", w.entries())
+		entryRate, err = makeEntries(ctx, nx.srv, dir, w.entries())
+		progress("nexus: %.0f folders/s", entryRate)
+	}
 	if err != nil {
 		closeAll()
 		nx.close()
@@ -423,6 +463,8 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		Metric{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(float64(ms.HeapAlloc)/float64(w.n), 0)},
 		Metric{Name: "start_ready_s", Unit: "s", Value: round(ready.Seconds(), 2)},
 		Metric{Name: "write_rels_per_s", Unit: "rels/s", Value: round(writeRate, 0)},
+		Metric{Name: "entries", Unit: "count", Value: float64(w.entries())},
+		Metric{Name: "mkdir_per_s", Unit: "entries/s", Value: round(entryRate, 0)},
 	), nil
 }
 
