@@ -55,6 +55,10 @@ definition scaledoc {
 }
 `
 
+// scaleIdle is how long Nexus idles before its memory is read: past the
+// 30 s deadline of a group commit's calls.
+const scaleIdle = 35 * time.Second
+
 const (
 	scaleWriters  = 4    // concurrent import clients per side
 	scaleBatch    = 1000 // relationships per WriteRelationships
@@ -262,6 +266,27 @@ func profilePhase(name string) func() {
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
+// writeHeapProfile writes this process's heap profile to
+// $BENCH_SCALE_PROFILES/NAME.prof, when that is set.
+func writeHeapProfile(name string) {
+	dir := os.Getenv("BENCH_SCALE_PROFILES")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, name+".prof"))
+	if err == nil {
+		err = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	if g, gerr := os.Create(filepath.Join(dir, "goroutines-"+name+".txt")); gerr == nil {
+		_ = pprof.Lookup("goroutine").WriteTo(g, 1)
+		g.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no heap profile:", err)
+	}
+}
+
 // rssMiB is a process's resident set, from /proc.
 func rssMiB(pid int) (float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -332,8 +357,9 @@ func runEmbeddedScale(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		"import": fmt.Sprintf("one ImportBulkRelationships stream of %d relationships a message (SpiceDB: the whole world; "+
 			"Nexus: 90%%, then the rest written with WriteRelationships, %d relationships a call, %d clients at once: write_rels_per_s)",
 			scaleBatch, scaleBatch, scaleWriters),
-		"checks":  fmt.Sprintf("%d callers; cold: every question new; cached: %d questions, Zipfian, each asked once first", scaleCallers, scaleQuestion),
-		"memory":  "resident set after a GC: Nexus's is this process's (the bench's clients idle), SpiceDB's its own process's",
+		"checks": fmt.Sprintf("%d callers; cold: every question new; cached: %d questions, Zipfian, each asked once first", scaleCallers, scaleQuestion),
+		"memory": "resident set after a GC: Nexus's is this process's (the bench's clients idle), right after the writes " +
+			"(rss_mib_after_writes) and after 35 s idle (rss_mib); SpiceDB's its own process's, after its import",
 		"restart": "Nexus closed and opened again on its data dir, until a check answers",
 		"peer":    "standalone SpiceDB server " + bin + " (spicedb serve, memory datastore, its defaults otherwise)",
 	}}
@@ -420,7 +446,21 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		nx.close()
 		return Result{}, err
 	}
+	// Right after the writes, and once idle past the longest deadline of
+	// their calls: each in-process call's state on the server side of the
+	// connection outlives the call until its deadline's timer fires (up to
+	// groupTimeout, 30 s, for a group commit), and at 655 folders a second
+	// that held ~11 KB a folder.
 	settle()
+	busyRSS, err := rssMiB(os.Getpid())
+	var busy runtime.MemStats
+	runtime.ReadMemStats(&busy)
+	if err == nil {
+		progress("nexus: %.0f MiB resident after the writes; idle for %s", busyRSS, scaleIdle)
+		time.Sleep(scaleIdle)
+		settle()
+		writeHeapProfile(fmt.Sprintf("heap-%d", w.n))
+	}
 	rss, err := rssMiB(os.Getpid())
 	if err != nil {
 		closeAll()
@@ -459,6 +499,8 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		return Result{}, err
 	}
 	return scaleResult("nexus", w, rate, rss, cold, cached,
+		Metric{Name: "rss_mib_after_writes", Unit: "MiB", Value: round(busyRSS, 1)},
+		Metric{Name: "heap_mib_after_writes", Unit: "MiB", Value: round(float64(busy.HeapAlloc)/(1<<20), 1)},
 		Metric{Name: "heap_mib", Unit: "MiB", Value: round(float64(ms.HeapAlloc)/(1<<20), 1)},
 		Metric{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(float64(ms.HeapAlloc)/float64(w.n), 0)},
 		Metric{Name: "start_ready_s", Unit: "s", Value: round(ready.Seconds(), 2)},

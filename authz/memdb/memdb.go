@@ -158,7 +158,7 @@ type relChange struct {
 // of what it has written so far, which its later writes leave alone.
 func (tx *txn) readRels() *relTrees {
 	if tx.write {
-		tx.finishBulk()
+		tx.finishBulk() // nexus: nexus_bulk.go
 		return tx.rels.copy()
 	}
 	return tx.rels

@@ -31,13 +31,20 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/authzed/spicedb/pkg/datastore"
+	"github.com/authzed/spicedb/pkg/datastore/options"
 )
 
 // iteratorForFilter returns the rows that filter may match, in id order:
 // those of the resource ids it names, else those of the subjects it names
 // (when every selector names a subject type and ids), else those of its
 // resource type (and resource id prefix), else every row.
-func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter) memdb.ResultIterator {
+//
+// A byResource scan begins at after (a ByResource cursor; nil for none)
+// when that is past its first row: the cursor filter above still drops
+// what is not after it, but each page of a paginated read no longer walks
+// every row of the pages before it (reading every folder's relationships
+// at a hundred thousand folders took 30 s, quadratic in the pages).
+func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter, after *relRow) memdb.ResultIterator {
 	if filter.OptionalResourceType != "" && len(filter.OptionalResourceIds) > 0 {
 		return resourceIDsIterator(rels, filter.OptionalResourceType, filter.OptionalResourceIds, filter.OptionalResourceRelation)
 	}
@@ -50,11 +57,30 @@ func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter) mem
 		ns := unique.Make(filter.OptionalResourceType)
 		prefix := filter.OptionalResourceIDPrefix
 		// Rows whose ids share a prefix are contiguous within their type.
-		return rels.scanResource(pivot(filter.OptionalResourceType, prefix), func(w relRow) bool {
+		return rels.scanResource(resume(pivot(filter.OptionalResourceType, prefix), after), func(w relRow) bool {
 			return w.ns == ns && strings.HasPrefix(w.rid.Value(), prefix)
 		})
 	}
-	return rels.scanResource(pivot(), func(relRow) bool { return true })
+	return rels.scanResource(resume(pivot(), after), func(relRow) bool { return true })
+}
+
+// resume is the later of a scan's first key and after.
+func resume(first relRow, after *relRow) relRow {
+	if after != nil && lessByResource(first, *after) {
+		return *after
+	}
+	return first
+}
+
+// cursorRow is the byResource key of a ByResource (or ChooseEfficient,
+// which reads in that order) cursor, nil for none.
+func cursorRow(after options.Cursor, order options.SortOrder) *relRow {
+	if after == nil || (order != options.ByResource && order != options.ChooseEfficient) {
+		return nil
+	}
+	res, sub := after.Resource, after.Subject
+	row := pivot(res.ObjectType, res.ObjectID, res.Relation, sub.ObjectType, sub.ObjectID, sub.Relation)
+	return &row
 }
 
 // reverseIterator returns, in id order, the rows of the subjects the filter

@@ -124,7 +124,7 @@ func (r *memdbReader) QueryRelationships(
 
 	queryOpts := options.NewQueryOptionsWithOptions(opts...)
 
-	bestIterator := iteratorForFilter(tx.readRels(), filter)
+	bestIterator := iteratorForFilter(tx.readRels(), filter, cursorRow(queryOpts.After, queryOpts.Sort)) // nexus: nexus_index.go
 
 	if queryOpts.After != nil && queryOpts.Sort == options.Unsorted {
 		return nil, datastore.ErrCursorsWithoutSorting

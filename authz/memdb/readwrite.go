@@ -63,7 +63,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 			mutation.Relationship.OptionalExpiration,
 		}
 
-		var row relRow
+		var row relRow // nexus: rows, and a load in order (nexus_bulk.go)
 		if tx.bulk != nil {
 			row = tx.bulk.rowOf(rel)
 		} else {
@@ -160,7 +160,7 @@ func (rwt *memdbReadWriteTx) deleteWithLock(tx *txn, filter *v1.RelationshipFilt
 		return 0, false, err
 	}
 
-	bestIter := iteratorForFilter(tx.readRels(), dsFilter)
+	bestIter := iteratorForFilter(tx.readRels(), dsFilter, nil)
 	filteredIter := memdb.NewFilterIterator(bestIter, relationshipFilterFilterFunc(filter))
 
 	// Collect the tuples into a slice of mutations for the changelog
