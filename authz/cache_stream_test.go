@@ -64,11 +64,14 @@ func (e *endedReads) open() int {
 	return n
 }
 
-// A write whose eviction stops reading what refers to its resource (a
-// folder with more children than subjectAbove) leaves no stream open.
+// A change whose eviction stops reading what refers to its resource (a
+// folder with more children than subjectAbove) leaves no stream open, also
+// when the watch evicts it (another node's write), whose context lasts as
+// long as the watch.
 func TestEvictionsLeaveNoReadOpen(t *testing.T) {
 	reads := &endedReads{}
 	e := cachedEngine(t, Config{
+		testOtherNode: true,
 		testClients: func(p v1.PermissionsServiceClient, w v1.WatchServiceClient) (v1.PermissionsServiceClient, v1.WatchServiceClient) {
 			reads.PermissionsServiceClient = p
 			return reads, w
@@ -84,8 +87,9 @@ func TestEvictionsLeaveNoReadOpen(t *testing.T) {
 	require.NoError(t, err)
 	before := len(reads.streams)
 	for i := range 5 {
-		_, err := e.Write(ctx, []Update{TouchRel(Rel(top, "viewer", Subject("user", fmt.Sprintf("u%d", i))))})
+		tok, err := e.Write(ctx, []Update{TouchRel(Rel(top, "viewer", Subject("user", fmt.Sprintf("u%d", i))))})
 		require.NoError(t, err)
+		caughtUp(t, e, tok)
 	}
 	require.Greater(t, len(reads.streams), before, "the grants' evictions read what refers to the folder")
 	require.Zero(t, reads.open(), "every read was read to its end or cancelled")
