@@ -116,6 +116,11 @@ func testImport(t *testing.T, e *Engine, restart func() *Engine) {
 	_, _, err = e.Import(ctx, batches([]Relationship{Rel(Obj("group", "g"), "member", Subject("user", "bad id"))}, 1, io.EOF))
 	require.ErrorIs(t, err, ErrInvalid)
 
+	// The groups with relationships, each once, from the log or SpiceDB.
+	var groups []string
+	require.NoError(t, e.ObjectIDs(ctx, "group", func(id string) error { groups = append(groups, id); return nil }))
+	require.Equal(t, []string{"g"}, groups, "2,500 relationships of one group")
+
 	// An empty import is no error.
 	n, _, err = e.Import(ctx, batches(nil, 1, io.EOF))
 	require.NoError(t, err)

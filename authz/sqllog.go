@@ -288,3 +288,27 @@ func existing(ctx context.Context, tx *sql.Tx, rows []Relationship) error {
 	}
 	return fmt.Errorf("relationship log: an import's insert failed on the primary key, and no relationship of it exists")
 }
+
+// objectIDs calls fn with the id of every object of type typ that is the
+// resource of a relationship in the log, in order, each once.
+func (l *SQLLog) objectIDs(ctx context.Context, typ string, fn func(id string) error) error {
+	rows, err := l.DB.QueryContext(ctx, `SELECT DISTINCT resource_id FROM authz_relationships
+		WHERE resource_type = ? ORDER BY resource_id`, typ)
+	if err != nil {
+		return fmt.Errorf("reading the relationship log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("reading the relationship log: %w", err)
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the relationship log: %w", err)
+	}
+	return nil
+}

@@ -19,6 +19,9 @@ import (
 type Engine interface {
 	authz.Writer
 	Read(ctx context.Context, f authz.Filter, c authz.Consistency) ([]authz.Relationship, error)
+	// ObjectIDs lists the objects of a type that have relationships, each
+	// once (authz.Engine.ObjectIDs).
+	ObjectIDs(ctx context.Context, typ string, fn func(id string) error) error
 }
 
 // settler is an Engine that can apply the relationship writes recorded but
@@ -416,15 +419,15 @@ func (t *Tree) SweepOrphans(ctx context.Context) (int, error) {
 		if err := t.store.IDs(ctx, t.db, kind, func(id EntryID) error { live[id] = true; return nil }); err != nil {
 			return n, err
 		}
-		rels, err := t.engine.Read(ctx, authz.Filter{Resource: authz.ObjectRef{Type: string(kind)}}, authz.FullyConsistent())
-		if err != nil {
-			return n, err
-		}
 		dead := map[EntryID]bool{}
-		for _, r := range rels {
-			if id := EntryID(r.Resource.ID); !live[id] {
-				dead[id] = true
+		note := func(id string) error {
+			if !live[EntryID(id)] {
+				dead[EntryID(id)] = true
 			}
+			return nil
+		}
+		if err := t.engine.ObjectIDs(ctx, string(kind), note); err != nil {
+			return n, err
 		}
 		for id := range dead {
 			// The row may have appeared since the reads above: check again

@@ -53,6 +53,13 @@ func (f *faultEngine) Read(ctx context.Context, fl authz.Filter, c authz.Consist
 	return f.e.Read(ctx, fl, c)
 }
 
+func (f *faultEngine) ObjectIDs(ctx context.Context, typ string, fn func(string) error) error {
+	if f.failRead.Load() {
+		return errInjected
+	}
+	return f.e.ObjectIDs(ctx, typ, fn)
+}
+
 // settlingEngine is an engine with Settle, answering what settle returns.
 type settlingEngine struct {
 	*faultEngine
