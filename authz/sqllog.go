@@ -95,43 +95,45 @@ func (l *SQLLog) read(ctx context.Context, send func([]Relationship) bool) error
 }
 
 // Commit implements Log.
-func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite, finish func(tx *sql.Tx) error) (err error) {
+func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite, finish func(tx *sql.Tx) error) error {
+	return l.inTx(ctx, func(tx *sql.Tx) error {
+		for _, w := range writes {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT nexus_write`); err != nil {
+				return fmt.Errorf("relationship log: %w", err)
+			}
+			if w.Err = l.commitOne(tx, w); w.Err != nil {
+				// SQLite may have rolled the whole transaction back on its own
+				// (a full disk, an I/O error): then there is no savepoint left
+				// to return to, and nothing of the group is recorded.
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO nexus_write`); err != nil {
+					return fmt.Errorf("relationship log: after %w: %w", w.Err, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE nexus_write`); err != nil {
+				return fmt.Errorf("relationship log: %w", err)
+			}
+		}
+		if finish != nil {
+			return finish(tx)
+		}
+		return nil
+	})
+}
+
+// inTx runs fn in a transaction of the log and commits it; an error of fn
+// rolls it back, and a failed commit wraps ErrCommitFailed.
+func (l *SQLLog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := l.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("relationship log: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tx.Rollback()
-		}
-	}()
-	for _, w := range writes {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT nexus_write`); err != nil {
-			return fmt.Errorf("relationship log: %w", err)
-		}
-		if w.Err = l.commitOne(tx, w); w.Err != nil {
-			// SQLite may have rolled the whole transaction back on its own
-			// (a full disk, an I/O error): then there is no savepoint left
-			// to return to, and nothing of the group is recorded.
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO nexus_write`); err != nil {
-				return fmt.Errorf("relationship log: after %w: %w", w.Err, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `RELEASE nexus_write`); err != nil {
-			return fmt.Errorf("relationship log: %w", err)
-		}
-	}
-	if finish != nil {
-		if err := finish(tx); err != nil {
-			return err
-		}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		committed = true // nothing left to roll back
 		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
 	}
-	committed = true
 	return nil
 }
 
@@ -198,60 +200,46 @@ func (l *SQLLog) SaveSchema(ctx context.Context, text string) error {
 const importRows = 100
 
 // Import implements Log.
-func (l *SQLLog) Import(ctx context.Context, next ImportSource, apply func([]Relationship) error) (err error) {
-	tx, err := l.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("relationship log: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tx.Rollback()
-		}
-	}()
-	full, err := tx.PrepareContext(ctx, insertRows(importRows))
-	if err != nil {
-		return fmt.Errorf("relationship log: %w", err)
-	}
-	defer full.Close()
-	args := make([]any, 0, 6*importRows)
-	for {
-		batch, err := next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+func (l *SQLLog) Import(ctx context.Context, next ImportSource, apply func([]Relationship) error) error {
+	return l.inTx(ctx, func(tx *sql.Tx) error {
+		full, err := tx.PrepareContext(ctx, insertRows(importRows))
 		if err != nil {
-			return err
+			return fmt.Errorf("relationship log: %w", err)
 		}
-		for rest := batch; len(rest) > 0; {
-			rows := rest[:min(len(rest), importRows)]
-			rest = rest[len(rows):]
-			args = args[:0]
-			for _, r := range rows {
-				args = append(args, r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Object.Type, r.Subject.Object.ID, r.Subject.Relation)
-			}
-			if len(rows) == importRows {
-				_, err = full.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, insertRows(len(rows)), args...)
+		defer full.Close()
+		args := make([]any, 0, 6*importRows)
+		for {
+			batch, err := next()
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
 			if err != nil {
-				if errors.Is(storage.Translate(err), storage.ErrExists) {
-					return existing(ctx, tx, rows)
+				return err
+			}
+			for rest := batch; len(rest) > 0; {
+				rows := rest[:min(len(rest), importRows)]
+				rest = rest[len(rows):]
+				args = args[:0]
+				for _, r := range rows {
+					args = append(args, r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Object.Type, r.Subject.Object.ID, r.Subject.Relation)
 				}
-				return fmt.Errorf("relationship log: %w", err)
+				if len(rows) == importRows {
+					_, err = full.ExecContext(ctx, args...)
+				} else {
+					_, err = tx.ExecContext(ctx, insertRows(len(rows)), args...)
+				}
+				if err != nil {
+					if errors.Is(storage.Translate(err), storage.ErrExists) {
+						return existing(ctx, tx, rows)
+					}
+					return fmt.Errorf("relationship log: %w", err)
+				}
+			}
+			if err := apply(batch); err != nil {
+				return err
 			}
 		}
-		if err := apply(batch); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		committed = true // nothing left to roll back
-		return fmt.Errorf("%w: %w", ErrCommitFailed, err)
-	}
-	committed = true
-	return nil
+	})
 }
 
 // insertRows is an INSERT of n relationships.

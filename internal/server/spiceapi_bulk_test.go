@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"testing"
 
-	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	authzed "github.com/authzed/authzed-go/v1"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
-	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
 	"github.com/nexus-authz/nexus/internal/server"
 )
 
@@ -52,14 +48,8 @@ func TestSpiceDBAPIImportAndExport(t *testing.T) {
 	ctx := context.Background()
 	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)
-	ids := nexusv1connect.NewIdentityServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
-	key := func(user, scope string) string {
-		resp, err := ids.CreateAPIKey(ctx, connect.NewRequest(&nexusv1.CreateAPIKeyRequest{User: user, Scope: scope}))
-		require.NoError(t, err)
-		return resp.Msg.GetSecret()
-	}
 	op := spiceClient(t, r, keys.opWrite)
-	billing := spiceClient(t, r, key("svc", "write:billing/"))
+	billing := spiceClient(t, r, scopedKey(t, r, "svc", "write:billing/"))
 	cur, err := op.ReadSchema(ctx, &v1.ReadSchemaRequest{})
 	require.NoError(t, err)
 	_, err = op.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: cur.GetSchemaText() + twoServicesSchema})

@@ -41,12 +41,7 @@ func TestSpiceDBAPIPrefixedWriteKeys(t *testing.T) {
 	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)
 	ids := nexusv1connect.NewIdentityServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
-	key := func(user, scope string) string {
-		resp, err := ids.CreateAPIKey(ctx, connect.NewRequest(&nexusv1.CreateAPIKeyRequest{User: user, Scope: scope}))
-		require.NoError(t, err)
-		require.Equal(t, scope, resp.Msg.GetKey().GetScope())
-		return resp.Msg.GetSecret()
-	}
+	key := func(user, scope string) string { return scopedKey(t, r, user, scope) }
 	op := spiceClient(t, r, keys.opWrite)
 	billing := spiceClient(t, r, key("svc", "write:billing/"))
 	opBilling := spiceClient(t, r, key("admin", "write:billing/"))

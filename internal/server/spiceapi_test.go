@@ -58,6 +58,16 @@ func serviceKeys(t *testing.T, r *running) spiceKeys {
 	}
 }
 
+// scopedKey creates a key of scope for user, as the admin.
+func scopedKey(t *testing.T, r *running, user, scope string) string {
+	t.Helper()
+	ids := nexusv1connect.NewIdentityServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	resp, err := ids.CreateAPIKey(context.Background(), connect.NewRequest(&nexusv1.CreateAPIKeyRequest{User: user, Scope: scope}))
+	require.NoError(t, err)
+	require.Equal(t, scope, resp.Msg.GetKey().GetScope())
+	return resp.Msg.GetSecret()
+}
+
 func spiceClient(t *testing.T, r *running, key string) *authzed.Client {
 	t.Helper()
 	c, err := authzed.NewClient(strings.TrimPrefix(r.url, "http://"),
