@@ -102,9 +102,7 @@ func (c *cache) wrote(ctx context.Context, token Token, ch changes) {
 	}
 	c.m.observeLag(rev)
 	if c.soleWriter {
-		if d := c.done.Load(); d == nil || atLeast(rev, d.rev) {
-			c.done.Store(at)
-		}
+		c.ownDone(at)
 		return
 	}
 	if len(c.own) >= maxOwn {
@@ -123,9 +121,15 @@ func (e *Engine) wroteMany(token Token) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
 	if rev, ok := c.flushOwn(token, "import"); ok && c.soleWriter {
-		if d := c.done.Load(); d == nil || atLeast(rev, d.rev) {
-			c.done.Store(&revAt{rev: rev, token: token})
-		}
+		c.ownDone(&revAt{rev: rev, token: token})
+	}
+}
+
+// ownDone advances done to a write of this node's, the only writer, that
+// has been processed; procMu is held.
+func (c *cache) ownDone(at *revAt) {
+	if d := c.done.Load(); d == nil || atLeast(at.rev, d.rev) {
+		c.done.Store(at)
 	}
 }
 
@@ -162,9 +166,7 @@ func (e *Engine) wroteSchema(ctx context.Context, token Token) {
 		return
 	}
 	if c.soleWriter {
-		if d := c.done.Load(); d == nil || atLeast(rev, d.rev) {
-			c.done.Store(&revAt{rev: rev, token: token})
-		}
+		c.ownDone(&revAt{rev: rev, token: token})
 	}
 }
 

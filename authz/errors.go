@@ -41,6 +41,11 @@ func wrapErr(op string, err error) error {
 			kind = ErrUnavailable
 		}
 	}
+	return newEngineError(op, kind, st)
+}
+
+// newEngineError is the engine's status st, of kind, from operation op.
+func newEngineError(op string, kind error, st *status.Status) error {
 	return &engineError{msg: fmt.Sprintf("authz: %s: %s: %s", op, kind, st.Message()), kind: kind, st: st}
 }
 

@@ -35,9 +35,9 @@ type ImportSource func() ([]Relationship, error)
 // errExists is SpiceDB's answer to an import of a relationship that
 // exists already, or that the import names twice.
 func errExists(r Relationship) error {
-	st := status.New(codes.AlreadyExists, fmt.Sprintf("could not CREATE relationship `%s`, as it already existed. "+
-		"If this is persistent, please switch to TOUCH operations or specify a precondition", r))
-	return &engineError{msg: "authz: import relationships: " + ErrInvalid.Error() + ": " + st.Message(), kind: ErrInvalid, st: st}
+	return newEngineError("import relationships", ErrInvalid, status.New(codes.AlreadyExists, fmt.Sprintf(
+		"could not CREATE relationship `%s`, as it already existed. "+
+			"If this is persistent, please switch to TOUCH operations or specify a precondition", r)))
 }
 
 // Import creates every relationship next yields, atomically, and returns
@@ -135,18 +135,10 @@ func (e *Engine) applyImported(ctx context.Context, rels []Relationship) (Token,
 		// (authzed-go's HandwrittenValidate).
 		plain = plain && !(r.Subject.Object.ID == tuple.PublicWildcard && r.Subject.Relation != "")
 	}
-	var tok Token
-	var taken bool
-	var err error
-	if plain {
-		tok, taken, err = e.writeMutations(ctx, muts)
+	if !plain {
+		muts = nil // SpiceDB says what is wrong
 	}
-	if taken {
-		e.metrics.dsWrites.WithLabelValues("direct").Inc()
-	} else {
-		// SpiceDB judges them and says what is wrong.
-		tok, err = e.writeRelationships(ctx, updates)
-	}
+	tok, err := e.writeVia(ctx, updates, muts)
 	if err != nil {
 		return "", nil, err
 	}

@@ -40,8 +40,19 @@ import (
 // write's token: straight into it on the embedded default when SpiceDB
 // would accept them as they are, else through SpiceDB.
 func (e *Engine) writeRelationships(ctx context.Context, updates []Update) (Token, error) {
+	var muts []tuple.RelationshipUpdate
 	if e.outbox == nil {
-		if tok, taken, err := e.writeToDatastore(ctx, updates); taken {
+		muts, _ = mutations(updates)
+	}
+	return e.writeVia(ctx, updates, muts)
+}
+
+// writeVia writes updates straight into the datastore as muts (their
+// mutations, nil when they break a rule of the request's form) if SpiceDB
+// would accept them, else through SpiceDB, which says what is wrong.
+func (e *Engine) writeVia(ctx context.Context, updates []Update, muts []tuple.RelationshipUpdate) (Token, error) {
+	if muts != nil {
+		if tok, taken, err := e.writeMutations(ctx, muts); taken {
 			e.metrics.dsWrites.WithLabelValues("direct").Inc()
 			return tok, err
 		}
@@ -125,20 +136,10 @@ func (e *Engine) loadRelationships(ctx context.Context, rels []Relationship) err
 // errNotDirect aborts a direct write that SpiceDB must judge.
 var errNotDirect = errors.New("authz: not a plain write of allowed relationships")
 
-// writeToDatastore writes updates in one datastore transaction and returns
-// the token SpiceDB would have given for it; taken is false, with nothing
-// written, when the updates are not all valid (the caller writes them
-// through SpiceDB, which says what is wrong).
-func (e *Engine) writeToDatastore(ctx context.Context, updates []Update) (tok Token, taken bool, err error) {
-	muts, ok := mutations(updates)
-	if !ok {
-		return "", false, nil
-	}
-	return e.writeMutations(ctx, muts)
-}
-
-// writeMutations is writeToDatastore of updates that meet the request's
-// rules already.
+// writeMutations writes muts in one datastore transaction and returns the
+// token SpiceDB would have given for it; taken is false, with nothing
+// written, when they are not all valid (the caller writes them through
+// SpiceDB, which says what is wrong).
 func (e *Engine) writeMutations(ctx context.Context, muts []tuple.RelationshipUpdate) (tok Token, taken bool, err error) {
 	rev, err := e.ds.ReadWriteTx(ctx, func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
 		if err := validPlain(ctx, rwt, muts); err != nil {

@@ -245,45 +245,48 @@ func slower(st *loadStats, err error, phase time.Duration) bool {
 	return true
 }
 
+// profileFile creates $BENCH_SCALE_PROFILES/NAME, or returns nil when that
+// is not set or cannot be written (said on stderr).
+func profileFile(name string) *os.File {
+	dir := os.Getenv("BENCH_SCALE_PROFILES")
+	if dir == "" {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no profile:", err)
+		return nil
+	}
+	return f
+}
+
 // profilePhase writes a CPU profile of one phase of this process to
 // $BENCH_SCALE_PROFILES/NAME.prof, when that is set (and -cpuprofile is
 // not), until the returned function is called.
 func profilePhase(name string) func() {
-	dir := os.Getenv("BENCH_SCALE_PROFILES")
-	if dir == "" {
+	f := profileFile(name + ".prof")
+	if f == nil {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, name+".prof"))
-	if err == nil {
-		if err = pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-		}
-	}
-	if err != nil {
+	if err := pprof.StartCPUProfile(f); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: no profile of", name+":", err)
+		f.Close()
 		return func() {}
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
-// writeHeapProfile writes this process's heap profile to
-// $BENCH_SCALE_PROFILES/NAME.prof, when that is set.
+// writeHeapProfile writes this process's heap profile and its goroutines
+// to $BENCH_SCALE_PROFILES/NAME.prof and goroutines-NAME.txt, when that is
+// set.
 func writeHeapProfile(name string) {
-	dir := os.Getenv("BENCH_SCALE_PROFILES")
-	if dir == "" {
-		return
-	}
-	f, err := os.Create(filepath.Join(dir, name+".prof"))
-	if err == nil {
-		err = pprof.WriteHeapProfile(f)
+	if f := profileFile(name + ".prof"); f != nil {
+		_ = pprof.WriteHeapProfile(f)
 		f.Close()
 	}
-	if g, gerr := os.Create(filepath.Join(dir, "goroutines-"+name+".txt")); gerr == nil {
-		_ = pprof.Lookup("goroutine").WriteTo(g, 1)
-		g.Close()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: no heap profile:", err)
+	if f := profileFile("goroutines-" + name + ".txt"); f != nil {
+		_ = pprof.Lookup("goroutine").WriteTo(f, 1)
+		f.Close()
 	}
 }
 

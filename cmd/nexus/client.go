@@ -39,17 +39,34 @@ func (c *client) key() string {
 	return ""
 }
 
+// bearer sets the key on every call of a client, unary or streaming.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if b != "" {
+			req.Header().Set("Authorization", "Bearer "+string(b))
+		}
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if b != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		}
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
 func (c *client) options() []connect.ClientOption {
-	key := c.key()
-	return []connect.ClientOption{connect.WithInterceptors(connect.UnaryInterceptorFunc(
-		func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				if key != "" {
-					req.Header().Set("Authorization", "Bearer "+key)
-				}
-				return next(ctx, req)
-			}
-		}))}
+	return []connect.ClientOption{connect.WithInterceptors(bearer(c.key()))}
 }
 
 func (c *client) httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }

@@ -23,32 +23,6 @@ import (
 // importBatch is how many relationships one message of an import carries.
 const importBatch = 1000
 
-// bearer sets the key on every call, unary or streaming.
-type bearer string
-
-func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if b != "" {
-			req.Header().Set("Authorization", "Bearer "+string(b))
-		}
-		return next(ctx, req)
-	}
-}
-
-func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if b != "" {
-			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		}
-		return conn
-	}
-}
-
-func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
-}
-
 func (c *client) spiceURL(procedure string) string { return strings.TrimRight(c.url, "/") + procedure }
 
 // streamClient has no overall timeout: an import or export lasts as long as
@@ -93,7 +67,7 @@ func (c *client) importRelationships(ctx context.Context, name string, in io.Rea
 	defer cancel() // a failed read abandons the import: nothing is created
 	stream := connect.NewClient[v1.ImportBulkRelationshipsRequest, v1.ImportBulkRelationshipsResponse](
 		c.streamClient(), c.spiceURL("/authzed.api.v1.PermissionsService/ImportBulkRelationships"),
-		connect.WithInterceptors(bearer(c.key()))).CallClientStream(ctx)
+		c.options()...).CallClientStream(ctx)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	batch := &v1.ImportBulkRelationshipsRequest{}
@@ -160,7 +134,7 @@ type, take an operator's key). Examples:
 			}
 			stream, err := connect.NewClient[v1.ExportBulkRelationshipsRequest, v1.ExportBulkRelationshipsResponse](
 				cl.streamClient(), cl.spiceURL("/authzed.api.v1.PermissionsService/ExportBulkRelationships"),
-				connect.WithInterceptors(bearer(cl.key()))).CallServerStream(cmd.Context(), connect.NewRequest(req))
+				cl.options()...).CallServerStream(cmd.Context(), connect.NewRequest(req))
 			if err != nil {
 				return err
 			}
