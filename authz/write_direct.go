@@ -229,22 +229,53 @@ func allowedAll(ctx context.Context, rwt datastore.ReadWriteTransaction, muts []
 		}
 		defs[f.Definition.Name] = d
 	}
+	// The schema's verdict depends on the types and relations alone: a
+	// load of a million relationships asks a few dozen questions.
+	verdicts := map[shape]bool{}
 	for _, m := range muts {
-		if !allowedPlain(defs, m) {
+		if !validPlainIDs(m.Relationship) {
+			return errNotDirect
+		}
+		k := shapeOf(m)
+		ok, seen := verdicts[k]
+		if !seen {
+			ok = allowedShape(defs, m)
+			verdicts[k] = ok
+		}
+		if !ok {
 			return errNotDirect
 		}
 	}
 	return nil
 }
 
-// allowedPlain is ValidateOneRelationship's verdict on m, which has no
-// caveat and no expiration.
-func allowedPlain(defs map[string]*schema.Definition, m tuple.RelationshipUpdate) bool {
+// shape is what allowedShape's verdict on an update depends on.
+type shape struct {
+	resType, rel, subType, subRel string
+	wildcard, delete              bool
+}
+
+func shapeOf(m tuple.RelationshipUpdate) shape {
+	res, sub := m.Relationship.Resource, m.Relationship.Subject
+	return shape{res.ObjectType, res.Relation, sub.ObjectType, sub.Relation,
+		sub.ObjectID == tuple.PublicWildcard, m.Operation == tuple.UpdateOperationDelete}
+}
+
+// validPlainIDs is whether rel's ids are ones SpiceDB accepts:
+// tuple.ValidateResourceID and ValidateSubjectID, whose patterns the
+// hand-written validID follows (SpiceDB's subject pattern also accepts
+// more than it means to, so it is asked when validID says no).
+func validPlainIDs(rel tuple.Relationship) bool {
+	rid, sid := rel.Resource.ObjectID, rel.Subject.ObjectID
+	return rid != tuple.PublicWildcard && validID(rid) && (validID(sid) || tuple.ValidateSubjectID(sid) == nil)
+}
+
+// allowedShape is ValidateOneRelationship's verdict on m's types and
+// relations, for m without a caveat or an expiration and with valid ids
+// (validPlainIDs).
+func allowedShape(defs map[string]*schema.Definition, m tuple.RelationshipUpdate) bool {
 	rel := m.Relationship
 	res, sub := rel.Resource, rel.Subject
-	if tuple.ValidateResourceID(res.ObjectID) != nil || tuple.ValidateSubjectID(sub.ObjectID) != nil {
-		return false
-	}
 	rd, sd := defs[res.ObjectType], defs[sub.ObjectType]
 	if rd == nil || sd == nil || !rd.HasRelation(res.Relation) || rd.IsPermission(res.Relation) {
 		return false

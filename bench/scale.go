@@ -362,7 +362,7 @@ func runEmbeddedScale(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			scaleBatch, scaleBatch, scaleWriters),
 		"checks": fmt.Sprintf("%d callers; cold: every question new; cached: %d questions, Zipfian, each asked once first", scaleCallers, scaleQuestion),
 		"memory": "resident set after a GC: Nexus's is this process's (the bench's clients idle), right after the writes " +
-			"(rss_mib_after_writes) and after 35 s idle (rss_mib); SpiceDB's its own process's, after its import",
+			"(rss_mib_after_writes), after 35 s idle (rss_mib) and after the restart (rss_mib_restarted); SpiceDB's its own process's, after its import",
 		"restart": "Nexus closed and opened again on its data dir, until a check answers",
 		"peer":    "standalone SpiceDB server " + bin + " (spicedb serve, memory datastore, its defaults otherwise)",
 	}}
@@ -463,6 +463,7 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		time.Sleep(scaleIdle)
 		settle()
 		writeHeapProfile(fmt.Sprintf("heap-%d", w.n))
+		writeMemoryBreakdown(fmt.Sprintf("idle-%d", w.n))
 	}
 	rss, err := rssMiB(os.Getpid())
 	if err != nil {
@@ -495,6 +496,14 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	}
 	ready := time.Since(start)
 	progress("nexus: ready after %.1f s", ready.Seconds())
+	settle()
+	restartedRSS, err := rssMiB(os.Getpid())
+	if err != nil {
+		return Result{}, err
+	}
+	var restarted runtime.MemStats
+	runtime.ReadMemStats(&restarted)
+	writeMemoryBreakdown(fmt.Sprintf("restarted-%d", w.n))
 
 	progress("nexus: checks at %d relationships", w.n)
 	cold, cached, err := checkScale(ctx, clients, w, cfg.Duration, uint64(w.n))
@@ -506,6 +515,8 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		Metric{Name: "heap_mib_after_writes", Unit: "MiB", Value: round(float64(busy.HeapAlloc)/(1<<20), 1)},
 		Metric{Name: "heap_mib", Unit: "MiB", Value: round(float64(ms.HeapAlloc)/(1<<20), 1)},
 		Metric{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(float64(ms.HeapAlloc)/float64(w.n), 0)},
+		Metric{Name: "rss_mib_restarted", Unit: "MiB", Value: round(restartedRSS, 1)},
+		Metric{Name: "heap_mib_restarted", Unit: "MiB", Value: round(float64(restarted.HeapAlloc)/(1<<20), 1)},
 		Metric{Name: "start_ready_s", Unit: "s", Value: round(ready.Seconds(), 2)},
 		Metric{Name: "write_rels_per_s", Unit: "rels/s", Value: round(writeRate, 0)},
 		Metric{Name: "entries", Unit: "count", Value: float64(w.entries())},

@@ -123,6 +123,15 @@ type memdbDatastore struct {
 	// (nanos; nexus_history.go); reads before it are stale.
 	historyFloor int64 // GUARDED_BY(RWMutex)
 
+	// nexus: when the last write committed, the relationships changed
+	// since the trees were last repacked, whether a repack is on its way,
+	// and how many there were (nexus_repack.go).
+	lastWrite          time.Time // GUARDED_BY(RWMutex)
+	changedSinceRepack int       // GUARDED_BY(RWMutex)
+	repackDue          bool      // GUARDED_BY(RWMutex)
+	commits            int       // GUARDED_BY(RWMutex)
+	repacks            int       // GUARDED_BY(RWMutex)
+
 	// nexus: the newest revision past head a read was served at (nanos);
 	// commits are given revisions after it (see servedAt).
 	served atomic.Int64
@@ -492,6 +501,9 @@ func (mdb *memdbDatastore) ReadWriteTx(
 		mdb.rels = tx.rels
 		mdb.revisions = append(mdb.revisions, snapshot{newRevision, schemaHash, snap, tx.rels.copy(), len(tx.relChanges)})
 		mdb.trimRevisionsLocked(cutoff) // nexus: see trimChangelog above
+		if tx.bulk == nil {
+			mdb.committedLocked(len(tx.relChanges)) // nexus: nexus_repack.go
+		}
 		return newRevision, nil
 	}
 

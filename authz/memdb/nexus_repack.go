@@ -1,0 +1,135 @@
+package memdb
+
+// nexus: this file is ours, not upstream's; see NOTICE.
+
+import (
+	"time"
+)
+
+// A write copies the tree nodes it changes (nexus_rels.go), and the copies
+// replace nodes that other snapshots may still read. After many writes the
+// nodes of the head are scattered over memory whose other objects are
+// gone, and the Go heap cannot give those spans back: at a million
+// relationships written in batches, 635 MiB of the heap's spans were
+// unused and the live trees were 290 MiB larger than the same
+// relationships loaded in order at start (bench embedded_scale). So after
+// writes that changed as many relationships as a fraction of those held,
+// the trees are built again in order (repacked), as a start would build
+// them, and the old nodes go once no snapshot reads them.
+//
+// repackMin and repackPerLive: the trees are repacked once the
+// relationships changed since the last repack reach
+// max(repackMin, held/repackPerLive). Each repack costs a pass over what
+// is held (about a second at a million), so repacks cost at most
+// repackPerLive rows a change. (A variable for the tests.)
+var repackMin = 50_000
+
+// repackQuiet: a repack waits for this long without a write, so it runs
+// after an import rather than during it. (A variable for the tests.)
+var repackQuiet = time.Second
+
+const (
+	repackPerLive = 8
+	// repackWait bounds a repack's wait for a quiet moment, for writes
+	// that never pause.
+	repackWait = time.Minute
+	// repackTries: a repack is built beside the head while writes go on,
+	// and is thrown away if one committed meanwhile; after this many
+	// tries it is built holding the write slot, and writes wait for it.
+	repackTries = 3
+)
+
+// repacking stands in the write slot (activeWriteTxn) while the trees are
+// being repacked, so no write transaction begins meanwhile.
+var repacking = &txn{}
+
+// committedLocked counts a commit's changed relationships toward the next
+// repack, and starts one when they are due. The caller holds the write
+// lock.
+func (mdb *memdbDatastore) committedLocked(changed int) {
+	mdb.lastWrite = time.Now()
+	mdb.commits++
+	mdb.changedSinceRepack += changed
+	if mdb.repackDue || mdb.changedSinceRepack < max(repackMin, mdb.rels.len()/repackPerLive) {
+		return
+	}
+	mdb.repackDue = true
+	go mdb.repack(time.Now().Add(repackWait))
+}
+
+// repack builds the head's trees again in order, after a quiet moment (or
+// at deadline), and publishes them as the head and as the newest
+// snapshot, which hold the same relationships. Reads go on meanwhile, and
+// so do writes, unless they keep committing during the build: then the
+// last try holds the write slot and they wait for it.
+func (mdb *memdbDatastore) repack(deadline time.Time) {
+	for try := 1; ; try++ {
+		if !mdb.awaitQuiet(deadline) {
+			return
+		}
+		hold := try >= repackTries || !time.Now().Before(deadline)
+		mdb.Lock()
+		if hold {
+			for mdb.activeWriteTxn != nil {
+				mdb.writeTxReady.Wait()
+			}
+			mdb.activeWriteTxn = repacking
+		}
+		head, commits := mdb.rels.copy(), mdb.commits
+		mdb.Unlock()
+
+		fresh := head.repacked()
+
+		mdb.Lock()
+		// A write transaction under way began from the old trees and
+		// will publish its own; a commit since the copy is not in fresh.
+		if hold || mdb.commits == commits && mdb.activeWriteTxn == nil {
+			mdb.publishRepackLocked(fresh)
+			if hold {
+				mdb.activeWriteTxn = nil
+				mdb.writeTxReady.Signal()
+			}
+			mdb.Unlock()
+			return
+		}
+		mdb.Unlock()
+	}
+}
+
+// awaitQuiet waits until no write has committed for repackQuiet, or until
+// deadline; it returns false if the datastore closed.
+func (mdb *memdbDatastore) awaitQuiet(deadline time.Time) bool {
+	for {
+		mdb.RLock()
+		quietAt, closed := mdb.lastWrite.Add(repackQuiet), mdb.db == nil
+		mdb.RUnlock()
+		if closed {
+			return false
+		}
+		now := time.Now()
+		if !now.Before(quietAt) || !now.Before(deadline) {
+			return true
+		}
+		time.Sleep(min(quietAt.Sub(now), deadline.Sub(now)))
+	}
+}
+
+// publishRepackLocked makes fresh, which holds the head's relationships,
+// the head and the newest snapshot's trees. The caller holds the lock.
+func (mdb *memdbDatastore) publishRepackLocked(fresh *relTrees) {
+	mdb.rels = fresh
+	if n := len(mdb.revisions); n > 0 && mdb.db != nil {
+		mdb.revisions[n-1].rels = fresh.copy()
+	}
+	mdb.changedSinceRepack, mdb.repackDue = 0, false
+	mdb.repacks++
+}
+
+// repacked returns trees holding t's rows in new nodes, filled in order.
+// t must not be changed meanwhile.
+func (t *relTrees) repacked() *relTrees {
+	fresh := newRelTrees()
+	t.byResource.Scan(func(row relRow) bool { fresh.byResource.Load(row); return true })
+	t.bySubject.Scan(func(row relRow) bool { fresh.bySubject.Load(row); return true })
+	return fresh
+}
