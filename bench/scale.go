@@ -56,8 +56,10 @@ definition scaledoc {
 `
 
 // scaleIdle is how long Nexus idles before its memory is read: past the
-// 30 s deadline of a group commit's calls.
-const scaleIdle = 35 * time.Second
+// 30 s deadline of a group commit's calls, and past the GC window (a
+// minute) after which the embedded datastore repacks its trees
+// (authz/memdb/nexus_repack.go).
+const scaleIdle = 70 * time.Second
 
 const (
 	scaleWriters  = 4    // concurrent import clients per side
@@ -362,7 +364,7 @@ func runEmbeddedScale(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 			scaleBatch, scaleBatch, scaleWriters),
 		"checks": fmt.Sprintf("%d callers; cold: every question new; cached: %d questions, Zipfian, each asked once first", scaleCallers, scaleQuestion),
 		"memory": "resident set after a GC: Nexus's is this process's (the bench's clients idle), right after the writes " +
-			"(rss_mib_after_writes), after 35 s idle (rss_mib) and after the restart (rss_mib_restarted); SpiceDB's its own process's, after its import",
+			"(rss_mib_after_writes), after 70 s idle (rss_mib) and after the restart (rss_mib_restarted); SpiceDB's its own process's, after its import",
 		"restart": "Nexus closed and opened again on its data dir, until a check answers",
 		"peer":    "standalone SpiceDB server " + bin + " (spicedb serve, memory datastore, its defaults otherwise)",
 	}}

@@ -90,6 +90,7 @@ func NewMemdbDatastore(
 		uniqueID:                uniqueID,
 	}
 	mdb.writeTxReady = sync.NewCond(&mdb.RWMutex)
+	mdb.repackQuiet = max(repackQuietMin, gcWindow) // nexus: nexus_repack.go
 	return mdb, nil
 }
 
@@ -131,6 +132,7 @@ type memdbDatastore struct {
 	repackDue          bool      // GUARDED_BY(RWMutex)
 	commits            int       // GUARDED_BY(RWMutex)
 	repacks            int       // GUARDED_BY(RWMutex)
+	repackQuiet        time.Duration
 
 	// nexus: the newest revision past head a read was served at (nanos);
 	// commits are given revisions after it (see servedAt).

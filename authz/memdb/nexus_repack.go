@@ -24,14 +24,17 @@ import (
 // repackPerLive rows a change. (A variable for the tests.)
 var repackMin = 50_000
 
-// repackQuiet: a repack waits for this long without a write, so it runs
-// after an import rather than during it. (A variable for the tests.)
-var repackQuiet = time.Second
+// A repack waits for writes to pause for the GC window (at least
+// repackQuietMin; memdbDatastore.repackQuiet), so that it runs after an
+// import rather than during it, and so that the snapshots older than the
+// head, which the new nodes cannot share with, are past the window and go
+// with the old nodes.
+const repackQuietMin = time.Second
 
 const (
 	repackPerLive = 8
-	// repackWait bounds a repack's wait for a quiet moment, for writes
-	// that never pause.
+	// repackWait bounds a repack's wait for a quiet moment, beyond the
+	// quiet itself, for writes that never pause.
 	repackWait = time.Minute
 	// repackTries: a repack is built beside the head while writes go on,
 	// and is thrown away if one committed meanwhile; after this many
@@ -54,7 +57,7 @@ func (mdb *memdbDatastore) committedLocked(changed int) {
 		return
 	}
 	mdb.repackDue = true
-	go mdb.repack(time.Now().Add(repackWait))
+	go mdb.repack(time.Now().Add(mdb.repackQuiet + repackWait))
 }
 
 // repack builds the head's trees again in order, after a quiet moment (or
@@ -96,12 +99,12 @@ func (mdb *memdbDatastore) repack(deadline time.Time) {
 	}
 }
 
-// awaitQuiet waits until no write has committed for repackQuiet, or until
+// awaitQuiet waits until no write has committed for mdb.repackQuiet, or until
 // deadline; it returns false if the datastore closed.
 func (mdb *memdbDatastore) awaitQuiet(deadline time.Time) bool {
 	for {
 		mdb.RLock()
-		quietAt, closed := mdb.lastWrite.Add(repackQuiet), mdb.db == nil
+		quietAt, closed := mdb.lastWrite.Add(mdb.repackQuiet), mdb.db == nil
 		mdb.RUnlock()
 		if closed {
 			return false
@@ -115,11 +118,24 @@ func (mdb *memdbDatastore) awaitQuiet(deadline time.Time) bool {
 }
 
 // publishRepackLocked makes fresh, which holds the head's relationships,
-// the head and the newest snapshot's trees. The caller holds the lock.
+// the head and the newest snapshot's trees, and drops the snapshots past
+// the GC window, as a commit does; those still inside it (a repack that
+// did not wait for a quiet window) are dropped once past it, commits or
+// not, for they hold the old nodes. The caller holds the lock.
 func (mdb *memdbDatastore) publishRepackLocked(fresh *relTrees) {
 	mdb.rels = fresh
 	if n := len(mdb.revisions); n > 0 && mdb.db != nil {
 		mdb.revisions[n-1].rels = fresh.copy()
+		mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
+		if len(mdb.revisions) > 1 {
+			time.AfterFunc(time.Duration(-mdb.negativeGCWindow)+repackQuietMin, func() {
+				mdb.Lock()
+				defer mdb.Unlock()
+				if mdb.db != nil {
+					mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
+				}
+			})
+		}
 	}
 	mdb.changedSinceRepack, mdb.repackDue = 0, false
 	mdb.repacks++

@@ -21,8 +21,6 @@ import (
 // for it); reads at older revisions see what they saw, and the head holds
 // the same relationships in the same order (run with -race).
 func TestARepackLosesNothingWhileWritesAndReadsGoOn(t *testing.T) {
-	defer func(q time.Duration) { repackQuiet = q }(repackQuiet)
-	repackQuiet = time.Millisecond
 	for _, tc := range []struct {
 		name string
 		wait time.Duration
@@ -37,6 +35,7 @@ func repackWhileWriting(t *testing.T, wait time.Duration) {
 	require.NoError(t, err)
 	t.Cleanup(func() { ds.Close() })
 	mdb := ds.(*memdbDatastore)
+	mdb.repackQuiet = time.Millisecond
 
 	var rels []tuple.Relationship
 	for i := range 3000 {
@@ -124,14 +123,18 @@ func repackWhileWriting(t *testing.T, wait time.Duration) {
 }
 
 // Writes that change as many relationships as the threshold start a
-// repack once they pause, and the head keeps every relationship.
+// repack once they pause; the head keeps every relationship, and the
+// snapshots past the GC window, whose nodes the new trees cannot share,
+// are gone with it.
 func TestWritesStartARepackWhenTheyPause(t *testing.T) {
 	defer func(m int) { repackMin = m }(repackMin)
 	repackMin = 1000
-	ds, err := NewMemdbDatastore(0, time.Millisecond, time.Hour)
+	const window = 100 * time.Millisecond
+	ds, err := NewMemdbDatastore(0, time.Millisecond, window)
 	require.NoError(t, err)
 	t.Cleanup(func() { ds.Close() })
 	mdb := ds.(*memdbDatastore)
+	mdb.repackQuiet = window + 50*time.Millisecond
 
 	var rels []tuple.Relationship
 	for i := range 1500 {
@@ -148,7 +151,36 @@ func TestWritesStartARepackWhenTheyPause(t *testing.T) {
 		defer mdb.RUnlock()
 		return mdb.repacks == 1 && !mdb.repackDue
 	}, 10*time.Second, 10*time.Millisecond)
+	mdb.RLock()
+	snapshots := len(mdb.revisions)
+	mdb.RUnlock()
+	require.Equal(t, 1, snapshots, "only the head's snapshot is within the window")
 	all, _, err := collect(headReader(t, ds).QueryRelationships(t.Context(), datastore.RelationshipsFilter{OptionalResourceType: "document"}))
 	require.NoError(t, err)
 	require.Len(t, all, 1500)
+}
+
+// A repack that could not wait for a quiet window leaves the snapshots
+// inside it, which hold the old nodes; they are dropped once past the
+// window even if nothing commits again.
+func TestSnapshotsOfOldNodesGoOncePastTheWindow(t *testing.T) {
+	const window = 100 * time.Millisecond
+	ds, err := NewMemdbDatastore(0, time.Millisecond, window)
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	mdb := ds.(*memdbDatastore)
+	for i := range 3 {
+		writeAll(t, ds, []tuple.Relationship{tuple.MustParse(fmt.Sprintf("document:d%d#viewer@user:u", i))})
+	}
+	snapshots := func() int {
+		mdb.RLock()
+		defer mdb.RUnlock()
+		return len(mdb.revisions)
+	}
+	mdb.repack(time.Now())
+	require.Greater(t, snapshots(), 1, "the writes' snapshots are inside the window")
+	require.Eventually(t, func() bool { return snapshots() == 1 }, 5*time.Second, 10*time.Millisecond)
+	all, _, err := collect(headReader(t, ds).QueryRelationships(t.Context(), datastore.RelationshipsFilter{OptionalResourceType: "document"}))
+	require.NoError(t, err)
+	require.Len(t, all, 3)
 }
