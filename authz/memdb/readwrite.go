@@ -49,9 +49,9 @@ func (rwt *memdbReadWriteTx) toIntegrity(mutation tuple.RelationshipUpdate) *rel
 
 // Caller must already hold the concurrent access lock!
 func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdate) error {
-	// Apply the mutations
-	for _, mutation := range mutations {
-		rel := &relationship{
+	rels := make([]*relationship, len(mutations)) // nexus: a load's rows are made together (nexus_bulk.go)
+	for i, mutation := range mutations {
+		rels[i] = &relationship{
 			mutation.Relationship.Resource.ObjectType,
 			mutation.Relationship.Resource.ObjectID,
 			mutation.Relationship.Resource.Relation,
@@ -62,10 +62,18 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 			rwt.toIntegrity(mutation),
 			mutation.Relationship.OptionalExpiration,
 		}
+	}
+	var bulkRows []relRow
+	if tx.bulk != nil {
+		bulkRows = tx.bulk.rowsOf(rels)
+	}
 
+	// Apply the mutations
+	for i, mutation := range mutations {
+		rel := rels[i]
 		var row relRow // nexus: rows, and a load in order (nexus_bulk.go)
-		if tx.bulk != nil {
-			row = tx.bulk.rowOf(rel)
+		if bulkRows != nil {
+			row = bulkRows[i]
 		} else {
 			row = rowOf(rel)
 		}
