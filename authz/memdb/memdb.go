@@ -91,6 +91,7 @@ func NewMemdbDatastore(
 	}
 	mdb.writeTxReady = sync.NewCond(&mdb.RWMutex)
 	mdb.repackQuiet = max(repackQuietMin, gcWindow) // nexus: nexus_repack.go
+	mdb.closed = make(chan struct{})
 	return mdb, nil
 }
 
@@ -133,6 +134,7 @@ type memdbDatastore struct {
 	commits            int       // GUARDED_BY(RWMutex)
 	repacks            int       // GUARDED_BY(RWMutex)
 	repackQuiet        time.Duration
+	closed             chan struct{} // nexus: closed by Close, for a repack waiting
 
 	// nexus: the newest revision past head a read was served at (nanos);
 	// commits are given revisions after it (see servedAt).
@@ -548,6 +550,7 @@ func (mdb *memdbDatastore) Close() error {
 	defer mdb.Unlock()
 
 	if db := mdb.db; db != nil {
+		close(mdb.closed) // nexus: nexus_repack.go
 		mdb.revisions = []snapshot{
 			{
 				revision:   nowRevision(),

@@ -113,7 +113,13 @@ func (mdb *memdbDatastore) awaitQuiet(deadline time.Time) bool {
 		if !now.Before(quietAt) || !now.Before(deadline) {
 			return true
 		}
-		time.Sleep(min(quietAt.Sub(now), deadline.Sub(now)))
+		wait := time.NewTimer(min(quietAt.Sub(now), deadline.Sub(now)))
+		select {
+		case <-wait.C:
+		case <-mdb.closed:
+			wait.Stop()
+			return false
+		}
 	}
 }
 

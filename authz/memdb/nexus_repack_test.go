@@ -184,3 +184,24 @@ func TestSnapshotsOfOldNodesGoOncePastTheWindow(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 3)
 }
+
+// A repack waiting for writes to pause ends when the datastore closes,
+// rather than keeping it in memory until the wait is over.
+func TestARepackWaitingEndsWhenTheDatastoreCloses(t *testing.T) {
+	ds, err := NewMemdbDatastore(0, time.Millisecond, time.Hour)
+	require.NoError(t, err)
+	mdb := ds.(*memdbDatastore)
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("document:d#viewer@user:u")})
+	done := make(chan struct{})
+	go func() { mdb.repack(time.Now().Add(time.Hour)); close(done) }()
+	time.Sleep(100 * time.Millisecond) // for it to be waiting, not to find the datastore closed
+	require.NoError(t, ds.Close())
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the repack still waits after Close")
+	}
+	mdb.RLock()
+	defer mdb.RUnlock()
+	require.Zero(t, mdb.repacks)
+}
