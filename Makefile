@@ -130,7 +130,7 @@ bench: $(BIN)/spicedb
 ## bench-scale: the embedded default at 10k and 1M relationships beside a
 ## standalone SpiceDB server (scenario embedded_scale: import, resident
 ## memory, restart, check p99 growth) into bench/results/latest-scale.json;
-## about 10 minutes. BENCH_SCALE_SIZES=10000,100000 picks other sizes.
+## about 12 minutes. BENCH_SCALE_SIZES=10000,100000 picks other sizes.
 bench-scale: $(BIN)/spicedb
 	$(GO) run ./bench -scenarios embedded_scale -out bench/results/latest-scale.json -duration 3s
 
