@@ -374,14 +374,40 @@ func schemaLine(schema, msg string) string {
 	return ""
 }
 
+// startGCPercent is GOGC while the log is loaded at start.
+const startGCPercent = 400
+
+// loadingGC counts the loads under way (several engines may start at once
+// in one process, in tests), so that the last one to end puts back the
+// GOGC the first one found.
+var loadingGC struct {
+	sync.Mutex
+	loads, was int
+}
+
+// collectLessWhileLoading sets GOGC to startGCPercent until the returned
+// function is called.
+func collectLessWhileLoading() (done func()) {
+	loadingGC.Lock()
+	if loadingGC.loads == 0 {
+		loadingGC.was = debug.SetGCPercent(startGCPercent)
+	}
+	loadingGC.loads++
+	loadingGC.Unlock()
+	return func() {
+		loadingGC.Lock()
+		defer loadingGC.Unlock()
+		if loadingGC.loads--; loadingGC.loads == 0 {
+			debug.SetGCPercent(loadingGC.was)
+		}
+	}
+}
+
 // rebuild loads the log into the datastore: all of it in one datastore
 // transaction, so that no tree node is copied twice (a transaction per
 // batch copied the nodes each batch touched again, most of a restart's time
 // at a million relationships). If the schema refuses a row, the log is
 // loaded again a batch at a time, for SpiceDB's own error.
-// startGCPercent is GOGC while the log is loaded at start.
-const startGCPercent = 400
-
 func (e *Engine) rebuild(ctx context.Context) error {
 	if e.log == nil {
 		return nil
@@ -391,7 +417,7 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	// collector, run at every doubling of the heap on the way, took a
 	// quarter of a start's CPU at a million relationships. Nothing else
 	// runs yet: collect at every fifth-fold instead, then as before.
-	defer debug.SetGCPercent(debug.SetGCPercent(startGCPercent))
+	defer collectLessWhileLoading()()
 	n, err := e.loadLog(ctx)
 	if errors.Is(err, errNotDirect) {
 		n = 0
