@@ -124,6 +124,8 @@ type memdbDatastore struct {
 	// changed relationships, not the GC window, dropped the older ones
 	// (nanos; nexus_history.go); reads before it are stale.
 	historyFloor int64 // GUARDED_BY(RWMutex)
+	// nexus: a timer will trim the history (trimLaterLocked).
+	trimArmed bool // GUARDED_BY(RWMutex)
 
 	// nexus: when the last write committed, the relationships changed
 	// since the trees were last repacked, whether a repack is on its way,

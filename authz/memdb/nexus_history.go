@@ -6,6 +6,7 @@ package memdb
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -106,3 +107,31 @@ func (mdb *memdbDatastore) trimRevisionsLocked(cutoff int64) {
 	copy(kept, mdb.revisions[keepFrom:])
 	mdb.revisions = kept
 }
+
+// A commit trims the history past the GC window, so once writes stop, the
+// snapshots of the last ones stay, and with them the tree nodes those
+// writes replaced (up to the budget above, hundreds of MiB at a million
+// relationships), until the next write. trimLaterLocked arms a timer that
+// trims the window's worth after it has passed, again while snapshots
+// besides the newest remain. The caller holds the write lock.
+func (mdb *memdbDatastore) trimLaterLocked() {
+	if mdb.trimArmed {
+		return
+	}
+	mdb.trimArmed = true
+	time.AfterFunc(time.Duration(-mdb.negativeGCWindow)+trimLaterSlack, func() {
+		mdb.Lock()
+		defer mdb.Unlock()
+		mdb.trimArmed = false
+		if mdb.db == nil {
+			return
+		}
+		mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
+		if len(mdb.revisions) > 1 {
+			mdb.trimLaterLocked()
+		}
+	})
+}
+
+// trimLaterSlack is how long past the window the timer fires.
+const trimLaterSlack = time.Second

@@ -207,3 +207,32 @@ func firstRelationshipChanges(t *testing.T, ctx context.Context, changes <-chan 
 		}
 	}
 }
+
+// Once writes stop, the snapshots of the last ones (and the tree nodes
+// they hold) go when they are past the GC window, without another write
+// to trim them; a snapshot still inside it when the timer fires is
+// trimmed by the next one.
+func TestSnapshotsPastTheWindowGoWithoutWrites(t *testing.T) {
+	t.Parallel()
+	const window = time.Second
+	ds, err := NewMemdbDatastore(0, time.Millisecond, window)
+	require.NoError(t, err)
+	t.Cleanup(func() { ds.Close() })
+	mdb := ds.(*memdbDatastore)
+	snapshots := func() int {
+		mdb.RLock()
+		defer mdb.RUnlock()
+		return len(mdb.revisions)
+	}
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("document:a#viewer@user:u")})
+	// Inside the window when the first write's timer fires (window+slack
+	// after it).
+	time.Sleep(window + trimLaterSlack/2)
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("document:b#viewer@user:u")})
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("document:c#viewer@user:u")})
+	require.Greater(t, snapshots(), 1)
+	require.Eventually(t, func() bool { return snapshots() == 1 }, 4*(window+trimLaterSlack), 20*time.Millisecond)
+	all, _, err := collect(headReader(t, ds).QueryRelationships(t.Context(), datastore.RelationshipsFilter{OptionalResourceType: "document"}))
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+}

@@ -52,6 +52,7 @@ var repacking = &txn{}
 // repack, and starts one when they are due. The caller holds the write
 // lock.
 func (mdb *memdbDatastore) committedLocked(changed int) {
+	mdb.trimLaterLocked() // nexus_history.go
 	mdb.lastWrite = time.Now()
 	mdb.commits++
 	mdb.changedSinceRepack += changed
@@ -136,13 +137,7 @@ func (mdb *memdbDatastore) publishRepackLocked(fresh *relTrees) {
 		mdb.revisions[n-1].rels = fresh.copy()
 		mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
 		if len(mdb.revisions) > 1 {
-			time.AfterFunc(time.Duration(-mdb.negativeGCWindow)+repackQuietMin, func() {
-				mdb.Lock()
-				defer mdb.Unlock()
-				if mdb.db != nil {
-					mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
-				}
-			})
+			mdb.trimLaterLocked()
 		}
 	}
 	mdb.changedSinceRepack, mdb.repackDue = 0, false
