@@ -124,8 +124,8 @@ type memdbDatastore struct {
 	// changed relationships, not the GC window, dropped the older ones
 	// (nanos; nexus_history.go); reads before it are stale.
 	historyFloor int64 // GUARDED_BY(RWMutex)
-	// nexus: a timer will trim the history (trimLaterLocked).
-	trimArmed bool // GUARDED_BY(RWMutex)
+	// nexus: the timer that will trim the history (trimLaterLocked).
+	trimTimer *time.Timer // GUARDED_BY(RWMutex)
 
 	// nexus: when the last write committed, the relationships changed
 	// since the trees were last repacked, whether a repack is on its way,
@@ -553,6 +553,9 @@ func (mdb *memdbDatastore) Close() error {
 
 	if db := mdb.db; db != nil {
 		close(mdb.closed) // nexus: nexus_repack.go
+		if mdb.trimTimer != nil {
+			mdb.trimTimer.Stop() // nexus: nexus_history.go
+		}
 		mdb.revisions = []snapshot{
 			{
 				revision:   nowRevision(),

@@ -112,25 +112,29 @@ func (mdb *memdbDatastore) trimRevisionsLocked(cutoff int64) {
 // snapshots of the last ones stay, and with them the tree nodes those
 // writes replaced (up to the budget above, hundreds of MiB at a million
 // relationships), until the next write. trimLaterLocked arms a timer that
-// trims the window's worth after it has passed, again while snapshots
-// besides the newest remain. The caller holds the write lock.
+// trims the history once the last commit is past the window, firing again
+// while commits go on. Close stops it, so that a closed datastore is not
+// kept in memory by it. The caller holds the write lock.
 func (mdb *memdbDatastore) trimLaterLocked() {
-	if mdb.trimArmed {
+	if mdb.trimTimer != nil {
 		return
 	}
-	mdb.trimArmed = true
-	time.AfterFunc(time.Duration(-mdb.negativeGCWindow)+trimLaterSlack, func() {
+	var fire func()
+	fire = func() {
 		mdb.Lock()
 		defer mdb.Unlock()
-		mdb.trimArmed = false
 		if mdb.db == nil {
 			return
 		}
 		mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
+		mdb.trimTimer = nil
 		if len(mdb.revisions) > 1 {
-			mdb.trimLaterLocked()
+			// What is left is the window's: past it once the last commit is.
+			wait := time.Until(mdb.lastWrite.Add(time.Duration(-mdb.negativeGCWindow) + trimLaterSlack))
+			mdb.trimTimer = time.AfterFunc(max(wait, trimLaterSlack), fire)
 		}
-	})
+	}
+	mdb.trimTimer = time.AfterFunc(time.Duration(-mdb.negativeGCWindow)+trimLaterSlack, fire)
 }
 
 // trimLaterSlack is how long past the window the timer fires.

@@ -236,3 +236,18 @@ func TestSnapshotsPastTheWindowGoWithoutWrites(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 3)
 }
+
+// Close stops the trim timer: a closed datastore is not kept in memory
+// for a window by it.
+func TestCloseStopsTheTrimTimer(t *testing.T) {
+	t.Parallel()
+	ds, err := NewMemdbDatastore(0, time.Millisecond, time.Hour)
+	require.NoError(t, err)
+	mdb := ds.(*memdbDatastore)
+	writeAll(t, ds, []tuple.Relationship{tuple.MustParse("document:a#viewer@user:u")})
+	require.NoError(t, ds.Close())
+	mdb.RLock()
+	defer mdb.RUnlock()
+	require.NotNil(t, mdb.trimTimer, "a write armed it")
+	require.False(t, mdb.trimTimer.Stop(), "Close stopped it")
+}

@@ -52,8 +52,8 @@ var repacking = &txn{}
 // repack, and starts one when they are due. The caller holds the write
 // lock.
 func (mdb *memdbDatastore) committedLocked(changed int) {
-	mdb.trimLaterLocked() // nexus_history.go
 	mdb.lastWrite = time.Now()
+	mdb.trimLaterLocked() // nexus_history.go
 	mdb.commits++
 	mdb.changedSinceRepack += changed
 	if mdb.repackDue || mdb.changedSinceRepack < max(repackMin, mdb.rels.len()/repackPerLive) {
