@@ -5,11 +5,32 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
 )
+
+// memReading is this process's memory after a GC.
+type memReading struct {
+	rssMiB, heapBytes float64
+}
+
+// readMemory collects garbage and returns the heap to the OS (settle),
+// then reads the resident set and the Go heap, and writes the breakdown
+// as NAME (writeMemoryBreakdown).
+func readMemory(name string) (memReading, error) {
+	settle()
+	rss, err := rssMiB(os.Getpid())
+	if err != nil {
+		return memReading{}, err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	writeMemoryBreakdown(name)
+	return memReading{rssMiB: rss, heapBytes: float64(ms.HeapAlloc)}, nil
+}
 
 // writeMemoryBreakdown writes where this process's resident memory is to
 // $BENCH_SCALE_PROFILES/memory-NAME.txt, when that is set: the Go

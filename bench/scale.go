@@ -456,25 +456,19 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	// connection outlives the call until its deadline's timer fires (up to
 	// groupTimeout, 30 s, for a group commit), and at 655 folders a second
 	// that held ~11 KB a folder.
-	settle()
-	busyRSS, err := rssMiB(os.Getpid())
-	var busy runtime.MemStats
-	runtime.ReadMemStats(&busy)
+	busy, err := readMemory(fmt.Sprintf("busy-%d", w.n))
+	var idle memReading
 	if err == nil {
-		progress("nexus: %.0f MiB resident after the writes; idle for %s", busyRSS, scaleIdle)
+		progress("nexus: %.0f MiB resident after the writes; idle for %s", busy.rssMiB, scaleIdle)
 		time.Sleep(scaleIdle)
-		settle()
+		idle, err = readMemory(fmt.Sprintf("idle-%d", w.n))
 		writeHeapProfile(fmt.Sprintf("heap-%d", w.n))
-		writeMemoryBreakdown(fmt.Sprintf("idle-%d", w.n))
 	}
-	rss, err := rssMiB(os.Getpid())
 	if err != nil {
 		closeAll()
 		nx.close()
 		return Result{}, err
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
 	closeAll()
 	nx.close()
 
@@ -498,27 +492,23 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	}
 	ready := time.Since(start)
 	progress("nexus: ready after %.1f s", ready.Seconds())
-	settle()
-	restartedRSS, err := rssMiB(os.Getpid())
+	restarted, err := readMemory(fmt.Sprintf("restarted-%d", w.n))
 	if err != nil {
 		return Result{}, err
 	}
-	var restarted runtime.MemStats
-	runtime.ReadMemStats(&restarted)
-	writeMemoryBreakdown(fmt.Sprintf("restarted-%d", w.n))
 
 	progress("nexus: checks at %d relationships", w.n)
 	cold, cached, err := checkScale(ctx, clients, w, cfg.Duration, uint64(w.n))
 	if err != nil {
 		return Result{}, err
 	}
-	return scaleResult("nexus", w, rate, rss, cold, cached,
-		Metric{Name: "rss_mib_after_writes", Unit: "MiB", Value: round(busyRSS, 1)},
-		Metric{Name: "heap_mib_after_writes", Unit: "MiB", Value: round(float64(busy.HeapAlloc)/(1<<20), 1)},
-		Metric{Name: "heap_mib", Unit: "MiB", Value: round(float64(ms.HeapAlloc)/(1<<20), 1)},
-		Metric{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(float64(ms.HeapAlloc)/float64(w.n), 0)},
-		Metric{Name: "rss_mib_restarted", Unit: "MiB", Value: round(restartedRSS, 1)},
-		Metric{Name: "heap_mib_restarted", Unit: "MiB", Value: round(float64(restarted.HeapAlloc)/(1<<20), 1)},
+	return scaleResult("nexus", w, rate, idle.rssMiB, cold, cached,
+		Metric{Name: "rss_mib_after_writes", Unit: "MiB", Value: round(busy.rssMiB, 1)},
+		Metric{Name: "heap_mib_after_writes", Unit: "MiB", Value: round(busy.heapBytes/(1<<20), 1)},
+		Metric{Name: "heap_mib", Unit: "MiB", Value: round(idle.heapBytes/(1<<20), 1)},
+		Metric{Name: "heap_bytes_per_relationship", Unit: "B", Value: round(idle.heapBytes/float64(w.n), 0)},
+		Metric{Name: "rss_mib_restarted", Unit: "MiB", Value: round(restarted.rssMiB, 1)},
+		Metric{Name: "heap_mib_restarted", Unit: "MiB", Value: round(restarted.heapBytes/(1<<20), 1)},
 		Metric{Name: "start_ready_s", Unit: "s", Value: round(ready.Seconds(), 2)},
 		Metric{Name: "write_rels_per_s", Unit: "rels/s", Value: round(writeRate, 0)},
 		Metric{Name: "entries", Unit: "count", Value: float64(w.entries())},

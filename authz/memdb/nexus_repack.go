@@ -135,10 +135,9 @@ func (mdb *memdbDatastore) publishRepackLocked(fresh *relTrees) {
 	mdb.rels = fresh
 	if n := len(mdb.revisions); n > 0 && mdb.db != nil {
 		mdb.revisions[n-1].rels = fresh.copy()
+		// Those still inside the window go on the trim timer their
+		// commits armed (nexus_history.go).
 		mdb.trimRevisionsLocked(nowRevision().TimestampNanoSec() + mdb.negativeGCWindow)
-		if len(mdb.revisions) > 1 {
-			mdb.trimLaterLocked()
-		}
 	}
 	mdb.changedSinceRepack, mdb.repackDue = 0, false
 	mdb.repacks++
