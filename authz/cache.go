@@ -76,10 +76,12 @@ const slotCount = 1 << 18
 // How the cache stays correct. The watcher numbers the changes it
 // processes, in order (seq), and keeps the revision of each (hist). For a
 // change numbered s it stores s in the slot of every resource the change
-// can affect (or in flushSeq, for a change that affects everything), then
+// can affect — or, for a change that can affect one subject's decisions
+// only, in that subject's slot or the slots of the subject's pairs with
+// those resources; in flushSeq for a change that affects everything — then
 // sets done. A decision the engine made at revision r is stored with
 // seqAt(r), the number of the last processed change at or before r; it is
-// valid while that number is at least its slot's and flushSeq. So:
+// valid while that number is at least its slots' and flushSeq. So:
 //
 //   - a change the decision includes (at or before r) leaves it valid, or
 //     invalidates it needlessly if it was processed after the store;
@@ -101,6 +103,7 @@ type cache struct {
 	seed      maphash.Seed
 	slots     []atomic.Uint64 // the number of the last change that affected each slot
 	subjSlots []atomic.Uint64 // the same, for changes that affect one subject's decisions
+	pairSlots []atomic.Uint64 // the same, for changes that affect one subject's decisions on one resource
 	flushSeq  atomic.Uint64   // the number of the last change that affected everything
 
 	// procMu serializes processing a change (the watch's apply, a write's
@@ -199,6 +202,7 @@ func newCache(e *Engine, cfg CacheConfig, m *cacheMetrics) (*cache, error) {
 		seed:         maphash.MakeSeed(),
 		slots:        make([]atomic.Uint64, slotCount),
 		subjSlots:    make([]atomic.Uint64, slotCount),
+		pairSlots:    make([]atomic.Uint64, slotCount),
 		subjectAbove: subjectSideAbove,
 		soleWriter:   e.outbox == nil,
 		own:          map[string]struct{}{},
@@ -243,27 +247,56 @@ func (c *cache) fresh(now time.Time) bool {
 	return now.UnixNano()-c.vouched.Load() <= int64(c.cfg.Staleness)
 }
 
-func (c *cache) slot(o ObjectRef) *atomic.Uint64 {
+func (c *cache) objectHash(o ObjectRef) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
 	_, _ = h.WriteString(o.Type)
 	_ = h.WriteByte(':')
 	_, _ = h.WriteString(o.ID)
-	return &c.slots[h.Sum64()&(slotCount-1)]
+	return h.Sum64()
+}
+
+func (c *cache) subjectHash(s SubjectRef) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	_, _ = h.WriteString(s.Object.Type)
+	_ = h.WriteByte(':')
+	_, _ = h.WriteString(s.Object.ID)
+	_ = h.WriteByte('#')
+	_, _ = h.WriteString(s.Relation)
+	return h.Sum64()
+}
+
+// pairIndex is the pair slot of an object and a subject, by their hashes.
+func pairIndex(oh, sh uint64) uint64 {
+	// Mixed (murmur3's finalizer), so that pairs sharing an object or a
+	// subject spread over the slots.
+	x := oh ^ (sh * 0x9e3779b97f4a7c15)
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return x & (slotCount - 1)
+}
+
+func (c *cache) slot(o ObjectRef) *atomic.Uint64 {
+	return &c.slots[c.objectHash(o)&(slotCount-1)]
 }
 
 func (c *cache) subjectSlot(s SubjectRef) *atomic.Uint64 {
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	_, _ = h.WriteString(s.String())
-	return &c.subjSlots[h.Sum64()&(slotCount-1)]
+	return &c.subjSlots[c.subjectHash(s)&(slotCount-1)]
 }
 
 // current reports whether a decision numbered n still holds for it: no
-// change numbered after it affected its resource, its subject or
-// everything.
+// change numbered after it affected its resource, its subject, its subject
+// on its resource, or everything.
 func (c *cache) current(it CheckItem, n uint64) bool {
-	return n >= c.flushSeq.Load() && n >= c.slot(it.Resource).Load() && n >= c.subjectSlot(it.Subject).Load()
+	if n < c.flushSeq.Load() {
+		return false
+	}
+	oh, sh := c.objectHash(it.Resource), c.subjectHash(it.Subject)
+	return n >= c.slots[oh&(slotCount-1)].Load() &&
+		n >= c.subjSlots[sh&(slotCount-1)].Load() &&
+		n >= c.pairSlots[pairIndex(oh, sh)].Load()
 }
 
 func cacheKey(it CheckItem) string {
@@ -518,6 +551,17 @@ func (c *cache) checkBulk(ctx context.Context, items []CheckItem, cons Consisten
 func (c *cache) evict(objs []ObjectRef, n uint64) {
 	for _, o := range objs {
 		c.slot(o).Store(n)
+	}
+	c.sets.changed(objs)
+	c.m.evicted.Add(uint64(len(objs)))
+}
+
+// evictPairs invalidates every decision for subject s on the given
+// resources made before change n: what a grant to s alone changes.
+func (c *cache) evictPairs(objs []ObjectRef, s SubjectRef, n uint64) {
+	sh := c.subjectHash(s)
+	for _, o := range objs {
+		c.pairSlots[pairIndex(c.objectHash(o), sh)].Store(n)
 	}
 	c.sets.changed(objs)
 	c.m.evicted.Add(uint64(len(objs)))

@@ -476,3 +476,59 @@ func TestCacheAUserJoiningEvictsOnlyTheirDecisions(t *testing.T) {
 	require.True(t, d.Allowed)
 	require.Equal(t, hits+1, e.CacheStats().Hits)
 }
+
+// TestCacheAGrantEvictsOnlyItsSubjectsDecisions: a grant to one user on a
+// file or on a small folder evicts that user's decisions on it (and below
+// it), not the other users': alice's cached allow on docA survives carol
+// being granted and revoked on docA, while carol's own answers change at
+// once — her cached denial is not served after the grant, her allow not
+// after the revoke, on the folder's files too.
+func TestCacheAGrantEvictsOnlyItsSubjectsDecisions(t *testing.T) {
+	e := cachedEngine(t, Config{})
+	ctx := context.Background()
+	folder := Obj("folder", "f")
+	inFolder := Obj("file", "in-f")
+	tok, err := e.Write(ctx, []Update{TouchRel(Rel(inFolder, "parent", folder.AsSubject()))})
+	require.NoError(t, err)
+	caughtUp(t, e, tok)
+	cachedAllow(t, e)
+	carol := Subject("user", "carol")
+	carolOn := func(o ObjectRef) CheckItem { return CheckItem{Resource: o, Permission: "read", Subject: carol} }
+	check := func(it CheckItem) bool {
+		d, err := e.Check(ctx, it, MinimizeLatency())
+		require.NoError(t, err)
+		return d.Allowed
+	}
+	aliceStillHits := func(after string) {
+		t.Helper()
+		hits := e.CacheStats().Hits
+		require.True(t, check(aliceR))
+		require.Equal(t, hits+1, e.CacheStats().Hits, "alice's cached decision on docA was evicted by %s", after)
+	}
+	// Carol's denials, cached.
+	for _, o := range []ObjectRef{docA, folder, inFolder} {
+		require.False(t, check(carolOn(o)))
+	}
+	e.cache.decisions.Wait()
+
+	for _, c := range []struct {
+		on      ObjectRef
+		reaches []ObjectRef
+	}{{docA, []ObjectRef{docA}}, {folder, []ObjectRef{folder, inFolder}}} {
+		_, err := e.Write(ctx, []Update{TouchRel(Rel(c.on, "viewer", carol))})
+		require.NoError(t, err)
+		for _, o := range c.reaches {
+			require.True(t, check(carolOn(o)), "carol's cached denial on %s outlived her grant on %s", o, c.on)
+		}
+		e.cache.decisions.Wait()
+		aliceStillHits("carol's grant on " + c.on.String())
+
+		_, err = e.Write(ctx, []Update{DeleteRel(Rel(c.on, "viewer", carol))})
+		require.NoError(t, err)
+		for _, o := range c.reaches {
+			require.False(t, check(carolOn(o)), "carol's cached allow on %s outlived the revoke on %s", o, c.on)
+		}
+		e.cache.decisions.Wait()
+		aliceStillHits("carol's revoke on " + c.on.String())
+	}
+}

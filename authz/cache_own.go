@@ -175,7 +175,11 @@ func (e *Engine) wroteSchema(ctx context.Context, token Token) {
 // procMu is held.
 func (c *cache) evictChanged(ctx context.Context, rev datastore.Revision, rels []Relationship, resources []ObjectRef) error {
 	changed := append([]ObjectRef(nil), resources...)
-	var few []ObjectRef
+	type pair struct {
+		objs    []ObjectRef
+		subject SubjectRef
+	}
+	var few []pair // a subject's decisions on a few resources
 	var subjects []SubjectRef
 	for _, rel := range rels {
 		s, ok := c.onlySubject(rel)
@@ -190,20 +194,22 @@ func (c *cache) evictChanged(ctx context.Context, rev datastore.Revision, rels [
 		if many {
 			subjects = append(subjects, s)
 		} else {
-			few = append(few, objs...)
+			few = append(few, pair{objs, s})
 		}
 	}
 	objs, overflow, err := c.affected(ctx, changed, maxAffected)
 	if err != nil {
 		return err
 	}
-	objs = append(objs, few...)
 	n := c.record(rev)
 	if overflow {
 		c.flush("wide_change", n)
 		return nil
 	}
 	c.evict(objs, n)
+	for _, p := range few {
+		c.evictPairs(p.objs, p.subject, n)
+	}
 	c.evictSubjects(subjects, n)
 	return nil
 }

@@ -20,9 +20,10 @@ import (
 const maxAffected = 20_000
 
 // subjectSideAbove: a change that may be evicted by its subject (see
-// onlySubject) is, when its resource reaches more objects than this (a
-// zone, a group granted widely); below it, evicting those few resources
-// costs fewer decisions than all of the subject's.
+// onlySubject) evicts all of the subject's decisions when its resource
+// reaches more objects than this (a zone, a group granted widely); below
+// it, only the subject's decisions on those few objects (evictPairs): a
+// grant to one user on a file leaves every other user's answers on it.
 const subjectSideAbove = 32
 
 // watchNoType is a definition no schema of Nexus's has.
