@@ -9,6 +9,8 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/authzed/spicedb/pkg/datalayer"
+	"github.com/authzed/spicedb/pkg/zedtoken"
 )
 
 // Writer changes relationships. Every write returns the token it committed
@@ -184,9 +186,25 @@ func invert(updates []Update) []Update {
 	return out
 }
 
-// headToken returns a token for the newest revision.
+// headToken returns a token for the newest revision. On the embedded
+// default it reads the datastore's head itself: a fully consistent read
+// through SpiceDB crosses the in-process connection, whose goroutines wait
+// for a core under load, and every write that changes nothing (a revoke
+// of what was never granted) needs one — 5-20 ms each, at one a group
+// commit, in the decision_cache benchmark. On PostgreSQL, through SpiceDB.
 func (e *Engine) headToken(ctx context.Context) (Token, error) {
-	return headTokenVia(ctx, e.perms)
+	if e.outbox != nil || e.ds == nil {
+		return headTokenVia(ctx, e.perms)
+	}
+	head, err := e.ds.HeadRevision(ctx)
+	if err != nil {
+		return "", fmt.Errorf("authz: head revision: %w: %w", ErrUnavailable, err)
+	}
+	zt, err := zedtoken.NewFromRevision(ctx, head.Revision, datalayer.SchemaHash(head.SchemaHash), e.ds)
+	if err != nil {
+		return "", fmt.Errorf("authz: head revision: %w: %w", ErrUnavailable, err)
+	}
+	return Token(zt.GetToken()), nil
 }
 
 // DeleteMatching deletes every relationship f matches, atomically.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/authzed/spicedb/pkg/datastore"
 	"google.golang.org/grpc"
 
 	dto "github.com/prometheus/client_model/go"
@@ -67,11 +68,22 @@ func openGroupLog(t *testing.T, dir string) *sql.DB {
 	return db
 }
 
-// countingWrites counts the engine's reads of the newest revision
-// (headTokenVia's request).
+// countingWrites counts the engine's reads of the newest revision: through
+// SpiceDB (headTokenVia's request) and, on the embedded default, of the
+// datastore's head (countingHeads).
 type countingWrites struct {
 	v1.PermissionsServiceClient
 	heads atomic.Int64
+}
+
+type countingHeads struct {
+	datastore.Datastore
+	heads *atomic.Int64
+}
+
+func (c countingHeads) HeadRevision(ctx context.Context) (datastore.RevisionWithSchemaHash, error) {
+	c.heads.Add(1)
+	return c.Datastore.HeadRevision(ctx)
 }
 
 func (c *countingWrites) ReadRelationships(ctx context.Context, in *v1.ReadRelationshipsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.ReadRelationshipsResponse], error) {
@@ -113,6 +125,7 @@ func newCountingGroupEngine(t *testing.T, log Log, group int) (*Engine, *countin
 		}})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
+	e.ds = countingHeads{Datastore: e.ds, heads: &writes.heads}
 	return e, writes
 }
 
