@@ -94,6 +94,9 @@ type CacheStats struct {
 	Evictions  uint64 // resources evicted by changes
 	Coalesced  uint64 // misses that shared another's engine evaluation
 	Serving    bool   // the cache answers (its watch runs and keeps up)
+	// SetsBuilding is how many accessible sets are being built (or wait
+	// for a builder) in the background.
+	SetsBuilding int
 }
 
 // CacheStats returns the decision cache's counters; zero when it is off.
@@ -109,5 +112,7 @@ func (e *Engine) CacheStats() CacheStats {
 		Evictions:  m.evicted.Load(),
 		Coalesced:  m.coalesced.Load(),
 		Serving:    e.cache.serving(),
+
+		SetsBuilding: int(e.cache.sets.pending.Load()),
 	}
 }

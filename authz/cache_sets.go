@@ -79,8 +79,9 @@ type setStore struct {
 	changedAt map[uint32]uint64
 	seq       atomic.Uint64 // the latest change number; written under idMu
 
-	built  atomic.Uint64
-	failed atomic.Uint64
+	built   atomic.Uint64
+	failed  atomic.Uint64
+	pending atomic.Int64 // builds started and not finished
 }
 
 func newSetStore(c *cache) *setStore {
@@ -207,6 +208,7 @@ func (s *setStore) get(k setKey, subject SubjectRef, items int) *accessSet {
 		}
 		set = s.registerLocked(k)
 		s.mu.Unlock()
+		s.pending.Add(1)
 		go s.build(k, subject, set)
 		return nil
 	}
@@ -279,6 +281,7 @@ func (s *setStore) drop(k setKey, set *accessSet) {
 // build fills set with one LookupResources at least as fresh as the watch's
 // started revision.
 func (s *setStore) build(k setKey, subject SubjectRef, set *accessSet) {
+	defer s.pending.Add(-1)
 	fail := func() {
 		set.failedAt = time.Now()
 		set.state.Store(int32(setFailed))
