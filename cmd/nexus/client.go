@@ -32,6 +32,9 @@ func (c *client) key() string {
 	if c.token != "" {
 		return c.token
 	}
+	if t := os.Getenv("NEXUS_TOKEN"); t != "" {
+		return t
+	}
 	dir := envOr("NEXUS_DATA_DIR", "./nexus-data")
 	if b, err := os.ReadFile(filepath.Join(dir, "admin.key")); err == nil {
 		return strings.TrimSpace(string(b))

@@ -438,3 +438,28 @@ func TestFsRoundTripAndNotFound(t *testing.T) {
 	require.NotEqual(t, 0, code)
 	require.Contains(t, errOut, "not_found")
 }
+
+// TestHelpNeverShowsTheKey: a key in NEXUS_TOKEN is used by every command
+// but never printed by --help (cobra prints flag defaults there, and
+// help output ends up in terminals, screenshots and CI logs).
+func TestHelpNeverShowsTheKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	t.Setenv("NEXUS_TOKEN", key)
+	for _, args := range [][]string{{"--help"}, {"fs", "ls", "--help"}, {"admin", "user", "create", "--help"}} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut)
+		require.Equal(t, 0, code, "%v: %s", args, errOut.String())
+		require.Contains(t, out.String(), "--token", "%v shows the flag", args)
+		require.NotContains(t, out.String()+errOut.String(), key, "%v printed the key", args)
+	}
+	// The key from the environment is still the one used.
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"--url", p.url, "whoami"}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	require.Contains(t, out.String(), "admin")
+}

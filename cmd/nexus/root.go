@@ -76,7 +76,9 @@ used if it exists.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	cl := &client{out: stdout, errOut: stderr}
 	root.PersistentFlags().StringVar(&cl.url, "url", envOr("NEXUS_URL", "http://127.0.0.1:8080"), "server URL (env NEXUS_URL)")
-	root.PersistentFlags().StringVar(&cl.token, "token", os.Getenv("NEXUS_TOKEN"), "API key (env NEXUS_TOKEN)")
+	// No default from the environment: cobra prints a flag's default in
+	// every --help, and the key is a secret (client.key reads NEXUS_TOKEN).
+	root.PersistentFlags().StringVar(&cl.token, "token", "", "API key (env NEXUS_TOKEN)")
 	root.PersistentFlags().BoolVar(&cl.json, "json", false, "print responses as JSON")
 
 	root.AddCommand(
