@@ -22,6 +22,18 @@ bin=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -
 
 as=()
 if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+
+# PgBouncer: Debian's package, installed here when missing and root may.
+if [ "$cmd" = up ] && ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "local-pg: installing Debian's pgbouncer" >&2
+    apt-get update -q >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null
+  else
+    echo "pgbouncer not found: install it (Debian: apt-get install pgbouncer)" >&2
+    exit 1
+  fi
+fi
 run() { "${as[@]}" "$@"; }
 
 env_out() {
