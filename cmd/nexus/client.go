@@ -83,7 +83,9 @@ func (c *client) printJSON(m proto.Message) bool {
 	if !c.json {
 		return false
 	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	// Every field, zero or not: a script reads "allowed": false, not a
+	// missing key.
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(m)
 	if err != nil {
 		fmt.Fprintln(c.errOut, "nexus: cannot print JSON:", err)
 		return true

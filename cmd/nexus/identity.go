@@ -291,7 +291,9 @@ func newCheckCmd(cl *client) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check RESOURCE PERMISSION [SUBJECT]",
 		Short: "Ask whether SUBJECT (default: you) has PERMISSION on RESOURCE; prints allowed or denied",
-		Long: `Ask whether SUBJECT has PERMISSION on RESOURCE. Prints "allowed" or "denied".
+		Long: `Ask whether SUBJECT has PERMISSION on RESOURCE. Prints "allowed" or "denied",
+and exits 0 when allowed, 1 when denied and 2 when it could not tell (an
+error, on stderr), so a script can gate on it: nexus check ... && deploy.
 
 RESOURCE is a path (/docs/a.txt), zone:NAME or group:NAME; SUBJECT is
 user:NAME or group:NAME (zone/NAME for another zone's). Examples:
@@ -315,15 +317,17 @@ user:NAME or group:NAME (zone/NAME for another zone's). Examples:
 			}
 			resp, err := cl.identity().Check(cmd.Context(), connect.NewRequest(req))
 			if err != nil {
-				return err
+				return &exitError{code: 2, msg: describe(err)}
 			}
-			if cl.printJSON(resp.Msg) {
-				return nil
+			if !cl.printJSON(resp.Msg) {
+				if resp.Msg.GetAllowed() {
+					fmt.Fprintln(cl.out, "allowed")
+				} else {
+					fmt.Fprintln(cl.out, "denied")
+				}
 			}
-			if resp.Msg.GetAllowed() {
-				fmt.Fprintln(cl.out, "allowed")
-			} else {
-				fmt.Fprintln(cl.out, "denied")
+			if !resp.Msg.GetAllowed() {
+				return &exitError{code: 1} // the answer is printed; nothing went wrong
 			}
 			return nil
 		},

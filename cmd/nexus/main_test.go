@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -250,7 +251,7 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		require.Equal(t, 0, code)
 		require.Equal(t, "allowed\n", out)
 		code, out, _ = cli(p.url, bobKey, "check", "--consistency", "full", "zone:default", "manage")
-		require.Equal(t, 0, code)
+		require.Equal(t, 1, code, "denied")
 		require.Equal(t, "denied\n", out)
 	})
 
@@ -413,11 +414,13 @@ func TestFsRoundTripAndNotFound(t *testing.T) {
 	require.Empty(t, out)
 	require.True(t, strings.HasPrefix(errOut, "nexus: not_found: "), errOut)
 	code, out, errOut = cli(p.url, strings.TrimSpace(k), "check", "/docs/readme.md", "read")
-	require.Equal(t, 0, code, errOut)
+	require.Equal(t, 1, code, "denied: %s", errOut)
 	require.Equal(t, "denied\n", out)
+	require.Empty(t, errOut)
 	code, out, errOut = cli(p.url, strings.TrimSpace(k), "check", "/no/such/file", "read")
-	require.Equal(t, 0, code, "asking about oneself tells nothing of what exists: %s", errOut)
+	require.Equal(t, 1, code, "asking about oneself tells nothing of what exists, in the exit status too: %s", errOut)
 	require.Equal(t, "denied\n", out)
+	require.Empty(t, errOut)
 
 	local := filepath.Join(t.TempDir(), "copy.md")
 	code, _, errOut = cli(p.url, key, "fs", "get", "/docs/readme.md", local)
@@ -462,4 +465,67 @@ func TestHelpNeverShowsTheKey(t *testing.T) {
 	code := run(context.Background(), []string{"--url", p.url, "whoami"}, &out, &errOut)
 	require.Equal(t, 0, code, errOut.String())
 	require.Contains(t, out.String(), "admin")
+}
+
+// TestUnknownSubcommandsFail: a typo in a command name is an error with a
+// suggestion, not a help page and status 0 that a script takes for success.
+func TestUnknownSubcommandsFail(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		unknown string
+		suggest string
+	}{
+		{[]string{"fs", "lss", "/"}, "lss", `did you mean ls?`},
+		{[]string{"admin", "usr", "ls"}, "usr", `did you mean user?`},
+		{[]string{"share", "grnt"}, "grnt", `did you mean grant?`},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), c.args, &out, &errOut)
+		require.Equal(t, 1, code, "%v", c.args)
+		require.Empty(t, out.String(), "%v", c.args)
+		require.Contains(t, errOut.String(), fmt.Sprintf("unknown command %q", c.unknown), "%v", c.args)
+		require.Contains(t, errOut.String(), c.suggest, "%v", c.args)
+	}
+	// A group alone still shows its help.
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"fs"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "Available Commands")
+}
+
+// TestCheckExitStatus: nexus check can gate a script — 0 allowed, 1 denied
+// (the answer on stdout, nothing on stderr), 2 when it could not tell; and
+// its JSON always says "allowed".
+func TestCheckExitStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	code, _, errOut := cli(p.url, key, "admin", "user", "create", "bob")
+	require.Equal(t, 0, code, errOut)
+
+	code, out, errOut := cli(p.url, key, "check", "zone:default", "manage")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "allowed\n", out)
+
+	code, out, errOut = cli(p.url, key, "check", "zone:default", "manage", "user:bob")
+	require.Equal(t, 1, code, "denied")
+	require.Equal(t, "denied\n", out)
+	require.Empty(t, errOut)
+
+	code, out, _ = cli(p.url, key, "--json", "check", "zone:default", "manage", "user:bob")
+	require.Equal(t, 1, code)
+	var answer map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &answer), out)
+	require.Equal(t, false, answer["allowed"], "the JSON of a denial says so: %s", out)
+
+	code, out, errOut = cli(p.url, key, "check", "/no/such/file", "read")
+	require.Equal(t, 2, code, "an error is neither allowed nor denied: %s", out)
+	require.Empty(t, out)
+	require.True(t, strings.HasPrefix(errOut, "nexus: "), errOut)
+
+	code, _, errOut = cli(p.url, "nx_bogus", "check", "zone:default", "manage")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "unauthenticated")
 }

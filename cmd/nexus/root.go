@@ -12,7 +12,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// exitError carries an exit status and a message already fit for stderr.
+// exitError carries an exit status and a message already fit for stderr
+// (none: the command has said all it had to, as check's "denied").
 type exitError struct {
 	code int
 	msg  string
@@ -27,11 +28,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "nexus: "+describe(err))
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "nexus: "+ee.msg)
+		}
 		return ee.code
 	}
+	fmt.Fprintln(stderr, "nexus: "+describe(err))
 	return 1
 }
 
@@ -96,7 +100,33 @@ used if it exists.`,
 		newSearchCmd(cl),
 		newMemoryCmd(cl),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (nexus, nexus fs, nexus admin user, ...) fail on a word that is none of
+// them, with a suggestion, instead of printing its help and exiting 0 —
+// which a script would take for success. Alone, it prints its help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return &exitError{code: 1, msg: msg + " (" + cmd.CommandPath() + " --help lists them)"}
+	}
 }
 
 func envOr(key, def string) string {
