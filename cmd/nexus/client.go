@@ -28,6 +28,16 @@ type client struct {
 	errOut     io.Writer
 }
 
+// base is the server's URL without a trailing /; one given without a
+// scheme (127.0.0.1:8080) is taken as http, as curl takes it.
+func (c *client) base() string {
+	u := strings.TrimRight(c.url, "/")
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	return u
+}
+
 func (c *client) key() string {
 	if c.token != "" {
 		return c.token
@@ -75,7 +85,7 @@ func (c *client) options() []connect.ClientOption {
 func (c *client) httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }
 
 func (c *client) identity() nexusv1connect.IdentityServiceClient {
-	return nexusv1connect.NewIdentityServiceClient(c.httpClient(), strings.TrimRight(c.url, "/"), c.options()...)
+	return nexusv1connect.NewIdentityServiceClient(c.httpClient(), c.base(), c.options()...)
 }
 
 // printJSON prints m as JSON; it returns false when --json is not set.

@@ -12,7 +12,7 @@ import (
 )
 
 func (c *client) search() nexusv1connect.SearchServiceClient {
-	return nexusv1connect.NewSearchServiceClient(c.httpClient(), strings.TrimRight(c.url, "/"), c.options()...)
+	return nexusv1connect.NewSearchServiceClient(c.httpClient(), c.base(), c.options()...)
 }
 
 // marked renders a snippet on one line with [brackets] around its matches.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,17 +27,20 @@ import (
 const transferChunk = 8 << 20
 
 func (c *client) files() nexusv1connect.FileServiceClient {
-	return nexusv1connect.NewFileServiceClient(c.httpClient(), strings.TrimRight(c.url, "/"), c.options()...)
+	return nexusv1connect.NewFileServiceClient(c.httpClient(), c.base(), c.options()...)
 }
 
 func newFsCmd(cl *client) *cobra.Command {
 	fs := &cobra.Command{Use: "fs", Short: "Work with files and folders: ls, stat, cat, put, get, mkdir, rm, mv, cp, versions, restore"}
 	var long bool
 	ls := &cobra.Command{
-		Use:   "ls PATH",
-		Short: "List a folder (folders end with /)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "ls [PATH]",
+		Short: "List a folder, / when none is given (folders end with /)",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"/"}
+			}
 			var tw *tabwriter.Writer
 			if long && !cl.json {
 				tw = cl.table("KIND", "SIZE", "VERSION", "MODIFIED", "BY", "NAME")
@@ -107,9 +113,16 @@ func newFsCmd(cl *client) *cobra.Command {
 	put := &cobra.Command{
 		Use:   "put LOCAL PATH",
 		Short: "Upload a local file (- for stdin); missing folders are created",
-		Args:  cobra.ExactArgs(2),
+		Long: `Upload a local file (- for stdin) to PATH; missing folders are created.
+As with cp, a PATH that ends with / or names a folder gets the file under
+its own name: nexus fs put notes.md /docs/ writes /docs/notes.md.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := cl.upload(cmd.Context(), args[0], args[1], !noParents, expect)
+			dst, err := cl.uploadPath(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			e, err := cl.upload(cmd.Context(), args[0], dst, !noParents, expect)
 			if err != nil {
 				return err
 			}
@@ -124,24 +137,32 @@ func newFsCmd(cl *client) *cobra.Command {
 
 	get := &cobra.Command{
 		Use:   "get PATH LOCAL",
-		Short: "Download a file to a local path (- for stdout)",
+		Short: "Download a file to a local path (- for stdout; into LOCAL if it is a directory)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[1] == "-" {
 				return cl.download(cmd.Context(), args[0], cl.out, 0)
 			}
-			return cl.downloadTo(cmd.Context(), args[0], args[1])
+			local := args[1]
+			if fi, err := os.Stat(local); (err == nil && fi.IsDir()) || strings.HasSuffix(local, string(os.PathSeparator)) {
+				local = filepath.Join(local, path.Base(args[0]))
+			}
+			return cl.downloadTo(cmd.Context(), args[0], local)
 		},
 	}
 
 	var parents bool
 	mkdir := &cobra.Command{
-		Use:   "mkdir [-p] PATH",
-		Short: "Create a folder",
-		Args:  cobra.ExactArgs(1),
+		Use:   "mkdir [-p] PATH...",
+		Short: "Create folders",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := cl.files().Mkdir(cmd.Context(), connect.NewRequest(&nexusv1.MkdirRequest{Path: args[0], Parents: parents}))
-			return err
+			for _, p := range args {
+				if _, err := cl.files().Mkdir(cmd.Context(), connect.NewRequest(&nexusv1.MkdirRequest{Path: p, Parents: parents})); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	mkdir.Flags().BoolVarP(&parents, "parents", "p", false, "create missing parents; an existing folder is fine")
@@ -257,9 +278,27 @@ func (c *client) download(ctx context.Context, p string, w io.Writer, _ int64) e
 	}
 }
 
-// downloadTo writes the file at p to a local file atomically.
+// uploadPath is where put writes local: dst, or dst/NAME when dst ends
+// with / or is a folder the caller can see.
+func (c *client) uploadPath(ctx context.Context, local, dst string) (string, error) {
+	into := strings.HasSuffix(dst, "/")
+	if !into {
+		resp, err := c.files().Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: dst}))
+		into = err == nil && resp.Msg.GetEntry().GetKind() == nexusv1.EntryKind_ENTRY_KIND_FOLDER
+	}
+	if !into {
+		return dst, nil
+	}
+	if local == "-" {
+		return "", fmt.Errorf("%s is a folder: give the file's name to upload stdin (%s/NAME)", dst, strings.TrimSuffix(dst, "/"))
+	}
+	return strings.TrimSuffix(dst, "/") + "/" + filepath.Base(local), nil
+}
+
+// downloadTo writes the file at p to a local file atomically, created as
+// cp creates one (0666 less the umask).
 func (c *client) downloadTo(ctx context.Context, p, local string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(local), "."+filepath.Base(local)+".part-*")
+	tmp, err := createPart(local)
 	if err != nil {
 		return err
 	}
@@ -272,6 +311,23 @@ func (c *client) downloadTo(ctx context.Context, p, local string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), local)
+}
+
+// createPart creates a new file beside local to download into, with mode
+// 0666 as the umask leaves it (os.CreateTemp would make it 0600).
+func createPart(local string) (*os.File, error) {
+	var err error
+	for range 10 {
+		var f *os.File
+		name := filepath.Join(filepath.Dir(local), "."+filepath.Base(local)+".part-"+strconv.FormatUint(rand.Uint64(), 36))
+		if f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+	}
+	return nil, err
 }
 
 // upload sends a local file: one Write when small, else a chunked upload.

@@ -529,3 +529,59 @@ func TestCheckExitStatus(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "unauthenticated")
 }
+
+// TestFsCommandsBehaveLikeCp: the file commands take what cp, gsutil and
+// aws s3 users type — a folder as the destination of put and get, ls with
+// no argument, mkdir -p of several folders, a server URL without a scheme —
+// and downloads are created as cp creates files, not private.
+func TestFsCommandsBehaveLikeCp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	local := t.TempDir()
+	notes := filepath.Join(local, "notes.md")
+	require.NoError(t, os.WriteFile(notes, []byte("hello\n"), 0o644))
+	ok := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(p.url, key, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		return out
+	}
+
+	ok("fs", "mkdir", "-p", "/docs", "/team/a", "/team/b")
+	require.Equal(t, "docs/\nteam/\n", ok("fs", "ls"), "ls alone lists /")
+	require.Equal(t, "a/\nb/\n", ok("fs", "ls", "/team"))
+
+	ok("fs", "put", notes, "/docs/") // into a folder, by its trailing /
+	ok("fs", "put", notes, "/team/a") // into a folder that exists
+	require.Equal(t, "notes.md\n", ok("fs", "ls", "/docs"))
+	require.Equal(t, "notes.md\n", ok("fs", "ls", "/team/a"))
+	ok("fs", "put", notes, "/docs/renamed.md") // a file path stays a file path
+	require.Equal(t, "notes.md\nrenamed.md\n", ok("fs", "ls", "/docs"))
+	code, _, errOut := cli(p.url, key, "fs", "put", "-", "/docs/")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "give the file's name")
+
+	dl := filepath.Join(t.TempDir(), "dl")
+	require.NoError(t, os.Mkdir(dl, 0o755))
+	ok("fs", "get", "/docs/notes.md", dl) // into a directory
+	got, err := os.ReadFile(filepath.Join(dl, "notes.md"))
+	require.NoError(t, err)
+	require.Equal(t, "hello\n", string(got))
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	fi, err := os.Stat(filepath.Join(dl, "notes.md"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o666&^umask), fi.Mode().Perm(), "created as cp creates files")
+	entries, err := os.ReadDir(dl)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no .part file left behind")
+
+	// A URL without a scheme is http.
+	code, out, errOut := cli(strings.TrimPrefix(p.url, "http://"), key, "fs", "ls", "/docs")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "notes.md\nrenamed.md\n", out)
+}

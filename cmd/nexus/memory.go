@@ -14,7 +14,7 @@ import (
 )
 
 func (c *client) memory() nexusv1connect.MemoryServiceClient {
-	return nexusv1connect.NewMemoryServiceClient(c.httpClient(), strings.TrimRight(c.url, "/"), c.options()...)
+	return nexusv1connect.NewMemoryServiceClient(c.httpClient(), c.base(), c.options()...)
 }
 
 var memoryScopes = map[string]nexusv1.MemoryScope{

@@ -23,7 +23,7 @@ import (
 // importBatch is how many relationships one message of an import carries.
 const importBatch = 1000
 
-func (c *client) spiceURL(procedure string) string { return strings.TrimRight(c.url, "/") + procedure }
+func (c *client) spiceURL(procedure string) string { return c.base() + procedure }
 
 // streamClient has no overall timeout: an import or export lasts as long as
 // its data.

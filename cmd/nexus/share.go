@@ -14,7 +14,7 @@ import (
 )
 
 func (c *client) sharing() nexusv1connect.ShareServiceClient {
-	return nexusv1connect.NewShareServiceClient(c.httpClient(), strings.TrimRight(c.url, "/"), c.options()...)
+	return nexusv1connect.NewShareServiceClient(c.httpClient(), c.base(), c.options()...)
 }
 
 var roles = map[string]nexusv1.Role{
