@@ -15,7 +15,7 @@ export GOTOOLCHAIN ?= auto
 all: build
 
 build:
-	$(GO) build -o $(BIN)/nexus ./cmd/nexus
+	$(GO) build -buildvcs=auto -o $(BIN)/nexus ./cmd/nexus
 
 ## run: start Nexus on the embedded default (data in ./nexus-data, port 8080)
 run: build

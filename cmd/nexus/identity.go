@@ -242,7 +242,7 @@ func newKeyCmd(cl *client) *cobra.Command {
 	}
 	create.Flags().StringVar(&user, "user", "", "user name or zone/name (default: the caller)")
 	create.Flags().StringVar(&description, "description", "", "what the key is for")
-	create.Flags().DurationVar(&expires, "expires", 0, "lifetime, such as 720h (default: never expires)")
+	create.Flags().Var((*days)(&expires), "expires", "lifetime, such as 30d, 2w or 720h (default: never expires)")
 	create.Flags().StringArrayVar(&scopes, "scope", nil, "make a service key for the SpiceDB API (operators only): check (read-only), write (every service definition) or write:PREFIX/ (only definitions named PREFIX/..., such as write:billing/; repeatable)")
 	revoke := &cobra.Command{
 		Use:   "revoke KEY-ID",

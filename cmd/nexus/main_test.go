@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/internal/server"
 )
 
 // The test binary doubles as the nexus binary: with NEXUS_TEST_MAIN=1 it
@@ -486,6 +488,11 @@ func TestUnknownSubcommandsFail(t *testing.T) {
 		require.Contains(t, errOut.String(), fmt.Sprintf("unknown command %q", c.unknown), "%v", c.args)
 		require.Contains(t, errOut.String(), c.suggest, "%v", c.args)
 	}
+	// --version says which build this is, as /metrics and the start log do.
+	var vout, verr bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"--version"}, &vout, &verr), verr.String())
+	require.Equal(t, "nexus "+server.Version()+"\n", vout.String())
+
 	// A group alone still shows its help.
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run(context.Background(), []string{"fs"}, &out, &errOut), errOut.String())
@@ -555,7 +562,7 @@ func TestFsCommandsBehaveLikeCp(t *testing.T) {
 	require.Equal(t, "docs/\nteam/\n", ok("fs", "ls"), "ls alone lists /")
 	require.Equal(t, "a/\nb/\n", ok("fs", "ls", "/team"))
 
-	ok("fs", "put", notes, "/docs/") // into a folder, by its trailing /
+	ok("fs", "put", notes, "/docs/")  // into a folder, by its trailing /
 	ok("fs", "put", notes, "/team/a") // into a folder that exists
 	require.Equal(t, "notes.md\n", ok("fs", "ls", "/docs"))
 	require.Equal(t, "notes.md\n", ok("fs", "ls", "/team/a"))

@@ -10,6 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+
+	"github.com/nexus-authz/nexus/internal/server"
 )
 
 // exitError carries an exit status and a message already fit for stderr
@@ -75,6 +77,8 @@ Client commands talk to --url (NEXUS_URL, default http://127.0.0.1:8080) with
 the API key in --token (NEXUS_TOKEN); without one, ./nexus-data/admin.key is
 used if it exists.`,
 	}
+	root.Version = server.Version()
+	root.SetVersionTemplate("nexus {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true

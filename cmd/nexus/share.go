@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -181,7 +182,7 @@ func newLinkCmd(cl *client) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&role, "role", "viewer", "viewer or editor")
-	create.Flags().DurationVar(&expires, "expires", 0, "lifetime, such as 24h (default: never expires)")
+	create.Flags().Var((*days)(&expires), "expires", "lifetime, such as 24h, 30d or 2w (default: never expires)")
 	create.Flags().StringVar(&password, "password", "", "ask openers for this password")
 	create.Flags().Int64Var(&maxUses, "max-uses", 0, "how many opens the link allows (default: unlimited)")
 
@@ -286,4 +287,54 @@ func newLinkCmd(cl *client) *cobra.Command {
 	}
 	link.AddCommand(create, open, revoke, ls, log)
 	return link
+}
+
+// days is a duration flag that also takes days (d) and weeks (w), as a
+// link's lifetime is said: 30d, 2w, 1d12h.
+type days time.Duration
+
+func (d *days) String() string { return time.Duration(*d).String() }
+func (d *days) Type() string   { return "duration" }
+
+func (d *days) Set(s string) error {
+	v, err := parseDays(s)
+	if err != nil {
+		return err
+	}
+	*d = days(v)
+	return nil
+}
+
+// parseDays parses a Go duration with d (24h) and w (7d) allowed as leading
+// units: "30d", "2w3d", "1d12h".
+func parseDays(s string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not a duration: use a number with a unit, such as 30d, 2w or 24h", s)
+	if s == "" {
+		return 0, bad
+	}
+	var total time.Duration
+	rest := s
+	for _, u := range []struct {
+		suffix byte
+		unit   time.Duration
+	}{{'w', 7 * 24 * time.Hour}, {'d', 24 * time.Hour}} {
+		i := strings.IndexByte(rest, u.suffix)
+		if i < 0 {
+			continue
+		}
+		n, err := strconv.ParseUint(rest[:i], 10, 32)
+		if err != nil {
+			return 0, bad
+		}
+		total += time.Duration(n) * u.unit
+		rest = rest[i+1:]
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, bad
+		}
+		total += d
+	}
+	return total, nil
 }

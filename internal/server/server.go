@@ -143,7 +143,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 
 	if s.unlock, err = prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -374,7 +374,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// The search index catches up with changes queued before a crash, then
 	// follows every change.
 	go s.indexer.Run(maintCtx, time.Second)
-	s.log.Info("nexus serving", "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
+	s.log.Info("nexus serving", "version", Version(), "addr", "http://"+ln.Addr().String(), "data_dir", s.cfg.DataDir,
 		"allowed_origins", strings.Join(s.cfg.AllowedOrigins, ","))
 	select {
 	case err := <-errc:

@@ -218,6 +218,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		"nexus_rpc_duration_seconds_bucket",
 		"nexus_authz_engine_calls_total",
 		"nexus_authz_decisions_total",
+		`nexus_build_info{version="` + server.Version() + `"} 1`,
 	} {
 		require.Contains(t, string(b), m)
 	}
