@@ -493,6 +493,11 @@ func TestUnknownSubcommandsFail(t *testing.T) {
 	require.Equal(t, 0, run(context.Background(), []string{"--version"}, &vout, &verr), verr.String())
 	require.Equal(t, "nexus "+server.Version()+"\n", vout.String())
 
+	// Shell completion, as cobra generates it.
+	var cout, cerr bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"completion", "bash"}, &cout, &cerr), cerr.String())
+	require.Contains(t, cout.String(), "bash completion")
+
 	// A group alone still shows its help.
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run(context.Background(), []string{"fs"}, &out, &errOut), errOut.String())

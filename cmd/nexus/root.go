@@ -81,7 +81,6 @@ used if it exists.`,
 	root.SetVersionTemplate("nexus {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.CompletionOptions.DisableDefaultCmd = true
 	cl := &client{out: stdout, errOut: stderr}
 	root.PersistentFlags().StringVar(&cl.url, "url", envOr("NEXUS_URL", "http://127.0.0.1:8080"), "server URL (env NEXUS_URL)")
 	// No default from the environment: cobra prints a flag's default in

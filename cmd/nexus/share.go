@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
@@ -164,7 +169,11 @@ func newLinkCmd(cl *client) *cobra.Command {
 			if expires < 0 {
 				return fmt.Errorf("invalid_argument: --expires %s must not be negative", expires)
 			}
-			req := &nexusv1.CreateLinkRequest{Path: args[0], Role: r, Password: password, MaxUses: maxUses}
+			pw, err := linkPassword(cmd, password)
+			if err != nil {
+				return err
+			}
+			req := &nexusv1.CreateLinkRequest{Path: args[0], Role: r, Password: pw, MaxUses: maxUses}
 			if expires > 0 {
 				req.ExpiresIn = durationpb.New(expires)
 			}
@@ -183,7 +192,7 @@ func newLinkCmd(cl *client) *cobra.Command {
 	}
 	create.Flags().StringVar(&role, "role", "viewer", "viewer or editor")
 	create.Flags().Var((*days)(&expires), "expires", "lifetime, such as 24h, 30d or 2w (default: never expires)")
-	create.Flags().StringVar(&password, "password", "", "ask openers for this password")
+	create.Flags().StringVar(&password, "password", "", "ask openers for this password; - reads it from stdin (env NEXUS_LINK_PASSWORD)")
 	create.Flags().Int64Var(&maxUses, "max-uses", 0, "how many opens the link allows (default: unlimited)")
 
 	var openPassword, sub string
@@ -192,10 +201,14 @@ func newLinkCmd(cl *client) *cobra.Command {
 		Short: "Open a link (no API key needed): prints the file unchanged, or lists the folder",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := linkPassword(cmd, openPassword)
+			if err != nil {
+				return err
+			}
 			token := ""
 			for {
 				resp, err := cl.sharing().OpenLink(cmd.Context(), connect.NewRequest(&nexusv1.OpenLinkRequest{
-					Token: args[0], Password: openPassword, SubPath: sub, PageSize: 1000, PageToken: token,
+					Token: args[0], Password: pw, SubPath: sub, PageSize: 1000, PageToken: token,
 				}))
 				if err != nil {
 					return err
@@ -220,7 +233,7 @@ func newLinkCmd(cl *client) *cobra.Command {
 			}
 		},
 	}
-	open.Flags().StringVar(&openPassword, "password", "", "the link's password, if it has one")
+	open.Flags().StringVar(&openPassword, "password", "", "the link's password, if it has one; - reads it from stdin (env NEXUS_LINK_PASSWORD)")
 	open.Flags().StringVar(&sub, "path", "", "a path below the link's folder")
 
 	revoke := &cobra.Command{
@@ -337,4 +350,37 @@ func parseDays(s string) (time.Duration, error) {
 		total += d
 	}
 	return total, nil
+}
+
+// linkPassword is a link's password as given: --password - reads it from
+// stdin (a prompt without echo on a terminal, else its first line), and
+// without the flag NEXUS_LINK_PASSWORD is used, so that it need not be
+// on the command line, where shell history and ps show it.
+func linkPassword(cmd *cobra.Command, flag string) (string, error) {
+	switch flag {
+	case "":
+		return os.Getenv("NEXUS_LINK_PASSWORD"), nil
+	case "-":
+	default:
+		return flag, nil
+	}
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(cmd.ErrOrStderr(), "link password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("--password -: stdin gave no password")
+	}
+	return line, nil
 }

@@ -81,3 +81,48 @@ func TestShareTour(t *testing.T) {
 	ok(key, "share", "revoke", "/docs", "user:bob", "viewer")
 	fails(bob, "not_found", "fs", "cat", "/docs/readme.md")
 }
+
+// TestLinkPasswordsStayOffTheCommandLine: a link's password can come from
+// stdin (--password -) or NEXUS_LINK_PASSWORD instead of the command line,
+// where shell history and ps show it; the wrong one is still refused.
+func TestLinkPasswordsStayOffTheCommandLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	code, _, errOut := cli(p.url, key, "fs", "mkdir", "/docs")
+	require.Equal(t, 0, code, errOut)
+
+	withStdin := func(input string, args ...string) (int, string, string) {
+		t.Helper()
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		_, err = w.WriteString(input)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		old := os.Stdin
+		os.Stdin = r
+		defer func() { os.Stdin = old; r.Close() }()
+		return cli(p.url, key, args...)
+	}
+	code, token, errOut := withStdin("from-stdin\n", "share", "link", "create", "/docs", "--password", "-")
+	require.Equal(t, 0, code, errOut)
+	token = strings.TrimSpace(token)
+
+	// The right password from the environment opens it; none, or a wrong
+	// one from stdin, does not.
+	code, _, errOut = cli(p.url, "", "share", "link", "open", token)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "password required")
+	t.Setenv("NEXUS_LINK_PASSWORD", "from-stdin")
+	code, _, errOut = cli(p.url, "", "share", "link", "open", token)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = withStdin("guess\n", "share", "link", "open", token, "--password", "-")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "wrong password")
+	code, _, errOut = withStdin("", "share", "link", "open", token, "--password", "-")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "stdin gave no password")
+}
