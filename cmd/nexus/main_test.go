@@ -597,3 +597,42 @@ func TestFsCommandsBehaveLikeCp(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "notes.md\nrenamed.md\n", out)
 }
+
+// TestErrorsNameTheCommandToUse: errors whose API message names a request
+// field tell a CLI user the command or flag instead.
+func TestErrorsNameTheCommandToUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	code, _, errOut := cli(p.url, key, "fs", "mkdir", "-p", "/a/b")
+	require.Equal(t, 0, code, errOut)
+	for _, c := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"fs", "rm", "/a"}, "nexus fs rm -r"},
+		{[]string{"fs", "cat", "/a"}, "nexus fs ls"},
+		{[]string{"fs", "mkdir", "/x/y"}, "nexus fs mkdir -p"},
+		{[]string{"fs", "put", "--no-parents", "-", "/x/y.txt"}, "leave out --no-parents"},
+	} {
+		code, _, errOut := cli(p.url, key, c.args...)
+		require.NotEqual(t, 0, code, "%v", c.args)
+		require.Contains(t, errOut, c.hint, "%v", c.args)
+		require.NotContains(t, errOut, "recursive\n", "%v", c.args)
+		require.NotContains(t, errOut, "create_parents", "%v", c.args)
+	}
+
+	// With --json, an error is JSON too, on stderr, and the status stays.
+	code, out, errOut := cli(p.url, key, "--json", "fs", "cat", "/nope")
+	require.Equal(t, 1, code)
+	require.Empty(t, out)
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(errOut), &e), errOut)
+	require.Equal(t, "not_found", e.Error.Code)
+	require.Contains(t, e.Error.Message, "/nope")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,15 +31,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	code, msg := 1, describe(err)
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.msg != "" {
-			fmt.Fprintln(stderr, "nexus: "+ee.msg)
-		}
-		return ee.code
+		code, msg = ee.code, ee.msg
 	}
-	fmt.Fprintln(stderr, "nexus: "+describe(err))
-	return 1
+	if msg == "" {
+		return code
+	}
+	if asJSON, _ := root.PersistentFlags().GetBool("json"); asJSON {
+		// {"error": {"code": "not_found", "message": "..."}}, one line.
+		kind, text := "error", msg
+		if k, rest, ok := strings.Cut(msg, ": "); ok && !strings.Contains(k, " ") {
+			kind, text = k, rest
+		}
+		b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": kind, "message": text}})
+		fmt.Fprintln(stderr, string(b))
+		return code
+	}
+	fmt.Fprintln(stderr, "nexus: "+msg)
+	return code
 }
 
 // describe renders an error as one line naming its code and what to do.
@@ -47,7 +59,7 @@ func describe(err error) string {
 	if !errors.As(err, &ce) {
 		return err.Error()
 	}
-	msg := ce.Message()
+	msg := inCLIWords(ce.Message())
 	switch ce.Code() {
 	case connect.CodeUnauthenticated:
 		return "unauthenticated: " + msg + " (set NEXUS_TOKEN or pass --token)"
@@ -63,6 +75,17 @@ func describe(err error) string {
 	}
 	return ce.Code().String() + ": " + msg
 }
+
+// cliWords turn the hints of the API's messages, which name request
+// fields, into the commands and flags a CLI user types.
+var cliWords = strings.NewReplacer(
+	"; delete with recursive", "; delete it with nexus fs rm -r",
+	"(create it, or pass create_parents)", "(create it with nexus fs mkdir -p, or leave out --no-parents)",
+	"(create it, or pass parents)", "(create it first: nexus fs mkdir -p)",
+	"Read takes a file (use List)", "list it with nexus fs ls",
+)
+
+func inCLIWords(msg string) string { return cliWords.Replace(msg) }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
