@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
@@ -32,7 +33,7 @@ func (c *client) files() nexusv1connect.FileServiceClient {
 
 func newFsCmd(cl *client) *cobra.Command {
 	fs := &cobra.Command{Use: "fs", Short: "Work with files and folders: ls, stat, cat, put, get, mkdir, rm, mv, cp, versions, restore"}
-	var long bool
+	var long, lsRecursive bool
 	ls := &cobra.Command{
 		Use:   "ls [PATH]",
 		Short: "List a folder, / when none is given (folders end with /)",
@@ -44,6 +45,27 @@ func newFsCmd(cl *client) *cobra.Command {
 			var tw *tabwriter.Writer
 			if long && !cl.json {
 				tw = cl.table("KIND", "SIZE", "VERSION", "MODIFIED", "BY", "NAME")
+			}
+			if lsRecursive {
+				err := cl.walk(cmd.Context(), args[0], func(rel string, e *nexusv1.Entry) error {
+					switch {
+					case cl.json:
+						b, err := protojson.Marshal(e)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintln(cl.out, string(b))
+					case tw != nil:
+						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), e.GetSize(), e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), rel)
+					default:
+						fmt.Fprintln(cl.out, rel)
+					}
+					return nil
+				})
+				if err == nil && tw != nil {
+					err = tw.Flush()
+				}
+				return err
 			}
 			token := ""
 			for {
@@ -81,6 +103,7 @@ func newFsCmd(cl *client) *cobra.Command {
 		},
 	}
 	ls.Flags().BoolVarP(&long, "long", "l", false, "show kind, size, version and modification")
+	ls.Flags().BoolVarP(&lsRecursive, "recursive", "R", false, "list everything below, as paths relative to PATH (--json: one entry a line)")
 
 	stat := &cobra.Command{
 		Use:   "stat PATH",
@@ -108,7 +131,7 @@ func newFsCmd(cl *client) *cobra.Command {
 		},
 	}
 
-	var noParents bool
+	var noParents, putRecursive bool
 	var expect int64
 	put := &cobra.Command{
 		Use:   "put LOCAL PATH",
@@ -118,6 +141,16 @@ As with cp, a PATH that ends with / or names a folder gets the file under
 its own name: nexus fs put notes.md /docs/ writes /docs/notes.md.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fi, err := os.Stat(args[0]); err == nil && fi.IsDir() {
+				if !putRecursive {
+					return fmt.Errorf("%s is a directory: put -r uploads it and everything in it", args[0])
+				}
+				n, err := cl.putTree(cmd.Context(), args[0], args[1], expect)
+				if err == nil {
+					fmt.Fprintf(cl.errOut, "%d files uploaded\n", n)
+				}
+				return err
+			}
 			dst, err := cl.uploadPath(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
@@ -133,8 +166,10 @@ its own name: nexus fs put notes.md /docs/ writes /docs/notes.md.`,
 		},
 	}
 	put.Flags().BoolVar(&noParents, "no-parents", false, "fail if the parent folder does not exist")
+	put.Flags().BoolVarP(&putRecursive, "recursive", "r", false, "upload a directory and everything in it")
 	put.Flags().Int64Var(&expect, "expect-version", 0, "write only if the file is at this version (-1: only if it does not exist)")
 
+	var getRecursive bool
 	get := &cobra.Command{
 		Use:   "get PATH LOCAL",
 		Short: "Download a file to a local path (- for stdout; into LOCAL if it is a directory)",
@@ -143,6 +178,13 @@ its own name: nexus fs put notes.md /docs/ writes /docs/notes.md.`,
 			if args[1] == "-" {
 				return cl.download(cmd.Context(), args[0], cl.out, 0)
 			}
+			if getRecursive {
+				n, err := cl.getTree(cmd.Context(), args[0], args[1])
+				if err == nil {
+					fmt.Fprintf(cl.errOut, "%d files downloaded\n", n)
+				}
+				return err
+			}
 			local := args[1]
 			if fi, err := os.Stat(local); (err == nil && fi.IsDir()) || strings.HasSuffix(local, string(os.PathSeparator)) {
 				local = filepath.Join(local, path.Base(args[0]))
@@ -150,6 +192,8 @@ its own name: nexus fs put notes.md /docs/ writes /docs/notes.md.`,
 			return cl.downloadTo(cmd.Context(), args[0], local)
 		},
 	}
+
+	get.Flags().BoolVarP(&getRecursive, "recursive", "r", false, "download a folder and everything in it")
 
 	var parents bool
 	mkdir := &cobra.Command{

@@ -636,3 +636,54 @@ func TestErrorsNameTheCommandToUse(t *testing.T) {
 	require.Equal(t, "not_found", e.Error.Code)
 	require.Contains(t, e.Error.Message, "/nope")
 }
+
+// TestRecursiveFsCommands: put -r, ls -R and get -r copy a tree as cp -r
+// does, byte for byte, into a folder that exists or as a new one.
+func TestRecursiveFsCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	p := serve(t, dir)
+	key := adminKey(t, dir)
+	ok := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(p.url, key, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		return out
+	}
+	src := filepath.Join(t.TempDir(), "proj")
+	files := map[string]string{"a.txt": "a\n", "sub/b.txt": "b\n", "sub/deep/c.txt": "c\n"}
+	for rel, body := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(src, rel)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(src, rel), []byte(body), 0o644))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(src, "empty"), 0o755))
+
+	code, _, errOut := cli(p.url, key, "fs", "put", src, "/")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "put -r")
+
+	ok("fs", "mkdir", "/backup")
+	ok("fs", "put", "-r", src, "/backup") // a folder that exists: into it
+	ok("fs", "put", "-r", src, "/copy")   // a new name: the tree becomes it
+	tree := "a.txt\nempty/\nsub/\nsub/b.txt\nsub/deep/\nsub/deep/c.txt\n"
+	require.Equal(t, tree, ok("fs", "ls", "-R", "/backup/proj"))
+	require.Equal(t, tree, ok("fs", "ls", "-R", "/copy"))
+	require.Equal(t, "proj/\nproj/a.txt\nproj/empty/\nproj/sub/\nproj/sub/b.txt\nproj/sub/deep/\nproj/sub/deep/c.txt\n", ok("fs", "ls", "-R", "/backup"))
+
+	out := filepath.Join(t.TempDir(), "out")
+	ok("fs", "get", "-r", "/copy", out) // a new directory
+	for rel, body := range files {
+		got, err := os.ReadFile(filepath.Join(out, rel))
+		require.NoError(t, err, rel)
+		require.Equal(t, body, string(got), rel)
+	}
+	fi, err := os.Stat(filepath.Join(out, "empty"))
+	require.NoError(t, err)
+	require.True(t, fi.IsDir(), "empty folders come too")
+	ok("fs", "get", "-r", "/copy", out) // it exists now: into it
+	got, err := os.ReadFile(filepath.Join(out, "copy", "sub", "deep", "c.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "c\n", string(got))
+}
