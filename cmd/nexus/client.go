@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -93,9 +92,7 @@ func (c *client) printJSON(m proto.Message) bool {
 	if !c.json {
 		return false
 	}
-	// Every field, zero or not: a script reads "allowed": false, not a
-	// missing key.
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(m)
+	b, err := cliJSON(m)
 	if err != nil {
 		fmt.Fprintln(c.errOut, "nexus: cannot print JSON:", err)
 		return true

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +19,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
@@ -50,11 +51,15 @@ func newFsCmd(cl *client) *cobra.Command {
 				err := cl.walk(cmd.Context(), args[0], func(rel string, e *nexusv1.Entry) error {
 					switch {
 					case cl.json:
-						b, err := protojson.Marshal(e)
+						b, err := cliJSON(e)
 						if err != nil {
 							return err
 						}
-						fmt.Fprintln(cl.out, string(b))
+						var line bytes.Buffer
+						if err := json.Compact(&line, b); err != nil {
+							return err
+						}
+						fmt.Fprintln(cl.out, line.String())
 					case tw != nil:
 						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), e.GetSize(), e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), rel)
 					default:

@@ -175,10 +175,10 @@ func TestPostgresTwoNodesAreOneService(t *testing.T) {
 	code, out, errOut = cli(b.url, key, "--json", "fs", "stat", "/docs/contended.md")
 	require.Equal(t, 0, code, errOut)
 	var st struct {
-		Entry struct{ Version string }
+		Entry struct{ Version int64 }
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
-	require.Equal(t, fmt.Sprint(oks), st.Entry.Version, "one version per successful write")
+	require.Equal(t, int64(oks), st.Entry.Version, "one version per successful write")
 
 	// Restart node a: everything is in the database.
 	a.kill()
