@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,14 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	local := filepath.Join(t.TempDir(), "q4-report.txt")
 	require.NoError(t, os.WriteFile(local, []byte("Q4: revenue up, costs down.\n"), 0o600))
+	// Past one call's limit once base64'd (16 MiB): the console uploads it
+	// in chunks.
+	bigData := make([]byte, 13<<20)
+	for i := range bigData {
+		bigData[i] = byte(i * 7 % 251)
+	}
+	big := filepath.Join(t.TempDir(), "big.bin")
+	require.NoError(t, os.WriteFile(big, bigData, 0o600))
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -117,6 +126,34 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#upload button")),
 		hasEntry("q4-report.txt"),
 	))
+
+	// A file too big for one call, its size as people read it; renamed,
+	// then deleted, each after the console asks (answered here).
+	require.NoError(t, chromedp.Do(bctx,
+		step("upload big", chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{big})),
+		chromedp.Click(chromedp.CSS("#upload button")),
+		hasEntry("big.bin"),
+	))
+	sizes, err := texts(`#entries tr.file td:nth-child(2)`)
+	require.NoError(t, err)
+	require.Contains(t, sizes, "13.0 MiB")
+	require.Contains(t, sizes, "28 bytes")
+	files := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	read, err := files.Read(ctx, connect.NewRequest(&nexusv1.ReadRequest{Path: "/reports/big.bin", Offset: 5 << 20, Length: 64}))
+	require.NoError(t, err)
+	require.Equal(t, int64(13<<20), read.Msg.GetEntry().GetSize())
+	require.Equal(t, bigData[5<<20:5<<20+64], read.Msg.GetData(), "the chunks were put together in order")
+	require.NoError(t, chromedp.Do(bctx,
+		step("rename", chromedp.Evaluate[chromedp.Void](`window.prompt = () => 'huge.bin'`)),
+		chromedp.Click(chromedp.Search(`//tr[td/button[text()="big.bin"]]//button[text()="Rename…"]`)),
+		hasEntry("huge.bin"),
+		step("delete", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`)),
+		chromedp.Click(chromedp.Search(`//tr[td/button[text()="huge.bin"]]//button[text()="Delete…"]`)),
+		wait(`document.querySelector('#status').textContent === 'Deleted /reports/huge.bin'`),
+	))
+	_, err = files.Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: "/reports/huge.bin"}))
+	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "deleted: %v", err)
+
 	listed, err := texts("#entries button.link")
 	require.NoError(t, err)
 	require.Equal(t, []string{"drafts/", "q4-report.txt"}, listed)
@@ -132,15 +169,23 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("share-subject"), "user:bob"),
 		chromedp.Click(chromedp.CSS(`#share button[type="submit"]`)),
 		wait(`document.querySelector('#share-result').textContent.includes('user:bob is viewer')`),
+		chromedp.SendKeys(chromedp.ID("share-link-password"), "pw1"),
+		chromedp.SetValue(chromedp.ID("share-link-expires"), "86400s"),
 		chromedp.Click(chromedp.ID("share-link")),
-		wait(`document.querySelector('#share-result').textContent.startsWith('Link token (shown once')`),
+		wait(`document.querySelector('#share-result').textContent.startsWith('Link (shown once')`),
 	))
 	result, err := chromedp.Run(bctx, chromedp.TextContent(chromedp.ID("share-result")))
 	require.NoError(t, err)
-	token := strings.Fields(strings.TrimPrefix(result, "Link token (shown once; store it now): "))[0]
-	opened, err := nexusv1connect.NewShareServiceClient(http.DefaultClient, r.url).OpenLink(ctx,
-		connect.NewRequest(&nexusv1.OpenLinkRequest{Token: token}))
+	linkURL := strings.Fields(strings.TrimPrefix(result, "Link (shown once; store it now): "))[0]
+	require.True(t, strings.HasPrefix(linkURL, r.url+"/#link="), result)
+	token, err := url.QueryUnescape(strings.TrimPrefix(linkURL, r.url+"/#link="))
+	require.NoError(t, err)
+	links := nexusv1connect.NewShareServiceClient(http.DefaultClient, r.url)
+	_, err = links.OpenLink(ctx, connect.NewRequest(&nexusv1.OpenLinkRequest{Token: token}))
+	require.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "the console's link asks for its password: %v", err)
+	opened, err := links.OpenLink(ctx, connect.NewRequest(&nexusv1.OpenLinkRequest{Token: token, Password: "pw1"}))
 	require.NoError(t, err, "the link the console made opens")
+	require.NotNil(t, opened.Msg.GetEntry())
 	require.Equal(t, "Q4: revenue up, costs down.\n", string(opened.Msg.GetData()))
 
 	// Bob: exactly that file, and nothing else.
@@ -178,4 +223,31 @@ func TestConsoleInBrowser(t *testing.T) {
 	filesHidden, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#files-view').hidden`))
 	require.NoError(t, err)
 	require.True(t, filesHidden)
+
+	// The link in a browser, signed out: its password asked for, a wrong
+	// one refused, the right one showing the file to download.
+	require.NoError(t, chromedp.Do(bctx,
+		step("blank", chromedp.Navigate("about:blank")),
+		step("open the link", chromedp.Navigate(linkURL)),
+		chromedp.WaitVisible(chromedp.ID("link-password")),
+		chromedp.SendKeys(chromedp.ID("link-password"), "nope\r"),
+		wait(`!document.querySelector('#error').hidden && document.querySelector('#error').textContent.includes('wrong password')`),
+		chromedp.SetValue(chromedp.ID("link-password"), "pw1"),
+		chromedp.Click(chromedp.CSS("#link-password-form button")),
+		wait(`[...document.querySelectorAll('#link-entries button')].some(b => b.textContent === 'Download q4-report.txt')`),
+		chromedp.Click(chromedp.Search(`//ul[@id="link-entries"]//button[text()="Download q4-report.txt"]`)),
+		wait(`document.querySelector('#status').textContent === 'Downloaded q4-report.txt (28 bytes)'`),
+	), "the page said: %s", pageText(bctx))
+	signinHidden, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#signin-view').hidden && document.querySelector('#files-view').hidden`))
+	require.NoError(t, err)
+	require.True(t, signinHidden, "a link's page shows the link, not the console")
+}
+
+// pageText is what the page shows, for a failure's message.
+func pageText(ctx context.Context) string {
+	txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return txt
 }

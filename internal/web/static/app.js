@@ -16,9 +16,12 @@ class ApiError extends Error {
 async function call(service, method, body) {
   let resp;
   try {
+    const headers = { 'Content-Type': 'application/json' };
+    const key = sessionStorage.getItem(KEY);
+    if (key) headers['Authorization'] = 'Bearer ' + key; // a link needs none
     resp = await fetch(`/nexus.v1.${service}/${method}`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + (sessionStorage.getItem(KEY) || '') },
+      headers,
       body: JSON.stringify(body || {}),
     });
   } catch (e) {
@@ -88,6 +91,16 @@ function fromBase64(b64) {
 }
 
 function fmtTime(ts) { return ts ? new Date(ts).toLocaleString() : ''; }
+
+// fmtSize says a size as people read it: 999 bytes, 1.5 KiB, 20.0 MiB.
+function fmtSize(n) {
+  n = Number(n || 0);
+  if (n < 1024) return n + (n === 1 ? ' byte' : ' bytes');
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let u = -1;
+  do { n /= 1024; u++; } while (n >= 1024 && u < units.length - 1);
+  return n.toFixed(1) + ' ' + units[u];
+}
 function isFolder(e) { return e.kind === 'ENTRY_KIND_FOLDER'; }
 
 async function signIn(key) {
@@ -136,15 +149,38 @@ async function openFolder(path) {
     open.addEventListener('click', () => run(() => (isFolder(e) ? openFolder(e.path) : download(e.path, e.name))));
     const share = el('button', { type: 'button', textContent: 'Share…' });
     share.addEventListener('click', () => openShare(e.path));
+    const rename = el('button', { type: 'button', textContent: 'Rename…' });
+    rename.addEventListener('click', () => run(() => renameEntry(e)));
+    const del = el('button', { type: 'button', textContent: 'Delete…' });
+    del.addEventListener('click', () => run(() => deleteEntry(e)));
     body.append(el('tr', { className: isFolder(e) ? 'folder' : 'file' },
       el('td', {}, open),
-      el('td', { textContent: isFolder(e) ? '' : (e.size || '0') }),
+      el('td', { textContent: isFolder(e) ? '' : fmtSize(e.size), title: isFolder(e) ? '' : (e.size || '0') + ' bytes' }),
       el('td', { textContent: isFolder(e) ? '' : (e.version || '') }),
       el('td', { textContent: fmtTime(e.modifiedAt) }),
-      el('td', {}, share)));
+      el('td', { className: 'actions' }, share, rename, del)));
   }
   $('empty').hidden = entries.length > 0;
   say(`${path}: ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`);
+}
+
+// renameEntry renames or moves e: a name stays in this folder, a path
+// starting with / moves it there.
+async function renameEntry(e) {
+  const to = prompt(`Rename or move ${e.path} to (a new name, or a path from /):`, e.name);
+  if (!to || to === e.name) return;
+  const dest = to.startsWith('/') ? to : join(cwd, to);
+  await call('FileService', 'Move', { source: e.path, destination: dest });
+  await openFolder(cwd);
+  say(`Moved ${e.path} to ${dest}`);
+}
+
+async function deleteEntry(e) {
+  const what = isFolder(e) ? `the folder ${e.path} and everything in it` : e.path;
+  if (!confirm(`Delete ${what}?`)) return;
+  await call('FileService', 'Delete', { path: e.path, recursive: isFolder(e) });
+  await openFolder(cwd);
+  say(`Deleted ${e.path}`);
 }
 
 function renderCrumbs() {
@@ -175,13 +211,106 @@ async function download(path, name) {
     offset += data.length;
     if (r.eof || data.length === 0) break;
   }
+  save(chunks, name);
+  say(`Downloaded ${path} (${offset} bytes)`);
+}
+
+// save hands bytes to the browser as a download named name.
+function save(chunks, name) {
   const url = URL.createObjectURL(new Blob(chunks));
   const a = el('a', { href: url, download: name });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
-  say(`Downloaded ${path} (${offset} bytes)`);
+}
+
+// Share links in the browser: the console's address with #link=TOKEN (a
+// fragment, which browsers never send to a server or in a Referer) opens
+// the link without an account — its folder listed, its files downloaded,
+// its password asked for when it has one.
+let link = { token: '', password: '' };
+
+function linkFromAddress() {
+  const m = location.hash.match(/^#link=([^&]+)/);
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
+async function openLink(sub) {
+  const children = [];
+  let r, pageToken = '';
+  try {
+    do {
+      r = await call('ShareService', 'OpenLink', { token: link.token, password: link.password, subPath: sub, pageSize: 1000, pageToken });
+      children.push(...(r.children || []));
+      pageToken = r.nextPageToken || '';
+    } while (pageToken);
+  } catch (err) {
+    if (err.code === 'permission_denied' && /password/.test(err.message)) {
+      $('link-password-form').hidden = false;
+      $('link-password').focus();
+      if (!link.password) { say('This link asks for a password.'); return; }
+    }
+    throw err;
+  }
+  $('link-password-form').hidden = true;
+  const e = r.entry || {};
+  renderLinkCrumbs(sub);
+  const list = $('link-entries');
+  list.replaceChildren();
+  if (!isFolder(e)) {
+    const name = e.name || sub.split('/').pop() || 'download';
+    const b = el('button', { type: 'button', textContent: 'Download ' + name });
+    const data = fromBase64(r.data);
+    b.addEventListener('click', () => { save([data], name); say(`Downloaded ${name} (${data.length} bytes)`); });
+    list.append(el('li', {}, b, el('span', { className: 'meta', textContent: ' ' + fmtSize(e.size) })));
+    say(`${name}: ${fmtSize(e.size)}`);
+    return;
+  }
+  for (const c of children) {
+    const path = (sub ? sub.replace(/\/$/, '') : '') + '/' + c.name;
+    const b = el('button', { type: 'button', className: 'link', textContent: c.name + (isFolder(c) ? '/' : '') });
+    b.addEventListener('click', () => run(() => openLink(path)));
+    list.append(el('li', {}, b, el('span', { className: 'meta', textContent: isFolder(c) ? '' : ' ' + fmtSize(c.size) })));
+  }
+  say(`${children.length} ${children.length === 1 ? 'entry' : 'entries'}`);
+}
+
+function renderLinkCrumbs(sub) {
+  const nav = $('link-crumbs');
+  nav.replaceChildren();
+  const top = el('button', { type: 'button', className: 'link', textContent: '(top of the link)' });
+  top.addEventListener('click', () => run(() => openLink('')));
+  nav.append(top);
+  let path = '';
+  for (const p of (sub || '').split('/').filter(Boolean)) {
+    path += '/' + p;
+    const target = path;
+    const b = el('button', { type: 'button', className: 'link', textContent: p });
+    b.addEventListener('click', () => run(() => openLink(target)));
+    nav.append(el('span', { textContent: ' / ' }), b);
+  }
+}
+
+// oneCallBytes is the largest file sent in one Write; past it the upload
+// goes in chunks (BeginUpload, AppendUpload, CommitUpload), as the server
+// takes at most 16 MiB in one message and base64 adds a third.
+const oneCallBytes = 4 << 20;
+
+async function upload(path, file) {
+  const mediaType = file.type || '';
+  if (file.size <= oneCallBytes) {
+    const data = toBase64(await file.arrayBuffer());
+    return (await call('FileService', 'Write', { path, data, mediaType })).entry;
+  }
+  const begin = await call('FileService', 'BeginUpload', { path, size: String(file.size), mediaType });
+  const chunk = Math.min(Number(begin.maxChunkBytes || oneCallBytes), oneCallBytes);
+  for (let off = 0; off < file.size; off += chunk) {
+    const part = await file.slice(off, off + chunk).arrayBuffer();
+    await call('FileService', 'AppendUpload', { uploadId: begin.uploadId, offset: String(off), data: toBase64(part) });
+    say(`Uploading ${path}: ${Math.round(100 * Math.min(off + chunk, file.size) / file.size)}%`);
+  }
+  return (await call('FileService', 'CommitUpload', { uploadId: begin.uploadId })).entry;
 }
 
 async function loadShared() {
@@ -231,11 +360,10 @@ document.addEventListener('DOMContentLoaded', () => {
       const file = $('upload-file').files[0];
       if (!file) throw new ApiError('invalid_argument', 'choose a file first');
       const path = join(cwd, file.name);
-      const data = toBase64(await file.arrayBuffer());
-      const r = await call('FileService', 'Write', { path, data, mediaType: file.type || '' });
+      const entry = await upload(path, file);
       $('upload-file').value = '';
       await openFolder(cwd);
-      say(`Uploaded ${path}: version ${r.entry.version}, ${r.entry.size || 0} bytes`);
+      say(`Uploaded ${path}: version ${entry.version}, ${fmtSize(entry.size)}`);
     });
   });
   $('share').addEventListener('submit', (ev) => {
@@ -248,11 +376,29 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   });
   $('share-link').addEventListener('click', () => run(async () => {
-    const r = await call('ShareService', 'CreateLink', { path: sharePath, role: 'ROLE_VIEWER' });
-    $('share-result').textContent = `Link token (shown once; store it now): ${r.token} — open it with: nexus share link open TOKEN`;
+    const req = { path: sharePath, role: 'ROLE_VIEWER' };
+    const password = $('share-link-password').value;
+    if (password) req.password = password;
+    if ($('share-link-expires').value) req.expiresIn = $('share-link-expires').value;
+    const r = await call('ShareService', 'CreateLink', req);
+    $('share-link-password').value = '';
+    const url = `${location.origin}/#link=${encodeURIComponent(r.token)}`;
+    $('share-result').textContent = `Link (shown once; store it now): ${url}` + (password ? ' — it asks for the password' : '');
   }));
+  $('link-password-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    link.password = $('link-password').value;
+    run(() => openLink(''));
+  });
   $('share-close').addEventListener('click', () => { $('share').hidden = true; });
 
+  link.token = linkFromAddress();
+  if (link.token) {
+    $('signin-view').hidden = true;
+    $('link-view').hidden = false;
+    run(() => openLink(''));
+    return;
+  }
   const key = sessionStorage.getItem(KEY);
   if (key) run(() => signIn(key));
   else $('key').focus();
