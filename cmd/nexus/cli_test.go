@@ -18,16 +18,32 @@ import (
 
 // The command line as a user meets it: help, typos, exit statuses, errors,
 // and file commands that behave as cp, ls and mkdir do.
-// TestHelpNeverShowsTheKey: a key in NEXUS_TOKEN is used by every command
-// but never printed by --help (cobra prints flag defaults there, and
-// help output ends up in terminals, screenshots and CI logs).
-func TestHelpNeverShowsTheKey(t *testing.T) {
+
+// asAdmin starts a server for a test that needs one (skipped with -short)
+// and returns it, the admin's key, and ok, which runs a client command as
+// the admin and fails the test unless it exits 0.
+func asAdmin(t *testing.T) (p *proc, key string, ok func(args ...string) string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("subprocess test")
 	}
 	dir := filepath.Join(t.TempDir(), "data")
-	p := serve(t, dir)
-	key := adminKey(t, dir)
+	p = serve(t, dir)
+	key = adminKey(t, dir)
+	ok = func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(p.url, key, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		return out
+	}
+	return p, key, ok
+}
+
+// TestHelpNeverShowsTheKey: a key in NEXUS_TOKEN is used by every command
+// but never printed by --help (cobra prints flag defaults there, and
+// help output ends up in terminals, screenshots and CI logs).
+func TestHelpNeverShowsTheKey(t *testing.T) {
+	p, key, _ := asAdmin(t)
 	t.Setenv("NEXUS_TOKEN", key)
 	for _, args := range [][]string{{"--help"}, {"fs", "ls", "--help"}, {"admin", "user", "create", "--help"}} {
 		var out, errOut bytes.Buffer
@@ -82,14 +98,8 @@ func TestUnknownSubcommandsFail(t *testing.T) {
 // (the answer on stdout, nothing on stderr), 2 when it could not tell; and
 // its JSON always says "allowed".
 func TestCheckExitStatus(t *testing.T) {
-	if testing.Short() {
-		t.Skip("subprocess test")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	p := serve(t, dir)
-	key := adminKey(t, dir)
-	code, _, errOut := cli(p.url, key, "admin", "user", "create", "bob")
-	require.Equal(t, 0, code, errOut)
+	p, key, ok := asAdmin(t)
+	ok("admin", "user", "create", "bob")
 
 	code, out, errOut := cli(p.url, key, "check", "zone:default", "manage")
 	require.Equal(t, 0, code, errOut)
@@ -121,21 +131,10 @@ func TestCheckExitStatus(t *testing.T) {
 // no argument, mkdir -p of several folders, a server URL without a scheme —
 // and downloads are created as cp creates files, not private.
 func TestFsCommandsBehaveLikeCp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("subprocess test")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	p := serve(t, dir)
-	key := adminKey(t, dir)
+	p, key, ok := asAdmin(t)
 	local := t.TempDir()
 	notes := filepath.Join(local, "notes.md")
 	require.NoError(t, os.WriteFile(notes, []byte("hello\n"), 0o644))
-	ok := func(args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(p.url, key, args...)
-		require.Equal(t, 0, code, "%v: %s", args, errOut)
-		return out
-	}
 
 	ok("fs", "mkdir", "-p", "/docs", "/team/a", "/team/b")
 	require.Equal(t, "docs/\nteam/\n", ok("fs", "ls"), "ls alone lists /")
@@ -175,14 +174,8 @@ func TestFsCommandsBehaveLikeCp(t *testing.T) {
 // TestErrorsNameTheCommandToUse: errors whose API message names a request
 // field tell a CLI user the command or flag instead.
 func TestErrorsNameTheCommandToUse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("subprocess test")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	p := serve(t, dir)
-	key := adminKey(t, dir)
-	code, _, errOut := cli(p.url, key, "fs", "mkdir", "-p", "/a/b")
-	require.Equal(t, 0, code, errOut)
+	p, key, ok := asAdmin(t)
+	ok("fs", "mkdir", "-p", "/a/b")
 	for _, c := range []struct {
 		args []string
 		hint string
@@ -214,18 +207,7 @@ func TestErrorsNameTheCommandToUse(t *testing.T) {
 // TestRecursiveFsCommands: put -r, ls -R and get -r copy a tree as cp -r
 // does, byte for byte, into a folder that exists or as a new one.
 func TestRecursiveFsCommands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("subprocess test")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	p := serve(t, dir)
-	key := adminKey(t, dir)
-	ok := func(args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(p.url, key, args...)
-		require.Equal(t, 0, code, "%v: %s", args, errOut)
-		return out
-	}
+	p, key, ok := asAdmin(t)
 	src := filepath.Join(t.TempDir(), "proj")
 	files := map[string]string{"a.txt": "a\n", "sub/b.txt": "b\n", "sub/deep/c.txt": "c\n"}
 	for rel, body := range files {
