@@ -154,6 +154,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	_, err = files.Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: "/reports/huge.bin"}))
 	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "deleted: %v", err)
 
+	// Versions: a second one written beside the console, the first
+	// restored from the console's list.
+	_, err = files.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: "/reports/q4-report.txt", Data: []byte("Q4: draft 2.\n")}))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(bctx,
+		step("versions", chromedp.Click(chromedp.Search(`//tr[td/button[text()="q4-report.txt"]]//button[text()="Versions…"]`))),
+		wait(`document.querySelectorAll('#versions-list li').length === 2`),
+		chromedp.Click(chromedp.Search(`//ul[@id="versions-list"]//button[text()="Restore"]`)),
+		wait(`document.querySelector('#status').textContent === "Restored /reports/q4-report.txt to version 1's content, as version 3"`),
+		wait(`document.querySelectorAll('#versions-list li').length === 3`),
+		chromedp.Click(chromedp.ID("versions-close")),
+	))
+	restored, err := files.Read(ctx, connect.NewRequest(&nexusv1.ReadRequest{Path: "/reports/q4-report.txt"}))
+	require.NoError(t, err)
+	require.Equal(t, "Q4: revenue up, costs down.\n", string(restored.Msg.GetData()))
+
+	// Search, once the index has the file (it follows writes within a
+	// second): the hit, with the matched word marked.
+	search := nexusv1connect.NewSearchServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	require.Eventually(t, func() bool {
+		res, err := search.Search(ctx, connect.NewRequest(&nexusv1.SearchRequest{Query: "revenue"}))
+		return err == nil && len(res.Msg.GetHits()) == 1
+	}, 20*time.Second, 50*time.Millisecond, "the search index never had the file")
+	require.NoError(t, chromedp.Do(bctx,
+		step("search", chromedp.SendKeys(chromedp.ID("search-query"), "revenue\r")),
+		wait(`[...document.querySelectorAll('#search-hits li button')].some(b => b.textContent === '/reports/q4-report.txt')`),
+	))
+	marks, err := texts("#search-hits mark")
+	require.NoError(t, err)
+	require.Equal(t, []string{"revenue"}, marks)
+
 	listed, err := texts("#entries button.link")
 	require.NoError(t, err)
 	require.Equal(t, []string{"drafts/", "q4-report.txt"}, listed)

@@ -149,6 +149,8 @@ async function openFolder(path) {
     open.addEventListener('click', () => run(() => (isFolder(e) ? openFolder(e.path) : download(e.path, e.name))));
     const share = el('button', { type: 'button', textContent: 'Share…' });
     share.addEventListener('click', () => openShare(e.path));
+    const versions = el('button', { type: 'button', textContent: 'Versions…' });
+    versions.addEventListener('click', () => run(() => showVersions(e.path)));
     const rename = el('button', { type: 'button', textContent: 'Rename…' });
     rename.addEventListener('click', () => run(() => renameEntry(e)));
     const del = el('button', { type: 'button', textContent: 'Delete…' });
@@ -158,10 +160,66 @@ async function openFolder(path) {
       el('td', { textContent: isFolder(e) ? '' : fmtSize(e.size), title: isFolder(e) ? '' : (e.size || '0') + ' bytes' }),
       el('td', { textContent: isFolder(e) ? '' : (e.version || '') }),
       el('td', { textContent: fmtTime(e.modifiedAt) }),
-      el('td', { className: 'actions' }, share, rename, del)));
+      el('td', { className: 'actions' }, share, ...(isFolder(e) ? [] : [versions]), rename, del)));
   }
   $('empty').hidden = entries.length > 0;
   say(`${path}: ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`);
+}
+
+// showVersions lists a file's versions, newest first, each older one with
+// a button that restores it (as a new version).
+async function showVersions(path) {
+  const r = await call('FileService', 'ListVersions', { path });
+  $('versions-path').textContent = path;
+  const list = $('versions-list');
+  list.replaceChildren();
+  (r.versions || []).forEach((v, i) => {
+    const text = `version ${v.version} · ${fmtSize(v.size)} · ${v.createdBy || ''} · ${fmtTime(v.createdAt)}` + (i === 0 ? ' (current)' : '');
+    const li = el('li', {}, el('span', { textContent: text }));
+    if (i > 0) {
+      const b = el('button', { type: 'button', textContent: 'Restore' });
+      b.addEventListener('click', () => run(async () => {
+        const res = await call('FileService', 'RestoreVersion', { path, version: String(v.version) });
+        await openFolder(cwd);
+        await showVersions(path);
+        say(`Restored ${path} to version ${v.version}'s content, as version ${res.entry.version}`);
+      }));
+      li.append(' ', b);
+    }
+    list.append(li);
+  });
+  $('versions').hidden = false;
+}
+
+// marked renders a snippet with its highlights (byte ranges of its UTF-8
+// text) in <mark>.
+function marked(snippet) {
+  const bytes = new TextEncoder().encode(snippet.text || '');
+  const dec = new TextDecoder();
+  const out = el('span', { className: 'snippet' });
+  let at = 0;
+  for (const h of snippet.highlights || []) {
+    const start = Number(h.start || 0), end = Number(h.end || 0);
+    if (start < at || end <= start) continue;
+    out.append(dec.decode(bytes.subarray(at, start)), el('mark', { textContent: dec.decode(bytes.subarray(start, end)) }));
+    at = end;
+  }
+  out.append(dec.decode(bytes.subarray(at)));
+  return out;
+}
+
+async function searchFiles(query) {
+  const r = await call('SearchService', 'Search', { query, pageSize: 20 });
+  const list = $('search-hits');
+  list.replaceChildren();
+  const hits = r.hits || [];
+  for (const h of hits) {
+    const e = h.entry || {};
+    const b = el('button', { type: 'button', className: 'link', textContent: e.path });
+    b.addEventListener('click', () => run(() => download(e.path, e.name)));
+    list.append(el('li', {}, b, el('div', { className: 'meta' }, marked(h.snippet || {}))));
+  }
+  say(`${hits.length} ${hits.length === 1 ? 'file matches' : 'files match'} "${query}"`);
 }
 
 // renameEntry renames or moves e: a name stays in this folder, a path
@@ -391,6 +449,11 @@ document.addEventListener('DOMContentLoaded', () => {
     run(() => openLink(''));
   });
   $('share-close').addEventListener('click', () => { $('share').hidden = true; });
+  $('versions-close').addEventListener('click', () => { $('versions').hidden = true; });
+  $('search').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(() => searchFiles($('search-query').value.trim()));
+  });
 
   link.token = linkFromAddress();
   if (link.token) {
