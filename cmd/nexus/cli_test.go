@@ -243,3 +243,25 @@ func TestRecursiveFsCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "c\n", string(got))
 }
+
+// TestRevokeAKeyByTheKeyItself: the key a script holds names itself for
+// revoke (its id is part of it); the output never repeats the secret, the
+// key stops working, and text that is not a whole key is refused.
+func TestRevokeAKeyByTheKeyItself(t *testing.T) {
+	p, key, ok := asAdmin(t)
+	ok("admin", "user", "create", "bob")
+	bob := strings.TrimSpace(ok("admin", "key", "create", "--user", "bob"))
+	ok("admin", "user", "create", "carol")
+	carol := strings.TrimSpace(ok("admin", "key", "create", "--user", "carol"))
+	out := ok("admin", "key", "revoke", bob)
+	require.True(t, strings.HasPrefix(out, "revoked key_"), out)
+	require.NotContains(t, out, bob, "the secret is not printed back")
+	code, _, errOut := cli(p.url, bob, "whoami")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "unauthenticated")
+	code, _, errOut = cli(p.url, carol, "whoami")
+	require.Equal(t, 0, code, "only that key: %s", errOut)
+	code, _, errOut = cli(p.url, key, "admin", "key", "revoke", "nx_short")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "not a whole Nexus key")
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
+	"github.com/nexus-authz/nexus/internal/identity"
 )
 
 func newWhoamiCmd(cl *client) *cobra.Command {
@@ -245,13 +246,21 @@ func newKeyCmd(cl *client) *cobra.Command {
 	create.Flags().Var((*days)(&expires), "expires", "lifetime, such as 30d, 2w or 720h (default: never expires)")
 	create.Flags().StringArrayVar(&scopes, "scope", nil, "make a service key for the SpiceDB API (operators only): check (read-only), write (every service definition) or write:PREFIX/ (only definitions named PREFIX/..., such as write:billing/; repeatable)")
 	revoke := &cobra.Command{
-		Use:   "revoke KEY-ID",
-		Short: "Revoke an API key by its id",
+		Use:   "revoke KEY-ID|KEY",
+		Short: "Revoke an API key by its id (key_…) or by the key itself (nx_…)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := cl.identity().RevokeAPIKey(cmd.Context(), connect.NewRequest(&nexusv1.RevokeAPIKeyRequest{Id: args[0]}))
+			id := args[0]
+			if strings.HasPrefix(id, "nx_") {
+				kid, ok := identity.KeyIDOf(id)
+				if !ok {
+					return fmt.Errorf("invalid_argument: that is not a whole Nexus key (nx_<id>_<secret>); give the key or its id (key_…, from nexus admin key ls)")
+				}
+				id = string(kid)
+			}
+			_, err := cl.identity().RevokeAPIKey(cmd.Context(), connect.NewRequest(&nexusv1.RevokeAPIKeyRequest{Id: id}))
 			if err == nil && !cl.json {
-				fmt.Fprintf(cl.out, "revoked %s\n", args[0])
+				fmt.Fprintf(cl.out, "revoked %s\n", id)
 			}
 			return err
 		},

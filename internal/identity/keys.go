@@ -47,6 +47,13 @@ func parseKey(s string) (KeyID, string, bool) {
 	return KeyID("key_" + id), secret, true
 }
 
+// KeyIDOf returns the id of a key given whole (nx_<id>_<secret>), so that
+// one can be named by the text its holder has; false if s is not one.
+func KeyIDOf(s string) (KeyID, bool) {
+	id, _, ok := parseKey(s)
+	return id, ok
+}
+
 func secretMatches(secret string, hash []byte) bool {
 	return subtle.ConstantTimeCompare(hashSecret(secret), hash) == 1
 }
