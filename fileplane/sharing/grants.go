@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -236,5 +238,7 @@ func (s *Service) explain(ctx context.Context, e paths.Entry, grants []Grant, co
 		}
 		out = append(out, UserAccess{Name: s.name(ctx, e.Zone, authz.Subject("user", u)), Permission: perm, Reasons: reasons[u]})
 	}
+	// By name: the engine's lookup comes in no particular order.
+	slices.SortFunc(out, func(a, b UserAccess) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadmeTourRunsAsWritten runs the README's five-minute tour — every
+// command of its first block, in one shell, in order — against a fresh
+// server, and compares what each prints with what the README shows under
+// it: "…" stands for anything, times and ids are the run's own, and runs
+// of spaces (table columns) count as one. A command the README shows
+// failing (its output a "nexus: " line) must fail; the others must
+// succeed, but for a check answering "denied" (status 1).
+func TestReadmeTourRunsAsWritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	steps := readmeTour(t)
+	require.Greater(t, len(steps), 30, "the tour was not found in the README")
+
+	work := t.TempDir()
+	p := serve(t, filepath.Join(work, "nexus-data"))
+	bin := filepath.Join(work, "bin")
+	require.NoError(t, os.Mkdir(bin, 0o755))
+	require.NoError(t, os.Symlink(os.Args[0], filepath.Join(bin, "nexus")))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "Makefile"), []byte("all:\n\ttrue\n"), 0o644))
+
+	sh := exec.Command("bash", "--noprofile", "--norc")
+	sh.Dir = work
+	sh.Env = append(os.Environ(), "NEXUS_TEST_MAIN=1", "NEXUS_URL="+p.url, "NEXUS_DATA_DIR="+filepath.Join(work, "nexus-data"),
+		"PATH="+bin+":"+os.Getenv("PATH"), "NEXUS_TOKEN=")
+	in, err := sh.StdinPipe()
+	require.NoError(t, err)
+	outPipe, err := sh.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, sh.Start())
+	t.Cleanup(func() { in.Close(); _ = sh.Wait() })
+	out := bufio.NewReader(outPipe)
+	_, err = io.WriteString(in, "exec 2>&1\n")
+	require.NoError(t, err)
+
+	run := func(cmd string) (string, string) {
+		_, err := fmt.Fprintf(in, "%s\necho \"@@rc=$?@@\"\n", cmd)
+		require.NoError(t, err)
+		var b strings.Builder
+		for {
+			line, err := out.ReadString('\n')
+			require.NoError(t, err, "the shell ended during %q: %s", cmd, b.String())
+			if rc, ok := strings.CutPrefix(strings.TrimSpace(line), "@@rc="); ok {
+				return b.String(), strings.TrimSuffix(rc, "@@")
+			}
+			b.WriteString(line)
+		}
+	}
+	for _, s := range steps {
+		got, rc := run(s.cmd)
+		fails := len(s.want) > 0 && strings.HasPrefix(s.want[len(s.want)-1], "nexus: ")
+		denied := len(s.want) > 0 && s.want[len(s.want)-1] == "denied"
+		switch {
+		case fails:
+			require.NotEqual(t, "0", rc, "the README shows %q failing; it printed:\n%s", s.cmd, got)
+		case denied:
+			require.Equal(t, "1", rc, "%q: a denial exits 1; it printed:\n%s", s.cmd, got)
+		default:
+			require.Equal(t, "0", rc, "%q failed:\n%s", s.cmd, got)
+		}
+		if len(s.want) > 0 {
+			require.True(t, tourMatch(s.want, got), "%q printed:\n%s\nthe README shows:\n%s", s.cmd, got, strings.Join(s.want, "\n"))
+		}
+	}
+}
+
+type tourStep struct {
+	cmd  string
+	want []string // the lines the README shows under it, if any
+}
+
+// readmeTour returns the commands of the README's tour block and what it
+// shows under each. A line that starts with "# " right below a command or
+// its output is output (a file's first line); after a blank line, a
+// comment.
+func readmeTour(t *testing.T) []tourStep {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), "## A five-minute tour")
+	require.True(t, ok)
+	_, after, ok = strings.Cut(after, "```sh\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+	var steps []tourStep
+	blank := true
+	for _, line := range strings.Split(block, "\n") {
+		switch {
+		case strings.HasPrefix(line, "$ "):
+			cmd := strings.TrimPrefix(line, "$ ")
+			// Building the CLI is this test's own; a file of 8 MiB is not at hand.
+			if strings.Contains(cmd, "go build") || strings.Contains(cmd, "big.iso") {
+				steps = append(steps, tourStep{cmd: ":"})
+			} else {
+				steps = append(steps, tourStep{cmd: cmd})
+			}
+			blank = false
+		case line == "":
+			blank = true
+		case strings.HasPrefix(line, "#") && blank:
+			// a comment
+		case len(steps) > 0:
+			steps[len(steps)-1].want = append(steps[len(steps)-1].want, line)
+		}
+	}
+	return steps
+}
+
+var (
+	tourTime   = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}`)
+	tourID     = regexp.MustCompile(`\b(key|lnk|mem|user)_[a-z0-9]{26}\b`)
+	tourSpaces = regexp.MustCompile(`[ \t]+`)
+)
+
+// tourMatch reports whether got shows the README's lines: the same lines,
+// in order, with times and ids as placeholders, "…" matching anything.
+func tourMatch(want []string, got string) bool {
+	norm := func(s string) string {
+		s = tourTime.ReplaceAllString(s, "TIME")
+		s = tourID.ReplaceAllString(s, "${1}_…")
+		return strings.TrimSpace(tourSpaces.ReplaceAllString(s, " "))
+	}
+	// Blank lines (between tables) say nothing; the README's parse drops
+	// them too.
+	var lines []string
+	for _, l := range strings.Split(got, "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		w = norm(w)
+		parts := strings.Split(w, "…")
+		for j := range parts {
+			parts[j] = regexp.QuoteMeta(parts[j])
+		}
+		if !regexp.MustCompile("^" + strings.Join(parts, ".*") + "$").MatchString(norm(lines[i])) {
+			return false
+		}
+	}
+	return true
+}
