@@ -15,7 +15,7 @@ import (
 )
 
 // TestReadmeTourRunsAsWritten runs the README's five-minute tour — every
-// command of its first block, in one shell, in order — against a fresh
+// command of its two blocks, in one shell, in order — against a fresh
 // server, and compares what each prints with what the README shows under
 // it: "…" stands for anything, times and ids are the run's own, and runs
 // of spaces (table columns) count as one. A command the README shows
@@ -85,7 +85,7 @@ type tourStep struct {
 	want []string // the lines the README shows under it, if any
 }
 
-// readmeTour returns the commands of the README's tour block and what it
+// readmeTour returns the commands of the README's tour blocks and what it
 // shows under each. A line that starts with "# " right below a command or
 // its output is output (a file's first line); after a blank line, a
 // comment.
@@ -94,13 +94,20 @@ func readmeTour(t *testing.T) []tourStep {
 	require.NoError(t, err)
 	_, after, ok := strings.Cut(string(b), "## A five-minute tour")
 	require.True(t, ok)
-	_, after, ok = strings.Cut(after, "```sh\n")
-	require.True(t, ok)
-	block, _, ok := strings.Cut(after, "```")
-	require.True(t, ok)
+	// The tour's two blocks: one session, the second using the first's keys.
+	var lines []string
+	for range 2 {
+		_, after, ok = strings.Cut(after, "```sh\n")
+		require.True(t, ok)
+		var block string
+		block, after, ok = strings.Cut(after, "```")
+		require.True(t, ok)
+		lines = append(lines, strings.Split(block, "\n")...)
+		lines = append(lines, "")
+	}
 	var steps []tourStep
 	blank := true
-	for _, line := range strings.Split(block, "\n") {
+	for _, line := range lines {
 		switch {
 		case strings.HasPrefix(line, "$ "):
 			cmd := strings.TrimPrefix(line, "$ ")
