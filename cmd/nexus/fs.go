@@ -47,6 +47,14 @@ func newFsCmd(cl *client) *cobra.Command {
 			if long && !cl.json {
 				tw = cl.table("KIND", "SIZE", "VERSION", "MODIFIED", "BY", "NAME")
 			}
+			// row prints one entry under name, as a line or a -l row.
+			row := func(e *nexusv1.Entry, name string) {
+				if tw != nil {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), e.GetSize(), e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), name)
+				} else {
+					fmt.Fprintln(cl.out, name)
+				}
+			}
 			if lsRecursive {
 				err := cl.walk(cmd.Context(), args[0], func(rel string, e *nexusv1.Entry) error {
 					switch {
@@ -60,10 +68,8 @@ func newFsCmd(cl *client) *cobra.Command {
 							return err
 						}
 						fmt.Fprintln(cl.out, line.String())
-					case tw != nil:
-						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), e.GetSize(), e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), rel)
 					default:
-						fmt.Fprintln(cl.out, rel)
+						row(e, rel)
 					}
 					return nil
 				})
@@ -88,13 +94,8 @@ func newFsCmd(cl *client) *cobra.Command {
 					if e.GetKind() == nexusv1.EntryKind_ENTRY_KIND_FOLDER {
 						name += "/"
 					}
-					if cl.json {
-						continue
-					}
-					if tw != nil {
-						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), e.GetSize(), e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), name)
-					} else {
-						fmt.Fprintln(cl.out, name)
+					if !cl.json {
+						row(e, name)
 					}
 				}
 				if token = resp.Msg.GetNextPageToken(); token == "" {

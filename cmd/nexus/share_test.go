@@ -86,14 +86,8 @@ func TestShareTour(t *testing.T) {
 // stdin (--password -) or NEXUS_LINK_PASSWORD instead of the command line,
 // where shell history and ps show it; the wrong one is still refused.
 func TestLinkPasswordsStayOffTheCommandLine(t *testing.T) {
-	if testing.Short() {
-		t.Skip("subprocess test")
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	p := serve(t, dir)
-	key := adminKey(t, dir)
-	code, _, errOut := cli(p.url, key, "fs", "mkdir", "/docs")
-	require.Equal(t, 0, code, errOut)
+	p, key, ok := asAdmin(t)
+	ok("fs", "mkdir", "/docs")
 
 	withStdin := func(input string, args ...string) (int, string, string) {
 		t.Helper()
