@@ -36,14 +36,14 @@ test-short:
 
 ## test-repeat: the tests that start servers, clusters or watches, N times
 ## each (go test $(REPEAT_FLAGS) -count=N -run PATTERN per package: authz's
-## cache and PostgreSQL engine, internal/server's SpiceDB API, PostgreSQL and
+## cache and PostgreSQL engine, server's SpiceDB API, PostgreSQL and
 ## restart tests, cmd/nexus's two-node, primary-down and crash tests; the
 ## patterns are in tools/test-repeat.sh), then the whole suite (make test)
 ## WHOLE times with BURN_PROCS busy loops beside it (tools/cpuburn.sh,
 ## bounded by BURN_SECONDS and always killed). Prints runs and failures;
 ## fails if any run failed. N=0 skips the repeats, WHOLE=0 the suite runs.
 ## One repeat, with -race on a shared 2-core machine: authz ~160 s,
-## internal/server ~150 s, cmd/nexus ~50 s; one make test under the burner
+## server ~150 s, cmd/nexus ~50 s; one make test under the burner
 ## ~18 min. So the defaults (N=20, WHOLE=3) take about 3 hours: run them
 ## on a machine of their own, or N=5 WHOLE=1 for a quick look.
 N            ?= 20

@@ -12,7 +12,7 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite"
 )
 
 func openLog(t *testing.T, dir string) *sql.DB {

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 // On PostgreSQL a Token also carries the primary's WAL position after the

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 func TestTokenWALPosition(t *testing.T) {

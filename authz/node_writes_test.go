@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	nexus "github.com/nexus-authz/nexus"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // On PostgreSQL a node's decision cache is fresh once its watch has

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	nexus "github.com/nexus-authz/nexus"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // The outbox's crash cases, on a real PostgreSQL: a write recorded with its

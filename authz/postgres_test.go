@@ -11,8 +11,8 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // pgDatabase is a migrated database (SpiceDB's tables in their schema, plus

@@ -12,7 +12,7 @@ import (
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // While the PostgreSQL primary is down, SpiceDB's postgres datastore still

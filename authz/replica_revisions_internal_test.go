@@ -15,7 +15,7 @@ import (
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // revDatastore answers revisions with fixed results; every other method of

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 //go:embed migrations/sqlite/*.sql

@@ -8,7 +8,7 @@ import (
 	"github.com/authzed/spicedb/pkg/datastore"
 	"github.com/authzed/spicedb/pkg/zedtoken"
 
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 type revisionHolder interface {

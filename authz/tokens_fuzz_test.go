@@ -11,7 +11,7 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 // Seeds: tokens of the shapes clients send back (tokens_test.go's).

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	nexus "github.com/nexus-authz/nexus"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite"
 )
 
 // countingLog records the size of every group committed through it; with

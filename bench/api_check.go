@@ -23,8 +23,8 @@ import (
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/authz/memdb"
-	"github.com/nexus-authz/nexus/internal/identity"
-	nexusserver "github.com/nexus-authz/nexus/internal/server"
+	"github.com/nexus-authz/nexus/identity"
+	nexusserver "github.com/nexus-authz/nexus/server"
 )
 
 var apiCheckVsSpiceDB = Scenario{

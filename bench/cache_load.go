@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite"
 )
 
 // zipfLoad is the workload: callers asking Zipf-distributed questions in a

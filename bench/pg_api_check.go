@@ -11,7 +11,7 @@ import (
 	authzed "github.com/authzed/authzed-go/v1"
 
 	nexus "github.com/nexus-authz/nexus"
-	nexusserver "github.com/nexus-authz/nexus/internal/server"
+	nexusserver "github.com/nexus-authz/nexus/server"
 )
 
 var pgAPICheckVsSpiceDB = Scenario{

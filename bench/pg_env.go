@@ -14,8 +14,8 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/server"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/server"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 // The production-mode benchmarks' database: servers named by the

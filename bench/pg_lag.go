@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 // The production-mode benchmark's write load and replication lag sampler.
@@ -95,7 +95,7 @@ func (p *pgWriter) run(ctx context.Context) {
 //     measure, the time from the primary flushing WAL to the standby
 //     reporting it applied (NULL, skipped, once the standby has caught up
 //     and the primary is idle);
-//   - the router's (internal/storage/postgres.Router): how long ago the
+//   - the router's (storage/postgres.Router): how long ago the
 //     primary first reached a WAL position the replica has not replayed,
 //     from the primary's pg_current_wal_lsn() sampled with timestamps and
 //     the replica's pg_last_wal_replay_lsn(); its resolution is the probe

@@ -10,7 +10,7 @@ import (
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // The folder listing of the production-mode benchmark, as files.Service.List

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 var pgMatrix = Scenario{

@@ -14,8 +14,8 @@ import (
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/memory"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/sqlite"
 )
 
 var recallMemories = Scenario{

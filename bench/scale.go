@@ -22,7 +22,7 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/fileplane/files"
-	nexusserver "github.com/nexus-authz/nexus/internal/server"
+	nexusserver "github.com/nexus-authz/nexus/server"
 )
 
 var embeddedScale = Scenario{

@@ -16,8 +16,8 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/internal/identity"
-	"github.com/nexus-authz/nexus/internal/server"
+	"github.com/nexus-authz/nexus/identity"
+	"github.com/nexus-authz/nexus/server"
 )
 
 var searchFTS = Scenario{

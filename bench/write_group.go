@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/fileplane/files"
-	"github.com/nexus-authz/nexus/internal/server"
+	"github.com/nexus-authz/nexus/server"
 )
 
 var writeThroughputVsSerial = Scenario{

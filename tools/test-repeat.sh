@@ -15,7 +15,7 @@ BURN_SECONDS=${BURN_SECONDS:-3600}
 # package|pattern, one a line: the suites that start servers, clusters or
 # watches, narrowed to the tests that do (see the Makefile for timings).
 SUITES=${REPEAT_SUITES:-"./authz|^(TestCache|TestPostgres|TestBulkCheck)
-./internal/server|^(TestSpiceDBAPI|TestOpenPostgres|TestPostgres|TestDataSurvivesRestartAndShutdownIsClean|TestHiddenAndMissingAnswerAlike)
+./server|^(TestSpiceDBAPI|TestOpenPostgres|TestPostgres|TestDataSurvivesRestartAndShutdownIsClean|TestHiddenAndMissingAnswerAlike)
 ./cmd/nexus|^(TestPostgresTwoNodesAreOneService|TestPostgresPrimaryDownWritesFailFast|TestCrashKeepsEveryAcknowledgedWrite)"}
 
 log=$(mktemp)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // TestSoak is the soak run (make soak): it skips unless NEXUS_SOAK_BIN

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nexus-authz/nexus/internal/server"
+	"github.com/nexus-authz/nexus/server"
 )
 
 // The command line as a user meets it: help, typos, exit statuses, errors,

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
-	"github.com/nexus-authz/nexus/internal/identity"
+	"github.com/nexus-authz/nexus/identity"
 )
 
 func newWhoamiCmd(cl *client) *cobra.Command {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // nexus runs a command in-process: exit code, stdout, stderr.

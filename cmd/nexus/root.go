@@ -12,7 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
-	"github.com/nexus-authz/nexus/internal/server"
+	"github.com/nexus-authz/nexus/server"
 )
 
 // exitError carries an exit status and a message already fit for stderr

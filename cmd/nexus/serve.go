@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/rpc"
-	"github.com/nexus-authz/nexus/internal/server"
-	pgstore "github.com/nexus-authz/nexus/internal/storage/postgres"
+	"github.com/nexus-authz/nexus/server"
+	"github.com/nexus-authz/nexus/server/rpc"
+	pgstore "github.com/nexus-authz/nexus/storage/postgres"
 )
 
 func newServeCmd(stderr io.Writer) *cobra.Command {

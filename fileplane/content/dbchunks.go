@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // DBChunks keeps chunks in the database, in table content_chunks (from

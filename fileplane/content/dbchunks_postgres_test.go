@@ -12,8 +12,8 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/content/contenttest"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // corruptibleDB lets the conformance suite damage a chunk row.

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // DiskChunks is the ChunkStore in a directory, for the embedded default: a

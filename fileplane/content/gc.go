@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Referencer reports, by calling fn, the object hashes some table still

@@ -7,7 +7,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/errs"
 )
 
 // Hash is a BLAKE3-256 digest: of one chunk, or of a whole content.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 func TestHashKnownValue(t *testing.T) {

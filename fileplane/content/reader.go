@@ -5,7 +5,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/errs"
 )
 
 // NewReader streams bytes [off, off+n) of obj (n < 0: to the end), reading

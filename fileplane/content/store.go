@@ -13,8 +13,8 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 //go:embed migrations/sqlite/*.sql

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 func TestBadInput(t *testing.T) {

@@ -8,10 +8,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/paths/pathstest"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // deepPath is a path n levels deep: /top/l2/l3/...

@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
-	"github.com/nexus-authz/nexus/internal/errs"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Caller is who an operation acts for.

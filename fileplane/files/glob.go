@@ -8,8 +8,8 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // DefaultGlobMaxVisit bounds the entries one Glob call examines; past it

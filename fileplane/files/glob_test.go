@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // globAll returns every path c gets for pattern, over all pages, and the

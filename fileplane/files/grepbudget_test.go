@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // Grep's time budget covers the walk over files the caller cannot read,

@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // Page sizes of List.

@@ -5,9 +5,9 @@ import (
 	"database/sql"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // Move moves (or renames) source to destination. The destination must not

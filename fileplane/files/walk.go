@@ -6,7 +6,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // errStop ends a walk early; it is not an error of the walk.

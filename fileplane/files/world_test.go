@@ -18,8 +18,8 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+	"github.com/nexus-authz/nexus/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 // world is a file plane with one zone (z1) and its people, and a second

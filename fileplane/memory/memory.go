@@ -17,9 +17,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // ID is a memory's id, also its object id in authz.

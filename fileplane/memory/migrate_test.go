@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/fileplane/memory"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 // Memories stored before the text index had a zone column are found after

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // Recall and List sizes.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/fileplane/memory/memorytest"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 func TestSQLStore(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // EntryID is an entry's stable id, also its object id in authz.

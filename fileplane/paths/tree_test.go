@@ -15,11 +15,11 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 var errInjected = errors.New("injected fault")

@@ -13,7 +13,7 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // DefaultMaxIndexBytes is how much of a file's text is indexed.

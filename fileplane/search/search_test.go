@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/errs"
 )
 
 // Two users with overlapping corpora each see exactly their own hits.

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite"
-	"github.com/nexus-authz/nexus/internal/storage/sqlite/sqlitetest"
+	"github.com/nexus-authz/nexus/storage/sqlite"
+	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 // stemWords are query words that exercise every rule of the Porter

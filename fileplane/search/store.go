@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Doc is one indexed file.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 //go:embed migrations/postgres/*.sql

@@ -11,9 +11,9 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/fileplane/search/searchtest"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // The same suite as the SQLite store's, on PostgreSQL (tsvector, ts_rank,

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/nexus-authz/nexus/internal/errs"
+	"github.com/nexus-authz/nexus/errs"
 )
 
 // Query limits.

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // TestLinkOnTheRoot: a zone admin's link on "/" reaches the whole tree.

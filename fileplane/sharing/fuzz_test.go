@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // FuzzOpenLink opens share links with arbitrary tokens, passwords,

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
-	"github.com/nexus-authz/nexus/internal/errs"
 )
 
 // home makes folder p (by the admin) owned by c alone: c is its only direct

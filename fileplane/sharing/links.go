@@ -13,10 +13,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // tokenPrefix starts every link token, so a token is recognisable (in logs

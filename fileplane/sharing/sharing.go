@@ -17,10 +17,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/errs"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Role is a role on a file or folder (a relation of schema.zed).
@@ -169,7 +169,7 @@ type Engine interface {
 	Newest(tokens ...authz.Token) authz.Token
 }
 
-// Directory names subjects (internal/identity implements it).
+// Directory names subjects (identity implements it).
 type Directory interface {
 	// SubjectIn resolves "user:NAME" or "group:NAME" (NAME may be
 	// "ZONE/NAME") relative to zone: the subject and its zone. One that does

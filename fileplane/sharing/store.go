@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // SQLStore is the Store on SQL.

@@ -5,9 +5,9 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/fileplane/versions/versionstest"
-	"github.com/nexus-authz/nexus/internal/storage"
-	"github.com/nexus-authz/nexus/internal/storage/postgres"
-	"github.com/nexus-authz/nexus/internal/storage/postgres/pgtest"
+	"github.com/nexus-authz/nexus/storage"
+	"github.com/nexus-authz/nexus/storage/postgres"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // The same suite as TestSQLiteStoreConformance, on PostgreSQL with the

@@ -11,7 +11,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Version is one state of a file.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Run runs the suite. newDB returns an empty, migrated database.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Run runs the suite. newStore returns an empty, migrated store and the

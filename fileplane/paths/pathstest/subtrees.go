@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/internal/storage"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // subtrees: whole trees, deletes and ids by kind.

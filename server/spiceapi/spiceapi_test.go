@@ -1,0 +1,46 @@
+package spiceapi
+
+import (
+	"testing"
+
+	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
+)
+
+func TestConsistencyMapping(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		in     *v1.Consistency
+		want   authz.Consistency
+		engine bool
+	}{
+		{"none", nil, authz.MinimizeLatency(), true},
+		{"minimize_latency", &v1.Consistency{Requirement: &v1.Consistency_MinimizeLatency{MinimizeLatency: true}}, authz.MinimizeLatency(), true},
+		{"at_least_as_fresh", &v1.Consistency{Requirement: &v1.Consistency_AtLeastAsFresh{AtLeastAsFresh: &v1.ZedToken{Token: "t1"}}}, authz.AtLeastAsFresh("t1"), true},
+		{"fully_consistent", &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}, authz.FullyConsistent(), true},
+		{"at_exact_snapshot goes to the engine itself", &v1.Consistency{Requirement: &v1.Consistency_AtExactSnapshot{AtExactSnapshot: &v1.ZedToken{Token: "t1"}}}, authz.Consistency{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := consistency(tc.in)
+			require.Equal(t, tc.engine, ok)
+			if ok {
+				require.Equal(t, tc.want.String(), got.String())
+			}
+		})
+	}
+}
+
+func TestFilterMapping(t *testing.T) {
+	f, err := filter("f", &v1.RelationshipFilter{ResourceType: "document", OptionalResourceId: "d1", OptionalRelation: "viewer",
+		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: "group", OptionalSubjectId: "g1",
+			OptionalRelation: &v1.SubjectFilter_RelationFilter{Relation: "member"}}})
+	require.NoError(t, err)
+	require.Equal(t, "document:d1#viewer@group:g1#member", describe(f))
+
+	_, err = filter("relationship_filter", &v1.RelationshipFilter{ResourceType: "document", OptionalResourceIdPrefix: "d"})
+	require.ErrorIs(t, err, errs.InvalidArgument, "prefixes are refused, not ignored")
+	require.Contains(t, err.Error(), "relationship_filter.optional_resource_id_prefix")
+}
