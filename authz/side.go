@@ -13,6 +13,8 @@ import (
 	"github.com/authzed/spicedb/pkg/datastore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/nexus-authz/nexus"
 )
 
 // newSpiceDBServer configures an in-process SpiceDB over ds, reached through
@@ -116,7 +118,7 @@ func (e *Engine) sideHeadToken(ctx context.Context) (Token, error) {
 func headTokenVia(ctx context.Context, perms v1.PermissionsServiceClient) (Token, error) {
 	resp, err := perms.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
 		Consistency:        FullyConsistent().proto(),
-		RelationshipFilter: &v1.RelationshipFilter{ResourceType: "user"},
+		RelationshipFilter: &v1.RelationshipFilter{ResourceType: nexus.TypeUser},
 		OptionalLimit:      1,
 	})
 	if err != nil {
@@ -137,9 +139,9 @@ func headTokenVia(ctx context.Context, perms v1.PermissionsServiceClient) (Token
 		// No user relationships: ask a check, which always carries a token.
 		c, err := perms.CheckPermission(ctx, &v1.CheckPermissionRequest{
 			Consistency: FullyConsistent().proto(),
-			Resource:    &v1.ObjectReference{ObjectType: "zone", ObjectId: "none"},
-			Permission:  "access",
-			Subject:     &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "none"}},
+			Resource:    &v1.ObjectReference{ObjectType: nexus.TypeZone, ObjectId: "none"},
+			Permission:  nexus.PermAccess,
+			Subject:     &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: nexus.TypeUser, ObjectId: "none"}},
 		})
 		if err != nil {
 			return "", wrapErr("head revision", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
@@ -23,8 +24,8 @@ func (s *Service) CreateAgent(ctx context.Context, p Principal, name, ownerRef s
 	}
 	u := User{ID: UserID(storage.NewID("user")), Zone: owner.Zone, Name: name, CreatedAt: s.now()}
 	tok, err := s.engine.Write(ctx, []authz.Update{
-		authz.TouchRel(authz.Rel(zoneObj(owner.Zone), "member", userSubj(u.ID))),
-		authz.TouchRel(authz.Rel(authz.Obj(typeUser, string(u.ID)), "owner", userSubj(owner.ID))),
+		authz.TouchRel(authz.Rel(zoneObj(owner.Zone), nexus.RelMember, userSubj(u.ID))),
+		authz.TouchRel(authz.Rel(authz.Obj(nexus.TypeUser, string(u.ID)), nexus.RelOwner, userSubj(owner.ID))),
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.InsertUser(ctx, tx, u)
 	}))

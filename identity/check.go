@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 )
@@ -16,9 +17,9 @@ var permissionRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,62}[a-z0-9]$`)
 // schema.zed). Asking for another is refused before anything is resolved,
 // so the answer cannot tell what exists.
 var checkable = map[string][]string{
-	"zone":  {"manage", "access"},
-	"group": {"manage", "membership", "view"},
-	"path":  {"read", "write", "share", "delete", "admin"},
+	nexus.TypeZone:  {nexus.PermManage, nexus.PermAccess},
+	nexus.TypeGroup: {nexus.PermManage, nexus.PermMembership, nexus.PermView},
+	"path":          {nexus.PermRead, nexus.PermWrite, nexus.PermShare, nexus.PermDelete, nexus.PermAdmin},
 }
 
 func checkPermission(kind, permission string) error {
@@ -36,7 +37,7 @@ func isSelf(p Principal, ref string) bool {
 	typ, name, ok := strings.Cut(ref, ":")
 	if !ok {
 		name = ref
-	} else if typ != typeUser {
+	} else if typ != nexus.TypeUser {
 		return false
 	}
 	zone, user, qualified := strings.Cut(name, "/")
@@ -63,7 +64,7 @@ func (s *Service) visibleResource(ctx context.Context, p Principal, ref string) 
 		return authz.ObjectRef{}, "", errs.Invalid("resource", "%q must be zone:NAME or group:NAME", ref)
 	}
 	switch typ {
-	case typeZone:
+	case nexus.TypeZone:
 		if err := ValidateName("resource", name); err != nil {
 			return authz.ObjectRef{}, "", err
 		}
@@ -72,7 +73,7 @@ func (s *Service) visibleResource(ctx context.Context, p Principal, ref string) 
 			return authz.ObjectRef{}, "", err
 		}
 		return zoneObj(z.ID), z.ID, nil
-	case typeGroup:
+	case nexus.TypeGroup:
 		g, _, err := s.visibleGroup(ctx, p, "resource", name)
 		if err != nil {
 			return authz.ObjectRef{}, "", err
@@ -185,8 +186,8 @@ func (s *Service) Check(ctx context.Context, p Principal, paths PathObjects, res
 	}
 	// Denied a path: if the caller cannot read it either, it is one the
 	// caller cannot see, and answers as a missing one does.
-	if permission != "read" {
-		r, err := s.engine.Check(ctx, authz.CheckItem{Resource: res, Permission: "read", Subject: subject}, c)
+	if permission != nexus.PermRead {
+		r, err := s.engine.Check(ctx, authz.CheckItem{Resource: res, Permission: nexus.PermRead, Subject: subject}, c)
 		if err != nil || r.Allowed {
 			return d, err
 		}

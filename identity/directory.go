@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 )
 
@@ -29,9 +30,9 @@ func (s *Service) SubjectIn(ctx context.Context, zone ZoneID, field, ref string)
 // "group:acme/design"; an unknown subject as its object reference.
 func (s *Service) SubjectName(ctx context.Context, zone ZoneID, subj authz.SubjectRef) string {
 	switch subj.Object.Type {
-	case typeUser:
+	case nexus.TypeUser:
 		return "user:" + s.UserName(ctx, zone, UserID(subj.Object.ID))
-	case typeGroup:
+	case nexus.TypeGroup:
 		g, err := s.store.Group(ctx, s.db, GroupID(subj.Object.ID))
 		if err != nil {
 			return subj.String()

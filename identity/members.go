@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
@@ -86,16 +87,16 @@ func (s *Service) ResolveGroup(ctx context.Context, p Principal, field, ref stri
 func (s *Service) ResolveMember(ctx context.Context, p Principal, field, ref string) (Member, error) {
 	typ, name, ok := strings.Cut(ref, ":")
 	if !ok {
-		typ, name = typeUser, ref
+		typ, name = nexus.TypeUser, ref
 	}
 	switch typ {
-	case typeUser:
+	case nexus.TypeUser:
 		u, err := s.ResolveUser(ctx, p, field, name)
 		if err != nil {
 			return Member{}, err
 		}
 		return Member{User: &u}, nil
-	case typeGroup:
+	case nexus.TypeGroup:
 		name = strings.TrimSuffix(name, "#member")
 		g, err := s.ResolveGroup(ctx, p, field, name)
 		if err != nil {
@@ -155,7 +156,7 @@ func (s *Service) groupMember(ctx context.Context, z Zone, field, ref string) (M
 // mayManageGroup: the group's managers and its zone's admins (schema.zed's
 // group#manage), and operators. g is one p may see (visibleGroup).
 func (s *Service) mayManageGroup(ctx context.Context, p Principal, g Group) error {
-	ok, err := s.check(ctx, groupObj(g.ID), "manage", userSubj(p.User.ID))
+	ok, err := s.check(ctx, groupObj(g.ID), nexus.PermManage, userSubj(p.User.ID))
 	if err != nil || ok {
 		return err
 	}
@@ -188,7 +189,7 @@ func (s *Service) AddGroupMember(ctx context.Context, p Principal, groupRef, mem
 		}
 		// The new edge makes g contain m's group. If m's group already
 		// contains g (directly or through nesting), that is a cycle.
-		cyc, err := s.check(ctx, groupObj(m.Group.ID), "membership", groupSet(g.ID))
+		cyc, err := s.check(ctx, groupObj(m.Group.ID), nexus.PermMembership, groupSet(g.ID))
 		if err != nil {
 			return "", err
 		}
@@ -196,7 +197,7 @@ func (s *Service) AddGroupMember(ctx context.Context, p Principal, groupRef, mem
 			return "", errs.Invalid("member", "adding group %q to %q would make a cycle: %q is already inside %q", m.Group.Name, g.Name, g.Name, m.Group.Name)
 		}
 	}
-	tok, err := s.engine.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(groupObj(g.ID), "member", m.Subject()))})
+	tok, err := s.engine.Write(ctx, []authz.Update{authz.TouchRel(authz.Rel(groupObj(g.ID), nexus.RelMember, m.Subject()))})
 	if err != nil {
 		return "", err
 	}
@@ -218,7 +219,7 @@ func (s *Service) RemoveGroupMember(ctx context.Context, p Principal, groupRef, 
 	if err != nil {
 		return "", err
 	}
-	tok, err := s.engine.Write(ctx, []authz.Update{authz.DeleteRel(authz.Rel(groupObj(g.ID), "member", m.Subject()))})
+	tok, err := s.engine.Write(ctx, []authz.Update{authz.DeleteRel(authz.Rel(groupObj(g.ID), nexus.RelMember, m.Subject()))})
 	if err != nil {
 		return "", err
 	}
@@ -235,20 +236,20 @@ func (s *Service) ListGroupMembers(ctx context.Context, p Principal, groupRef st
 	if err != nil {
 		return nil, err
 	}
-	rels, err := s.engine.Read(ctx, authz.Filter{Resource: groupObj(g.ID), Relation: "member"}, authz.FullyConsistent())
+	rels, err := s.engine.Read(ctx, authz.Filter{Resource: groupObj(g.ID), Relation: nexus.RelMember}, authz.FullyConsistent())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, 0, len(rels))
 	for _, r := range rels {
 		switch r.Subject.Object.Type {
-		case typeUser:
+		case nexus.TypeUser:
 			u, err := s.store.User(ctx, s.db, UserID(r.Subject.Object.ID))
 			if err != nil {
 				return nil, fmt.Errorf("member %s: %w", r.Subject, err)
 			}
 			out = append(out, "user:"+z.Name+"/"+u.Name)
-		case typeGroup:
+		case nexus.TypeGroup:
 			m, err := s.store.Group(ctx, s.db, GroupID(r.Subject.Object.ID))
 			if err != nil {
 				return nil, fmt.Errorf("member %s: %w", r.Subject, err)

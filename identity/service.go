@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/internal/coalesce"
@@ -104,17 +105,12 @@ func NewService(db storage.DB, store Store, engine Engine, log *slog.Logger) *Se
 	return &Service{db: db, store: store, engine: engine, log: log, now: time.Now}
 }
 
-// Object types and relations of schema.zed that identity writes.
-const (
-	typeZone  = "zone"
-	typeUser  = "user"
-	typeGroup = "group"
-)
-
-func zoneObj(id ZoneID) authz.ObjectRef    { return authz.Obj(typeZone, string(id)) }
-func groupObj(id GroupID) authz.ObjectRef  { return authz.Obj(typeGroup, string(id)) }
-func userSubj(id UserID) authz.SubjectRef  { return authz.Subject(typeUser, string(id)) }
-func groupSet(id GroupID) authz.SubjectRef { return authz.SubjectSet(typeGroup, string(id), "member") }
+func zoneObj(id ZoneID) authz.ObjectRef   { return authz.Obj(nexus.TypeZone, string(id)) }
+func groupObj(id GroupID) authz.ObjectRef { return authz.Obj(nexus.TypeGroup, string(id)) }
+func userSubj(id UserID) authz.SubjectRef { return authz.Subject(nexus.TypeUser, string(id)) }
+func groupSet(id GroupID) authz.SubjectRef {
+	return authz.SubjectSet(nexus.TypeGroup, string(id), nexus.RelMember)
+}
 
 // UserSubject is the authz subject of a user.
 func UserSubject(id UserID) authz.SubjectRef { return userSubj(id) }
@@ -144,8 +140,8 @@ func (s *Service) Bootstrap(ctx context.Context, saveKey func(secret string) err
 		return false, err
 	}
 	_, err = s.engine.Write(ctx, []authz.Update{
-		authz.TouchRel(authz.Rel(zoneObj(z.ID), "admin", userSubj(u.ID))),
-		authz.TouchRel(authz.Rel(zoneObj(z.ID), "member", userSubj(u.ID))),
+		authz.TouchRel(authz.Rel(zoneObj(z.ID), nexus.RelAdmin, userSubj(u.ID))),
+		authz.TouchRel(authz.Rel(zoneObj(z.ID), nexus.RelMember, userSubj(u.ID))),
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.store.InsertZone(ctx, tx, z); err != nil {
 			return err
@@ -262,12 +258,12 @@ func (s *Service) IsOperator(ctx context.Context, p Principal) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return s.check(ctx, zoneObj(z.ID), "manage", userSubj(p.User.ID))
+	return s.check(ctx, zoneObj(z.ID), nexus.PermManage, userSubj(p.User.ID))
 }
 
 // IsZoneAdmin reports whether user administers zone.
 func (s *Service) IsZoneAdmin(ctx context.Context, zone ZoneID, user UserID) (bool, error) {
-	return s.check(ctx, zoneObj(zone), "manage", userSubj(user))
+	return s.check(ctx, zoneObj(zone), nexus.PermManage, userSubj(user))
 }
 
 // mayManageZone: the zone's admins, and operators.
@@ -357,9 +353,9 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, name, zoneName st
 		return User{}, "", err
 	}
 	u := User{ID: UserID(storage.NewID("user")), Zone: z.ID, Name: name, CreatedAt: s.now()}
-	updates := []authz.Update{authz.TouchRel(authz.Rel(zoneObj(z.ID), "member", userSubj(u.ID)))}
+	updates := []authz.Update{authz.TouchRel(authz.Rel(zoneObj(z.ID), nexus.RelMember, userSubj(u.ID)))}
 	if zoneAdmin {
-		updates = append(updates, authz.TouchRel(authz.Rel(zoneObj(z.ID), "admin", userSubj(u.ID))))
+		updates = append(updates, authz.TouchRel(authz.Rel(zoneObj(z.ID), nexus.RelAdmin, userSubj(u.ID))))
 	}
 	tok, err := s.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.InsertUser(ctx, tx, u)
@@ -398,7 +394,7 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, name, zoneName s
 	}
 	g := Group{ID: GroupID(storage.NewID("group")), Zone: z.ID, Name: name, CreatedAt: s.now()}
 	tok, err := s.engine.Write(ctx, []authz.Update{
-		authz.TouchRel(authz.Rel(groupObj(g.ID), "zone", authz.Subject(typeZone, string(z.ID)))),
+		authz.TouchRel(authz.Rel(groupObj(g.ID), nexus.RelZone, authz.Subject(nexus.TypeZone, string(z.ID)))),
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.InsertGroup(ctx, tx, g)
 	}))

@@ -331,7 +331,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.engine.Check(ctx, authz.CheckItem{
-		Resource: authz.Obj("zone", "readyz"), Permission: "access", Subject: authz.Subject("user", "readyz"),
+		Resource: authz.Obj(nexus.TypeZone, "readyz"), Permission: nexus.PermAccess, Subject: authz.Subject(nexus.TypeUser, "readyz"),
 	}, authz.MinimizeLatency()); err != nil {
 		http.Error(w, "authz engine: "+err.Error(), http.StatusServiceUnavailable)
 		return

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
@@ -46,9 +47,9 @@ func (c Caller) author() string {
 
 func (c Caller) subject() authz.SubjectRef {
 	if c.Link != "" {
-		return authz.Subject("share_link", c.Link)
+		return authz.Subject(nexus.TypeShareLink, c.Link)
 	}
-	return authz.Subject("user", c.User)
+	return authz.Subject(nexus.TypeUser, c.User)
 }
 
 // Limits bound what one request may do.
@@ -272,8 +273,8 @@ func (s *Service) consistency(c authz.Consistency, tokens ...authz.Token) authz.
 func (s *Service) may(ctx context.Context, c Caller, r paths.Resolved, perm string, cons authz.Consistency) (bool, error) {
 	e := r.Entry()
 	cons = s.consistency(cons, r.Tokens()...)
-	if e.IsRoot() && perm == "read" {
-		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: authz.Obj("zone", e.Zone), Permission: "access", Subject: c.subject()}, cons)
+	if e.IsRoot() && perm == nexus.PermRead {
+		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: authz.Obj(nexus.TypeZone, e.Zone), Permission: nexus.PermAccess, Subject: c.subject()}, cons)
 		if err != nil || d.Allowed {
 			return d.Allowed, err
 		}
@@ -293,14 +294,14 @@ func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string,
 	if err != nil {
 		return paths.Resolved{}, err
 	}
-	ok, err := s.may(ctx, c, r, "read", cons)
+	ok, err := s.may(ctx, c, r, nexus.PermRead, cons)
 	if err != nil {
 		return paths.Resolved{}, err
 	}
 	if !ok {
 		return paths.Resolved{}, notFound(p)
 	}
-	if perm != "read" {
+	if perm != nexus.PermRead {
 		ok, err := s.may(ctx, c, r, perm, cons)
 		if err != nil {
 			return paths.Resolved{}, err
@@ -330,7 +331,7 @@ func (s *Service) Stat(ctx context.Context, c Caller, path string, cons authz.Co
 	if err != nil {
 		return Item{}, err
 	}
-	r, err := s.open(ctx, c, p, "read", cons)
+	r, err := s.open(ctx, c, p, nexus.PermRead, cons)
 	if err != nil {
 		return Item{}, err
 	}

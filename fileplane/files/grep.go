@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -212,7 +213,7 @@ func (s *Service) Grep(ctx context.Context, c Caller, o GrepOptions, cons authz.
 		}
 		g.resume = &cur
 	}
-	start, err := s.open(ctx, c, p, "read", cons)
+	start, err := s.open(ctx, c, p, nexus.PermRead, cons)
 	if err != nil {
 		return GrepResult{}, err
 	}

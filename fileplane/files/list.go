@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -59,7 +60,7 @@ func (s *Service) List(ctx context.Context, c Caller, path string, pageSize int,
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := s.open(ctx, c, p, "read", cons)
+	r, err := s.open(ctx, c, p, nexus.PermRead, cons)
 	if err != nil {
 		return nil, "", err
 	}

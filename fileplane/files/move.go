@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -34,7 +35,7 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 	if err := paths.CheckDepth("destination", dst); err != nil {
 		return Item{}, "", err
 	}
-	rs, err := s.open(ctx, c, src, "delete", authz.MinimizeLatency())
+	rs, err := s.open(ctx, c, src, nexus.PermDelete, authz.MinimizeLatency())
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -46,7 +47,7 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 		// Taking an entry out of a folder changes who may reach it (and
 		// what its new folder's owners may do with it): it takes write on
 		// the folder it leaves, not just on the entry.
-		ok, err := s.may(ctx, c, from, "write", authz.MinimizeLatency())
+		ok, err := s.may(ctx, c, from, nexus.PermWrite, authz.MinimizeLatency())
 		if err != nil {
 			return Item{}, "", err
 		}
@@ -102,7 +103,7 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 	if err := paths.CheckDepth("destination", dst); err != nil {
 		return Item{}, "", err
 	}
-	rs, err := s.open(ctx, c, src, "read", authz.MinimizeLatency())
+	rs, err := s.open(ctx, c, src, nexus.PermRead, authz.MinimizeLatency())
 	if err != nil {
 		return Item{}, "", err
 	}

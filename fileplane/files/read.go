@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
@@ -37,7 +38,7 @@ func (s *Service) Read(ctx context.Context, c Caller, path string, offset, lengt
 	case version < 0:
 		return ReadResult{}, errs.Invalid("version", "must not be negative (0 is the current version)")
 	}
-	r, err := s.open(ctx, c, p, "read", cons)
+	r, err := s.open(ctx, c, p, nexus.PermRead, cons)
 	if err != nil {
 		return ReadResult{}, err
 	}
@@ -98,7 +99,7 @@ func (s *Service) ListVersions(ctx context.Context, c Caller, path string, cons 
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.open(ctx, c, p, "read", cons)
+	r, err := s.open(ctx, c, p, nexus.PermRead, cons)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
@@ -98,7 +99,7 @@ func (s *Service) readable(ctx context.Context, c Caller, rs []paths.Resolved, c
 func (s *Service) mayReadAll(ctx context.Context, c Caller, objs []authz.ObjectRef, cons authz.Consistency) ([]bool, error) {
 	items := make([]authz.CheckItem, len(objs))
 	for i, o := range objs {
-		items[i] = authz.CheckItem{Resource: o, Permission: "read", Subject: c.subject()}
+		items[i] = authz.CheckItem{Resource: o, Permission: nexus.PermRead, Subject: c.subject()}
 	}
 	ds, err := s.engine.CheckBulk(ctx, items, cons)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
@@ -98,7 +99,7 @@ func (s *Service) locate(ctx context.Context, c Caller, p paths.Path) (paths.Res
 	}
 	for n := len(r.Chain); n >= 1; n-- {
 		pre := r.Prefix(n)
-		ok, err := s.may(ctx, c, pre, "read", authz.MinimizeLatency())
+		ok, err := s.may(ctx, c, pre, nexus.PermRead, authz.MinimizeLatency())
 		if err != nil {
 			return paths.Resolved{}, false, err
 		}
@@ -127,7 +128,7 @@ func (s *Service) mayOverwrite(ctx context.Context, c Caller, r paths.Resolved) 
 	if r.Entry().Kind != paths.File {
 		return errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", r.Path)
 	}
-	ok, err := s.may(ctx, c, r, "write", authz.MinimizeLatency())
+	ok, err := s.may(ctx, c, r, nexus.PermWrite, authz.MinimizeLatency())
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) e
 	if r.Entry().Kind != paths.Folder {
 		return errs.E(errs.FailedPrecondition, "%s is a file; files cannot contain entries", r.Path)
 	}
-	ok, err := s.may(ctx, c, r, "write", authz.MinimizeLatency())
+	ok, err := s.may(ctx, c, r, nexus.PermWrite, authz.MinimizeLatency())
 	if err != nil {
 		return err
 	}
@@ -366,12 +367,12 @@ func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursiv
 	if p == paths.Root {
 		return "", errs.Invalid("path", "/ is the root folder and cannot be deleted")
 	}
-	r, err := s.open(ctx, c, p, "delete", authz.MinimizeLatency())
+	r, err := s.open(ctx, c, p, nexus.PermDelete, authz.MinimizeLatency())
 	if err != nil {
 		return "", err
 	}
 	from := r.Prefix(len(r.Chain) - 1)
-	ok, err := s.may(ctx, c, from, "write", authz.MinimizeLatency())
+	ok, err := s.may(ctx, c, from, nexus.PermWrite, authz.MinimizeLatency())
 	if err != nil {
 		return "", err
 	}
@@ -400,7 +401,7 @@ func (s *Service) RestoreVersion(ctx context.Context, c Caller, pathStr string, 
 	if version <= 0 {
 		return Item{}, errs.Invalid("version", "%d: versions start at 1", version)
 	}
-	r, err := s.open(ctx, c, p, "write", authz.MinimizeLatency())
+	r, err := s.open(ctx, c, p, nexus.PermWrite, authz.MinimizeLatency())
 	if err != nil {
 		return Item{}, err
 	}

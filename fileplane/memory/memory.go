@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
@@ -83,7 +84,7 @@ type Caller struct {
 	Zone string
 }
 
-func (c Caller) subject() authz.SubjectRef { return authz.Subject("user", c.User) }
+func (c Caller) subject() authz.SubjectRef { return authz.Subject(nexus.TypeUser, c.User) }
 
 // Service is the memory capability.
 type Service struct {
@@ -173,7 +174,7 @@ func validTags(field string, tags []string) error {
 // agentOwner returns the user who owns the agent user, or "" if user is
 // not an agent.
 func (s *Service) agentOwner(ctx context.Context, user string) (string, error) {
-	rels, err := s.engine.Read(ctx, authz.Filter{Resource: authz.Obj("user", user), Relation: "owner"}, authz.FullyConsistent())
+	rels, err := s.engine.Read(ctx, authz.Filter{Resource: authz.Obj(nexus.TypeUser, user), Relation: nexus.RelOwner}, authz.FullyConsistent())
 	if err != nil || len(rels) == 0 {
 		return "", err
 	}
@@ -196,7 +197,7 @@ func (s *Service) Remember(ctx context.Context, c Caller, r RememberRequest) (Me
 		m.ExpiresAt = now.Add(r.TTL)
 	}
 	obj := object(m.ID)
-	rels := []authz.Relationship{authz.Rel(obj, "zone", authz.Subject("zone", c.Zone))}
+	rels := []authz.Relationship{authz.Rel(obj, nexus.RelZone, authz.Subject(nexus.TypeZone, c.Zone))}
 	owner, err := s.agentOwner(ctx, c.User)
 	if err != nil {
 		return Memory{}, "", err
@@ -209,12 +210,12 @@ func (s *Service) Remember(ctx context.Context, c Caller, r RememberRequest) (Me
 	case ScopeUser:
 		if owner != "" {
 			m.Owner = owner // the agent's person owns it; the agent reads it
-			rels = append(rels, authz.Rel(obj, "viewer", c.subject()))
+			rels = append(rels, authz.Rel(obj, nexus.RelViewer, c.subject()))
 		}
 	case ScopeZone:
-		rels = append(rels, authz.Rel(obj, "viewer", authz.SubjectSet("zone", c.Zone, "member")))
+		rels = append(rels, authz.Rel(obj, nexus.RelViewer, authz.SubjectSet(nexus.TypeZone, c.Zone, nexus.RelMember)))
 	}
-	rels = append(rels, authz.Rel(obj, "owner", authz.Subject("user", m.Owner)))
+	rels = append(rels, authz.Rel(obj, nexus.RelOwner, authz.Subject(nexus.TypeUser, m.Owner)))
 	updates := make([]authz.Update, len(rels))
 	for i, rel := range rels {
 		updates[i] = authz.TouchRel(rel)
@@ -269,7 +270,7 @@ func (s *Service) open(ctx context.Context, c Caller, id ID, cons authz.Consiste
 	if err != nil {
 		return Memory{}, err
 	}
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: object(id), Permission: "read", Subject: c.subject()}, s.consistency(cons, m.PermToken))
+	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: object(id), Permission: nexus.PermRead, Subject: c.subject()}, s.consistency(cons, m.PermToken))
 	if err != nil {
 		return Memory{}, err
 	}
@@ -290,7 +291,7 @@ func (s *Service) Forget(ctx context.Context, c Caller, id ID) (authz.Token, err
 	if err != nil {
 		return "", err
 	}
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: object(id), Permission: "delete", Subject: c.subject()}, s.consistency(authz.MinimizeLatency(), m.PermToken))
+	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: object(id), Permission: nexus.PermDelete, Subject: c.subject()}, s.consistency(authz.MinimizeLatency(), m.PermToken))
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/search"
@@ -128,7 +129,7 @@ func (s *Service) readable(ctx context.Context, c Caller, ms []Memory, cons auth
 	items := make([]authz.CheckItem, len(ms))
 	tokens := make([]authz.Token, 0, len(ms))
 	for i, m := range ms {
-		items[i] = authz.CheckItem{Resource: object(m.ID), Permission: "read", Subject: c.subject()}
+		items[i] = authz.CheckItem{Resource: object(m.ID), Permission: nexus.PermRead, Subject: c.subject()}
 		tokens = append(tokens, m.PermToken)
 	}
 	ds, err := s.engine.CheckBulk(ctx, items, s.consistency(cons, tokens...))

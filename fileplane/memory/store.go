@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/storage"
@@ -276,4 +277,4 @@ func (SQLStore) Expired(ctx context.Context, q storage.DBTX, now time.Time, limi
 }
 
 // object is m's authz object.
-func object(id ID) authz.ObjectRef { return authz.Obj("memory", string(id)) }
+func object(id ID) authz.ObjectRef { return authz.Obj(nexus.TypeMemory, string(id)) }

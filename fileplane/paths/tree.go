@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
@@ -134,7 +135,7 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 	now := t.now()
 	root = Entry{ID: EntryID(storage.NewID("fld")), Zone: zone, Kind: Folder, CreatedBy: "system", CreatedAt: now, ModifiedBy: "system", ModifiedAt: now}
 	tok, err := t.engine.Write(ctx, []authz.Update{
-		authz.TouchRel(authz.Rel(root.Object(), "zone", authz.Subject("zone", zone))),
+		authz.TouchRel(authz.Rel(root.Object(), nexus.RelZone, authz.Subject(nexus.TypeZone, zone))),
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return t.store.Insert(ctx, tx, root)
 	}), RecordToken(t.store, root.ID, &root))
@@ -201,12 +202,12 @@ func (t *Tree) Resolve(ctx context.Context, zone string, p Path) (Resolved, erro
 
 // entryRels are the relationships every entry has.
 func entryRels(e Entry) []authz.Relationship {
-	rels := []authz.Relationship{authz.Rel(e.Object(), "zone", authz.Subject("zone", e.Zone))}
+	rels := []authz.Relationship{authz.Rel(e.Object(), nexus.RelZone, authz.Subject(nexus.TypeZone, e.Zone))}
 	if e.Parent != "" {
-		rels = append(rels, authz.Rel(e.Object(), "parent", Folder.Object(e.Parent).AsSubject()))
+		rels = append(rels, authz.Rel(e.Object(), nexus.RelParent, Folder.Object(e.Parent).AsSubject()))
 	}
 	if e.CreatedBy != "" && e.CreatedBy != "system" && !IsLinkAuthor(e.CreatedBy) {
-		rels = append(rels, authz.Rel(e.Object(), "owner", authz.Subject("user", e.CreatedBy)))
+		rels = append(rels, authz.Rel(e.Object(), nexus.RelOwner, authz.Subject(nexus.TypeUser, e.CreatedBy)))
 	}
 	return rels
 }
@@ -303,8 +304,8 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 	}
 	newParent := dstParent.Entry().ID
 	updates := []authz.Update{
-		authz.DeleteRel(authz.Rel(e.Object(), "parent", Folder.Object(e.Parent).AsSubject())),
-		authz.TouchRel(authz.Rel(e.Object(), "parent", Folder.Object(newParent).AsSubject())),
+		authz.DeleteRel(authz.Rel(e.Object(), nexus.RelParent, Folder.Object(e.Parent).AsSubject())),
+		authz.TouchRel(authz.Rel(e.Object(), nexus.RelParent, Folder.Object(newParent).AsSubject())),
 	}
 	if newParent == e.Parent {
 		updates = nil // a rename changes no relationship

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -189,7 +190,7 @@ func (s *Service) filter(ctx context.Context, c Caller, hits []Hit, cons authz.C
 			continue
 		}
 		tokens = append(tokens, r.Tokens()...)
-		items = append(items, authz.CheckItem{Resource: r.Entry().Object(), Permission: "read", Subject: authz.Subject("user", c.User)})
+		items = append(items, authz.CheckItem{Resource: r.Entry().Object(), Permission: nexus.PermRead, Subject: authz.Subject(nexus.TypeUser, c.User)})
 		cands = append(cands, r)
 	}
 	if len(items) == 0 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -39,7 +40,7 @@ func (s *Service) subjectFor(ctx context.Context, zone, ref string) (authz.Subje
 // mayShare resolves path for c and checks share on it. An entry c may not
 // read is NotFound; one it may read but not share is PermissionDenied.
 func (s *Service) mayShare(ctx context.Context, c files.Caller, path string, cons authz.Consistency) (paths.Resolved, error) {
-	r, err := s.files.Authorize(ctx, c, path, "share", s.consistency(cons))
+	r, err := s.files.Authorize(ctx, c, path, nexus.PermShare, s.consistency(cons))
 	if errors.Is(err, errs.PermissionDenied) {
 		return paths.Resolved{}, errs.E(errs.PermissionDenied,
 			"you may not share %s: sharing takes an owner of it or of a folder above it, or a zone admin", cleanPath(path))
@@ -181,7 +182,7 @@ func (s *Service) ListGrants(ctx context.Context, c files.Caller, path string, c
 }
 
 func (s *Service) name(ctx context.Context, zone string, subj authz.SubjectRef) string {
-	if subj.Object.Type == "share_link" {
+	if subj.Object.Type == nexus.TypeShareLink {
 		return "link:" + subj.Object.ID
 	}
 	return s.dir.SubjectName(ctx, zone, subj)
@@ -190,7 +191,7 @@ func (s *Service) name(ctx context.Context, zone string, subj authz.SubjectRef) 
 // explain lists the users who may read e and why: the grants naming them,
 // the groups through which grants reach them, zone administration.
 func (s *Service) explain(ctx context.Context, e paths.Entry, grants []Grant, cons authz.Consistency) ([]UserAccess, error) {
-	users, err := s.engine.LookupSubjects(ctx, e.Object(), "read", "user", "", cons)
+	users, err := s.engine.LookupSubjects(ctx, e.Object(), nexus.PermRead, nexus.TypeUser, "", cons)
 	if err != nil {
 		return nil, err
 	}
@@ -198,10 +199,10 @@ func (s *Service) explain(ctx context.Context, e paths.Entry, grants []Grant, co
 	for _, g := range grants {
 		where := fmt.Sprintf("%s on %s", g.Role, g.Path)
 		switch g.Subject.Object.Type {
-		case "user":
+		case nexus.TypeUser:
 			reasons[g.Subject.Object.ID] = append(reasons[g.Subject.Object.ID], where)
-		case "group":
-			members, err := s.engine.LookupSubjects(ctx, g.Subject.Object, "membership", "user", "", cons)
+		case nexus.TypeGroup:
+			members, err := s.engine.LookupSubjects(ctx, g.Subject.Object, nexus.PermMembership, nexus.TypeUser, "", cons)
 			if err != nil {
 				return nil, err
 			}
@@ -210,7 +211,7 @@ func (s *Service) explain(ctx context.Context, e paths.Entry, grants []Grant, co
 			}
 		}
 	}
-	admins, err := s.engine.LookupSubjects(ctx, authz.Obj("zone", e.Zone), "manage", "user", "", cons)
+	admins, err := s.engine.LookupSubjects(ctx, authz.Obj(nexus.TypeZone, e.Zone), nexus.PermManage, nexus.TypeUser, "", cons)
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +220,8 @@ func (s *Service) explain(ctx context.Context, e paths.Entry, grants []Grant, co
 	}
 	items := make([]authz.CheckItem, 0, 2*len(users))
 	for _, u := range users {
-		for _, perm := range []string{"admin", "write"} {
-			items = append(items, authz.CheckItem{Resource: e.Object(), Permission: perm, Subject: authz.Subject("user", u)})
+		for _, perm := range []string{nexus.PermAdmin, nexus.PermWrite} {
+			items = append(items, authz.CheckItem{Resource: e.Object(), Permission: perm, Subject: authz.Subject(nexus.TypeUser, u)})
 		}
 	}
 	ds, err := s.engine.CheckBulk(ctx, items, cons)
@@ -229,14 +230,14 @@ func (s *Service) explain(ctx context.Context, e paths.Entry, grants []Grant, co
 	}
 	out := make([]UserAccess, 0, len(users))
 	for i, u := range users {
-		perm := "read"
+		perm := nexus.PermRead
 		switch {
 		case ds[2*i].Allowed:
-			perm = "admin"
+			perm = nexus.PermAdmin
 		case ds[2*i+1].Allowed:
-			perm = "write"
+			perm = nexus.PermWrite
 		}
-		out = append(out, UserAccess{Name: s.name(ctx, e.Zone, authz.Subject("user", u)), Permission: perm, Reasons: reasons[u]})
+		out = append(out, UserAccess{Name: s.name(ctx, e.Zone, authz.Subject(nexus.TypeUser, u)), Permission: perm, Reasons: reasons[u]})
 	}
 	// By name: the engine's lookup comes in no particular order.
 	slices.SortFunc(out, func(a, b UserAccess) int { return strings.Compare(a.Name, b.Name) })

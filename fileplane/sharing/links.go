@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -92,8 +93,8 @@ func (s *Service) CreateLink(ctx context.Context, c files.Caller, path string, o
 		l.PasswordHash = string(ph)
 	}
 	updates := []authz.Update{
-		authz.TouchRel(authz.Rel(l.ID.Object(), "zone", authz.Subject("zone", l.Zone))),
-		authz.TouchRel(authz.Rel(l.ID.Object(), "creator", authz.Subject("user", c.User))),
+		authz.TouchRel(authz.Rel(l.ID.Object(), nexus.RelZone, authz.Subject(nexus.TypeZone, l.Zone))),
+		authz.TouchRel(authz.Rel(l.ID.Object(), nexus.RelCreator, authz.Subject(nexus.TypeUser, c.User))),
 		authz.TouchRel(authz.Rel(e.Object(), string(rl), l.ID.Object().AsSubject())),
 	}
 	ct, err := s.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
@@ -140,7 +141,7 @@ func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (
 		return Link{}, err
 	}
 	if gone {
-		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.ID.Object(), Permission: "manage", Subject: authz.Subject("user", c.User)}, s.consistency(authz.MinimizeLatency()))
+		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.ID.Object(), Permission: nexus.PermManage, Subject: authz.Subject(nexus.TypeUser, c.User)}, s.consistency(authz.MinimizeLatency()))
 		if err != nil {
 			return Link{}, err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -169,7 +170,7 @@ func (s *Service) mayShareAs(ctx context.Context, user string, l Link) (ok, gone
 		return false, false, err
 	}
 	cons := s.consistency(authz.MinimizeLatency(), r.Tokens()...)
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.EntryKind.Object(l.Entry), Permission: "share", Subject: authz.Subject("user", user)}, cons)
+	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.EntryKind.Object(l.Entry), Permission: nexus.PermShare, Subject: authz.Subject(nexus.TypeUser, user)}, cons)
 	return d.Allowed, false, err
 }
 

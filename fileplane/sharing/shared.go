@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -52,14 +53,14 @@ func (s *Service) SharedWithMe(ctx context.Context, c files.Caller, pageSize int
 		after = string(b)
 	}
 	cons := authz.FullyConsistent()
-	me := authz.Subject("user", c.User)
+	me := authz.Subject(nexus.TypeUser, c.User)
 	subjects := []authz.SubjectRef{me}
-	groups, err := s.engine.LookupResources(ctx, "group", "membership", me, cons)
+	groups, err := s.engine.LookupResources(ctx, nexus.TypeGroup, nexus.PermMembership, me, cons)
 	if err != nil {
 		return nil, "", err
 	}
 	for _, g := range groups {
-		subjects = append(subjects, authz.SubjectSet("group", g, "member"))
+		subjects = append(subjects, authz.SubjectSet(nexus.TypeGroup, g, nexus.RelMember))
 	}
 	type best struct {
 		role Role

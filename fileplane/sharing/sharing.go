@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
@@ -61,7 +62,7 @@ func ParseRole(field, s string) (Role, error) {
 type LinkID string
 
 // Object is the link's authz object.
-func (id LinkID) Object() authz.ObjectRef { return authz.Obj("share_link", string(id)) }
+func (id LinkID) Object() authz.ObjectRef { return authz.Obj(nexus.TypeShareLink, string(id)) }
 
 // Link is a stored share link: the hash of its token, never the token.
 type Link struct {

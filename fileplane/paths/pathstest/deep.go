@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
@@ -38,9 +39,9 @@ func DeepChain(t *testing.T, engine authz.Writer, parent paths.Entry, n int, own
 		e.CreatedBy, e.CreatedAt, e.ModifiedBy, e.ModifiedAt = owner, now, owner, now
 		chain = append(chain, e)
 		updates = append(updates,
-			authz.TouchRel(authz.Rel(e.Object(), "zone", authz.Subject("zone", e.Zone))),
-			authz.TouchRel(authz.Rel(e.Object(), "parent", up.Object().AsSubject())),
-			authz.TouchRel(authz.Rel(e.Object(), "owner", authz.Subject("user", owner))),
+			authz.TouchRel(authz.Rel(e.Object(), nexus.RelZone, authz.Subject(nexus.TypeZone, e.Zone))),
+			authz.TouchRel(authz.Rel(e.Object(), nexus.RelParent, up.Object().AsSubject())),
+			authz.TouchRel(authz.Rel(e.Object(), nexus.RelOwner, authz.Subject(nexus.TypeUser, owner))),
 		)
 		up = e
 	}

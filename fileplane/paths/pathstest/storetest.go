@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
@@ -112,7 +113,7 @@ func (x *suite) entries(t *testing.T) {
 		got = x.get(t, s, q, "fil_1")
 		require.Equal(t, wantFile, got)
 		require.False(t, got.IsRoot())
-		require.Equal(t, authz.Obj("file", "fil_1"), got.Object())
+		require.Equal(t, authz.Obj(nexus.TypeFile, "fil_1"), got.Object())
 
 		got, err := s.Root(x.ctx, q, "zone_a")
 		require.NoError(t, err)
