@@ -151,6 +151,7 @@ func TestOpenPostgresReplicaMetrics(t *testing.T) {
 	replica := pgtest.StartReplica(t, primary)
 	url := primary.NewDatabase(t)
 	require.NoError(t, server.MigratePostgres(ctx, url))
+	replica.CaughtUp(t, primary)
 	replicaURL := strings.Replace(url, fmt.Sprintf(":%d/", primary.Port), fmt.Sprintf(":%d/", replica.Port), 1)
 	srv, err := server.Open(ctx, server.Config{
 		DataDir: filepath.Join(t.TempDir(), "data"), Postgres: url, PostgresReplicas: []string{replicaURL},

@@ -83,6 +83,7 @@ func TestPostgresReadRouting(t *testing.T) {
 	replica := pgtest.StartReplica(t, primary)
 	url := primary.NewDatabase(t)
 	require.NoError(t, server.MigratePostgres(ctx, url))
+	replica.CaughtUp(t, primary)
 	replicaURL := strings.Replace(url, fmt.Sprintf(":%d/", primary.Port), fmt.Sprintf(":%d/", replica.Port), 1)
 	dirA := filepath.Join(t.TempDir(), "a")
 	a := startPGNode(t, dirA, url, replicaURL)

@@ -68,12 +68,12 @@ func NewMemdbDatastore(
 			Kind: revisions.Timestamp,
 		},
 		db:   db,
-		rels: newRelTrees(),
+		rels: newRelTrees(), // nexus: the head relationships (nexus_rels.go)
 		revisions: []snapshot{
 			{
 				revision:   nowRevision(),
 				schemaHash: "",
-				rels:       newRelTrees(),
+				rels:       newRelTrees(), // nexus: nexus_rels.go
 				// A snapshot of the still-empty database rather than the
 				// database itself, so that a read at the creation revision
 				// above sees the datastore as it was created rather than as it
@@ -223,14 +223,14 @@ func (mdb *memdbDatastore) SnapshotReader(dr datastore.Revision) datastore.Reade
 		revIndex--
 	}
 
-	mdb.servedAt(dr) // nexus
+	mdb.servedAt(dr) // nexus: see servedAt (revisions.go)
 
 	rev := mdb.revisions[revIndex]
 	if rev.db == nil {
 		return &memdbReader{nil, nil, errors.New("memdb datastore is already closed"), time.Now()}
 	}
 
-	roTxn := &txn{Txn: rev.db.Txn(false), rels: rev.rels}
+	roTxn := &txn{Txn: rev.db.Txn(false), rels: rev.rels} // nexus: and the snapshot's relationships
 	txSrc := func() (*txn, error) {
 		return roTxn, nil
 	}
@@ -393,6 +393,8 @@ func (mdb *memdbDatastore) ReadWriteTx(
 
 		for _, change := range tx.Changes() {
 			switch change.Table {
+			// nexus: no tableRelationship case: relationship changes come from
+			// tx.relChanges, above.
 			case tableNamespace:
 				switch {
 				case change.After != nil:
@@ -454,7 +456,7 @@ func (mdb *memdbDatastore) ReadWriteTx(
 				revisionNanos: newRevision.TimestampNanoSec(),
 				changes:       rc,
 			}
-			added += len(rc.RelationshipChanges)
+			added += len(rc.RelationshipChanges) // nexus: nexus_history.go
 			if err := tx.Insert(tableChangelog, change); err != nil {
 				return datastore.NoRevision, fmt.Errorf("error writing changelog: %w", err)
 			}
@@ -561,7 +563,7 @@ func (mdb *memdbDatastore) Close() error {
 				revision:   nowRevision(),
 				schemaHash: "",
 				db:         db,
-				rels:       mdb.rels.copy(),
+				rels:       mdb.rels.copy(), // nexus: nexus_rels.go
 			},
 		}
 	} else {

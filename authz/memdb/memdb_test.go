@@ -1,5 +1,6 @@
-// nexus: copied from SpiceDB v1.56.2 internal/datastore/memdb/memdb_test.go; it runs
-// SpiceDB's public datastore conformance suite (pkg/datastore/test) against this fork.
+// nexus: copied from SpiceDB's internal/datastore/memdb/memdb_test.go (at the
+// version NOTICE names); it runs SpiceDB's public datastore conformance suite
+// (pkg/datastore/test) against this fork.
 
 package memdb
 

@@ -347,6 +347,8 @@ func (r *memdbReader) mustLock() {
 	}
 }
 
+// nexus: iteratorForFilter is in nexus_index.go.
+
 func filterFuncForFilters(
 	optionalResourceType string,
 	optionalResourceIds []string,

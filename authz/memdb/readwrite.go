@@ -63,7 +63,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 			mutation.Relationship.OptionalExpiration,
 		}
 	}
-	var bulkRows []relRow
+	var bulkRows []relRow // nexus: nexus_bulk.go
 	if tx.bulk != nil {
 		bulkRows = tx.bulk.rowsOf(rels)
 	}
@@ -82,7 +82,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 		}
 		tx.finishBulk()
 		var existing *relationship
-		existingRow, found := tx.rels.get(row)
+		existingRow, found := tx.rels.get(row) // nexus: tx.rels (nexus_rels.go)
 		if found {
 			existing = existingRow.relationship()
 		}
@@ -96,7 +96,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 				}
 				return datastore.NewCreateRelationshipExistsError(&rt)
 			}
-			tx.putRel(rel, row)
+			tx.putRel(rel, row) // nexus: nexus_rels.go
 
 		case tuple.UpdateOperationTouch:
 			if existing != nil {
@@ -117,11 +117,11 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 				}
 			}
 
-			tx.putRel(rel, row)
+			tx.putRel(rel, row) // nexus: nexus_rels.go
 
 		case tuple.UpdateOperationDelete:
 			if existing != nil {
-				tx.removeRel(existing, existingRow)
+				tx.removeRel(existing, existingRow) // nexus: nexus_rels.go
 			}
 		default:
 			return spiceerrors.MustBugf("unknown tuple mutation operation type: %v", mutation.Operation)
@@ -168,7 +168,7 @@ func (rwt *memdbReadWriteTx) deleteWithLock(tx *txn, filter *v1.RelationshipFilt
 		return 0, false, err
 	}
 
-	bestIter := iteratorForFilter(tx.readRels(), dsFilter, nil)
+	bestIter := iteratorForFilter(tx.readRels(), dsFilter, nil) // nexus: nexus_index.go
 	filteredIter := memdb.NewFilterIterator(bestIter, relationshipFilterFilterFunc(filter))
 
 	// Collect the tuples into a slice of mutations for the changelog

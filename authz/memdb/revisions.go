@@ -60,7 +60,7 @@ func (mdb *memdbDatastore) SquashRevisionsForTesting() {
 			revision:   nowRevision(),
 			schemaHash: "",
 			db:         mdb.db,
-			rels:       mdb.rels.copy(),
+			rels:       mdb.rels.copy(), // nexus: nexus_rels.go
 		},
 	}
 }
@@ -106,7 +106,7 @@ func (mdb *memdbDatastore) OptimizedRevision(_ context.Context) (datastore.Revis
 		}
 	}
 
-	mdb.servedAt(optimized) // nexus
+	mdb.servedAt(optimized) // nexus: see servedAt below
 	return datastore.RevisionWithSchemaHash{Revision: optimized, SchemaHash: hash}, nil
 }
 

@@ -16,7 +16,7 @@ import (
 const (
 	tableNamespace = "namespace"
 
-	indexID = "id"
+	indexID = "id" // nexus: no relationship table nor its indexes (nexus_rels.go)
 
 	tableCounters = "counters"
 

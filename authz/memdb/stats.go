@@ -34,9 +34,10 @@ func (mdb *memdbDatastore) countRelationships(_ context.Context) (uint64, error)
 	mdb.RLock()
 	defer mdb.RUnlock()
 
+	// nexus: the head's relationship trees (nexus_rels.go), not a table scan.
 	if err := mdb.checkNotClosed(); err != nil {
 		return 0, err
 	}
-	count := uint64(mdb.rels.len())
+	count := uint64(mdb.rels.len()) // nexus: nexus_rels.go
 	return count, nil
 }

@@ -329,13 +329,19 @@ func runGCConcurrentWithWriters(t *testing.T, e *env) {
 		// slower than this breaks GC's contract; verify allows for it.
 		shortGrace = time.Second
 		writers    = 4
-		poolSize   = 120
+		phases     = 3
+		phaseSize  = 120
+		poolSize   = phases * phaseSize
 	)
 	const duration = 3 * time.Second
 
 	// A pool of contents writers pick from, so chunks are reused, dropped,
 	// aged and reused again. Every tenth spans two chunks, the first of
-	// which (a common prefix) it shares with the other tenths.
+	// which (a common prefix) it shares with the other tenths. Writers draw
+	// from one third of the pool per third of the run, so the contents of
+	// the first third age past the grace and are swept while writers run
+	// (on a fast machine a single small pool is rewritten too often for any
+	// chunk to age).
 	prefix := randomBytes(t, mib)
 	pool := make([][]byte, poolSize)
 	for i := range pool {
@@ -355,7 +361,12 @@ func runGCConcurrentWithWriters(t *testing.T, e *env) {
 		gcStats  content.GCStats
 		gcRuns   int
 	)
-	deadline := time.Now().Add(duration)
+	began := time.Now()
+	deadline := began.Add(duration)
+	pick := func(rng *rand.Rand) []byte {
+		phase := min(phases-1, int(time.Since(began)*phases/duration))
+		return pool[phase*phaseSize+rng.IntN(phaseSize)]
+	}
 	stop := make(chan struct{})
 	var gcDone sync.WaitGroup
 	gcDone.Go(func() {
@@ -389,7 +400,7 @@ func runGCConcurrentWithWriters(t *testing.T, e *env) {
 				var err error
 				if rng.IntN(8) == 0 {
 					// A chunked upload: two parts, then Concat.
-					a, b := pool[rng.IntN(poolSize)], pool[rng.IntN(poolSize)]
+					a, b := pick(rng), pick(rng)
 					var pa, pb content.Object
 					if pa, err = e.store.Write(ctx, bytes.NewReader(a), -1); err == nil {
 						if pb, err = e.store.Write(ctx, bytes.NewReader(b), -1); err == nil {
@@ -398,7 +409,7 @@ func runGCConcurrentWithWriters(t *testing.T, e *env) {
 					}
 					data = append(append([]byte(nil), a...), b...)
 				} else {
-					data = pool[rng.IntN(poolSize)]
+					data = pick(rng)
 					obj, err = e.store.Write(ctx, bytes.NewReader(data), -1)
 				}
 				if err != nil {

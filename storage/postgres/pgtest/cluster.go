@@ -283,3 +283,36 @@ func (c *Cluster) Promote(tb testing.TB) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// CaughtUp waits until replica c has replayed everything primary had
+// written when it was called (a database created and migrated since the
+// replica started, say), so that what reads there next finds it.
+func (c *Cluster) CaughtUp(tb testing.TB, primary *Cluster) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var target string
+	if err := queryOne(ctx, primary.URL("postgres"), `SELECT pg_current_wal_lsn()::text`, &target); err != nil {
+		tb.Fatalf("pgtest: the primary's WAL position: %v", err)
+	}
+	for {
+		var replayed bool
+		err := queryOne(ctx, c.URL("postgres"), `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, &replayed, target)
+		if err == nil && replayed {
+			return
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("pgtest: replica on port %d has not replayed the primary's WAL up to %s in 30 s (last error: %v)", c.Port, target, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func queryOne(ctx context.Context, url, query string, dest any, args ...any) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(ctx, query, args...).Scan(dest)
+}
