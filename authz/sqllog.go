@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
 )
 
@@ -229,7 +230,7 @@ func (l *SQLLog) Import(ctx context.Context, next ImportSource, apply func([]Rel
 					_, err = tx.ExecContext(ctx, insertRows(len(rows)), args...)
 				}
 				if err != nil {
-					if errors.Is(storage.Translate(err), storage.ErrExists) {
+					if errors.Is(storage.Translate(err), errs.AlreadyExists) {
 						return existing(ctx, tx, rows)
 					}
 					return fmt.Errorf("relationship log: %w", err)

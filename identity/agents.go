@@ -29,7 +29,7 @@ func (s *Service) CreateAgent(ctx context.Context, p Principal, name, ownerRef s
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.InsertUser(ctx, tx, u)
 	}))
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return User{}, "", errs.E(errs.AlreadyExists, "user %q already exists in the zone", name)
 	}
 	if err != nil {
@@ -63,7 +63,7 @@ func (s *Service) agentOwner(ctx context.Context, p Principal, ownerRef string) 
 			return User{}, notFound
 		}
 		zone, err = s.store.ZoneByName(ctx, s.db, q.Zone)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return User{}, notFound
 		}
 		if err != nil {
@@ -74,7 +74,7 @@ func (s *Service) agentOwner(ctx context.Context, p Principal, ownerRef string) 
 		return User{}, err
 	}
 	owner, err := s.store.UserByName(ctx, s.db, zone.ID, q.Name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return User{}, notFound
 	}
 	return owner, err

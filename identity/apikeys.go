@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/errs"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // MaxKeyLifetime is the longest expiry a key may be given.
@@ -24,7 +23,7 @@ func (s *Service) visibleUser(ctx context.Context, p Principal, field, ref strin
 		return User{}, err
 	}
 	u, err := s.store.UserByName(ctx, s.db, z.ID, name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return User{}, notFound
 	}
 	return u, err
@@ -111,7 +110,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p Principal, id KeyID) error
 		return errs.Invalid("id", "must not be empty")
 	}
 	k, err := s.store.Key(ctx, s.db, id)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return notFound
 	}
 	if err != nil {

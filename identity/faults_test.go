@@ -198,7 +198,7 @@ func TestDirectoryNamesWhatItCannotFind(t *testing.T) {
 	require.Equal(t, "share_link:l1", f.svc.SubjectName(ctx, zone, authz.Subject("share_link", "l1")))
 	require.Equal(t, "zone_gone", f.svc.ZoneName(ctx, "zone_gone"))
 	_, _, err := f.svc.SubjectIn(ctx, "zone_gone", "subject", "user:admin")
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, errs.NotFound)
 	s, z, err := f.svc.SubjectIn(ctx, zone, "subject", "user:admin")
 	require.NoError(t, err)
 	require.Equal(t, zone, z)

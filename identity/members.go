@@ -9,7 +9,6 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // Member is a resolved group member or check subject.
@@ -42,7 +41,7 @@ func (s *Service) zoneByName(ctx context.Context, p Principal, name string) (Zon
 		return p.Zone, nil
 	}
 	z, err := s.store.ZoneByName(ctx, s.db, name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Zone{}, errs.E(errs.NotFound, "zone %q not found", name)
 	}
 	return z, err
@@ -59,7 +58,7 @@ func (s *Service) ResolveUser(ctx context.Context, p Principal, field, ref strin
 		return User{}, err
 	}
 	u, err := s.store.UserByName(ctx, s.db, z.ID, q.Name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return User{}, errs.E(errs.NotFound, "user %q not found", ref)
 	}
 	return u, err
@@ -76,7 +75,7 @@ func (s *Service) ResolveGroup(ctx context.Context, p Principal, field, ref stri
 		return Group{}, err
 	}
 	g, err := s.store.GroupByName(ctx, s.db, z.ID, q.Name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Group{}, errs.E(errs.NotFound, "group %q not found", ref)
 	}
 	return g, err
@@ -132,7 +131,7 @@ func (s *Service) visibleGroup(ctx context.Context, p Principal, field, ref stri
 		return Group{}, Zone{}, err
 	}
 	g, err := s.store.GroupByName(ctx, s.db, z.ID, name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Group{}, Zone{}, notFound
 	}
 	return g, z, err

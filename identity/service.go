@@ -151,7 +151,7 @@ func (s *Service) Bootstrap(ctx context.Context, saveKey func(secret string) err
 		}
 		return s.store.InsertKey(ctx, tx, k)
 	}))
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return false, nil // another node on the same database bootstrapped first
 	}
 	if err != nil {
@@ -202,14 +202,14 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (Principal
 	} else {
 		k, err = s.store.Key(ctx, s.db, id)
 	}
-	if _, replica := postgres.MinLSN(ctx); replica && errors.Is(err, storage.ErrNotFound) {
+	if _, replica := postgres.MinLSN(ctx); replica && errors.Is(err, errs.NotFound) {
 		// A replica may not have replayed a key made a moment ago (on
 		// another node, whose token this call does not carry): ask the
 		// primary before refusing. The rest of the lookup reads there too.
 		ctx = postgres.WithPrimary(ctx)
 		k, err = s.store.Key(ctx, s.db, id)
 	}
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Principal{}, errBadKey
 	}
 	if err != nil {
@@ -298,7 +298,7 @@ func (s *Service) zoneFor(ctx context.Context, p Principal, name string) (Zone, 
 		return Zone{}, notFound
 	}
 	z, err := s.store.ZoneByName(ctx, s.db, name)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Zone{}, notFound
 	}
 	return z, err
@@ -318,7 +318,7 @@ func (s *Service) CreateZone(ctx context.Context, p Principal, name string) (Zon
 	}
 	z := Zone{ID: ZoneID(storage.NewID("zone")), Name: name, CreatedAt: s.now()}
 	if err := storage.InTx(ctx, s.db, func(tx *sql.Tx) error { return s.store.InsertZone(ctx, tx, z) }); err != nil {
-		if errors.Is(err, storage.ErrExists) {
+		if errors.Is(err, errs.AlreadyExists) {
 			return Zone{}, errs.E(errs.AlreadyExists, "zone %q already exists", name)
 		}
 		return Zone{}, err
@@ -360,7 +360,7 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, name, zoneName st
 	tok, err := s.engine.Write(ctx, updates, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.InsertUser(ctx, tx, u)
 	}))
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return User{}, "", errs.E(errs.AlreadyExists, "user %q already exists in zone %q", name, z.Name)
 	}
 	if err != nil {
@@ -398,7 +398,7 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, name, zoneName s
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return s.store.InsertGroup(ctx, tx, g)
 	}))
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return Group{}, "", errs.E(errs.AlreadyExists, "group %q already exists in zone %q", name, z.Name)
 	}
 	if err != nil {

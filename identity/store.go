@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
 )
 
 // Store keeps zones, users, groups and API keys. Every method runs on the
 // DBTX it is given, so a caller can put it in the transaction that records
 // the relationships of the same change. Lookups of missing rows return
-// storage.ErrNotFound; inserts of a taken name return storage.ErrExists.
+// errs.NotFound; inserts of a taken name return errs.AlreadyExists.
 type Store interface {
 	InsertZone(ctx context.Context, q storage.DBTX, z Zone) error
 	Zone(ctx context.Context, q storage.DBTX, id ZoneID) (Zone, error)
@@ -34,7 +35,7 @@ type Store interface {
 	Key(ctx context.Context, q storage.DBTX, id KeyID) (APIKey, error)
 	Keys(ctx context.Context, q storage.DBTX, user UserID) ([]APIKey, error)
 	// RevokeKey marks a key revoked at t; revoking a revoked key keeps the
-	// first time. A missing key is storage.ErrNotFound.
+	// first time. A missing key is errs.NotFound.
 	RevokeKey(ctx context.Context, q storage.DBTX, id KeyID, t time.Time) error
 }
 
@@ -194,7 +195,7 @@ func (SQLStore) RevokeKey(ctx context.Context, q storage.DBTX, id KeyID, t time.
 		return storage.Translate(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return storage.ErrNotFound
+		return errs.NotFound
 	}
 	return nil
 }

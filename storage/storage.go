@@ -1,5 +1,7 @@
 // Package storage holds what every store shares, whatever its driver: the
-// query interface, the domain errors drivers translate theirs into, and the
+// query interface, the translation of driver errors into errs' kinds
+// (errs.NotFound, errs.AlreadyExists, errs.Unavailable: one vocabulary from
+// the store up, classified by codes rather than message text), and the
 // column conventions (ids, timestamps) written once.
 package storage
 
@@ -15,6 +17,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/nexus-authz/nexus/errs"
 )
 
 // DBTX is what a store runs its queries on: a database or a transaction.
@@ -38,33 +42,42 @@ var (
 	_ DB   = (*sql.DB)(nil)
 )
 
-var (
-	// ErrNotFound is a row that does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrExists is a row whose unique key is taken.
-	ErrExists = errors.New("already exists")
-)
-
-// Translate turns a driver error into a domain error where it has one.
+// Translate turns a driver error into an error of errs' kinds where it has
+// one: a missing row is errs.NotFound, a taken unique key errs.AlreadyExists
+// (joined with the driver's error, for logs).
 func Translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
-		return ErrNotFound
-	case isUniqueViolation(err):
-		return errors.Join(ErrExists, err)
+		return errs.NotFound
+	case IsUniqueViolation(err):
+		return errors.Join(errs.AlreadyExists, err)
 	}
 	return err
 }
 
-func isUniqueViolation(err error) bool {
-	// SQLite: "constraint failed: UNIQUE constraint failed" (code 2067, 1555);
-	// PostgreSQL: SQLSTATE 23505.
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") ||
-		strings.Contains(msg, "PRIMARY KEY constraint failed") ||
-		strings.Contains(msg, "SQLSTATE 23505")
+// SQLite's extended result codes for a unique key taken
+// (sqlite3.h: SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY).
+const (
+	sqliteConstraintUnique     = 2067
+	sqliteConstraintPrimaryKey = 1555
+)
+
+// IsUniqueViolation reports whether err is a unique or primary key taken,
+// by the driver's code: SQLSTATE 23505 on PostgreSQL (pgconn.PgError), the
+// extended result code on SQLite (modernc.org/sqlite's Error).
+func IsUniqueViolation(err error) bool {
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		return pg.SQLState() == "23505"
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		code := lite.Code()
+		return code == sqliteConstraintUnique || code == sqliteConstraintPrimaryKey
+	}
+	return false
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -156,11 +169,8 @@ func QueryAll[T any](ctx context.Context, q DBTX, scan func(Scanner) (T, error),
 	return out, Translate(rows.Err())
 }
 
-// ErrUnavailable is a database that cannot be reached (down, restarting,
-// failing over): the client may retry.
-var ErrUnavailable = errors.New("database unavailable")
-
-// IsUnavailable reports whether err means the database could not be reached
+// IsUnavailable reports whether err (errs.Unavailable, or a driver's error)
+// means the database could not be reached
 // or dropped the connection: a network error, a connection the driver gave
 // up on or that the server closed, a request the driver did not send
 // because its connection was unusable (pgconn's "conn closed", which says
@@ -170,7 +180,7 @@ func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, errs.Unavailable) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true // io.ErrUnexpectedEOF: the server closed a pooled connection
 	}
 	var unsent interface{ SafeToRetry() bool }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
 )
 
@@ -41,7 +42,7 @@ func TestIsUnavailable(t *testing.T) {
 		{"unique violation", sqlState("23505"), false},
 		{"not sent: the connection was closed", fmt.Errorf("authz: %w", unsent(true)), true},
 		{"sent, then failed", unsent(false), false},
-		{"not found", storage.ErrNotFound, false},
+		{"not found", errs.NotFound, false},
 		{"other", errors.New("boom"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ const ChunkSize = 1 << 20
 //
 // Get verifies the hash and returns an error of kind errs.DataLoss
 // (errors.Is(err, errs.DataLoss)) when the bytes do not match — never wrong
-// bytes. A missing chunk is storage.ErrNotFound.
+// bytes. A missing chunk is errs.NotFound.
 //
 // Delete removes a chunk; deleting a missing chunk is not an error.
 //

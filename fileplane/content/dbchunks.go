@@ -57,7 +57,7 @@ func (d *DBChunks) Get(ctx context.Context, h Hash) ([]byte, error) {
 	err := d.db.QueryRowContext(ctx, `SELECT data FROM content_chunks WHERE hash = ?`, h).Scan(&data)
 	if err != nil {
 		err = storage.Translate(err)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return nil, fmt.Errorf("chunk %s: %w", h, err)
 		}
 		return nil, fmt.Errorf("reading chunk %s: %w", h, err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/errs"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // DiskChunks is the ChunkStore in a directory, for the embedded default: a
@@ -217,7 +216,7 @@ func (d *DiskChunks) Get(ctx context.Context, h Hash) ([]byte, error) {
 	}
 	data, err := os.ReadFile(d.Path(h))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("chunk %s: %w", h, storage.ErrNotFound)
+		return nil, fmt.Errorf("chunk %s: %w", h, errs.NotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading chunk %s: %w", h, err)

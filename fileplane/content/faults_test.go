@@ -165,7 +165,7 @@ func TestObjectReportsDamagedLists(t *testing.T) {
 	require.NoError(t, e.db.Close())
 	_, err = e.store.Object(ctx, e.db, obj.Hash)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, storage.ErrNotFound)
+	require.NotErrorIs(t, err, errs.NotFound)
 	require.ErrorContains(t, e.store.Save(ctx, e.db, e.write(t, []byte("new"))), "saving content object")
 }
 
@@ -180,7 +180,7 @@ func TestSaveFailsAsAWhole(t *testing.T) {
 	err = storage.InTx(ctx, e.db, func(tx *sql.Tx) error { return e.store.Save(ctx, tx, obj) })
 	require.ErrorContains(t, err, "injected")
 	_, err = e.store.Object(ctx, e.db, obj.Hash)
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, errs.NotFound)
 }
 
 func TestGCFailures(t *testing.T) {
@@ -283,7 +283,7 @@ func TestDiskChunksFaults(t *testing.T) {
 		require.Error(t, err)
 		_, err = d.Get(ctx, h)
 		require.Error(t, err)
-		require.NotErrorIs(t, err, storage.ErrNotFound)
+		require.NotErrorIs(t, err, errs.NotFound)
 		_, _, err = d.Sweep(ctx, h, time.Now().Add(time.Hour))
 		require.Error(t, err)
 		require.Empty(t, tmpFiles(t, dir))
@@ -303,7 +303,7 @@ func TestDiskChunksFaults(t *testing.T) {
 		require.Empty(t, tmpFiles(t, dir), "the temporary file is removed")
 		_, err = d.Get(ctx, h)
 		require.ErrorContains(t, err, "reading chunk")
-		require.NotErrorIs(t, err, storage.ErrNotFound)
+		require.NotErrorIs(t, err, errs.NotFound)
 		require.NotErrorIs(t, err, errs.DataLoss)
 		require.ErrorContains(t, d.Delete(ctx, h), "deleting chunk")
 		old := time.Now().Add(-time.Hour)
@@ -321,7 +321,7 @@ func TestDiskChunksFaults(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "tmp"), nil, 0o600))
 		require.ErrorContains(t, d.Put(ctx, h, data), "writing chunk")
 		_, err := d.Get(ctx, h)
-		require.ErrorIs(t, err, storage.ErrNotFound, "nothing was stored")
+		require.ErrorIs(t, err, errs.NotFound, "nothing was stored")
 	})
 	t.Run("a wrong hash", func(t *testing.T) {
 		d, dir := open(t)

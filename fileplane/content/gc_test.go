@@ -125,7 +125,7 @@ func TestGCRemovesUnreferenced(t *testing.T) {
 	}
 	for _, o := range []content.Object{gone, partly} {
 		_, err := e.store.Object(ctx, e.db, o.Hash)
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 	}
 	for _, h := range gone.Chunks {
 		require.False(t, e.hasChunk(t, h))

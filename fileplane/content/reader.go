@@ -11,7 +11,7 @@ import (
 // NewReader streams bytes [off, off+n) of obj (n < 0: to the end), reading
 // and verifying only the chunks it touches, one at a time. A damaged chunk
 // surfaces as an errs.DataLoss error from Read, never as wrong bytes; a
-// missing one as storage.ErrNotFound. off < 0 or off > obj.Size is
+// missing one as errs.NotFound. off < 0 or off > obj.Size is
 // errs.InvalidArgument, from the first Read; n past the end is clipped.
 func (s *Store) NewReader(ctx context.Context, obj Object, off, n int64) io.ReadCloser {
 	r := &reader{ctx: ctx, chunks: s.chunks, obj: obj, idx: -1}

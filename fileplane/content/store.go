@@ -227,14 +227,14 @@ func (s *Store) Save(ctx context.Context, q storage.DBTX, obj Object) error {
 	return nil
 }
 
-// Object loads a recorded object; storage.ErrNotFound if unknown.
+// Object loads a recorded object; errs.NotFound if unknown.
 func (s *Store) Object(ctx context.Context, q storage.DBTX, h Hash) (Object, error) {
 	obj := Object{Hash: h}
 	var count int
 	err := q.QueryRowContext(ctx, `SELECT size, chunk_count FROM content_objects WHERE hash = ?`, h).Scan(&obj.Size, &count)
 	if err != nil {
 		err = storage.Translate(err)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return Object{}, err
 		}
 		return Object{}, fmt.Errorf("loading content object %s: %w", h, err)

@@ -201,7 +201,7 @@ func TestMissingChunkIsNotFound(t *testing.T) {
 	obj := e.write(t, data)
 	require.NoError(t, e.disk.Delete(context.Background(), obj.Chunks[1]))
 	_, err := e.read(t, obj, 0, -1)
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, errs.NotFound)
 }
 
 func TestMaxSize(t *testing.T) {
@@ -318,7 +318,7 @@ func TestSaveAndObject(t *testing.T) {
 	e := newEnv(t)
 
 	_, err := e.store.Object(ctx, e.db, content.Sum([]byte("unknown")))
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, errs.NotFound)
 
 	obj := e.write(t, randomBytes(t, mib+1))
 	// A Save in a transaction that rolls back records nothing.
@@ -330,7 +330,7 @@ func TestSaveAndObject(t *testing.T) {
 	})
 	require.Error(t, err)
 	_, err = e.store.Object(ctx, e.db, obj.Hash)
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, errs.NotFound)
 
 	require.NoError(t, storage.InTx(ctx, e.db, func(tx *sql.Tx) error { return e.store.Save(ctx, tx, obj) }))
 	got, err := e.store.Object(ctx, e.db, obj.Hash)

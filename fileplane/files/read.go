@@ -11,7 +11,6 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // ReadResult is a range of a file's content.
@@ -49,7 +48,7 @@ func (s *Service) Read(ctx context.Context, c Caller, path string, offset, lengt
 	hash, size := e.ContentHash, e.Size
 	if version != 0 && version != e.Version {
 		v, err := s.versions.Get(ctx, s.db, string(e.ID), version)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return ReadResult{}, errs.E(errs.NotFound, "version %d of %s not found (current is %d)", version, p, e.Version)
 		}
 		if err != nil {
@@ -87,7 +86,7 @@ func (s *Service) object(ctx context.Context, hexHash string) (content.Object, e
 		return content.Object{}, errs.Wrap(errs.DataLoss, err, "stored content hash is corrupt")
 	}
 	obj, err := s.content.Object(ctx, s.db, h)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return content.Object{}, errs.Wrap(errs.DataLoss, err, "content %s is missing", hexHash)
 	}
 	return obj, err

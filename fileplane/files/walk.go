@@ -6,8 +6,8 @@ import (
 
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // errStop ends a walk early; it is not an error of the walk.
@@ -37,7 +37,7 @@ func (w *walker) walk(ctx context.Context, dir paths.Resolved, after []string) e
 		afterName = after[0]
 		child, err := w.s.tree.Store().Child(ctx, w.s.db, dir.Entry().ID, after[0])
 		switch {
-		case errors.Is(err, storage.ErrNotFound):
+		case errors.Is(err, errs.NotFound):
 			// Gone since: carry on with its next sibling.
 		case err != nil:
 			return err

@@ -229,7 +229,7 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 		}
 		return s.changed(ctx, tx, e.ID)
 	})
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		// Another write made version e.Version first (on PostgreSQL two
 		// writers can read the same version; the versions' key keeps one).
 		return Item{}, "", errs.Wrap(errs.Aborted, err, "%s changed while it was written; read it again and retry", p)
@@ -410,7 +410,7 @@ func (s *Service) RestoreVersion(ctx context.Context, c Caller, pathStr string, 
 		return Item{}, errs.E(errs.FailedPrecondition, "%s is a folder; folders have no versions", p)
 	}
 	v, err := s.versions.Get(ctx, s.db, string(e.ID), version)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Item{}, errs.E(errs.NotFound, "version %d of %s not found (current is %d)", version, p, e.Version)
 	}
 	if err != nil {

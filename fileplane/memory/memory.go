@@ -264,7 +264,7 @@ func (s *Service) open(ctx context.Context, c Caller, id ID, cons authz.Consiste
 		return Memory{}, notFound(id)
 	}
 	m, err := s.store.Get(ctx, s.db, id, s.now())
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Memory{}, notFound(id)
 	}
 	if err != nil {
@@ -304,7 +304,7 @@ func (s *Service) Forget(ctx context.Context, c Caller, id ID) (authz.Token, err
 func (s *Service) delete(ctx context.Context, id ID) (authz.Token, error) {
 	return s.engine.DeleteMatching(ctx, authz.Filter{Resource: object(id)}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		err := s.store.Delete(ctx, tx, id)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return notFound(id) // forgotten concurrently
 		}
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -27,7 +28,7 @@ type Candidate struct {
 // Store keeps memories and their text index. Methods run on the DBTX given,
 // so a memory's row and its relationships commit together. Expired
 // memories (ExpiresAt <= now) are never returned. A missing memory is
-// storage.ErrNotFound. Implementations run memorytest.Run.
+// errs.NotFound. Implementations run memorytest.Run.
 type Store interface {
 	Insert(ctx context.Context, q storage.DBTX, m Memory) error
 	// SetPermToken sets only the memory's PermToken (its relationships'
@@ -160,7 +161,7 @@ func setPermToken(ctx context.Context, q storage.DBTX, id ID, token authz.Token)
 		return storage.Translate(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return storage.ErrNotFound
+		return errs.NotFound
 	}
 	return nil
 }

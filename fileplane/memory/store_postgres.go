@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -80,7 +81,7 @@ func (PGStore) Delete(ctx context.Context, q storage.DBTX, id ID) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return storage.ErrNotFound
+		return errs.NotFound
 	}
 	return nil
 }

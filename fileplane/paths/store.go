@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/storage"
 )
 
@@ -55,7 +56,7 @@ func (e Entry) IsRoot() bool { return e.Parent == "" }
 
 // Store keeps entries. Methods run on the DBTX given, so callers put them
 // in the transaction that records the matching relationships. A missing
-// entry is storage.ErrNotFound; a taken (parent, name) is storage.ErrExists.
+// entry is errs.NotFound; a taken (parent, name) is errs.AlreadyExists.
 type Store interface {
 	Insert(ctx context.Context, q storage.DBTX, e Entry) error
 	Get(ctx context.Context, q storage.DBTX, id EntryID) (Entry, error)
@@ -153,7 +154,7 @@ func (SQLStore) Child(ctx context.Context, q storage.DBTX, parent EntryID, name 
 	if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) {
 		// No stored name has these (ParsePath refuses them), and PostgreSQL's
 		// text cannot even carry them in a query.
-		return Entry{}, storage.ErrNotFound
+		return Entry{}, errs.NotFound
 	}
 	return scanEntry(q.QueryRowContext(ctx, `SELECT `+entryCols+` FROM paths_entries WHERE parent_id = ? AND name = ?`, parent, name))
 }
@@ -186,7 +187,7 @@ func affected(res sql.Result, err error) error {
 		return storage.Translate(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return storage.ErrNotFound
+		return errs.NotFound
 	}
 	return nil
 }
@@ -199,7 +200,7 @@ func (SQLStore) Subtree(ctx context.Context, q storage.DBTX, id EntryID) ([]Entr
 		)
 		SELECT `+entryCols+` FROM paths_entries JOIN sub USING (id) ORDER BY sub.depth, name`, id)
 	if err == nil && len(out) == 0 {
-		return nil, storage.ErrNotFound // id itself is missing
+		return nil, errs.NotFound // id itself is missing
 	}
 	return out, err
 }
@@ -233,7 +234,7 @@ func steps(ctx context.Context, q storage.DBTX, query string, id EntryID) (int, 
 		return 0, storage.Translate(err)
 	}
 	if !n.Valid {
-		return 0, storage.ErrNotFound
+		return 0, errs.NotFound
 	}
 	return int(n.Int64), nil
 }

@@ -129,7 +129,7 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 		t.settle(ctx, one)
 		return one[0], nil
 	}
-	if !errors.Is(err, storage.ErrNotFound) {
+	if !errors.Is(err, errs.NotFound) {
 		return root, err
 	}
 	now := t.now()
@@ -139,7 +139,7 @@ func (t *Tree) Root(ctx context.Context, zone string) (Entry, error) {
 	}, authz.WithTx(func(ctx context.Context, tx *sql.Tx) error {
 		return t.store.Insert(ctx, tx, root)
 	}), RecordToken(t.store, root.ID, &root))
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return t.store.Root(ctx, t.db, zone) // created concurrently
 	}
 	if err != nil {
@@ -188,7 +188,7 @@ func (t *Tree) Resolve(ctx context.Context, zone string, p Path) (Resolved, erro
 			return Resolved{}, &NotFoundError{Path: p, Partial: r}
 		}
 		child, err := t.store.Child(ctx, t.db, cur.ID, name)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return Resolved{}, &NotFoundError{Path: p, Partial: r}
 		}
 		if err != nil {
@@ -257,7 +257,7 @@ func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry
 		}
 		return nil
 	}), RecordToken(t.store, e.ID, &e))
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", parent.Path.Join(name))
 	}
 	if err != nil {
@@ -272,7 +272,7 @@ func (t *Tree) Create(ctx context.Context, parent Resolved, name string, e Entry
 // before it: a concurrent move of a folder above cannot slip past it.
 func (t *Tree) fits(ctx context.Context, q storage.DBTX, parent EntryID, below int, p Path) error {
 	d, err := t.store.Depth(ctx, q, parent)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return errs.E(errs.NotFound, "the folder of %s was deleted meanwhile", p)
 	}
 	if err != nil {
@@ -331,7 +331,7 @@ func (t *Tree) Move(ctx context.Context, src, dstParent Resolved, name string) (
 			return t.store.Move(ctx, tx, e.ID, newParent, name, e.PermToken)
 		}), RecordToken(t.store, e.ID, nil))
 	}
-	if errors.Is(err, storage.ErrExists) {
+	if errors.Is(err, errs.AlreadyExists) {
 		return Resolved{}, "", errs.E(errs.AlreadyExists, "%s already exists", dstParent.Path.Join(name))
 	}
 	if err != nil {
@@ -358,7 +358,7 @@ func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete 
 		return "", errs.E(errs.InvalidArgument, "the root folder cannot be deleted")
 	}
 	sub, err := t.store.Subtree(ctx, t.db, e.ID)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return "", errs.E(errs.NotFound, "%s not found", r.Path) // deleted concurrently
 	}
 	if err != nil {
@@ -380,7 +380,7 @@ func (t *Tree) Delete(ctx context.Context, r Resolved, recursive bool, onDelete 
 		// The subtree may have changed since it was read; read it again
 		// inside the transaction.
 		now, err := t.store.Subtree(ctx, tx, e.ID)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			return errs.E(errs.NotFound, "%s not found", r.Path)
 		}
 		if err != nil {
@@ -478,7 +478,7 @@ func (t *Tree) Locate(ctx context.Context, ids []EntryID) (map[EntryID]Resolved,
 			return e, nil
 		}
 		e, err := t.store.Get(ctx, t.db, id)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			seen[id] = nil
 			return nil, nil
 		}

@@ -176,7 +176,7 @@ func (w *treeWorld) rels(obj authz.ObjectRef) []authz.Relationship {
 func (w *treeWorld) exists(id paths.EntryID) bool {
 	w.t.Helper()
 	_, err := paths.SQLStore{}.Get(context.Background(), w.db, id)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return false
 	}
 	require.NoError(w.t, err)
@@ -194,7 +194,7 @@ func TestTreeRoot(t *testing.T) {
 		var reads atomic.Int32
 		w.store.root = func(ctx context.Context, q storage.DBTX, zone string) (paths.Entry, error) {
 			if reads.Add(1) == 1 {
-				return paths.Entry{}, storage.ErrNotFound
+				return paths.Entry{}, errs.NotFound
 			}
 			return paths.SQLStore{}.Root(ctx, q, zone)
 		}
@@ -217,7 +217,7 @@ func TestTreeRoot(t *testing.T) {
 		_, err := w.tree.Root(ctx, "z")
 		require.ErrorIs(t, err, errInjected)
 		_, err = paths.SQLStore{}.Root(ctx, w.db, "z")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		w.fe.failWrite.Store(false)
 		root, err := w.tree.Root(ctx, "z")
 		require.NoError(t, err)
@@ -408,7 +408,7 @@ func TestTreeDeleteFailures(t *testing.T) {
 			if n.Add(1) == 1 {
 				return paths.SQLStore{}.Subtree(ctx, q, id)
 			}
-			return nil, storage.ErrNotFound
+			return nil, errs.NotFound
 		}
 		_, err := w.tree.Delete(ctx, d, false, nil)
 		require.ErrorIs(t, err, errs.NotFound)

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
@@ -152,7 +153,7 @@ func (ix *Indexer) index(ctx context.Context, items []Pending) error {
 // (nothing: missing, a folder, binary), or keep when the index is current.
 func (ix *Indexer) document(ctx context.Context, id paths.EntryID) (doc *Doc, keep bool, err error) {
 	e, err := ix.entries.Get(ctx, ix.db, id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && e.Kind != paths.File) {
+	if errors.Is(err, errs.NotFound) || (err == nil && e.Kind != paths.File) {
 		return nil, false, nil
 	}
 	if err != nil {

@@ -42,7 +42,7 @@ type Store interface {
 	// Delete removes the document of entry; a missing one is no error.
 	Delete(ctx context.Context, q storage.DBTX, entry string) error
 	// IndexedHash returns the content hash entry was indexed at, or
-	// storage.ErrNotFound.
+	// errs.NotFound.
 	IndexedHash(ctx context.Context, q storage.DBTX, entry string) (string, error)
 	// Query returns zone's documents matching any of terms (stemmed), best
 	// first, ties broken by insertion order; offset and limit page through

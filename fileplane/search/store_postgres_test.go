@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/fileplane/search/searchtest"
 	"github.com/nexus-authz/nexus/storage"
@@ -71,7 +72,7 @@ func TestPostgresStoreDoneRefusesItemsTakenMeanwhile(t *testing.T) {
 	})
 	require.ErrorIs(t, err, search.ErrQueueTaken)
 	_, err = st.IndexedHash(ctx, db, "e1")
-	require.ErrorIs(t, err, storage.ErrNotFound, "the stale document was rolled back")
+	require.ErrorIs(t, err, errs.NotFound, "the stale document was rolled back")
 	left, err := st.Pending(ctx, db, 10)
 	require.NoError(t, err)
 	require.Len(t, left, 1, "e2 stays queued")

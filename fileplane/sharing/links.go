@@ -123,7 +123,7 @@ func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (
 	default:
 		l, err = s.store.Link(ctx, s.db, LinkID(ref))
 	}
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return Link{}, notFound
 	}
 	if err != nil {
@@ -172,7 +172,7 @@ func (s *Service) RevokeLink(ctx context.Context, c files.Caller, ref string) (a
 		opts = append(opts, s.recordToken(l.Entry))
 	}
 	tok, err := s.engine.Write(ctx, []authz.Update{authz.DeleteRel(rel)}, opts...)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return "", errs.E(errs.FailedPrecondition, "link %s is already revoked", l.ID)
 	}
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // Client is who presents a link: no identity, only what the connection
@@ -101,7 +100,7 @@ func (s *Service) admit(ctx context.Context, a *attempt, token, password string)
 		return Link{}, err
 	}
 	l, err := s.store.LinkByTokenHash(ctx, s.db, hashToken(token))
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		a.done(ctx, Unknown)
 		return Link{}, errLinkNotFound
 	}
@@ -163,7 +162,7 @@ func (s *Service) admit(ctx context.Context, a *attempt, token, password string)
 // when the entry no longer exists.
 func (s *Service) mayShareAs(ctx context.Context, user string, l Link) (ok, gone bool, err error) {
 	r, err := s.pathOf(ctx, l.Entry)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return false, true, nil
 	}
 	if err != nil {
@@ -183,12 +182,19 @@ func (s *Service) lockLink(id LinkID) func() {
 	return mu.Unlock
 }
 
+// errEntryGone is target's answer for a link whose entry no longer exists
+// (the access log tells it from a sub-path that is not there).
+var errEntryGone = errors.New("sharing: the link's entry no longer exists")
+
 // target resolves a sub-path below the link's entry. Anything that is not
 // a plain relative path below it ("..", ".", empty segments, a path into a
 // file link) is NotFound, as a missing entry is: the link's subtree is all
 // there is.
 func (s *Service) target(ctx context.Context, l Link, sub string) (paths.Path, paths.Path, error) {
 	root, err := s.pathOf(ctx, l.Entry)
+	if errors.Is(err, errs.NotFound) {
+		return "", "", errEntryGone
+	}
 	if err != nil {
 		return "", "", err
 	}
@@ -257,7 +263,7 @@ func (s *Service) OpenLink(ctx context.Context, cl Client, token, password, sub 
 	}
 	c := files.Caller{User: l.CreatedBy, Zone: l.Zone, Link: string(l.ID)}
 	full, _, err := s.target(ctx, l, sub)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errEntryGone) {
 		a.done(ctx, EntryGone)
 		return Opened{}, errLinkNotFound
 	}
@@ -337,7 +343,7 @@ func (s *Service) WriteLink(ctx context.Context, cl Client, token, password, sub
 	}
 	c := files.Caller{User: l.CreatedBy, Zone: l.Zone, Link: string(l.ID)}
 	full, rel, err := s.target(ctx, l, sub)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, errEntryGone) {
 		a.done(ctx, EntryGone)
 		return files.Item{}, errLinkNotFound
 	}

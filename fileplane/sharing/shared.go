@@ -11,7 +11,6 @@ import (
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // Shared is an entry shared with the caller.
@@ -85,7 +84,7 @@ func (s *Service) SharedWithMe(ctx context.Context, c files.Caller, pageSize int
 	var all []Shared
 	for id, b := range found {
 		r, err := s.pathOf(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, errs.NotFound) {
 			continue // deleted since
 		}
 		if err != nil {

@@ -122,8 +122,8 @@ type FailureQuery struct {
 
 // Store keeps links and their access log. Methods run on the DBTX given, so
 // callers put them in the transaction that records the matching
-// relationships. A missing link is storage.ErrNotFound; a taken id or token
-// hash storage.ErrExists.
+// relationships. A missing link is errs.NotFound; a taken id or token
+// hash errs.AlreadyExists.
 type Store interface {
 	InsertLink(ctx context.Context, q storage.DBTX, l Link) error
 	Link(ctx context.Context, q storage.DBTX, id LinkID) (Link, error)
@@ -131,7 +131,7 @@ type Store interface {
 	// Links returns the links of an entry, newest first.
 	Links(ctx context.Context, q storage.DBTX, entry paths.EntryID) ([]Link, error)
 	// RevokeLink marks a live link revoked at t; a missing or already
-	// revoked link is storage.ErrNotFound.
+	// revoked link is errs.NotFound.
 	RevokeLink(ctx context.Context, q storage.DBTX, id LinkID, t time.Time) error
 	// UseLink counts one use of the link if, at now, it is not revoked, not
 	// expired (expires_at > now) and under its use limit, in one conditional

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -64,7 +65,7 @@ func (SQLStore) RevokeLink(ctx context.Context, q storage.DBTX, id LinkID, t tim
 		return storage.Translate(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return storage.ErrNotFound
+		return errs.NotFound
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ type Version struct {
 }
 
 // Store keeps versions. Add of an existing (entry, number) is
-// storage.ErrExists; a missing version is storage.ErrNotFound.
+// errs.AlreadyExists; a missing version is errs.NotFound.
 type Store interface {
 	Add(ctx context.Context, q storage.DBTX, v Version) error
 	Get(ctx context.Context, q storage.DBTX, entry string, number int64) (Version, error)

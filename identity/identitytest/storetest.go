@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/identity"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -23,7 +24,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		s, q := newStore(t)
 		z := identity.Zone{ID: "zone_a", Name: "acme", CreatedAt: now}
 		require.NoError(t, s.InsertZone(ctx, q, z))
-		require.ErrorIs(t, s.InsertZone(ctx, q, identity.Zone{ID: "zone_b", Name: "acme", CreatedAt: now}), storage.ErrExists)
+		require.ErrorIs(t, s.InsertZone(ctx, q, identity.Zone{ID: "zone_b", Name: "acme", CreatedAt: now}), errs.AlreadyExists)
 		got, err := s.Zone(ctx, q, "zone_a")
 		require.NoError(t, err)
 		require.Equal(t, z, got)
@@ -31,9 +32,9 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.NoError(t, err)
 		require.Equal(t, z, got)
 		_, err = s.Zone(ctx, q, "zone_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		_, err = s.ZoneByName(ctx, q, "ACME")
-		require.ErrorIs(t, err, storage.ErrNotFound, "names are case-sensitive")
+		require.ErrorIs(t, err, errs.NotFound, "names are case-sensitive")
 		require.NoError(t, s.InsertZone(ctx, q, identity.Zone{ID: "zone_0", Name: "aaa", CreatedAt: now}))
 		all, err := s.Zones(ctx, q)
 		require.NoError(t, err)
@@ -47,9 +48,9 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.NoError(t, s.InsertZone(ctx, q, identity.Zone{ID: "zone_b", Name: "b", CreatedAt: now}))
 		u := identity.User{ID: "user_1", Zone: "zone_a", Name: "bob", CreatedAt: now}
 		require.NoError(t, s.InsertUser(ctx, q, u))
-		require.ErrorIs(t, s.InsertUser(ctx, q, identity.User{ID: "user_2", Zone: "zone_a", Name: "bob", CreatedAt: now}), storage.ErrExists)
+		require.ErrorIs(t, s.InsertUser(ctx, q, identity.User{ID: "user_2", Zone: "zone_a", Name: "bob", CreatedAt: now}), errs.AlreadyExists)
 		require.NoError(t, s.InsertUser(ctx, q, identity.User{ID: "user_3", Zone: "zone_b", Name: "bob", CreatedAt: now}), "the same name in another zone is another user")
-		require.ErrorIs(t, s.InsertUser(ctx, q, identity.User{ID: "user_1", Zone: "zone_b", Name: "carol", CreatedAt: now}), storage.ErrExists, "ids are unique")
+		require.ErrorIs(t, s.InsertUser(ctx, q, identity.User{ID: "user_1", Zone: "zone_b", Name: "carol", CreatedAt: now}), errs.AlreadyExists, "ids are unique")
 		got, err := s.UserByName(ctx, q, "zone_a", "bob")
 		require.NoError(t, err)
 		require.Equal(t, u, got)
@@ -57,7 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.NoError(t, err)
 		require.Equal(t, identity.ZoneID("zone_b"), got.Zone)
 		_, err = s.UserByName(ctx, q, "zone_b", "alice")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		users, err := s.Users(ctx, q, "zone_a")
 		require.NoError(t, err)
 		require.Equal(t, []identity.User{u}, users)
@@ -68,7 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.NoError(t, s.InsertZone(ctx, q, identity.Zone{ID: "zone_a", Name: "a", CreatedAt: now}))
 		g := identity.Group{ID: "group_1", Zone: "zone_a", Name: "eng", CreatedAt: now}
 		require.NoError(t, s.InsertGroup(ctx, q, g))
-		require.ErrorIs(t, s.InsertGroup(ctx, q, identity.Group{ID: "group_2", Zone: "zone_a", Name: "eng", CreatedAt: now}), storage.ErrExists)
+		require.ErrorIs(t, s.InsertGroup(ctx, q, identity.Group{ID: "group_2", Zone: "zone_a", Name: "eng", CreatedAt: now}), errs.AlreadyExists)
 		got, err := s.GroupByName(ctx, q, "zone_a", "eng")
 		require.NoError(t, err)
 		require.Equal(t, g, got)
@@ -76,7 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.NoError(t, err)
 		require.Equal(t, g, got)
 		_, err = s.Group(ctx, q, "group_9")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		groups, err := s.Groups(ctx, q, "zone_a")
 		require.NoError(t, err)
 		require.Equal(t, []identity.Group{g}, groups)
@@ -88,7 +89,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		require.NoError(t, s.InsertUser(ctx, q, identity.User{ID: "user_1", Zone: "zone_a", Name: "bob", CreatedAt: now}))
 		k := identity.APIKey{ID: "key_1", User: "user_1", Description: "ci", Hash: []byte{1, 2, 3}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 		require.NoError(t, s.InsertKey(ctx, q, k))
-		require.ErrorIs(t, s.InsertKey(ctx, q, k), storage.ErrExists)
+		require.ErrorIs(t, s.InsertKey(ctx, q, k), errs.AlreadyExists)
 		got, err := s.Key(ctx, q, "key_1")
 		require.NoError(t, err)
 		require.Equal(t, k, got)
@@ -99,7 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (identity.Store, storage.DBTX
 		got, err = s.Key(ctx, q, "key_1")
 		require.NoError(t, err)
 		require.Equal(t, now.Add(time.Minute), got.RevokedAt, "the first revocation time stays")
-		require.ErrorIs(t, s.RevokeKey(ctx, q, "key_missing", now), storage.ErrNotFound)
+		require.ErrorIs(t, s.RevokeKey(ctx, q, "key_missing", now), errs.NotFound)
 
 		k2 := identity.APIKey{ID: "key_2", User: "user_1", Hash: []byte{4}, CreatedAt: now.Add(time.Second), Scope: identity.ScopeCheck}
 		require.NoError(t, s.InsertKey(ctx, q, k2))

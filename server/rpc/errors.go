@@ -73,7 +73,7 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 	case storage.IsUnavailable(err):
 		log.WarnContext(ctx, "database unavailable", "procedure", procedure, "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("primary unreachable; retry"))
-	case errors.Is(err, storage.ErrNotFound):
+	case errors.Is(err, errs.NotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
 	}
 	log.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // secret stands for anything internal an error may carry (a SQL statement, a
@@ -50,9 +49,9 @@ func TestToConnect(t *testing.T) {
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, "deadline exceeded", false},
 		{"engine unavailable", fmt.Errorf("authz: check: %w: %s", authz.ErrUnavailable, secret), connect.CodeUnavailable, "authorization engine unavailable; retry", true},
 		{"engine refused", fmt.Errorf("authz: check: %w: %s", authz.ErrInvalid, secret), connect.CodeInvalidArgument, "the request does not fit the authorization schema", true},
-		{"database unreachable", fmt.Errorf("%s: %w", secret, storage.ErrUnavailable), connect.CodeUnavailable, "primary unreachable; retry", true},
+		{"database unreachable", fmt.Errorf("%s: %w", secret, errs.Unavailable), connect.CodeUnavailable, "primary unreachable; retry", true},
 		{"database dropped the connection", fmt.Errorf("%s: %w", secret, driver.ErrBadConn), connect.CodeUnavailable, "primary unreachable; retry", true},
-		{"row not found", fmt.Errorf("%s: %w", secret, storage.ErrNotFound), connect.CodeNotFound, "not found", false},
+		{"row not found", fmt.Errorf("%s: %w", secret, errs.NotFound), connect.CodeNotFound, "not found", false},
 		{"anything else is internal", errors.New(secret), connect.CodeInternal, "internal error; the server log has the details", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 	"github.com/nexus-authz/nexus/storage/postgres"
 	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
@@ -108,4 +110,28 @@ func TestWithSearchPath(t *testing.T) {
 	require.Equal(t, "postgres://h/db?search_path=spicedb", postgres.WithSearchPath("postgres://h/db", "spicedb"))
 	require.Equal(t, "postgres://h1,h2/db?sslmode=disable&search_path=spicedb", postgres.WithSearchPath("postgres://h1,h2/db?sslmode=disable", "spicedb"))
 	require.Equal(t, "host=h dbname=db search_path=spicedb", postgres.WithSearchPath("host=h dbname=db ", "spicedb"))
+}
+
+// A taken unique or primary key is SQLSTATE 23505: errs.AlreadyExists;
+// other constraints are not.
+func TestUniqueViolationsByCode(t *testing.T) {
+	pgtest.Require(t)
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.Open(t)
+	_, err := db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (1, 'a')`)
+	require.NoError(t, err)
+
+	_, unique := db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (2, 'a')`)
+	_, primary := db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (1, 'b')`)
+	_, notNull := db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (3, NULL)`)
+	for _, err := range []error{unique, primary} {
+		require.True(t, storage.IsUniqueViolation(err), "%v", err)
+		require.ErrorIs(t, storage.Translate(err), errs.AlreadyExists)
+	}
+	require.Error(t, notNull)
+	require.False(t, storage.IsUniqueViolation(notNull), "%v", notNull)
+	require.NotErrorIs(t, storage.Translate(notNull), errs.AlreadyExists)
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 	"github.com/nexus-authz/nexus/storage/sqlite"
 )
 
@@ -58,4 +60,30 @@ func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want(path), modes(path))
 	})
+}
+
+// A taken unique or primary key is told by SQLite's extended result code,
+// not by the message: it is errs.AlreadyExists; other constraints are not.
+func TestUniqueViolationsByCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "nexus.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (1, 'a')`)
+	require.NoError(t, err)
+
+	_, unique := db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (2, 'a')`)
+	_, primary := db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (1, 'b')`)
+	_, notNull := db.ExecContext(ctx, `INSERT INTO t (id, name) VALUES (3, NULL)`)
+	for _, err := range []error{unique, primary} {
+		require.True(t, storage.IsUniqueViolation(err), "%v", err)
+		require.ErrorIs(t, storage.Translate(err), errs.AlreadyExists)
+	}
+	require.Error(t, notNull)
+	require.False(t, storage.IsUniqueViolation(notNull), "%v", notNull)
+	require.NotErrorIs(t, storage.Translate(notNull), errs.AlreadyExists)
+	require.NotErrorIs(t, storage.Translate(notNull), errs.NotFound)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/content"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // Corrupter is what the suite needs of the store under test to check that
@@ -87,7 +86,7 @@ func RunChunkStore(t *testing.T, newStore func(t *testing.T) content.ChunkStore)
 		wrong := content.Sum([]byte("something else"))
 		require.ErrorIs(t, s.Put(ctx, wrong, data), errs.InvalidArgument)
 		_, err := s.Get(ctx, wrong)
-		require.ErrorIs(t, err, storage.ErrNotFound, "a refused Put stores nothing")
+		require.ErrorIs(t, err, errs.NotFound, "a refused Put stores nothing")
 	})
 
 	t.Run("ConcurrentPutsOfOneChunk", func(t *testing.T) {
@@ -113,7 +112,7 @@ func RunChunkStore(t *testing.T, newStore func(t *testing.T) content.ChunkStore)
 	t.Run("MissingIsNotFound", func(t *testing.T) {
 		s := newStore(t)
 		_, err := s.Get(ctx, content.Sum([]byte("never stored")))
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 	})
 
 	t.Run("CorruptChunkIsDataLoss", func(t *testing.T) {
@@ -174,7 +173,7 @@ func RunChunkStore(t *testing.T, newStore func(t *testing.T) content.ChunkStore)
 		require.NoError(t, s.Put(ctx, hb, b))
 		require.NoError(t, s.Delete(ctx, ha))
 		_, err := s.Get(ctx, ha)
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		require.Equal(t, []content.Hash{hb}, hashes(walk(t, s)))
 		require.NoError(t, s.Delete(ctx, ha), "deleting a missing chunk is not an error")
 		require.NoError(t, s.Put(ctx, ha, a), "a deleted chunk can be put again")
@@ -204,7 +203,7 @@ func RunChunkStore(t *testing.T, newStore func(t *testing.T) content.ChunkStore)
 		require.True(t, deleted, "a chunk older than the cutoff is deleted")
 		require.Equal(t, int64(len(data)), freed)
 		_, err = s.Get(ctx, h)
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 
 		deleted, freed, err = sw.Sweep(ctx, h, time.Now().Add(time.Hour))
 		require.NoError(t, err)

@@ -13,9 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // Run runs the suite. newDB returns an empty, migrated database.
@@ -50,17 +50,17 @@ func Run(t *testing.T, newDB func(t *testing.T) *sql.DB, store memory.Store) {
 		require.Equal(t, []string{"prefs", "bob"}, got.Tags)
 		require.Equal(t, map[string]string{"k": "v"}, got.Metadata)
 		require.True(t, got.ExpiresAt.Equal(m.ExpiresAt))
-		require.True(t, errors.Is(store.Insert(ctx, db, m), storage.ErrExists))
+		require.True(t, errors.Is(store.Insert(ctx, db, m), errs.AlreadyExists))
 		require.NoError(t, store.SetPermToken(ctx, db, "m1", "tok_2"))
 		got, err = store.Get(ctx, db, "m1", t0)
 		require.NoError(t, err)
 		require.Equal(t, "tok_2", string(got.PermToken), "the token is set")
 		require.Equal(t, m.Text, got.Text, "and nothing else changes")
-		require.True(t, errors.Is(store.SetPermToken(ctx, db, "m_missing", "tok_2"), storage.ErrNotFound))
+		require.True(t, errors.Is(store.SetPermToken(ctx, db, "m_missing", "tok_2"), errs.NotFound))
 		require.NoError(t, store.Delete(ctx, db, "m1"))
 		_, err = store.Get(ctx, db, "m1", t0)
-		require.True(t, errors.Is(err, storage.ErrNotFound))
-		require.True(t, errors.Is(store.Delete(ctx, db, "m1"), storage.ErrNotFound))
+		require.True(t, errors.Is(err, errs.NotFound))
+		require.True(t, errors.Is(store.Delete(ctx, db, "m1"), errs.NotFound))
 	})
 
 	t.Run("expired memories are never returned", func(t *testing.T) {
@@ -69,7 +69,7 @@ func Run(t *testing.T, newDB func(t *testing.T) *sql.DB, store memory.Store) {
 		m.ExpiresAt = t0.Add(time.Minute)
 		require.NoError(t, store.Insert(ctx, db, m))
 		_, err := store.Get(ctx, db, "m1", t0.Add(time.Minute))
-		require.True(t, errors.Is(err, storage.ErrNotFound))
+		require.True(t, errors.Is(err, errs.NotFound))
 		cs, err := store.Match(ctx, db, "z", terms("ephemeral"), nil, t0.Add(time.Minute), 10)
 		require.NoError(t, err)
 		require.Empty(t, cs)

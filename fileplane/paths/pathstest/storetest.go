@@ -12,6 +12,7 @@ import (
 
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -70,7 +71,7 @@ func (x *suite) requireGone(t *testing.T, s paths.Store, q storage.DBTX, ids ...
 	t.Helper()
 	for _, id := range ids {
 		_, err := s.Get(x.ctx, q, id)
-		require.ErrorIs(t, err, storage.ErrNotFound, "%s should be gone", id)
+		require.ErrorIs(t, err, errs.NotFound, "%s should be gone", id)
 	}
 }
 
@@ -129,14 +130,14 @@ func (x *suite) entries(t *testing.T) {
 		require.Equal(t, empty, x.get(t, s, q, "fld_empty"))
 
 		dup := x.file("fil_1", "zone_a", "fld_root", "other name")
-		require.ErrorIs(t, s.Insert(x.ctx, q, dup), storage.ErrExists, "ids are unique")
+		require.ErrorIs(t, s.Insert(x.ctx, q, dup), errs.AlreadyExists, "ids are unique")
 		require.Equal(t, wantFile, x.get(t, s, q, "fil_1"), "a refused insert changes nothing")
 	})
 
 	t.Run("OneRootPerZone", func(t *testing.T) {
 		s, q := x.newStore(t)
 		x.insert(t, s, q, x.folder("fld_a", "zone_a", "", ""))
-		require.ErrorIs(t, s.Insert(x.ctx, q, x.folder("fld_a2", "zone_a", "", "")), storage.ErrExists)
+		require.ErrorIs(t, s.Insert(x.ctx, q, x.folder("fld_a2", "zone_a", "", "")), errs.AlreadyExists)
 		x.requireGone(t, s, q, "fld_a2")
 		x.insert(t, s, q, x.folder("fld_b", "zone_b", "", ""))
 
@@ -147,12 +148,12 @@ func (x *suite) entries(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, paths.EntryID("fld_b"), b.ID)
 		_, err = s.Root(x.ctx, q, "zone_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 
 		// An entry with a parent is no root, whatever its zone.
 		x.insert(t, s, q, x.folder("fld_c", "zone_c", "fld_a", "c"))
 		_, err = s.Root(x.ctx, q, "zone_c")
-		require.ErrorIs(t, err, storage.ErrNotFound, "only an entry without a parent is a root")
+		require.ErrorIs(t, err, errs.NotFound, "only an entry without a parent is a root")
 	})
 
 	t.Run("NamesAreUniquePerParent", func(t *testing.T) {
@@ -163,8 +164,8 @@ func (x *suite) entries(t *testing.T) {
 			x.folder("fld_b", "zone_a", "fld_root", "b"),
 			x.file("fil_ax", "zone_a", "fld_a", "x"),
 		)
-		require.ErrorIs(t, s.Insert(x.ctx, q, x.file("fil_ax2", "zone_a", "fld_a", "x")), storage.ErrExists)
-		require.ErrorIs(t, s.Insert(x.ctx, q, x.folder("fld_ax3", "zone_a", "fld_a", "x")), storage.ErrExists, "a folder and a file cannot share a name")
+		require.ErrorIs(t, s.Insert(x.ctx, q, x.file("fil_ax2", "zone_a", "fld_a", "x")), errs.AlreadyExists)
+		require.ErrorIs(t, s.Insert(x.ctx, q, x.folder("fld_ax3", "zone_a", "fld_a", "x")), errs.AlreadyExists, "a folder and a file cannot share a name")
 		x.requireGone(t, s, q, "fil_ax2", "fld_ax3")
 		x.insert(t, s, q,
 			x.file("fil_bx", "zone_a", "fld_b", "x"),       // the same name under another parent
@@ -204,7 +205,7 @@ func (x *suite) entries(t *testing.T) {
 			{"", "x"},
 		} {
 			_, err := s.Child(x.ctx, q, tc.parent, tc.name)
-			require.ErrorIs(t, err, storage.ErrNotFound, "%s/%q", tc.parent, tc.name)
+			require.ErrorIs(t, err, errs.NotFound, "%s/%q", tc.parent, tc.name)
 		}
 	})
 
@@ -254,7 +255,7 @@ func (x *suite) entries(t *testing.T) {
 		// An update that changes nothing still finds its entry.
 		require.NoError(t, s.Update(x.ctx, q, u))
 
-		require.ErrorIs(t, s.Update(x.ctx, q, x.file("fil_missing", "zone_a", "fld_root", "m")), storage.ErrNotFound)
+		require.ErrorIs(t, s.Update(x.ctx, q, x.file("fil_missing", "zone_a", "fld_root", "m")), errs.NotFound)
 		x.requireGone(t, s, q, "fil_missing")
 	})
 
@@ -268,7 +269,7 @@ func (x *suite) entries(t *testing.T) {
 		want := x.file("fil_f", "zone_a", "fld_root", "f")
 		want.PermToken = "tok_9"
 		require.Equal(t, want, x.get(t, s, q, "fil_f"))
-		require.ErrorIs(t, s.SetPermToken(x.ctx, q, "fil_missing", "tok_9"), storage.ErrNotFound)
+		require.ErrorIs(t, s.SetPermToken(x.ctx, q, "fil_missing", "tok_9"), errs.NotFound)
 	})
 
 	t.Run("Move", func(t *testing.T) {
@@ -289,7 +290,7 @@ func (x *suite) entries(t *testing.T) {
 		want.PermToken = "tok_1"
 		require.Equal(t, want, x.get(t, s, q, "fil_f"), "only parent, name and token change")
 		_, err := s.Child(x.ctx, q, "fld_a", "f")
-		require.ErrorIs(t, err, storage.ErrNotFound, "the old name is free")
+		require.ErrorIs(t, err, errs.NotFound, "the old name is free")
 		got, err := s.Child(x.ctx, q, "fld_a", "g")
 		require.NoError(t, err)
 		require.Equal(t, want, got)
@@ -316,8 +317,8 @@ func (x *suite) entries(t *testing.T) {
 		require.Equal(t, paths.EntryID("fld_sub"), x.get(t, s, q, "fil_deep").Parent, "children keep their parent")
 
 		// A taken name, under the same or another parent, is refused.
-		require.ErrorIs(t, s.Move(x.ctx, q, "fil_f", "fld_b", "taken", "tok_x"), storage.ErrExists)
-		require.ErrorIs(t, s.Move(x.ctx, q, "fil_f2", "fld_b", "taken", "tok_x"), storage.ErrExists)
+		require.ErrorIs(t, s.Move(x.ctx, q, "fil_f", "fld_b", "taken", "tok_x"), errs.AlreadyExists)
+		require.ErrorIs(t, s.Move(x.ctx, q, "fil_f2", "fld_b", "taken", "tok_x"), errs.AlreadyExists)
 		require.Equal(t, want, x.get(t, s, q, "fil_f"), "a refused move changes nothing")
 		require.Equal(t, x.file("fil_f2", "zone_a", "fld_a", "f"), x.get(t, s, q, "fil_f2"))
 		require.Equal(t, []string{"h", "sub", "taken"}, x.childNames(t, s, q, "fld_b"))
@@ -326,23 +327,23 @@ func (x *suite) entries(t *testing.T) {
 		require.NoError(t, s.Move(x.ctx, q, "fil_f", "fld_b", "h", "tok_4"))
 		require.Equal(t, authz.Token("tok_4"), x.get(t, s, q, "fil_f").PermToken)
 
-		require.ErrorIs(t, s.Move(x.ctx, q, "fil_missing", "fld_b", "new", "tok"), storage.ErrNotFound)
+		require.ErrorIs(t, s.Move(x.ctx, q, "fil_missing", "fld_b", "new", "tok"), errs.NotFound)
 		_, err = s.Child(x.ctx, q, "fld_b", "new")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 	})
 	t.Run("MissingIsNotFound", func(t *testing.T) {
 		s, q := x.newStore(t)
 		x.insert(t, s, q, x.folder("fld_root", "zone_a", "", ""))
 		_, err := s.Get(x.ctx, q, "fld_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound, "Get")
+		require.ErrorIs(t, err, errs.NotFound, "Get")
 		_, err = s.Root(x.ctx, q, "zone_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound, "Root")
+		require.ErrorIs(t, err, errs.NotFound, "Root")
 		_, err = s.Child(x.ctx, q, "fld_root", "missing")
-		require.ErrorIs(t, err, storage.ErrNotFound, "Child")
-		require.ErrorIs(t, s.Update(x.ctx, q, x.file("fil_missing", "zone_a", "fld_root", "m")), storage.ErrNotFound, "Update")
-		require.ErrorIs(t, s.Move(x.ctx, q, "fil_missing", "fld_root", "m", ""), storage.ErrNotFound, "Move")
+		require.ErrorIs(t, err, errs.NotFound, "Child")
+		require.ErrorIs(t, s.Update(x.ctx, q, x.file("fil_missing", "zone_a", "fld_root", "m")), errs.NotFound, "Update")
+		require.ErrorIs(t, s.Move(x.ctx, q, "fil_missing", "fld_root", "m", ""), errs.NotFound, "Move")
 		_, err = s.Subtree(x.ctx, q, "fld_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound, "Subtree of a missing entry")
+		require.ErrorIs(t, err, errs.NotFound, "Subtree of a missing entry")
 	})
 }
 

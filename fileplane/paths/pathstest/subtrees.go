@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // subtrees: whole trees, deletes and ids by kind.
@@ -96,9 +96,9 @@ func (x *suite) subtrees(t *testing.T) {
 			require.Equal(t, tc.height, h, "height of %s: parent steps from the deepest entry below", tc.id)
 		}
 		_, err := s.Depth(x.ctx, q, "fld_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		_, err = s.Height(x.ctx, q, "fld_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 	})
 
 	t.Run("DeleteChildrenFirst", func(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/storage"
 )
 
 // Run runs the suite. newDB returns an empty, migrated database for one
@@ -52,7 +52,7 @@ func Run(t *testing.T, newDB func(t *testing.T) *sql.DB, store search.Store) {
 		require.NoError(t, store.Delete(ctx, db, "e1"), "deleting a missing document is no error")
 		require.Empty(t, query(t, db, "z", "dog", 0, 10))
 		_, err = store.IndexedHash(ctx, db, "e1")
-		require.True(t, errors.Is(err, storage.ErrNotFound), "got %v", err)
+		require.True(t, errors.Is(err, errs.NotFound), "got %v", err)
 	})
 
 	t.Run("zones are separate", func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 	"github.com/nexus-authz/nexus/storage"
@@ -42,11 +43,11 @@ func Run(t *testing.T, newStore func(t *testing.T) (sharing.Store, storage.DBTX)
 		require.Equal(t, l, got)
 
 		_, err = s.Link(ctx, q, "lnk_missing")
-		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.ErrorIs(t, err, errs.NotFound)
 		_, err = s.LinkByTokenHash(ctx, q, []byte("h2"))
-		require.ErrorIs(t, err, storage.ErrNotFound)
-		require.ErrorIs(t, s.InsertLink(ctx, q, link("lnk_1", "h3")), storage.ErrExists, "ids are unique")
-		require.ErrorIs(t, s.InsertLink(ctx, q, link("lnk_2", "h1")), storage.ErrExists, "token hashes are unique")
+		require.ErrorIs(t, err, errs.NotFound)
+		require.ErrorIs(t, s.InsertLink(ctx, q, link("lnk_1", "h3")), errs.AlreadyExists, "ids are unique")
+		require.ErrorIs(t, s.InsertLink(ctx, q, link("lnk_2", "h1")), errs.AlreadyExists, "token hashes are unique")
 	})
 
 	t.Run("links of an entry, newest first", func(t *testing.T) {
@@ -78,8 +79,8 @@ func Run(t *testing.T, newStore func(t *testing.T) (sharing.Store, storage.DBTX)
 		got, err := s.Link(ctx, q, "lnk_1")
 		require.NoError(t, err)
 		require.Equal(t, now.UTC(), got.RevokedAt)
-		require.ErrorIs(t, s.RevokeLink(ctx, q, "lnk_1", now), storage.ErrNotFound, "already revoked")
-		require.ErrorIs(t, s.RevokeLink(ctx, q, "lnk_missing", now), storage.ErrNotFound)
+		require.ErrorIs(t, s.RevokeLink(ctx, q, "lnk_1", now), errs.NotFound, "already revoked")
+		require.ErrorIs(t, s.RevokeLink(ctx, q, "lnk_missing", now), errs.NotFound)
 		ok, err := s.UseLink(ctx, q, "lnk_1", now)
 		require.NoError(t, err)
 		require.False(t, ok, "a revoked link has no use")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -79,7 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (versions.Store, storage.DBTX
 		add(t, s, q, v)
 		other := version("fil_1", 1, "b3_b")
 		other.CreatedBy = "user_mallory"
-		require.ErrorIs(t, s.Add(ctx, q, other), storage.ErrExists)
+		require.ErrorIs(t, s.Add(ctx, q, other), errs.AlreadyExists)
 		got, err := s.Get(ctx, q, "fil_1", 1)
 		require.NoError(t, err)
 		require.Equal(t, v, got, "a refused add changes nothing")
@@ -127,7 +128,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (versions.Store, storage.DBTX
 			{"", 1},
 		} {
 			_, err := s.Get(ctx, q, tc.entry, tc.n)
-			require.ErrorIs(t, err, storage.ErrNotFound, "%s@%d", tc.entry, tc.n)
+			require.ErrorIs(t, err, errs.NotFound, "%s@%d", tc.entry, tc.n)
 		}
 	})
 
@@ -143,7 +144,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (versions.Store, storage.DBTX
 		require.Empty(t, list(t, s, q, "fil_3"))
 		for _, n := range []int64{1, 2} {
 			_, err := s.Get(ctx, q, "fil_1", n)
-			require.ErrorIs(t, err, storage.ErrNotFound)
+			require.ErrorIs(t, err, errs.NotFound)
 		}
 		require.Equal(t, []versions.Version{version("fil_2", 2, "b3_c"), version("fil_2", 1, "b3_a")},
 			list(t, s, q, "fil_2"), "other entries keep every version")
