@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/identity"
@@ -94,8 +95,8 @@ func runListBulkVsNaive(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the member: %w", err)
 	}
-	admin := files.Caller{User: string(adminP.User.ID), Zone: string(adminP.Zone.ID)}
-	member := files.Caller{User: string(memberU.ID), Zone: string(memberU.Zone)}
+	admin := access.Caller{User: string(adminP.User.ID), Zone: string(adminP.Zone.ID)}
+	member := access.Caller{User: string(memberU.ID), Zone: string(memberU.Zone)}
 	memberSubj := identity.UserSubject(memberU.ID)
 
 	// The folder, as the zone admin: listFiles files in the root, and a
@@ -366,7 +367,7 @@ func listBudget(d time.Duration) time.Duration { return max(5*d, 30*time.Second)
 // one after the other. (Concurrent callers are slower: they queue on the
 // engine's write lock and on SQLite's single writer, and wait out the busy
 // timeout's back-off.)
-func createFiles(ctx context.Context, fs *files.Service, admin files.Caller, progress func(string, ...any)) error {
+func createFiles(ctx context.Context, fs *files.Service, admin access.Caller, progress func(string, ...any)) error {
 	var done atomic.Int64
 	return inParallel(ctx, listFiles, func(ctx context.Context, i int) error {
 		p := paths.Path(listFolder).Join(fmt.Sprintf("f%05d.txt", i)).String()
@@ -448,12 +449,12 @@ func comparePages(list []files.Item, naive []paths.Entry, examined []paths.Entry
 }
 
 // listAll pages through the folder at path as c.
-func listAll(ctx context.Context, fs *files.Service, c files.Caller, path string) ([]files.Item, error) {
+func listAll(ctx context.Context, fs *files.Service, c access.Caller, path string) ([]files.Item, error) {
 	items, _, err := listPages(ctx, fs, c, path, files.MaxPageSize)
 	return items, err
 }
 
-func listPages(ctx context.Context, fs *files.Service, c files.Caller, path string, pageSize int) ([]files.Item, int, error) {
+func listPages(ctx context.Context, fs *files.Service, c access.Caller, path string, pageSize int) ([]files.Item, int, error) {
 	var out []files.Item
 	tok := ""
 	pages := 0

@@ -13,6 +13,7 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/storage"
 	"github.com/nexus-authz/nexus/storage/sqlite"
@@ -106,7 +107,7 @@ func runRecall(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	progress("inserted in %s; measuring", setup.Round(time.Millisecond))
 
 	svc := memory.NewService(db, store, eng, nil)
-	caller := memory.Caller{User: "caller", Zone: zone}
+	caller := access.Caller{User: "caller", Zone: zone}
 	queries := vocab.queries(rng, recallQueries)
 	// Warm up once at the last write's revision, so every later
 	// minimize_latency read sees all relationships.

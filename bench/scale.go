@@ -21,7 +21,7 @@ import (
 	authzed "github.com/authzed/authzed-go/v1"
 
 	nexus "github.com/nexus-authz/nexus"
-	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	nexusserver "github.com/nexus-authz/nexus/server"
 )
 
@@ -128,7 +128,7 @@ func makeEntries(ctx context.Context, srv *nexusserver.Server, dir string, n int
 	if err != nil {
 		return 0, err
 	}
-	admin := files.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}
+	admin := access.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}
 	fs := srv.Files()
 	start := time.Now()
 	for k := 0; k*1000 < n; k++ {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/fileplane/search"
 	"github.com/nexus-authz/nexus/identity"
 	"github.com/nexus-authz/nexus/server"
 )
@@ -48,8 +48,8 @@ const (
 // there is one: setup writes fsync) with its admin and one plain member.
 type benchServer struct {
 	srv        *server.Server
-	admin      files.Caller
-	member     files.Caller
+	admin      access.Caller
+	member     access.Caller
 	memberSubj authz.SubjectRef
 	dirFS      string
 	close      func()
@@ -86,8 +86,8 @@ func openBenchServer(ctx context.Context, name string) (*benchServer, error) {
 		b.close()
 		return nil, err
 	}
-	b.admin = files.Caller{User: string(adminP.User.ID), Zone: string(adminP.Zone.ID)}
-	b.member = files.Caller{User: string(memberU.ID), Zone: string(memberU.Zone)}
+	b.admin = access.Caller{User: string(adminP.User.ID), Zone: string(adminP.Zone.ID)}
+	b.member = access.Caller{User: string(memberU.ID), Zone: string(memberU.Zone)}
 	b.memberSubj = identity.UserSubject(memberU.ID)
 	return b, nil
 }
@@ -160,7 +160,7 @@ func runSearchFTS(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	}
 
 	svc := b.srv.Search()
-	caller := search.Caller{User: b.member.User, Zone: b.member.Zone}
+	caller := access.Caller{User: b.member.User, Zone: b.member.Zone}
 	queries := vocab.queries(rng, searchQueries)
 	var lat []time.Duration
 	hits, hidden := 0, 0

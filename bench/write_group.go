@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/server"
 )
@@ -36,7 +37,7 @@ func runWriteThroughputVsSerial(ctx context.Context, cfg RunConfig) (*Outcome, e
 		group int
 		srv   *server.Server
 		fs    *files.Service
-		admin files.Caller
+		admin access.Caller
 		rates []float64
 		lat   []time.Duration
 		errs  int
@@ -63,7 +64,7 @@ func runWriteThroughputVsSerial(ctx context.Context, cfg RunConfig) (*Outcome, e
 			return nil, fmt.Errorf("authenticating the admin: %w", err)
 		}
 		s.fs = s.srv.Files()
-		s.admin = files.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}
+		s.admin = access.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}
 		if _, _, err := s.fs.Mkdir(ctx, s.admin, "/w", false); err != nil {
 			return nil, err
 		}

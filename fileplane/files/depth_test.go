@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/paths/pathstest"
@@ -145,7 +146,7 @@ func TestSearchesOfOthersWorkBesideATooDeepHiddenFile(t *testing.T) {
 	// and the zone admin may read the deep file: the engine may decide it
 	// through owner or zone->manage before it runs out of depth. Of them
 	// only the absence of an error is asked.
-	for _, c := range []files.Caller{w.viewer, w.member, w.owner, w.admin} {
+	for _, c := range []access.Caller{w.viewer, w.member, w.owner, w.admin} {
 		got, _ := w.globAll(c, "/**/*.txt", 0)
 		require.Contains(t, got, "/pub/note.txt", "%s: glob over /", c.User)
 		res, err := w.svc.Grep(ctx, c, files.GrepOptions{Pattern: "zebrafish"}, ml)

@@ -19,38 +19,13 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
 	"github.com/nexus-authz/nexus/storage"
 )
-
-// Caller is who an operation acts for.
-type Caller struct {
-	User string // user id: whose permissions are checked, and the author of writes
-	Zone string // zone id: the tree paths resolve in
-	// Link, if set, is a share link the operation acts through:
-	// permissions are checked for share_link:<Link>, and what it writes is
-	// recorded as written by link:<Link> (paths.LinkAuthor), which owns
-	// nothing. User is then the link's creator, for the logs.
-	Link string
-}
-
-// author is who writes are recorded as made by: the user, or the link.
-func (c Caller) author() string {
-	if c.Link != "" {
-		return paths.LinkAuthor(c.Link)
-	}
-	return c.User
-}
-
-func (c Caller) subject() authz.SubjectRef {
-	if c.Link != "" {
-		return authz.Subject(nexus.TypeShareLink, c.Link)
-	}
-	return authz.Subject(nexus.TypeUser, c.User)
-}
 
 // Limits bound what one request may do.
 type Limits struct {
@@ -110,9 +85,7 @@ type Service struct {
 	versions versions.Store
 	content  *content.Store
 	engine   Engine
-	// fresh returns a token every check must be at least as fresh as (the
-	// last group membership change), or "".
-	fresh    func() authz.Token
+	gate     *access.Gate
 	limits   Limits
 	onChange ChangeHook
 	// tokens seals page tokens (List, Glob, Grep), which may name an
@@ -173,14 +146,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Limits.MaxUnaryBytes, cfg.Limits.MaxFileBytes, cfg.Limits.UploadTTL = DefaultLimits.MaxUnaryBytes, DefaultLimits.MaxFileBytes, DefaultLimits.UploadTTL
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	if cfg.Fresh == nil {
-		cfg.Fresh = func() authz.Token { return "" }
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	s := &Service{db: cfg.DB, tree: cfg.Tree, versions: cfg.Versions, content: cfg.Content, engine: cfg.Engine,
-		fresh: cfg.Fresh, limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now,
+		gate: access.New(cfg.Engine, cfg.Fresh), limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now,
 		grepSlots: make(chan struct{}, cfg.Limits.GrepConcurrency)}
 	key, err := s.meta(ctx, "cursor_key", 32)
 	if err != nil {
@@ -256,37 +226,24 @@ func item(r paths.Resolved) Item { return Item{Path: r.Path, Entry: r.Entry()} }
 
 func notFound(p paths.Path) error { return errs.E(errs.NotFound, "%s not found", p) }
 
-// consistency is what a check on r must be at least as fresh as: the
-// newest permission change on r's chain, the caller's token and the last
-// membership change. fully_consistent stays so.
-func (s *Service) consistency(c authz.Consistency, tokens ...authz.Token) authz.Consistency {
-	if c.IsFullyConsistent() {
-		return c
-	}
-	all := append(tokens, c.Token(), s.fresh())
-	return authz.AtLeastAsFresh(s.engine.Newest(all...))
-}
-
 // may reports whether the caller has perm on r's entry. Reading a zone's
 // root is open to every member of the zone (what they see in it is
 // filtered entry by entry).
-func (s *Service) may(ctx context.Context, c Caller, r paths.Resolved, perm string, cons authz.Consistency) (bool, error) {
+func (s *Service) may(ctx context.Context, c access.Caller, r paths.Resolved, perm string, cons authz.Consistency) (bool, error) {
 	e := r.Entry()
-	cons = s.consistency(cons, r.Tokens()...)
 	if e.IsRoot() && perm == nexus.PermRead {
-		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: authz.Obj(nexus.TypeZone, e.Zone), Permission: nexus.PermAccess, Subject: c.subject()}, cons)
-		if err != nil || d.Allowed {
-			return d.Allowed, err
+		ok, err := s.gate.May(ctx, c, authz.Obj(nexus.TypeZone, e.Zone), nexus.PermAccess, cons, r.Tokens()...)
+		if err != nil || ok {
+			return ok, err
 		}
 	}
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: e.Object(), Permission: perm, Subject: c.subject()}, cons)
-	return d.Allowed, err
+	return s.gate.May(ctx, c, e.Object(), perm, cons, r.Tokens()...)
 }
 
 // open resolves p for the caller and checks perm. An entry the caller may
 // not read is NotFound; one it may read but lacks perm on is
 // PermissionDenied.
-func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string, cons authz.Consistency) (paths.Resolved, error) {
+func (s *Service) open(ctx context.Context, c access.Caller, p paths.Path, perm string, cons authz.Consistency) (paths.Resolved, error) {
 	r, err := s.tree.Resolve(ctx, c.Zone, p)
 	if errors.Is(err, errs.NotFound) {
 		return paths.Resolved{}, notFound(p)
@@ -317,7 +274,7 @@ func (s *Service) open(ctx context.Context, c Caller, p paths.Path, perm string,
 // does: an entry the caller may not read is NotFound; one it may read but
 // lacks perm on is PermissionDenied. For capabilities that act on entries
 // (sharing).
-func (s *Service) Authorize(ctx context.Context, c Caller, path, perm string, cons authz.Consistency) (paths.Resolved, error) {
+func (s *Service) Authorize(ctx context.Context, c access.Caller, path, perm string, cons authz.Consistency) (paths.Resolved, error) {
 	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return paths.Resolved{}, err
@@ -326,7 +283,7 @@ func (s *Service) Authorize(ctx context.Context, c Caller, path, perm string, co
 }
 
 // Stat returns the entry at p.
-func (s *Service) Stat(ctx context.Context, c Caller, path string, cons authz.Consistency) (Item, error) {
+func (s *Service) Stat(ctx context.Context, c access.Caller, path string, cons authz.Consistency) (Item, error) {
 	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return Item{}, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
@@ -98,7 +99,7 @@ func (g globPattern) enter(r paths.Resolved) bool {
 // MaxGlobVisit entries per call: a pattern that would examine a whole
 // zone is allowed, and answered a bounded page at a time. Matches are
 // checked a batch at a time with one bulk check each.
-func (s *Service) Glob(ctx context.Context, c Caller, pattern string, pageSize int, pageToken string, cons authz.Consistency) ([]Item, string, error) {
+func (s *Service) Glob(ctx context.Context, c access.Caller, pattern string, pageSize int, pageToken string, cons authz.Consistency) ([]Item, string, error) {
 	switch {
 	case pageSize == 0:
 		pageSize = DefaultPageSize

@@ -11,12 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 )
 
 // globAll returns every path c gets for pattern, over all pages, and the
 // number of calls it took.
-func (w *world) globAll(c files.Caller, pattern string, pageSize int) ([]string, int) {
+func (w *world) globAll(c access.Caller, pattern string, pageSize int) ([]string, int) {
 	w.t.Helper()
 	var out []string
 	tok := ""

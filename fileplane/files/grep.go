@@ -13,6 +13,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
@@ -161,7 +162,7 @@ func unclosedParen(pattern string) int {
 
 type grepRun struct {
 	s        *Service
-	c        Caller
+	c        access.Caller
 	re       *regexp.Regexp
 	o        GrepOptions
 	cons     authz.Consistency
@@ -177,7 +178,7 @@ type grepRun struct {
 // in their first 8 KiB) are skipped. A call stops after MaxMatches
 // matching lines, GrepMaxBytes of content or GrepMaxTime, whichever comes
 // first, and then says so (Partial, StoppedBy) with a token to continue.
-func (s *Service) Grep(ctx context.Context, c Caller, o GrepOptions, cons authz.Consistency) (GrepResult, error) {
+func (s *Service) Grep(ctx context.Context, c access.Caller, o GrepOptions, cons authz.Consistency) (GrepResult, error) {
 	switch {
 	case o.MaxMatches == 0:
 		o.MaxMatches = DefaultGrepMaxMatches

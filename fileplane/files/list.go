@@ -6,6 +6,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
@@ -49,7 +50,7 @@ func (s *Service) decodeCursor(tok string, folder paths.EntryID) (string, error)
 // even when many entries are hidden. Tokens are keyset cursors (the last
 // name returned), so pages stay correct under concurrent inserts and
 // deletes.
-func (s *Service) List(ctx context.Context, c Caller, path string, pageSize int, pageToken string, cons authz.Consistency) ([]Item, string, error) {
+func (s *Service) List(ctx context.Context, c access.Caller, path string, pageSize int, pageToken string, cons authz.Consistency) ([]Item, string, error) {
 	switch {
 	case pageSize == 0:
 		pageSize = DefaultPageSize
@@ -124,7 +125,7 @@ func (s *Service) List(ctx context.Context, c Caller, path string, pageSize int,
 
 // filterReadable checks read on each entry with one bulk check, at least as
 // fresh as the folder's chain and every candidate's own token.
-func (s *Service) filterReadable(ctx context.Context, c Caller, es []paths.Entry, cons authz.Consistency, chain []authz.Token) ([]bool, error) {
+func (s *Service) filterReadable(ctx context.Context, c access.Caller, es []paths.Entry, cons authz.Consistency, chain []authz.Token) ([]bool, error) {
 	tokens := append([]authz.Token(nil), chain...)
 	objs := make([]authz.ObjectRef, len(es))
 	for i, e := range es {
@@ -133,5 +134,5 @@ func (s *Service) filterReadable(ctx context.Context, c Caller, es []paths.Entry
 			tokens = append(tokens, e.PermToken)
 		}
 	}
-	return s.mayReadAll(ctx, c, objs, s.consistency(cons, tokens...))
+	return s.gate.Filter(ctx, c, objs, nexus.PermRead, cons, tokens...)
 }

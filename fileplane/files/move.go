@@ -7,13 +7,14 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 )
 
 // Move moves (or renames) source to destination. The destination must not
 // exist; its parent must. A folder cannot move into its own subtree.
-func (s *Service) Move(ctx context.Context, c Caller, source, destination string) (Item, authz.Token, error) {
+func (s *Service) Move(ctx context.Context, c access.Caller, source, destination string) (Item, authz.Token, error) {
 	src, _, err := paths.ParseField("source", source)
 	if err != nil {
 		return Item{}, "", err
@@ -64,7 +65,7 @@ func (s *Service) Move(ctx context.Context, c Caller, source, destination string
 
 // destination resolves the folder a move or copy goes into, as the caller
 // sees the tree, and checks the caller may create entries in it.
-func (s *Service) destination(ctx context.Context, c Caller, dst paths.Path) (paths.Resolved, string, error) {
+func (s *Service) destination(ctx context.Context, c access.Caller, dst paths.Path) (paths.Resolved, string, error) {
 	if dst == paths.Root {
 		return paths.Resolved{}, "", errs.Invalid("destination", "/ is the root folder; name the new entry, such as /name")
 	}
@@ -88,7 +89,7 @@ const MaxCopyEntries = 10_000
 // Copy copies source to destination: a file's content is shared, not
 // duplicated; a folder is copied with everything below it that the caller
 // may read. The copies belong to the caller.
-func (s *Service) Copy(ctx context.Context, c Caller, source, destination string) (Item, authz.Token, error) {
+func (s *Service) Copy(ctx context.Context, c access.Caller, source, destination string) (Item, authz.Token, error) {
 	src, _, err := paths.ParseField("source", source)
 	if err != nil {
 		return Item{}, "", err
@@ -140,13 +141,13 @@ func (s *Service) Copy(ctx context.Context, c Caller, source, destination string
 			}
 			newName = e.Name
 		}
-		n := paths.Entry{Kind: e.Kind, Size: e.Size, ContentHash: e.ContentHash, MediaType: e.MediaType, CreatedBy: c.author()}
+		n := paths.Entry{Kind: e.Kind, Size: e.Size, ContentHash: e.ContentHash, MediaType: e.MediaType, CreatedBy: c.Author()}
 		var hook func(context.Context, *sql.Tx, paths.Entry) error
 		if e.Kind == paths.File {
 			n.Version = 1
 			hook = func(ctx context.Context, tx *sql.Tx, ne paths.Entry) error {
 				if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(ne.ID), Number: 1, ContentHash: ne.ContentHash,
-					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.author(), CreatedAt: ne.CreatedAt}); err != nil {
+					Size: ne.Size, MediaType: ne.MediaType, CreatedBy: c.Author(), CreatedAt: ne.CreatedAt}); err != nil {
 					return err
 				}
 				return s.changed(ctx, tx, ne.ID)

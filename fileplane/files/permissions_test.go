@@ -10,6 +10,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
@@ -32,7 +33,7 @@ func TestPermissionMatrix(t *testing.T) {
 	)
 	roles := []struct {
 		name  string
-		c     files.Caller
+		c     access.Caller
 		read  outcome
 		write outcome
 	}{

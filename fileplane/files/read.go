@@ -8,6 +8,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
@@ -24,7 +25,7 @@ type ReadResult struct {
 // Read returns [offset, offset+length) of the file at path (length 0: to
 // the end) at version (0: current). One response carries at most
 // MaxUnaryBytes; larger reads are refused with a hint to read in ranges.
-func (s *Service) Read(ctx context.Context, c Caller, path string, offset, length, version int64, cons authz.Consistency) (ReadResult, error) {
+func (s *Service) Read(ctx context.Context, c access.Caller, path string, offset, length, version int64, cons authz.Consistency) (ReadResult, error) {
 	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return ReadResult{}, err
@@ -93,7 +94,7 @@ func (s *Service) object(ctx context.Context, hexHash string) (content.Object, e
 }
 
 // ListVersions returns the versions of the file at path, newest first.
-func (s *Service) ListVersions(ctx context.Context, c Caller, path string, cons authz.Consistency) ([]versions.Version, error) {
+func (s *Service) ListVersions(ctx context.Context, c access.Caller, path string, cons authz.Consistency) ([]versions.Version, error) {
 	p, _, err := paths.ParseField("path", path)
 	if err != nil {
 		return nil, err

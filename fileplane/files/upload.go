@@ -11,6 +11,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
@@ -32,7 +33,7 @@ type Upload struct {
 // BeginUpload opens a chunked upload to path. size, if known, is checked
 // at commit; the caller's permission to write there is checked now and
 // again at commit.
-func (s *Service) BeginUpload(ctx context.Context, c Caller, pathStr string, size int64, o WriteOptions) (Upload, error) {
+func (s *Service) BeginUpload(ctx context.Context, c access.Caller, pathStr string, size int64, o WriteOptions) (Upload, error) {
 	p, slash, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Upload{}, err
@@ -61,7 +62,7 @@ func (s *Service) BeginUpload(ctx context.Context, c Caller, pathStr string, siz
 
 // upload loads an upload of the caller's; another's, an unknown or an
 // expired one is NotFound.
-func (s *Service) upload(ctx context.Context, q storage.DBTX, c Caller, id string) (Upload, error) {
+func (s *Service) upload(ctx context.Context, q storage.DBTX, c access.Caller, id string) (Upload, error) {
 	var u Upload
 	var p string
 	var created, expires sql.NullString
@@ -87,7 +88,7 @@ func (s *Service) upload(ctx context.Context, q storage.DBTX, c Caller, id strin
 // AppendUpload stores one chunk of an upload at offset and returns the
 // bytes received so far. Sending the same offset again replaces that chunk
 // (a retry is safe).
-func (s *Service) AppendUpload(ctx context.Context, c Caller, id string, offset int64, data []byte) (int64, error) {
+func (s *Service) AppendUpload(ctx context.Context, c access.Caller, id string, offset int64, data []byte) (int64, error) {
 	switch {
 	case offset < 0:
 		return 0, errs.Invalid("offset", "must not be negative")
@@ -137,7 +138,7 @@ type part struct {
 
 // CommitUpload checks that the chunks cover [0, size) exactly — no gap, no
 // overlap — and writes them as one new version of the file.
-func (s *Service) CommitUpload(ctx context.Context, c Caller, id string) (Item, authz.Token, error) {
+func (s *Service) CommitUpload(ctx context.Context, c access.Caller, id string) (Item, authz.Token, error) {
 	u, err := s.upload(ctx, s.db, c, id)
 	if err != nil {
 		return Item{}, "", err

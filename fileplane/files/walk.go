@@ -7,6 +7,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
@@ -82,7 +83,7 @@ func relSegments(base, p paths.Path) []string {
 
 // readable checks read on each entry with one bulk check, at least as fresh
 // as every entry's chain.
-func (s *Service) readable(ctx context.Context, c Caller, rs []paths.Resolved, cons authz.Consistency) ([]bool, error) {
+func (s *Service) readable(ctx context.Context, c access.Caller, rs []paths.Resolved, cons authz.Consistency) ([]bool, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}
@@ -92,22 +93,5 @@ func (s *Service) readable(ctx context.Context, c Caller, rs []paths.Resolved, c
 		tokens = append(tokens, r.Tokens()...)
 		objs[i] = r.Entry().Object()
 	}
-	return s.mayReadAll(ctx, c, objs, s.consistency(cons, tokens...))
-}
-
-// mayReadAll checks read on each object with one bulk check at cons.
-func (s *Service) mayReadAll(ctx context.Context, c Caller, objs []authz.ObjectRef, cons authz.Consistency) ([]bool, error) {
-	items := make([]authz.CheckItem, len(objs))
-	for i, o := range objs {
-		items[i] = authz.CheckItem{Resource: o, Permission: nexus.PermRead, Subject: c.subject()}
-	}
-	ds, err := s.engine.CheckBulk(ctx, items, cons)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bool, len(ds))
-	for i, d := range ds {
-		out[i] = d.Allowed
-	}
-	return out, nil
+	return s.gate.Filter(ctx, c, objs, nexus.PermRead, cons, tokens...)
 }

@@ -14,6 +14,7 @@ import (
 
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -33,7 +34,7 @@ type world struct {
 	content *content.Store
 	fresh   atomic.Pointer[authz.Token]
 
-	admin, owner, editor, viewer, member, outsider files.Caller
+	admin, owner, editor, viewer, member, outsider access.Caller
 }
 
 type worldOpts struct {
@@ -78,12 +79,12 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	})
 	require.NoError(t, err)
 
-	w.admin = files.Caller{User: "admin", Zone: "z1"}
-	w.owner = files.Caller{User: "owner", Zone: "z1"}
-	w.editor = files.Caller{User: "editor", Zone: "z1"}
-	w.viewer = files.Caller{User: "viewer", Zone: "z1"}
-	w.member = files.Caller{User: "member", Zone: "z1"}
-	w.outsider = files.Caller{User: "eve", Zone: "z2"}
+	w.admin = access.Caller{User: "admin", Zone: "z1"}
+	w.owner = access.Caller{User: "owner", Zone: "z1"}
+	w.editor = access.Caller{User: "editor", Zone: "z1"}
+	w.viewer = access.Caller{User: "viewer", Zone: "z1"}
+	w.member = access.Caller{User: "member", Zone: "z1"}
+	w.outsider = access.Caller{User: "eve", Zone: "z2"}
 	updates := []authz.Update{
 		authz.TouchRel(authz.Rel(authz.Obj("zone", "z1"), "admin", authz.Subject("user", "admin"))),
 		authz.TouchRel(authz.Rel(authz.Obj("zone", "z2"), "member", authz.Subject("user", "eve"))),
@@ -118,14 +119,14 @@ func (w *world) setRole(p, role, user string, op authz.Op) authz.Token {
 	return tok
 }
 
-func (w *world) write(c files.Caller, p, data string) files.Item {
+func (w *world) write(c access.Caller, p, data string) files.Item {
 	w.t.Helper()
 	it, _, err := w.svc.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
 	require.NoError(w.t, err)
 	return it
 }
 
-func (w *world) read(c files.Caller, p string, cons authz.Consistency) (string, error) {
+func (w *world) read(c access.Caller, p string, cons authz.Consistency) (string, error) {
 	r, err := w.svc.Read(context.Background(), c, p, 0, 0, 0, cons)
 	return string(r.Data), err
 }

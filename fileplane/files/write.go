@@ -13,6 +13,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
@@ -33,7 +34,7 @@ type WriteOptions struct {
 
 // Write creates or overwrites the file at path with data (at most
 // MaxUnaryBytes; larger files go through an upload).
-func (s *Service) Write(ctx context.Context, c Caller, pathStr string, data []byte, o WriteOptions) (Item, authz.Token, error) {
+func (s *Service) Write(ctx context.Context, c access.Caller, pathStr string, data []byte, o WriteOptions) (Item, authz.Token, error) {
 	p, slash, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Item{}, "", err
@@ -86,7 +87,7 @@ func sniff(p paths.Path, head []byte) string {
 // chain the caller may read, and whether that entry is p itself. Whatever
 // lies below it does not exist for the caller, so creating there answers
 // exactly as it would if nothing were there.
-func (s *Service) locate(ctx context.Context, c Caller, p paths.Path) (paths.Resolved, bool, error) {
+func (s *Service) locate(ctx context.Context, c access.Caller, p paths.Path) (paths.Resolved, bool, error) {
 	r, err := s.tree.Resolve(ctx, c.Zone, p)
 	var nf *paths.NotFoundError
 	full := err == nil
@@ -112,7 +113,7 @@ func (s *Service) locate(ctx context.Context, c Caller, p paths.Path) (paths.Res
 
 // preflight checks that the caller could write p now: write on the file if
 // it exists for the caller, else on the folder it would be created in.
-func (s *Service) preflight(ctx context.Context, c Caller, p paths.Path, createParents bool) error {
+func (s *Service) preflight(ctx context.Context, c access.Caller, p paths.Path, createParents bool) error {
 	vis, exists, err := s.locate(ctx, c, p)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func (s *Service) preflight(ctx context.Context, c Caller, p paths.Path, createP
 }
 
 // mayOverwrite checks that the caller may write a new version of r.
-func (s *Service) mayOverwrite(ctx context.Context, c Caller, r paths.Resolved) error {
+func (s *Service) mayOverwrite(ctx context.Context, c access.Caller, r paths.Resolved) error {
 	if r.Entry().Kind != paths.File {
 		return errs.E(errs.FailedPrecondition, "%s is a folder; write a file below it", r.Path)
 	}
@@ -141,7 +142,7 @@ func (s *Service) mayOverwrite(ctx context.Context, c Caller, r paths.Resolved) 
 // mayCreateBelow checks that the caller may create p given vis, the deepest
 // entry of p's chain it may read: vis must be p's parent unless parents are
 // created, a folder, and writable. notFoundMsg names the missing parent.
-func (s *Service) mayCreateBelow(ctx context.Context, c Caller, vis paths.Resolved, p paths.Path, createParents bool, notFoundMsg string) error {
+func (s *Service) mayCreateBelow(ctx context.Context, c access.Caller, vis paths.Resolved, p paths.Path, createParents bool, notFoundMsg string) error {
 	parentPath, _ := p.Split()
 	if vis.Path != parentPath && !createParents {
 		return errs.E(errs.NotFound, notFoundMsg, parentPath)
@@ -151,7 +152,7 @@ func (s *Service) mayCreateBelow(ctx context.Context, c Caller, vis paths.Resolv
 
 // mayCreateIn checks that the caller may create entries in r, which it may
 // read.
-func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) error {
+func (s *Service) mayCreateIn(ctx context.Context, c access.Caller, r paths.Resolved) error {
 	if r.Entry().Kind != paths.Folder {
 		return errs.E(errs.FailedPrecondition, "%s is a file; files cannot contain entries", r.Path)
 	}
@@ -167,7 +168,7 @@ func (s *Service) mayCreateIn(ctx context.Context, c Caller, r paths.Resolved) e
 
 // commit makes obj the new content of the file at p: a new version of an
 // existing file, or version 1 of a new one.
-func (s *Service) commit(ctx context.Context, c Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+func (s *Service) commit(ctx context.Context, c access.Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
 	for attempt := 0; ; attempt++ {
 		it, tok, err := s.commitOnce(ctx, c, p, obj, expected, createParents, mediaType)
 		if !errors.Is(err, errs.AlreadyExists) || expected == MustNotExist {
@@ -190,7 +191,7 @@ func (s *Service) commit(ctx context.Context, c Caller, p paths.Path, obj conten
 	}
 }
 
-func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+func (s *Service) commitOnce(ctx context.Context, c access.Caller, p paths.Path, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
 	r, exists, err := s.locate(ctx, c, p)
 	if err != nil {
 		return Item{}, "", err
@@ -216,12 +217,12 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 		now := s.now()
 		e = cur
 		e.Version, e.Size, e.ContentHash, e.MediaType = cur.Version+1, obj.Size, obj.Hash.String(), mediaType
-		e.ModifiedBy, e.ModifiedAt = c.author(), now
+		e.ModifiedBy, e.ModifiedAt = c.Author(), now
 		if err := s.content.Save(ctx, tx, obj); err != nil {
 			return err
 		}
 		if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: e.Version, ContentHash: e.ContentHash,
-			Size: e.Size, MediaType: mediaType, CreatedBy: c.author(), CreatedAt: now}); err != nil {
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.Author(), CreatedAt: now}); err != nil {
 			return err
 		}
 		if err := s.tree.Store().Update(ctx, tx, e); err != nil {
@@ -241,7 +242,7 @@ func (s *Service) commitOnce(ctx context.Context, c Caller, p paths.Path, obj co
 	return item(r), "", nil
 }
 
-func (s *Service) create(ctx context.Context, c Caller, p paths.Path, vis paths.Resolved, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
+func (s *Service) create(ctx context.Context, c access.Caller, p paths.Path, vis paths.Resolved, obj content.Object, expected int64, createParents bool, mediaType string) (Item, authz.Token, error) {
 	if expected > 0 {
 		return Item{}, "", errs.E(errs.Aborted, "%s does not exist; expected version %d", p, expected)
 	}
@@ -262,13 +263,13 @@ func (s *Service) create(ctx context.Context, c Caller, p paths.Path, vis paths.
 			return Item{}, "", err
 		}
 	}
-	e := paths.Entry{Kind: paths.File, Size: obj.Size, ContentHash: obj.Hash.String(), Version: 1, MediaType: mediaType, CreatedBy: c.author()}
+	e := paths.Entry{Kind: paths.File, Size: obj.Size, ContentHash: obj.Hash.String(), Version: 1, MediaType: mediaType, CreatedBy: c.Author()}
 	r, ctok, err := s.tree.Create(ctx, parent, name, e, func(ctx context.Context, tx *sql.Tx, e paths.Entry) error {
 		if err := s.content.Save(ctx, tx, obj); err != nil {
 			return err
 		}
 		if err := s.versions.Add(ctx, tx, versions.Version{Entry: string(e.ID), Number: 1, ContentHash: e.ContentHash,
-			Size: e.Size, MediaType: mediaType, CreatedBy: c.author(), CreatedAt: e.CreatedAt}); err != nil {
+			Size: e.Size, MediaType: mediaType, CreatedBy: c.Author(), CreatedAt: e.CreatedAt}); err != nil {
 			return err
 		}
 		return s.changed(ctx, tx, e.ID)
@@ -282,7 +283,7 @@ func (s *Service) create(ctx context.Context, c Caller, p paths.Path, vis paths.
 // mkdirAll makes sure the folder p exists, creating what is missing; each
 // folder created needs write on its parent. It returns p resolved and the
 // token of the last creation ("" if nothing was created).
-func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.Resolved, authz.Token, error) {
+func (s *Service) mkdirAll(ctx context.Context, c access.Caller, p paths.Path) (paths.Resolved, authz.Token, error) {
 	cur, exists, err := s.locate(ctx, c, p)
 	if err != nil {
 		return paths.Resolved{}, "", err
@@ -298,7 +299,7 @@ func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.R
 	}
 	var tok authz.Token
 	for _, name := range p.Segments()[len(cur.Chain)-1:] {
-		next, t, err := s.tree.Create(ctx, cur, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.author()}, nil)
+		next, t, err := s.tree.Create(ctx, cur, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.Author()}, nil)
 		if errors.Is(err, errs.AlreadyExists) {
 			// Created concurrently: use it, if the caller may write in it.
 			next, err = s.tree.Resolve(ctx, c.Zone, cur.Path.Join(name))
@@ -319,7 +320,7 @@ func (s *Service) mkdirAll(ctx context.Context, c Caller, p paths.Path) (paths.R
 
 // Mkdir creates the folder at path; with parents, missing parents too, and
 // an existing folder is fine.
-func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents bool) (Item, authz.Token, error) {
+func (s *Service) Mkdir(ctx context.Context, c access.Caller, pathStr string, parents bool) (Item, authz.Token, error) {
 	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Item{}, "", err
@@ -345,7 +346,7 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 		return Item{}, "", err
 	}
 	_, name := p.Split()
-	r, tok, err := s.tree.Create(ctx, vis, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.author()}, nil)
+	r, tok, err := s.tree.Create(ctx, vis, name, paths.Entry{Kind: paths.Folder, CreatedBy: c.Author()}, nil)
 	if err != nil {
 		return Item{}, "", err
 	}
@@ -359,7 +360,7 @@ func (s *Service) Mkdir(ctx context.Context, c Caller, pathStr string, parents b
 // entry's name lives in its parent, so removing it, like creating it
 // (mayCreateBelow) or moving it out (Move), changes the parent. An editor
 // of a shared folder may delete what is inside it, not the folder itself.
-func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursive bool) (authz.Token, error) {
+func (s *Service) Delete(ctx context.Context, c access.Caller, pathStr string, recursive bool) (authz.Token, error) {
 	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return "", err
@@ -393,7 +394,7 @@ func (s *Service) Delete(ctx context.Context, c Caller, pathStr string, recursiv
 
 // RestoreVersion makes a new version of the file at path with the content
 // of an older version.
-func (s *Service) RestoreVersion(ctx context.Context, c Caller, pathStr string, version int64) (Item, error) {
+func (s *Service) RestoreVersion(ctx context.Context, c access.Caller, pathStr string, version int64) (Item, error) {
 	p, _, err := paths.ParseField("path", pathStr)
 	if err != nil {
 		return Item{}, err

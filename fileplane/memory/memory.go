@@ -19,6 +19,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -78,20 +79,12 @@ type Engine interface {
 	Newest(tokens ...authz.Token) authz.Token
 }
 
-// Caller is who an operation acts for.
-type Caller struct {
-	User string
-	Zone string
-}
-
-func (c Caller) subject() authz.SubjectRef { return authz.Subject(nexus.TypeUser, c.User) }
-
 // Service is the memory capability.
 type Service struct {
 	db     storage.DB
 	store  Store
 	engine Engine
-	fresh  func() authz.Token
+	gate   *access.Gate
 	now    func() time.Time
 	// tokens seals List's page tokens, which name the last memory a page
 	// examined (maybe one the caller may not read).
@@ -101,10 +94,7 @@ type Service struct {
 // NewService returns a Service. fresh returns a token every check must be
 // at least as fresh as (the last group membership change), or nil.
 func NewService(db storage.DB, store Store, engine Engine, fresh func() authz.Token) *Service {
-	if fresh == nil {
-		fresh = func() authz.Token { return "" }
-	}
-	return &Service{db: db, store: store, engine: engine, fresh: fresh, now: time.Now, tokens: pagetoken.New(nil)}
+	return &Service{db: db, store: store, engine: engine, gate: access.New(engine, fresh), now: time.Now, tokens: pagetoken.New(nil)}
 }
 
 // SetClock replaces the service's clock (for tests of expiry).
@@ -183,7 +173,7 @@ func (s *Service) agentOwner(ctx context.Context, user string) (string, error) {
 
 // Remember stores a memory for the caller and returns it with the token of
 // the write that made it readable.
-func (s *Service) Remember(ctx context.Context, c Caller, r RememberRequest) (Memory, authz.Token, error) {
+func (s *Service) Remember(ctx context.Context, c access.Caller, r RememberRequest) (Memory, authz.Token, error) {
 	if err := r.validate(); err != nil {
 		return Memory{}, "", err
 	}
@@ -210,7 +200,7 @@ func (s *Service) Remember(ctx context.Context, c Caller, r RememberRequest) (Me
 	case ScopeUser:
 		if owner != "" {
 			m.Owner = owner // the agent's person owns it; the agent reads it
-			rels = append(rels, authz.Rel(obj, nexus.RelViewer, c.subject()))
+			rels = append(rels, authz.Rel(obj, nexus.RelViewer, c.Subject()))
 		}
 	case ScopeZone:
 		rels = append(rels, authz.Rel(obj, nexus.RelViewer, authz.SubjectSet(nexus.TypeZone, c.Zone, nexus.RelMember)))
@@ -244,19 +234,11 @@ func dedupe(ss []string) []string {
 	return out
 }
 
-// consistency is what a check on memories must be at least as fresh as.
-func (s *Service) consistency(c authz.Consistency, tokens ...authz.Token) authz.Consistency {
-	if c.IsFullyConsistent() {
-		return c
-	}
-	return authz.AtLeastAsFresh(s.engine.Newest(append(tokens, c.Token(), s.fresh())...))
-}
-
 func notFound(id ID) error { return errs.E(errs.NotFound, "memory %s not found", id) }
 
 // open returns memory id if the caller may read it (else NotFound, as for
 // one that does not exist or has expired).
-func (s *Service) open(ctx context.Context, c Caller, id ID, cons authz.Consistency) (Memory, error) {
+func (s *Service) open(ctx context.Context, c access.Caller, id ID, cons authz.Consistency) (Memory, error) {
 	if id == "" {
 		return Memory{}, errs.Invalid("id", "must not be empty")
 	}
@@ -270,32 +252,32 @@ func (s *Service) open(ctx context.Context, c Caller, id ID, cons authz.Consiste
 	if err != nil {
 		return Memory{}, err
 	}
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: object(id), Permission: nexus.PermRead, Subject: c.subject()}, s.consistency(cons, m.PermToken))
+	ok, err := s.gate.May(ctx, c, object(id), nexus.PermRead, cons, m.PermToken)
 	if err != nil {
 		return Memory{}, err
 	}
-	if !d.Allowed {
+	if !ok {
 		return Memory{}, notFound(id)
 	}
 	return m, nil
 }
 
 // Get returns one memory.
-func (s *Service) Get(ctx context.Context, c Caller, id ID, cons authz.Consistency) (Memory, error) {
+func (s *Service) Get(ctx context.Context, c access.Caller, id ID, cons authz.Consistency) (Memory, error) {
 	return s.open(ctx, c, id, cons)
 }
 
 // Forget deletes a memory and its relationships; it takes delete on it.
-func (s *Service) Forget(ctx context.Context, c Caller, id ID) (authz.Token, error) {
+func (s *Service) Forget(ctx context.Context, c access.Caller, id ID) (authz.Token, error) {
 	m, err := s.open(ctx, c, id, authz.MinimizeLatency())
 	if err != nil {
 		return "", err
 	}
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: object(id), Permission: nexus.PermDelete, Subject: c.subject()}, s.consistency(authz.MinimizeLatency(), m.PermToken))
+	ok, err := s.gate.May(ctx, c, object(id), nexus.PermDelete, authz.MinimizeLatency(), m.PermToken)
 	if err != nil {
 		return "", err
 	}
-	if !d.Allowed {
+	if !ok {
 		return "", errs.E(errs.PermissionDenied, "you may read memory %s but not forget it (only its owner may)", id)
 	}
 	return s.delete(ctx, id)

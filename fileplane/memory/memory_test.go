@@ -13,6 +13,7 @@ import (
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/storage/sqlite"
 	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
@@ -21,11 +22,11 @@ import (
 // Zone z1: admin, alice and bob (members), bot (an agent owned by alice);
 // zone z2: carol.
 var (
-	alice = memory.Caller{User: "alice", Zone: "z1"}
-	bob   = memory.Caller{User: "bob", Zone: "z1"}
-	bot   = memory.Caller{User: "bot", Zone: "z1"}
-	admin = memory.Caller{User: "admin", Zone: "z1"}
-	carol = memory.Caller{User: "carol", Zone: "z2"}
+	alice = access.Caller{User: "alice", Zone: "z1"}
+	bob   = access.Caller{User: "bob", Zone: "z1"}
+	bot   = access.Caller{User: "bot", Zone: "z1"}
+	admin = access.Caller{User: "admin", Zone: "z1"}
+	carol = access.Caller{User: "carol", Zone: "z2"}
 	ml    = authz.MinimizeLatency()
 )
 
@@ -65,7 +66,7 @@ func newWorldWith(t *testing.T, quantization time.Duration, store memory.Store) 
 	return w
 }
 
-func (w *world) remember(c memory.Caller, r memory.RememberRequest) memory.Memory {
+func (w *world) remember(c access.Caller, r memory.RememberRequest) memory.Memory {
 	w.t.Helper()
 	m, _, err := w.svc.Remember(context.Background(), c, r)
 	require.NoError(w.t, err)
@@ -73,7 +74,7 @@ func (w *world) remember(c memory.Caller, r memory.RememberRequest) memory.Memor
 }
 
 // readers returns which of the callers may Get m.
-func (w *world) readers(m memory.Memory, cs ...memory.Caller) []string {
+func (w *world) readers(m memory.Memory, cs ...access.Caller) []string {
 	w.t.Helper()
 	var out []string
 	for _, c := range cs {
@@ -90,10 +91,10 @@ func (w *world) readers(m memory.Memory, cs ...memory.Caller) []string {
 func TestScopes(t *testing.T) {
 	w := newWorld(t, 0)
 	ctx := context.Background()
-	everyone := []memory.Caller{admin, alice, bob, bot, carol}
+	everyone := []access.Caller{admin, alice, bob, bot, carol}
 	cases := []struct {
 		name       string
-		as         memory.Caller
+		as         access.Caller
 		scope      memory.Scope
 		owner      string
 		readers    []string

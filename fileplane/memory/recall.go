@@ -9,6 +9,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/search"
 )
 
@@ -49,7 +50,7 @@ type Recalled struct {
 // tells its position only). Text matches are
 // taken most relevant first, checked with one bulk check per batch, and
 // re-ranked. Unknown tags match nothing; that is no error.
-func (s *Service) Recall(ctx context.Context, c Caller, query string, tags []string, limit int, cons authz.Consistency) ([]Recalled, error) {
+func (s *Service) Recall(ctx context.Context, c access.Caller, query string, tags []string, limit int, cons authz.Consistency) ([]Recalled, error) {
 	switch {
 	case limit == 0:
 		limit = DefaultRecallLimit
@@ -122,25 +123,17 @@ func score(cd Candidate, best float64, now time.Time) float64 {
 // readable checks read on each memory with one bulk check, at least as
 // fresh as each memory's own token, the caller's and the last membership
 // change.
-func (s *Service) readable(ctx context.Context, c Caller, ms []Memory, cons authz.Consistency) ([]bool, error) {
+func (s *Service) readable(ctx context.Context, c access.Caller, ms []Memory, cons authz.Consistency) ([]bool, error) {
 	if len(ms) == 0 {
 		return nil, nil
 	}
-	items := make([]authz.CheckItem, len(ms))
+	objs := make([]authz.ObjectRef, len(ms))
 	tokens := make([]authz.Token, 0, len(ms))
 	for i, m := range ms {
-		items[i] = authz.CheckItem{Resource: object(m.ID), Permission: nexus.PermRead, Subject: c.subject()}
+		objs[i] = object(m.ID)
 		tokens = append(tokens, m.PermToken)
 	}
-	ds, err := s.engine.CheckBulk(ctx, items, s.consistency(cons, tokens...))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bool, len(ds))
-	for i, d := range ds {
-		out[i] = d.Allowed
-	}
-	return out, nil
+	return s.gate.Filter(ctx, c, objs, nexus.PermRead, cons, tokens...)
 }
 
 type listCursor struct {
@@ -156,7 +149,7 @@ var errBadCursor = errs.Invalid("page_token", "is not a token from a memory List
 // returned tells nothing of memories the caller cannot read). Each batch
 // is filtered with one bulk check, so a page is full even when most
 // memories of the zone are hidden.
-func (s *Service) List(ctx context.Context, c Caller, tags []string, pageSize int, pageToken string, cons authz.Consistency) ([]Memory, string, error) {
+func (s *Service) List(ctx context.Context, c access.Caller, tags []string, pageSize int, pageToken string, cons authz.Consistency) ([]Memory, string, error) {
 	switch {
 	case pageSize == 0:
 		pageSize = DefaultPageSize

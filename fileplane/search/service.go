@@ -16,6 +16,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/internal/pagetoken"
 	"github.com/nexus-authz/nexus/storage"
@@ -32,17 +33,8 @@ const (
 	catchUpBudget = 250 * time.Millisecond
 )
 
-// Engine is what search needs of authz.
-type Engine interface {
-	CheckBulk(ctx context.Context, items []authz.CheckItem, c authz.Consistency) ([]authz.Decision, error)
-	Newest(tokens ...authz.Token) authz.Token
-}
-
-// Caller is who a search acts for.
-type Caller struct {
-	User string
-	Zone string
-}
+// Engine is what search needs of authz: the gate's.
+type Engine = access.Engine
 
 // Result is a hit the caller may read, with the file's current path.
 type Result struct {
@@ -67,8 +59,7 @@ type Service struct {
 	store   Store
 	indexer *Indexer
 	tree    *paths.Tree
-	engine  Engine
-	fresh   func() authz.Token
+	gate    *access.Gate
 	// tokens seals page tokens: an offset would tell how many hidden files
 	// match. They last as long as the process.
 	tokens *pagetoken.Sealer
@@ -77,10 +68,7 @@ type Service struct {
 // NewService returns a Service. fresh returns a token every check must be
 // at least as fresh as (the last group membership change), or nil.
 func NewService(db storage.DB, store Store, indexer *Indexer, tree *paths.Tree, engine Engine, fresh func() authz.Token) *Service {
-	if fresh == nil {
-		fresh = func() authz.Token { return "" }
-	}
-	return &Service{db: db, store: store, indexer: indexer, tree: tree, engine: engine, fresh: fresh, tokens: pagetoken.New(nil)}
+	return &Service{db: db, store: store, indexer: indexer, tree: tree, gate: access.New(engine, fresh), tokens: pagetoken.New(nil)}
 }
 
 type cursor struct {
@@ -105,7 +93,7 @@ var errBadCursor = errs.Invalid("page_token", "is not a token from a search for 
 // the caller's token and the last membership change: a page is full even
 // when most hits are hidden, and a revoke is honoured at once by a caller
 // that passes its token.
-func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize int, pageToken string, cons authz.Consistency) ([]Result, string, error) {
+func (s *Service) Search(ctx context.Context, c access.Caller, query string, pageSize int, pageToken string, cons authz.Consistency) ([]Result, string, error) {
 	switch {
 	case pageSize == 0:
 		pageSize = DefaultPageSize
@@ -169,7 +157,7 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, pageSize i
 
 // filter returns the hits the caller may read, resolved to their current
 // paths. Hits whose files are gone are dropped.
-func (s *Service) filter(ctx context.Context, c Caller, hits []Hit, cons authz.Consistency) (map[string]paths.Resolved, error) {
+func (s *Service) filter(ctx context.Context, c access.Caller, hits []Hit, cons authz.Consistency) (map[string]paths.Resolved, error) {
 	if len(hits) == 0 {
 		return nil, nil
 	}
@@ -181,8 +169,8 @@ func (s *Service) filter(ctx context.Context, c Caller, hits []Hit, cons authz.C
 	if err != nil {
 		return nil, err
 	}
-	tokens := []authz.Token{cons.Token(), s.fresh()}
-	var items []authz.CheckItem
+	var tokens []authz.Token
+	var objs []authz.ObjectRef
 	var cands []paths.Resolved
 	for _, id := range ids {
 		r, ok := located[id]
@@ -190,22 +178,16 @@ func (s *Service) filter(ctx context.Context, c Caller, hits []Hit, cons authz.C
 			continue
 		}
 		tokens = append(tokens, r.Tokens()...)
-		items = append(items, authz.CheckItem{Resource: r.Entry().Object(), Permission: nexus.PermRead, Subject: authz.Subject(nexus.TypeUser, c.User)})
+		objs = append(objs, r.Entry().Object())
 		cands = append(cands, r)
 	}
-	if len(items) == 0 {
-		return nil, nil
-	}
-	if !cons.IsFullyConsistent() {
-		cons = authz.AtLeastAsFresh(s.engine.Newest(tokens...))
-	}
-	ds, err := s.engine.CheckBulk(ctx, items, cons)
-	if err != nil {
+	allowed, err := s.gate.Filter(ctx, c, objs, nexus.PermRead, cons, tokens...)
+	if err != nil || len(allowed) == 0 {
 		return nil, err
 	}
-	out := make(map[string]paths.Resolved, len(ds))
-	for i, d := range ds {
-		if d.Allowed {
+	out := make(map[string]paths.Resolved, len(allowed))
+	for i, ok := range allowed {
+		if ok {
 			out[string(cands[i].Entry().ID)] = cands[i]
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -48,12 +49,12 @@ var domains = []sqlite.Domain{
 }
 
 var (
-	alice = files.Caller{User: "alice", Zone: "z1"}
-	bob   = files.Caller{User: "bob", Zone: "z1"}
-	admin = files.Caller{User: "admin", Zone: "z1"}
+	alice = access.Caller{User: "alice", Zone: "z1"}
+	bob   = access.Caller{User: "bob", Zone: "z1"}
+	admin = access.Caller{User: "admin", Zone: "z1"}
 )
 
-func sc(c files.Caller) search.Caller { return search.Caller{User: c.User, Zone: c.Zone} }
+func sc(c access.Caller) access.Caller { return access.Caller{User: c.User, Zone: c.Zone} }
 
 type opts struct {
 	db           *sql.DB      // nil: a new database
@@ -107,7 +108,7 @@ func newWorld(t *testing.T, o opts) *world {
 	return w
 }
 
-func (w *world) write(c files.Caller, p, data string) {
+func (w *world) write(c access.Caller, p, data string) {
 	w.t.Helper()
 	_, _, err := w.files.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
 	require.NoError(w.t, err)
@@ -127,7 +128,7 @@ func (w *world) setRole(p, role, user string, op authz.Op) authz.Token {
 }
 
 // paths returns the paths of every hit c gets for q, over all pages.
-func (w *world) paths(c files.Caller, q string, cons authz.Consistency) []string {
+func (w *world) paths(c access.Caller, q string, cons authz.Consistency) []string {
 	w.t.Helper()
 	var out []string
 	tok := ""

@@ -11,7 +11,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
-	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
@@ -39,8 +39,8 @@ func (s *Service) subjectFor(ctx context.Context, zone, ref string) (authz.Subje
 
 // mayShare resolves path for c and checks share on it. An entry c may not
 // read is NotFound; one it may read but not share is PermissionDenied.
-func (s *Service) mayShare(ctx context.Context, c files.Caller, path string, cons authz.Consistency) (paths.Resolved, error) {
-	r, err := s.files.Authorize(ctx, c, path, nexus.PermShare, s.consistency(cons))
+func (s *Service) mayShare(ctx context.Context, c access.Caller, path string, cons authz.Consistency) (paths.Resolved, error) {
+	r, err := s.files.Authorize(ctx, c, path, nexus.PermShare, s.gate.Consistency(cons))
 	if errors.Is(err, errs.PermissionDenied) {
 		return paths.Resolved{}, errs.E(errs.PermissionDenied,
 			"you may not share %s: sharing takes an owner of it or of a folder above it, or a zone admin", cleanPath(path))
@@ -64,7 +64,7 @@ type grant struct {
 	subjectZone string
 }
 
-func (s *Service) grantFor(ctx context.Context, c files.Caller, path, subject, role string) (grant, error) {
+func (s *Service) grantFor(ctx context.Context, c access.Caller, path, subject, role string) (grant, error) {
 	rl, err := ParseRole("role", role)
 	if err != nil {
 		return grant{}, err
@@ -82,7 +82,7 @@ func (s *Service) grantFor(ctx context.Context, c files.Caller, path, subject, r
 
 // Grant gives subject role on the entry at path and returns the write's
 // consistency token.
-func (s *Service) Grant(ctx context.Context, c files.Caller, path, subject, role string) (authz.Token, error) {
+func (s *Service) Grant(ctx context.Context, c access.Caller, path, subject, role string) (authz.Token, error) {
 	g, err := s.grantFor(ctx, c, path, subject, role)
 	if err != nil {
 		return "", err
@@ -102,7 +102,7 @@ func (s *Service) Grant(ctx context.Context, c files.Caller, path, subject, role
 // Revoke takes role on the entry at path back from subject. Only a grant
 // made on the entry itself can be revoked there (an inherited one is
 // revoked on its folder).
-func (s *Service) Revoke(ctx context.Context, c files.Caller, path, subject, role string) (authz.Token, error) {
+func (s *Service) Revoke(ctx context.Context, c access.Caller, path, subject, role string) (authz.Token, error) {
 	g, err := s.grantFor(ctx, c, path, subject, role)
 	if err != nil {
 		return "", err
@@ -154,12 +154,12 @@ type UserAccess struct {
 // ListGrants returns the grants on the entry at path and on the folders
 // above it, and every user who may read it with the reasons. It takes
 // share on the entry.
-func (s *Service) ListGrants(ctx context.Context, c files.Caller, path string, cons authz.Consistency) ([]Grant, []UserAccess, error) {
+func (s *Service) ListGrants(ctx context.Context, c access.Caller, path string, cons authz.Consistency) ([]Grant, []UserAccess, error) {
 	r, err := s.mayShare(ctx, c, path, cons)
 	if err != nil {
 		return nil, nil, err
 	}
-	cons = s.consistency(cons, r.Tokens()...)
+	cons = s.gate.Consistency(cons, r.Tokens()...)
 	e := r.Entry()
 	var grants []Grant
 	for i := len(r.Chain); i >= 1; i-- {

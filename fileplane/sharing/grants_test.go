@@ -8,13 +8,14 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 )
 
 // home makes folder p (by the admin) owned by c alone: c is its only direct
 // owner, as if c had created it.
-func (w *world) home(c files.Caller, p string) {
+func (w *world) home(c access.Caller, p string) {
 	w.t.Helper()
 	ctx := context.Background()
 	_, _, err := w.files.Mkdir(ctx, w.admin, p, true)
@@ -37,7 +38,7 @@ func TestWhoMayShare(t *testing.T) {
 
 	cases := []struct {
 		name    string
-		c       files.Caller
+		c       access.Caller
 		path    string
 		subject string
 		role    string
@@ -170,7 +171,7 @@ func TestCrossZone(t *testing.T) {
 	w.write(w.alice, "/proj/other.txt", "private")
 
 	// eve acting on zone z1's tree (as a zone selector would make her).
-	eveInZ1 := files.Caller{User: w.eve.User, Zone: "z1"}
+	eveInZ1 := access.Caller{User: w.eve.User, Zone: "z1"}
 	_, err := w.read(eveInZ1, "/proj/doc.txt", "")
 	require.ErrorIs(t, err, errs.NotFound, "before the grant")
 

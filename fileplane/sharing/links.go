@@ -15,7 +15,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
-	"github.com/nexus-authz/nexus/fileplane/files"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
 )
@@ -55,7 +55,7 @@ type LinkOptions struct {
 // CreateLink makes a share link for the entry at path and returns it with
 // its token (shown once; only its hash is kept) and the write's consistency
 // token. It takes share on the entry.
-func (s *Service) CreateLink(ctx context.Context, c files.Caller, path string, o LinkOptions) (Link, string, authz.Token, error) {
+func (s *Service) CreateLink(ctx context.Context, c access.Caller, path string, o LinkOptions) (Link, string, authz.Token, error) {
 	rl := Viewer
 	if o.Role != "" {
 		var err error
@@ -111,7 +111,7 @@ func (s *Service) CreateLink(ctx context.Context, c files.Caller, path string, o
 // managedLink finds the link named by ref (its token or its id) for a
 // caller who may manage it: its creator, or whoever may share its entry. A
 // link the caller may not manage is NotFound, like an unknown one.
-func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (Link, error) {
+func (s *Service) managedLink(ctx context.Context, c access.Caller, ref string) (Link, error) {
 	notFound := errs.E(errs.NotFound, "link not found")
 	var l Link
 	var err error
@@ -141,11 +141,10 @@ func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (
 		return Link{}, err
 	}
 	if gone {
-		d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.ID.Object(), Permission: nexus.PermManage, Subject: authz.Subject(nexus.TypeUser, c.User)}, s.consistency(authz.MinimizeLatency()))
+		ok, err = s.gate.May(ctx, access.Caller{User: c.User, Zone: c.Zone}, l.ID.Object(), nexus.PermManage, authz.MinimizeLatency())
 		if err != nil {
 			return Link{}, err
 		}
-		ok = d.Allowed
 	}
 	if !ok {
 		return Link{}, notFound
@@ -156,7 +155,7 @@ func (s *Service) managedLink(ctx context.Context, c files.Caller, ref string) (
 // RevokeLink ends the link named by ref (its token or its id) at once: the
 // row is marked revoked and the link's role on its entry is deleted, in one
 // transaction. It returns the write's consistency token.
-func (s *Service) RevokeLink(ctx context.Context, c files.Caller, ref string) (authz.Token, error) {
+func (s *Service) RevokeLink(ctx context.Context, c access.Caller, ref string) (authz.Token, error) {
 	l, err := s.managedLink(ctx, c, ref)
 	if err != nil {
 		return "", err
@@ -184,7 +183,7 @@ func (s *Service) RevokeLink(ctx context.Context, c files.Caller, ref string) (a
 
 // ListLinks returns the links of the entry at path, newest first. It takes
 // share on the entry.
-func (s *Service) ListLinks(ctx context.Context, c files.Caller, path string) ([]Link, paths.Path, error) {
+func (s *Service) ListLinks(ctx context.Context, c access.Caller, path string) ([]Link, paths.Path, error) {
 	r, err := s.mayShare(ctx, c, path, authz.MinimizeLatency())
 	if err != nil {
 		return nil, "", err
@@ -195,7 +194,7 @@ func (s *Service) ListLinks(ctx context.Context, c files.Caller, path string) ([
 
 // LinkAccessLog returns up to limit attempts to use the link named by ref,
 // newest first, with the real reason of each failure.
-func (s *Service) LinkAccessLog(ctx context.Context, c files.Caller, ref string, limit int) ([]Access, error) {
+func (s *Service) LinkAccessLog(ctx context.Context, c access.Caller, ref string, limit int) ([]Access, error) {
 	switch {
 	case limit == 0:
 		limit = DefaultPageSize

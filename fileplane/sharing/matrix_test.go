@@ -10,6 +10,7 @@ import (
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 )
@@ -41,51 +42,51 @@ func expect(t *testing.T, want outcome, err error, what string) {
 type op struct {
 	name string
 	perm string // read, write or share
-	call func(ctx context.Context, c files.Caller, t, n string, cons authz.Consistency) error
+	call func(ctx context.Context, c access.Caller, t, n string, cons authz.Consistency) error
 }
 
 var ops = []op{
-	{"Stat", "read", func(ctx context.Context, c files.Caller, t, _ string, cons authz.Consistency) error {
+	{"Stat", "read", func(ctx context.Context, c access.Caller, t, _ string, cons authz.Consistency) error {
 		_, err := matrixFiles.Stat(ctx, c, t+"/doc.txt", cons)
 		return err
 	}},
-	{"List", "read", func(ctx context.Context, c files.Caller, t, _ string, cons authz.Consistency) error {
+	{"List", "read", func(ctx context.Context, c access.Caller, t, _ string, cons authz.Consistency) error {
 		_, _, err := matrixFiles.List(ctx, c, t, 0, "", cons)
 		return err
 	}},
-	{"Read", "read", func(ctx context.Context, c files.Caller, t, _ string, cons authz.Consistency) error {
+	{"Read", "read", func(ctx context.Context, c access.Caller, t, _ string, cons authz.Consistency) error {
 		_, err := matrixFiles.Read(ctx, c, t+"/doc.txt", 0, 0, 0, cons)
 		return err
 	}},
-	{"ListVersions", "read", func(ctx context.Context, c files.Caller, t, _ string, cons authz.Consistency) error {
+	{"ListVersions", "read", func(ctx context.Context, c access.Caller, t, _ string, cons authz.Consistency) error {
 		_, err := matrixFiles.ListVersions(ctx, c, t+"/doc.txt", cons)
 		return err
 	}},
-	{"Write", "write", func(ctx context.Context, c files.Caller, t, _ string, _ authz.Consistency) error {
+	{"Write", "write", func(ctx context.Context, c access.Caller, t, _ string, _ authz.Consistency) error {
 		_, _, err := matrixFiles.Write(ctx, c, t+"/doc.txt", []byte("new"), files.WriteOptions{})
 		return err
 	}},
-	{"Mkdir", "write", func(ctx context.Context, c files.Caller, t, n string, _ authz.Consistency) error {
+	{"Mkdir", "write", func(ctx context.Context, c access.Caller, t, n string, _ authz.Consistency) error {
 		_, _, err := matrixFiles.Mkdir(ctx, c, t+"/dir-"+n, false)
 		return err
 	}},
-	{"Delete", "write", func(ctx context.Context, c files.Caller, t, n string, _ authz.Consistency) error {
+	{"Delete", "write", func(ctx context.Context, c access.Caller, t, n string, _ authz.Consistency) error {
 		_, err := matrixFiles.Delete(ctx, c, t+"/del-"+n+".txt", false)
 		return err
 	}},
-	{"Move", "write", func(ctx context.Context, c files.Caller, t, n string, _ authz.Consistency) error {
+	{"Move", "write", func(ctx context.Context, c access.Caller, t, n string, _ authz.Consistency) error {
 		_, _, err := matrixFiles.Move(ctx, c, t+"/mv-"+n+".txt", t+"/moved-"+n+".txt")
 		return err
 	}},
-	{"Copy", "write", func(ctx context.Context, c files.Caller, t, n string, _ authz.Consistency) error {
+	{"Copy", "write", func(ctx context.Context, c access.Caller, t, n string, _ authz.Consistency) error {
 		_, _, err := matrixFiles.Copy(ctx, c, t+"/doc.txt", t+"/copy-"+n+".txt")
 		return err
 	}},
-	{"RestoreVersion", "write", func(ctx context.Context, c files.Caller, t, _ string, _ authz.Consistency) error {
+	{"RestoreVersion", "write", func(ctx context.Context, c access.Caller, t, _ string, _ authz.Consistency) error {
 		_, err := matrixFiles.RestoreVersion(ctx, c, t+"/doc.txt", 1)
 		return err
 	}},
-	{"Grant", "share", func(ctx context.Context, c files.Caller, t, _ string, _ authz.Consistency) error {
+	{"Grant", "share", func(ctx context.Context, c access.Caller, t, _ string, _ authz.Consistency) error {
 		_, err := matrixShare.Grant(ctx, c, t, "user:alice", "viewer")
 		return err
 	}},
@@ -123,7 +124,7 @@ func TestAccessMatrix(t *testing.T) {
 
 	type reach struct {
 		name  string
-		user  files.Caller
+		user  access.Caller
 		give  func(parent, t, role string) authz.Token
 		take  func(parent, t, role string) authz.Token
 		after string

@@ -13,6 +13,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
@@ -168,9 +169,8 @@ func (s *Service) mayShareAs(ctx context.Context, user string, l Link) (ok, gone
 	if err != nil {
 		return false, false, err
 	}
-	cons := s.consistency(authz.MinimizeLatency(), r.Tokens()...)
-	d, err := s.engine.Check(ctx, authz.CheckItem{Resource: l.EntryKind.Object(l.Entry), Permission: nexus.PermShare, Subject: authz.Subject(nexus.TypeUser, user)}, cons)
-	return d.Allowed, false, err
+	ok, err = s.gate.May(ctx, access.Caller{User: user, Zone: l.Zone}, l.EntryKind.Object(l.Entry), nexus.PermShare, authz.MinimizeLatency(), r.Tokens()...)
+	return ok, false, err
 }
 
 // lockLink serializes password checks on one link; the returned func
@@ -261,7 +261,7 @@ func (s *Service) OpenLink(ctx context.Context, cl Client, token, password, sub 
 	if err != nil {
 		return Opened{}, err
 	}
-	c := files.Caller{User: l.CreatedBy, Zone: l.Zone, Link: string(l.ID)}
+	c := access.Caller{User: l.CreatedBy, Zone: l.Zone, Link: string(l.ID)}
 	full, _, err := s.target(ctx, l, sub)
 	if errors.Is(err, errEntryGone) {
 		a.done(ctx, EntryGone)
@@ -341,7 +341,7 @@ func (s *Service) WriteLink(ctx context.Context, cl Client, token, password, sub
 		a.done(ctx, Denied)
 		return files.Item{}, errs.E(errs.PermissionDenied, "this link may only view; writing takes an editor link")
 	}
-	c := files.Caller{User: l.CreatedBy, Zone: l.Zone, Link: string(l.ID)}
+	c := access.Caller{User: l.CreatedBy, Zone: l.Zone, Link: string(l.ID)}
 	full, rel, err := s.target(ctx, l, sub)
 	if errors.Is(err, errEntryGone) {
 		a.done(ctx, EntryGone)

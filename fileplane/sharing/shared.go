@@ -9,6 +9,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
@@ -36,7 +37,7 @@ const (
 // It reads the newest grants whatever consistency is asked: a share made by
 // someone else a moment ago is there at once (nobody could have handed the
 // caller that write's token). The reads go by subject, through an index.
-func (s *Service) SharedWithMe(ctx context.Context, c files.Caller, pageSize int, pageToken string, _ authz.Consistency) ([]Shared, string, error) {
+func (s *Service) SharedWithMe(ctx context.Context, c access.Caller, pageSize int, pageToken string, _ authz.Consistency) ([]Shared, string, error) {
 	switch {
 	case pageSize == 0:
 		pageSize = DefaultPageSize

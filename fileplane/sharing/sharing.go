@@ -19,6 +19,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/storage"
@@ -222,8 +223,8 @@ type Service struct {
 	tree   *paths.Tree
 	files  *files.Service
 	engine Engine
+	gate   *access.Gate
 	dir    Directory
-	fresh  func() authz.Token
 	limits Limits
 	log    *slog.Logger
 	now    func() time.Time
@@ -236,9 +237,6 @@ func New(cfg Config) *Service {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
-	if cfg.Fresh == nil {
-		cfg.Fresh = func() authz.Token { return "" }
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -246,17 +244,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	return &Service{db: cfg.DB, store: cfg.Store, tree: cfg.Tree, files: cfg.Files, engine: cfg.Engine,
-		dir: cfg.Directory, fresh: cfg.Fresh, limits: cfg.Limits, log: cfg.Log, now: cfg.Now}
-}
-
-// consistency is at least as fresh as c, tokens and the last membership
-// change; fully_consistent stays so.
-func (s *Service) consistency(c authz.Consistency, tokens ...authz.Token) authz.Consistency {
-	if c.IsFullyConsistent() {
-		return c
-	}
-	all := append(tokens, c.Token(), s.fresh())
-	return authz.AtLeastAsFresh(s.engine.Newest(all...))
+		gate: access.New(cfg.Engine, cfg.Fresh), dir: cfg.Directory, limits: cfg.Limits, log: cfg.Log, now: cfg.Now}
 }
 
 // recordToken stores a relationship write's token on the entry it changes:

@@ -18,6 +18,7 @@ import (
 	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
@@ -41,7 +42,7 @@ type world struct {
 	clock  *clock
 	fresh  atomic.Pointer[authz.Token]
 
-	admin, alice, bob, carol, dave, eve files.Caller
+	admin, alice, bob, carol, dave, eve access.Caller
 }
 
 // clock is a settable clock.
@@ -142,9 +143,9 @@ func newWorld(t testing.TB) *world {
 	w.share = sharing.New(sharing.Config{DB: db, Store: sharing.SQLStore{}, Tree: w.tree, Files: w.files, Engine: engine,
 		Directory: w.dir, Fresh: fresh, Limits: limits, Log: quiet, Now: w.clock.Now})
 
-	caller := func(zone, name string) files.Caller {
+	caller := func(zone, name string) access.Caller {
 		w.dir.add(zone, "user", name)
-		return files.Caller{User: "user_" + name, Zone: zone}
+		return access.Caller{User: "user_" + name, Zone: zone}
 	}
 	w.admin, w.alice, w.bob, w.carol, w.dave = caller("z1", "admin"), caller("z1", "alice"), caller("z1", "bob"), caller("z1", "carol"), caller("z1", "dave")
 	w.eve = caller("z2", "eve")
@@ -178,13 +179,13 @@ func (w *world) member(group, user string, op authz.Op) authz.Token {
 	return tok
 }
 
-func (w *world) write(c files.Caller, p, data string) {
+func (w *world) write(c access.Caller, p, data string) {
 	w.t.Helper()
 	_, _, err := w.files.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
 	require.NoError(w.t, err)
 }
 
-func (w *world) grant(c files.Caller, p, subject, role string) authz.Token {
+func (w *world) grant(c access.Caller, p, subject, role string) authz.Token {
 	w.t.Helper()
 	tok, err := w.share.Grant(context.Background(), c, p, subject, role)
 	require.NoError(w.t, err)
@@ -192,14 +193,14 @@ func (w *world) grant(c files.Caller, p, subject, role string) authz.Token {
 	return tok
 }
 
-func (w *world) read(c files.Caller, p string, tok authz.Token) (string, error) {
+func (w *world) read(c access.Caller, p string, tok authz.Token) (string, error) {
 	r, err := w.files.Read(context.Background(), c, p, 0, 0, 0, authz.AtLeastAsFresh(tok))
 	return string(r.Data), err
 }
 
 var web = sharing.Client{Addr: "192.0.2.1", UserAgent: "test/1"}
 
-func (w *world) link(c files.Caller, p string, o sharing.LinkOptions) (sharing.Link, string) {
+func (w *world) link(c access.Caller, p string, o sharing.LinkOptions) (sharing.Link, string) {
 	w.t.Helper()
 	l, tok, ct, err := w.share.CreateLink(context.Background(), c, p, o)
 	require.NoError(w.t, err)
@@ -212,7 +213,7 @@ func (w *world) open(tok, password, sub string) (sharing.Opened, error) {
 }
 
 // outcomes returns a link's access log outcomes, oldest first.
-func (w *world) outcomes(c files.Caller, link sharing.LinkID) []sharing.Outcome {
+func (w *world) outcomes(c access.Caller, link sharing.LinkID) []sharing.Outcome {
 	w.t.Helper()
 	log, err := w.share.LinkAccessLog(context.Background(), c, string(link), 1000)
 	require.NoError(w.t, err)

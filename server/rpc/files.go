@@ -7,6 +7,7 @@ import (
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/versions"
@@ -26,12 +27,12 @@ func NewFilesHandler(svc *files.Service, ids *identity.Service) *FilesHandler {
 	return &FilesHandler{svc: svc, ids: ids}
 }
 
-func caller(ctx context.Context) (files.Caller, identity.Principal, error) {
+func caller(ctx context.Context) (access.Caller, identity.Principal, error) {
 	p, err := principal(ctx)
 	if err != nil {
-		return files.Caller{}, p, err
+		return access.Caller{}, p, err
 	}
-	return files.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}, p, nil
+	return access.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}, p, nil
 }
 
 func (h *FilesHandler) name(ctx context.Context, p identity.Principal, id string) string {

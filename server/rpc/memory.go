@@ -9,6 +9,7 @@ import (
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/identity"
 )
@@ -26,12 +27,12 @@ func NewMemoryHandler(svc *memory.Service, ids *identity.Service) *MemoryHandler
 	return &MemoryHandler{svc: svc, ids: ids}
 }
 
-func memoryCaller(ctx context.Context) (memory.Caller, identity.Principal, error) {
+func memoryCaller(ctx context.Context) (access.Caller, identity.Principal, error) {
 	p, err := principal(ctx)
 	if err != nil {
-		return memory.Caller{}, p, err
+		return access.Caller{}, p, err
 	}
-	return memory.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}, p, nil
+	return access.Caller{User: string(p.User.ID), Zone: string(p.Zone.ID)}, p, nil
 }
 
 var scopes = map[nexusv1.MemoryScope]memory.Scope{

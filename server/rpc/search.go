@@ -7,6 +7,7 @@ import (
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/search"
 )
@@ -38,7 +39,7 @@ func (h *SearchHandler) Search(ctx context.Context, req *connect.Request[nexusv1
 		return nil, err
 	}
 	m := req.Msg
-	rs, next, err := h.svc.Search(ctx, search.Caller{User: c.User, Zone: c.Zone}, m.GetQuery(), int(m.GetPageSize()), m.GetPageToken(), ConsistencyFromPB(m.GetConsistency()))
+	rs, next, err := h.svc.Search(ctx, access.Caller{User: c.User, Zone: c.Zone}, m.GetQuery(), int(m.GetPageSize()), m.GetPageToken(), ConsistencyFromPB(m.GetConsistency()))
 	if err != nil {
 		return nil, err
 	}
