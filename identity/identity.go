@@ -13,9 +13,11 @@ import (
 	"github.com/nexus-authz/nexus/errs"
 )
 
-// Ids are opaque, stable, and valid SpiceDB object ids.
+// Ids are opaque, stable, and valid SpiceDB object ids. A zone id is the
+// same string the file plane holds (access.Caller.Zone), so the Service
+// is the sharing.Directory as it is, without an adapter.
 type (
-	ZoneID  string
+	ZoneID  = string
 	UserID  string
 	GroupID string
 	KeyID   string

@@ -204,7 +204,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	s.sharing = sharing.New(sharing.Config{
 		DB: s.reads, Store: sharing.SQLStore{}, Tree: s.tree, Files: s.files, Engine: s.engine,
-		Directory: directory{s.identity}, Fresh: s.identity.MembershipToken, Limits: cfg.LinkLimits, Log: s.log,
+		Directory: s.identity, Fresh: s.identity.MembershipToken, Limits: cfg.LinkLimits, Log: s.log,
 	})
 
 	keyPath := filepath.Join(cfg.DataDir, AdminKeyFile)
@@ -448,22 +448,6 @@ func (s *Server) maintain(ctx context.Context) {
 		}
 		s.log.Info("content gc", "stats", fmt.Sprintf("%+v", st))
 	}
-}
-
-// directory adapts identity to sharing.Directory.
-type directory struct{ ids *identity.Service }
-
-func (d directory) SubjectIn(ctx context.Context, zone, field, ref string) (authz.SubjectRef, string, error) {
-	s, z, err := d.ids.SubjectIn(ctx, identity.ZoneID(zone), field, ref)
-	return s, string(z), err
-}
-
-func (d directory) SubjectName(ctx context.Context, zone string, s authz.SubjectRef) string {
-	return d.ids.SubjectName(ctx, identity.ZoneID(zone), s)
-}
-
-func (d directory) ZoneName(ctx context.Context, zone string) string {
-	return d.ids.ZoneName(ctx, identity.ZoneID(zone))
 }
 
 // Files is the file plane.

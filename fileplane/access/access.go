@@ -7,9 +7,11 @@ package access
 
 import (
 	"context"
+	"errors"
 
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
@@ -47,10 +49,16 @@ type Engine interface {
 	Newest(tokens ...authz.Token) authz.Token
 }
 
+// Resolver finds entries by path in a zone (paths.Tree is one).
+type Resolver interface {
+	Resolve(ctx context.Context, zone string, p paths.Path) (paths.Resolved, error)
+}
+
 // Gate decides for the file plane.
 type Gate struct {
 	engine Engine
 	fresh  func() authz.Token
+	paths  Resolver // nil: Open is not served
 }
 
 // New returns a gate over engine. fresh returns the token of the last
@@ -62,6 +70,59 @@ func New(engine Engine, fresh func() authz.Token) *Gate {
 		fresh = func() authz.Token { return "" }
 	}
 	return &Gate{engine: engine, fresh: fresh}
+}
+
+// WithPaths returns a gate that also opens paths resolved by r.
+func (g *Gate) WithPaths(r Resolver) *Gate {
+	c := *g
+	c.paths = r
+	return &c
+}
+
+// MayEntry reports whether c has perm on r's entry, at least as fresh as
+// its chain. Reading a zone's root is open to every member of the zone
+// (what they see in it is filtered entry by entry).
+func (g *Gate) MayEntry(ctx context.Context, c Caller, r paths.Resolved, perm string, cons authz.Consistency) (bool, error) {
+	e := r.Entry()
+	if e.IsRoot() && perm == nexus.PermRead {
+		ok, err := g.May(ctx, c, authz.Obj(nexus.TypeZone, e.Zone), nexus.PermAccess, cons, r.Tokens()...)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return g.May(ctx, c, e.Object(), perm, cons, r.Tokens()...)
+}
+
+// Open resolves p in c's zone and checks perm as every operation on an
+// entry does: an entry c may not read is NotFound, worded as a missing one
+// is, so the answer does not tell the two apart; one c may read but lacks
+// perm on is PermissionDenied.
+func (g *Gate) Open(ctx context.Context, c Caller, p paths.Path, perm string, cons authz.Consistency) (paths.Resolved, error) {
+	notFound := errs.E(errs.NotFound, "%s not found", p)
+	r, err := g.paths.Resolve(ctx, c.Zone, p)
+	if errors.Is(err, errs.NotFound) {
+		return paths.Resolved{}, notFound
+	}
+	if err != nil {
+		return paths.Resolved{}, err
+	}
+	ok, err := g.MayEntry(ctx, c, r, nexus.PermRead, cons)
+	if err != nil {
+		return paths.Resolved{}, err
+	}
+	if !ok {
+		return paths.Resolved{}, notFound
+	}
+	if perm != nexus.PermRead {
+		ok, err := g.MayEntry(ctx, c, r, perm, cons)
+		if err != nil {
+			return paths.Resolved{}, err
+		}
+		if !ok {
+			return paths.Resolved{}, errs.E(errs.PermissionDenied, "you may read %s but not %s it", p, perm)
+		}
+	}
+	return r, nil
 }
 
 // Consistency is what a decision must be at least as fresh as: c's token,

@@ -3,13 +3,16 @@ package access_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
+	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/access"
+	"github.com/nexus-authz/nexus/fileplane/paths"
 )
 
 // engine allows what is in allowed and records how it was asked. Its
@@ -127,4 +130,58 @@ func TestMayAsksAtLeastAsFreshAsTheTokens(t *testing.T) {
 	ok, err = g.May(ctx, bob, authz.Obj(nexus.TypeMemory, "m"), nexus.PermDelete, authz.MinimizeLatency())
 	require.Error(t, err)
 	require.False(t, ok)
+}
+
+// tree resolves /, /open, /hidden and /readonly in zone z.
+type tree struct{}
+
+func (tree) Resolve(_ context.Context, zone string, p paths.Path) (paths.Resolved, error) {
+	root := paths.Entry{ID: "root", Zone: zone, Kind: paths.Folder}
+	if p == paths.Root {
+		return paths.Resolved{Path: p, Chain: []paths.Entry{root}}, nil
+	}
+	name := p.Segments()[0]
+	if zone != "z" || (name != "open" && name != "hidden" && name != "readonly") {
+		return paths.Resolved{}, errs.NotFound
+	}
+	return paths.Resolved{Path: p, Chain: []paths.Entry{root, {ID: paths.EntryID(name), Zone: zone, Parent: "root", Name: name, Kind: paths.File}}}, nil
+}
+
+// Open tells a caller nothing about an entry it may not read: hidden and
+// missing are the same error, word for word; only a readable entry can be
+// PermissionDenied.
+func TestOpenAnswersHiddenAsMissing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := &engine{allowed: map[string]bool{
+		"file:open#read@user:u_bob": true, "file:open#write@user:u_bob": true,
+		"file:readonly#read@user:u_bob": true,
+		"zone:z#access@user:u_bob":      true,
+	}}
+	g := access.New(e, nil).WithPaths(tree{})
+	bob := access.Caller{User: "u_bob", Zone: "z"}
+	ml := authz.MinimizeLatency()
+
+	r, err := g.Open(ctx, bob, paths.MustParse("/open"), nexus.PermWrite, ml)
+	require.NoError(t, err)
+	require.Equal(t, paths.EntryID("open"), r.Entry().ID)
+
+	_, missing := g.Open(ctx, bob, paths.MustParse("/nothere"), nexus.PermWrite, ml)
+	_, hidden := g.Open(ctx, bob, paths.MustParse("/hidden"), nexus.PermWrite, ml)
+	require.ErrorIs(t, missing, errs.NotFound)
+	require.ErrorIs(t, hidden, errs.NotFound)
+	require.Equal(t, strings.Replace(missing.Error(), "/nothere", "/hidden", 1), hidden.Error())
+
+	_, err = g.Open(ctx, bob, paths.MustParse("/readonly"), nexus.PermWrite, ml)
+	require.ErrorIs(t, err, errs.PermissionDenied, "read but not write: the caller may know it exists")
+
+	_, err = g.Open(ctx, bob, paths.Root, nexus.PermRead, ml)
+	require.NoError(t, err, "a zone's root is readable by its members")
+	_, err = g.Open(ctx, access.Caller{User: "u_eve", Zone: "z"}, paths.Root, nexus.PermRead, ml)
+	require.ErrorIs(t, err, errs.NotFound, "not to others")
+
+	e.fail = errors.New("engine down")
+	_, err = g.Open(ctx, bob, paths.MustParse("/open"), nexus.PermRead, ml)
+	require.ErrorIs(t, err, e.fail, "an engine failure is an error, not a denial and never an allow")
+	require.NotErrorIs(t, err, errs.NotFound)
 }

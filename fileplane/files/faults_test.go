@@ -109,10 +109,9 @@ func TestEngineErrorsAreErrors(t *testing.T) {
 	fe.fail.Store(true)
 
 	ops := map[string]func() error{
-		"Stat":      func() error { _, err := w.svc.Stat(ctx, w.admin, "/d/f.txt", ml); return err },
-		"Authorize": func() error { _, err := w.svc.Authorize(ctx, w.admin, "/d/f.txt", "write", ml); return err },
-		"Read":      func() error { _, err := w.svc.Read(ctx, w.admin, "/d/f.txt", 0, 0, 0, ml); return err },
-		"List":      func() error { _, _, err := w.svc.List(ctx, w.admin, "/d", 0, "", ml); return err },
+		"Stat": func() error { _, err := w.svc.Stat(ctx, w.admin, "/d/f.txt", ml); return err },
+		"Read": func() error { _, err := w.svc.Read(ctx, w.admin, "/d/f.txt", 0, 0, 0, ml); return err },
+		"List": func() error { _, _, err := w.svc.List(ctx, w.admin, "/d", 0, "", ml); return err },
 		"ListVersions": func() error {
 			_, err := w.svc.ListVersions(ctx, w.admin, "/d/f.txt", ml)
 			return err
@@ -522,13 +521,6 @@ func TestServiceAccessors(t *testing.T) {
 	require.ErrorIs(t, err, errs.NotFound)
 	_, _, err = w.svc.Object(ctx, "z1", "d")
 	require.ErrorIs(t, err, errs.InvalidArgument)
-	_, err = w.svc.Authorize(ctx, w.admin, "d", "read", ml)
-	require.ErrorIs(t, err, errs.InvalidArgument)
-	r, err := w.svc.Authorize(ctx, w.admin, "/d/f.txt", "write", ml)
-	require.NoError(t, err)
-	require.Equal(t, paths.MustParse("/d/f.txt"), r.Path)
-	_, err = w.svc.Authorize(ctx, w.outsider, "/d/f.txt", "read", ml)
-	require.ErrorIs(t, err, errs.NotFound)
 
 	for _, m := range []fs.FS{files.SQLiteMigrations(), files.PostgresMigrations()} {
 		sqls, err := fs.Glob(m, "*.sql")

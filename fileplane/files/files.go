@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Log = slog.Default()
 	}
 	s := &Service{db: cfg.DB, tree: cfg.Tree, versions: cfg.Versions, content: cfg.Content, engine: cfg.Engine,
-		gate: access.New(cfg.Engine, cfg.Fresh), limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now,
+		gate: access.New(cfg.Engine, cfg.Fresh).WithPaths(cfg.Tree), limits: cfg.Limits, onChange: cfg.OnChange, log: cfg.Log, now: time.Now,
 		grepSlots: make(chan struct{}, cfg.Limits.GrepConcurrency)}
 	key, err := s.meta(ctx, "cursor_key", 32)
 	if err != nil {
@@ -230,56 +230,14 @@ func notFound(p paths.Path) error { return errs.E(errs.NotFound, "%s not found",
 // root is open to every member of the zone (what they see in it is
 // filtered entry by entry).
 func (s *Service) may(ctx context.Context, c access.Caller, r paths.Resolved, perm string, cons authz.Consistency) (bool, error) {
-	e := r.Entry()
-	if e.IsRoot() && perm == nexus.PermRead {
-		ok, err := s.gate.May(ctx, c, authz.Obj(nexus.TypeZone, e.Zone), nexus.PermAccess, cons, r.Tokens()...)
-		if err != nil || ok {
-			return ok, err
-		}
-	}
-	return s.gate.May(ctx, c, e.Object(), perm, cons, r.Tokens()...)
+	return s.gate.MayEntry(ctx, c, r, perm, cons)
 }
 
 // open resolves p for the caller and checks perm. An entry the caller may
 // not read is NotFound; one it may read but lacks perm on is
 // PermissionDenied.
 func (s *Service) open(ctx context.Context, c access.Caller, p paths.Path, perm string, cons authz.Consistency) (paths.Resolved, error) {
-	r, err := s.tree.Resolve(ctx, c.Zone, p)
-	if errors.Is(err, errs.NotFound) {
-		return paths.Resolved{}, notFound(p)
-	}
-	if err != nil {
-		return paths.Resolved{}, err
-	}
-	ok, err := s.may(ctx, c, r, nexus.PermRead, cons)
-	if err != nil {
-		return paths.Resolved{}, err
-	}
-	if !ok {
-		return paths.Resolved{}, notFound(p)
-	}
-	if perm != nexus.PermRead {
-		ok, err := s.may(ctx, c, r, perm, cons)
-		if err != nil {
-			return paths.Resolved{}, err
-		}
-		if !ok {
-			return paths.Resolved{}, errs.E(errs.PermissionDenied, "you may read %s but not %s it", p, perm)
-		}
-	}
-	return r, nil
-}
-
-// Authorize resolves path for the caller and checks perm as every operation
-// does: an entry the caller may not read is NotFound; one it may read but
-// lacks perm on is PermissionDenied. For capabilities that act on entries
-// (sharing).
-func (s *Service) Authorize(ctx context.Context, c access.Caller, path, perm string, cons authz.Consistency) (paths.Resolved, error) {
-	p, _, err := paths.ParseField("path", path)
-	if err != nil {
-		return paths.Resolved{}, err
-	}
-	return s.open(ctx, c, p, perm, cons)
+	return s.gate.Open(ctx, c, p, perm, cons)
 }
 
 // Stat returns the entry at p.

@@ -40,7 +40,11 @@ func (s *Service) subjectFor(ctx context.Context, zone, ref string) (authz.Subje
 // mayShare resolves path for c and checks share on it. An entry c may not
 // read is NotFound; one it may read but not share is PermissionDenied.
 func (s *Service) mayShare(ctx context.Context, c access.Caller, path string, cons authz.Consistency) (paths.Resolved, error) {
-	r, err := s.files.Authorize(ctx, c, path, nexus.PermShare, s.gate.Consistency(cons))
+	p, _, err := paths.ParseField("path", path)
+	if err != nil {
+		return paths.Resolved{}, err
+	}
+	r, err := s.gate.Open(ctx, c, p, nexus.PermShare, cons)
 	if errors.Is(err, errs.PermissionDenied) {
 		return paths.Resolved{}, errs.E(errs.PermissionDenied,
 			"you may not share %s: sharing takes an owner of it or of a folder above it, or a zone admin", cleanPath(path))
@@ -64,9 +68,8 @@ type grant struct {
 	subjectZone string
 }
 
-func (s *Service) grantFor(ctx context.Context, c access.Caller, path, subject, role string) (grant, error) {
-	rl, err := ParseRole("role", role)
-	if err != nil {
+func (s *Service) grantFor(ctx context.Context, c access.Caller, path, subject string, rl Role) (grant, error) {
+	if err := rl.Check("role"); err != nil {
 		return grant{}, err
 	}
 	r, err := s.mayShare(ctx, c, path, authz.MinimizeLatency())
@@ -82,7 +85,7 @@ func (s *Service) grantFor(ctx context.Context, c access.Caller, path, subject, 
 
 // Grant gives subject role on the entry at path and returns the write's
 // consistency token.
-func (s *Service) Grant(ctx context.Context, c access.Caller, path, subject, role string) (authz.Token, error) {
+func (s *Service) Grant(ctx context.Context, c access.Caller, path, subject string, role Role) (authz.Token, error) {
 	g, err := s.grantFor(ctx, c, path, subject, role)
 	if err != nil {
 		return "", err
@@ -102,7 +105,7 @@ func (s *Service) Grant(ctx context.Context, c access.Caller, path, subject, rol
 // Revoke takes role on the entry at path back from subject. Only a grant
 // made on the entry itself can be revoked there (an inherited one is
 // revoked on its folder).
-func (s *Service) Revoke(ctx context.Context, c access.Caller, path, subject, role string) (authz.Token, error) {
+func (s *Service) Revoke(ctx context.Context, c access.Caller, path, subject string, role Role) (authz.Token, error) {
 	g, err := s.grantFor(ctx, c, path, subject, role)
 	if err != nil {
 		return "", err

@@ -41,7 +41,7 @@ func TestWhoMayShare(t *testing.T) {
 		c       access.Caller
 		path    string
 		subject string
-		role    string
+		role    sharing.Role
 		want    error // nil: allowed
 	}{
 		{"owner", w.alice, "/proj", "user:carol", "viewer", nil},

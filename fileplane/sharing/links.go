@@ -46,7 +46,7 @@ func hashToken(tok string) []byte {
 
 // LinkOptions are CreateLink's options.
 type LinkOptions struct {
-	Role      string        // viewer (default) or editor
+	Role      Role          // viewer (default) or editor
 	ExpiresIn time.Duration // 0: never
 	Password  string        // "": none
 	MaxUses   int64         // 0: unlimited
@@ -58,10 +58,10 @@ type LinkOptions struct {
 func (s *Service) CreateLink(ctx context.Context, c access.Caller, path string, o LinkOptions) (Link, string, authz.Token, error) {
 	rl := Viewer
 	if o.Role != "" {
-		var err error
-		if rl, err = ParseRole("role", o.Role); err != nil {
+		if err := o.Role.Check("role"); err != nil {
 			return Link{}, "", "", err
 		}
+		rl = o.Role
 	}
 	switch {
 	case rl == Owner:

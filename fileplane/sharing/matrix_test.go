@@ -143,7 +143,7 @@ func TestAccessMatrix(t *testing.T) {
 			if onParent {
 				p = parent
 			}
-			tok, err := w.share.Revoke(ctx, w.admin, p, subject, role)
+			tok, err := w.share.Revoke(ctx, w.admin, p, subject, sharing.Role(role))
 			require.NoError(w.t, err)
 			return tok
 		}
@@ -224,7 +224,7 @@ func TestLinkMatrix(t *testing.T) {
 		for _, end := range []string{"revoke", "expiry"} {
 			t.Run(role+"/"+end, func(t *testing.T) {
 				w.clock.Add(time.Minute) // past the previous case's failures (the per-address limit)
-				l, tok := w.link(w.alice, "/proj/t", sharing.LinkOptions{Role: role, ExpiresIn: time.Hour})
+				l, tok := w.link(w.alice, "/proj/t", sharing.LinkOptions{Role: sharing.Role(role), ExpiresIn: time.Hour})
 				for _, o := range linkOps {
 					want := allowed
 					if o.write && role == "viewer" {

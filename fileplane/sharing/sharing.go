@@ -47,15 +47,15 @@ func (r Role) rank() int {
 	return 0
 }
 
-// ParseRole checks a role named in a request.
-func ParseRole(field, s string) (Role, error) {
-	switch r := Role(s); r {
+// Check refuses a role that is not one: field names it in the message.
+func (r Role) Check(field string) error {
+	switch r {
 	case Viewer, Editor, Owner:
-		return r, nil
+		return nil
 	case "":
-		return "", errs.Invalid(field, "must be set: viewer, editor or owner")
+		return errs.Invalid(field, "must be set: viewer, editor or owner")
 	}
-	return "", errs.Invalid(field, "%q is not a role; use viewer, editor or owner", s)
+	return errs.Invalid(field, "%q is not a role; use viewer, editor or owner", string(r))
 }
 
 // LinkID is a share link's stable id, also its object id in authz
@@ -244,7 +244,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	return &Service{db: cfg.DB, store: cfg.Store, tree: cfg.Tree, files: cfg.Files, engine: cfg.Engine,
-		gate: access.New(cfg.Engine, cfg.Fresh), dir: cfg.Directory, limits: cfg.Limits, log: cfg.Log, now: cfg.Now}
+		gate: access.New(cfg.Engine, cfg.Fresh).WithPaths(cfg.Tree), dir: cfg.Directory, limits: cfg.Limits, log: cfg.Log, now: cfg.Now}
 }
 
 // recordToken stores a relationship write's token on the entry it changes:

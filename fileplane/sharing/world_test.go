@@ -187,7 +187,7 @@ func (w *world) write(c access.Caller, p, data string) {
 
 func (w *world) grant(c access.Caller, p, subject, role string) authz.Token {
 	w.t.Helper()
-	tok, err := w.share.Grant(context.Background(), c, p, subject, role)
+	tok, err := w.share.Grant(context.Background(), c, p, subject, sharing.Role(role))
 	require.NoError(w.t, err)
 	require.NotEmpty(w.t, tok)
 	return tok

@@ -44,18 +44,16 @@ var rolePB = map[sharing.Role]nexusv1.Role{
 	sharing.Owner:  nexusv1.Role_ROLE_OWNER,
 }
 
-// roleName turns the API's role into sharing's; unspecified is "" (which
+// roleOf turns the API's role into sharing's; unspecified is "" (which
 // sharing refuses where a role is required).
-func roleName(r nexusv1.Role) (string, error) {
-	switch r {
-	case nexusv1.Role_ROLE_UNSPECIFIED:
+func roleOf(r nexusv1.Role) (sharing.Role, error) {
+	if r == nexusv1.Role_ROLE_UNSPECIFIED {
 		return "", nil
-	case nexusv1.Role_ROLE_VIEWER:
-		return string(sharing.Viewer), nil
-	case nexusv1.Role_ROLE_EDITOR:
-		return string(sharing.Editor), nil
-	case nexusv1.Role_ROLE_OWNER:
-		return string(sharing.Owner), nil
+	}
+	for role, pb := range rolePB {
+		if pb == r {
+			return role, nil
+		}
 	}
 	return "", errs.Invalid("role", "%d is not a role; use ROLE_VIEWER, ROLE_EDITOR or ROLE_OWNER", r)
 }
@@ -65,7 +63,7 @@ func (h *SharingHandler) Grant(ctx context.Context, req *connect.Request[nexusv1
 	if err != nil {
 		return nil, err
 	}
-	role, err := roleName(req.Msg.GetRole())
+	role, err := roleOf(req.Msg.GetRole())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +79,7 @@ func (h *SharingHandler) Revoke(ctx context.Context, req *connect.Request[nexusv
 	if err != nil {
 		return nil, err
 	}
-	role, err := roleName(req.Msg.GetRole())
+	role, err := roleOf(req.Msg.GetRole())
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +143,7 @@ func (h *SharingHandler) CreateLink(ctx context.Context, req *connect.Request[ne
 		return nil, err
 	}
 	m := req.Msg
-	role, err := roleName(m.GetRole())
+	role, err := roleOf(m.GetRole())
 	if err != nil {
 		return nil, err
 	}
