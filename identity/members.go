@@ -9,6 +9,7 @@ import (
 	"github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/storage"
 )
 
 // Member is a resolved group member or check subject.
@@ -49,36 +50,32 @@ func (s *Service) zoneByName(ctx context.Context, p Principal, name string) (Zon
 
 // ResolveUser finds a user by "name" (the caller's zone) or "zone/name".
 func (s *Service) ResolveUser(ctx context.Context, p Principal, field, ref string) (User, error) {
-	q, err := ParseQualified(field, ref)
-	if err != nil {
-		return User{}, err
-	}
-	z, err := s.zoneByName(ctx, p, q.Zone)
-	if err != nil {
-		return User{}, err
-	}
-	u, err := s.store.UserByName(ctx, s.db, z.ID, q.Name)
-	if errors.Is(err, errs.NotFound) {
-		return User{}, errs.E(errs.NotFound, "user %q not found", ref)
-	}
-	return u, err
+	return resolveNamed(ctx, s, p, field, ref, nexus.TypeUser, s.store.UserByName)
 }
 
 // ResolveGroup finds a group by "name" or "zone/name".
 func (s *Service) ResolveGroup(ctx context.Context, p Principal, field, ref string) (Group, error) {
+	return resolveNamed(ctx, s, p, field, ref, nexus.TypeGroup, s.store.GroupByName)
+}
+
+// resolveNamed finds the what (user, group) named by ref, "name" in the
+// caller's zone or "zone/name", with byName.
+func resolveNamed[T any](ctx context.Context, s *Service, p Principal, field, ref, what string,
+	byName func(context.Context, storage.DBTX, ZoneID, string) (T, error)) (T, error) {
+	var zero T
 	q, err := ParseQualified(field, ref)
 	if err != nil {
-		return Group{}, err
+		return zero, err
 	}
 	z, err := s.zoneByName(ctx, p, q.Zone)
 	if err != nil {
-		return Group{}, err
+		return zero, err
 	}
-	g, err := s.store.GroupByName(ctx, s.db, z.ID, q.Name)
+	v, err := byName(ctx, s.db, z.ID, q.Name)
 	if errors.Is(err, errs.NotFound) {
-		return Group{}, errs.E(errs.NotFound, "group %q not found", ref)
+		return zero, errs.E(errs.NotFound, "%s %q not found", what, ref)
 	}
-	return g, err
+	return v, err
 }
 
 // ResolveMember parses "user:NAME", "group:NAME" (with an optional
