@@ -24,14 +24,13 @@ func (fakePaths) Object(_ context.Context, _, path string) (authz.ObjectRef, []a
 	return authz.ObjectRef{}, nil, errs.E(errs.NotFound, "%s not found", path)
 }
 
-// TestReview_CheckPathLeaksExistence: Check about oneself on a path hides a
-// missing path as "denied", but an existing path is checked with whatever
-// permission name the caller sends. A name that passes permissionRE but is
-// not a folder/file permission (access, manage, membership, view) makes
-// SpiceDB fail for an existing path only: InvalidArgument (whose message
-// also echoes the internal object and user ids) versus a plain denial for a
-// missing one. Any zone member can probe every path of its zone.
-func TestReview_CheckPathLeaksExistence(t *testing.T) {
+// Check about oneself on a path answers a path the caller cannot read as a
+// missing one: a permission paths do not have (access, manage, membership,
+// view) is refused before anything is resolved, and a denial on an existing
+// path is the same plain denial, without the engine's message (which names
+// internal ids), as on a missing one. A member cannot probe its zone's
+// paths.
+func TestCheckOnAPathAnswersHiddenAsMissing(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	bob := f.user(t, "bob", "", false)
@@ -55,12 +54,10 @@ func TestReview_CheckPathLeaksExistence(t *testing.T) {
 	require.False(t, dHidden.Allowed)
 }
 
-// TestReview_KeyOwnerLeaksOtherZoneUsers: keyOwner promises "a user the
-// caller may not administer is NotFound", but a user of another zone that
-// exists yields `user "default/bob" not found` while a missing one yields
-// `user "nobody" not found in zone "default"`: the messages tell them apart.
-// (The same pattern is in mayManageGroup for groups of other zones.)
-func TestReview_KeyOwnerLeaksOtherZoneUsers(t *testing.T) {
+// A user the caller may not administer is NotFound in the same words as a
+// missing one: another zone's admin cannot tell an existing user of this
+// zone from a name that is not there.
+func TestAnotherZonesUserIsNamedAsAMissingOne(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")
@@ -76,11 +73,11 @@ func TestReview_KeyOwnerLeaksOtherZoneUsers(t *testing.T) {
 	require.Equal(t, norm(missing, "nobody"), norm(existing, "bob"))
 }
 
-// TestReview_CheckSubjectProbesOtherZones: Check resolves the subject (in any
-// zone) before deciding whether the caller may ask about others, so a plain
-// member learns whether a user exists in any zone: PermissionDenied if it
-// does, NotFound if not.
-func TestReview_CheckSubjectProbesOtherZones(t *testing.T) {
+// Asking Check about another subject is refused before the subject is
+// looked up, so a plain member learns nothing of which users exist in any
+// zone: the same PermissionDenied, word for word, for one that exists and
+// one that does not.
+func TestAskingAboutOthersIsRefusedBeforeTheSubjectIsResolved(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")

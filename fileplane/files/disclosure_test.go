@@ -28,12 +28,10 @@ func kindOf(err error) string {
 	return "other: " + err.Error()
 }
 
-// TestReview_CreateProbesHiddenNames: a zone member with no grant may read the
-// root (special case) but not write it. Creating below a root-level name it
-// cannot see answers differently when that name exists (NotFound, from the
-// read check on the hidden entry) than when it does not (PermissionDenied on
-// the root), so any member can probe which top-level names exist.
-func TestReview_CreateProbesHiddenNames(t *testing.T) {
+// A zone member with no grant may read the root but not write it; creating
+// below a root-level name it cannot see answers as creating below one that
+// does not exist, so no member can probe which top-level names exist.
+func TestCreatingBelowAHiddenNameAnswersAsBelowAMissingOne(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/secret/plan.txt", "x")
@@ -78,10 +76,9 @@ func TestReview_CreateProbesHiddenNames(t *testing.T) {
 	}
 }
 
-// TestReview_CreateMessagesProbeHiddenFolders: even where the code matches
-// (NotFound), the message differs: "/secret not found" for a hidden folder,
-// "parent folder /nothere not found (create it ...)" for an absent one.
-func TestReview_CreateMessagesProbeHiddenFolders(t *testing.T) {
+// Creating below a hidden folder and below an absent one fail with the same
+// code and the same words.
+func TestCreateMessagesDoNotTellHiddenFromMissing(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/secret/plan.txt", "x")
@@ -103,12 +100,11 @@ func TestReview_CreateMessagesProbeHiddenFolders(t *testing.T) {
 	require.Equal(t, norm(absent, "/nothere"), norm(hidden, "/secret"), "Move")
 }
 
-// TestReview_EditorMoveEscalatesToShare: an editor of one file (write, no
-// share, no admin) moves it into a folder it owns. Move checks only delete
-// (= write) on the source, so the move succeeds; the file now inherits the
-// editor's folder ownership: the editor gains share and admin on it, and
-// everyone who could read it through its old folder loses access.
-func TestReview_EditorMoveEscalatesToShare(t *testing.T) {
+// An editor of one file (write, no share, no admin) may not move it into a
+// folder it owns: that would make it the file's owner by inheritance (share
+// and admin) and take the file from everyone who read it through its old
+// folder. Moving out of a folder takes more than write on the file.
+func TestAnEditorCannotMoveAFileIntoItsOwnFolder(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/team/doc.txt", "x")
@@ -137,11 +133,9 @@ func TestReview_EditorMoveEscalatesToShare(t *testing.T) {
 	require.ErrorIs(t, err, errs.PermissionDenied, "moving a file out of its folder takes more than write on it")
 }
 
-// TestReview_MoveOrCopyToRootMakesNamelessEntry: destination "/" splits into
-// (/, ""), so the entry is moved (or copied) under the root with an empty
-// name: it disappears from every path (Resolve("/") is the root) instead of
-// the request being refused as invalid.
-func TestReview_MoveOrCopyToRootMakesNamelessEntry(t *testing.T) {
+// Moving or copying onto "/" is refused as invalid (it would otherwise be
+// an entry under the root with an empty name, reachable by no path).
+func TestMoveOrCopyOntoTheRootIsRefused(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/a.txt", "x")
