@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nexus-authz/nexus/errs"
 )
 
 // Admission control. Engine work (a cache miss, a bulk check, a lookup)
@@ -23,7 +24,7 @@ import (
 
 // ErrOverloaded is engine work shed by admission control: retry after
 // RetryAfter.
-var ErrOverloaded = errors.New("authorization engine overloaded")
+var ErrOverloaded = errs.Sentinel(errs.ResourceExhausted, "authorization engine overloaded")
 
 // AdmissionConfig bounds the engine work in flight.
 type AdmissionConfig struct {

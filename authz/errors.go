@@ -7,14 +7,16 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/nexus-authz/nexus/errs"
 )
 
 var (
 	// ErrInvalid is a request the schema does not allow: an unknown type,
 	// relation or permission, or a subject type a relation does not take.
-	ErrInvalid = errors.New("invalid authorization request")
+	ErrInvalid = errs.Sentinel(errs.InvalidArgument, "invalid authorization request")
 	// ErrUnavailable is an engine that cannot answer now; retry.
-	ErrUnavailable = errors.New("authorization engine unavailable")
+	ErrUnavailable = errs.Sentinel(errs.Unavailable, "authorization engine unavailable")
 	// ErrEngine is any other engine failure. Callers deny on it.
 	ErrEngine = errors.New("authorization engine error")
 )

@@ -58,3 +58,19 @@ func Wrap(kind error, cause error, format string, args ...any) error {
 func Invalid(field, rule string, args ...any) error {
 	return &Error{Kind: InvalidArgument, Msg: "invalid " + field + ": " + fmt.Sprintf(rule, args...)}
 }
+
+// Sentinel returns a layer's own sentinel error: it reads text, compares by
+// identity as any sentinel does, and is of kind (errors.Is(err, kind) holds
+// for it and for whatever wraps it), so every error of the module is
+// classified by the kinds above whichever layer made it.
+func Sentinel(kind error, text string) error { return &sentinel{kind: kind, text: text} }
+
+type sentinel struct {
+	kind error
+	text string
+}
+
+func (s *sentinel) Error() string { return s.text }
+
+// Is reports whether kind is s's kind.
+func (s *sentinel) Is(kind error) bool { return s.kind == kind }
