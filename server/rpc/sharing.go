@@ -9,7 +9,9 @@ import (
 
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
+	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
+	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 	"github.com/nexus-authz/nexus/identity"
 )
@@ -59,15 +61,7 @@ func roleOf(r nexusv1.Role) (sharing.Role, error) {
 }
 
 func (h *SharingHandler) Grant(ctx context.Context, req *connect.Request[nexusv1.GrantRequest]) (*connect.Response[nexusv1.GrantResponse], error) {
-	c, _, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	role, err := roleOf(req.Msg.GetRole())
-	if err != nil {
-		return nil, err
-	}
-	tok, err := h.svc.Grant(ctx, c, req.Msg.GetPath(), req.Msg.GetSubject(), role)
+	tok, err := h.changeGrant(ctx, req.Msg.GetPath(), req.Msg.GetSubject(), req.Msg.GetRole(), h.svc.Grant)
 	if err != nil {
 		return nil, err
 	}
@@ -75,19 +69,25 @@ func (h *SharingHandler) Grant(ctx context.Context, req *connect.Request[nexusv1
 }
 
 func (h *SharingHandler) Revoke(ctx context.Context, req *connect.Request[nexusv1.RevokeRequest]) (*connect.Response[nexusv1.RevokeResponse], error) {
-	c, _, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	role, err := roleOf(req.Msg.GetRole())
-	if err != nil {
-		return nil, err
-	}
-	tok, err := h.svc.Revoke(ctx, c, req.Msg.GetPath(), req.Msg.GetSubject(), role)
+	tok, err := h.changeGrant(ctx, req.Msg.GetPath(), req.Msg.GetSubject(), req.Msg.GetRole(), h.svc.Revoke)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&nexusv1.RevokeResponse{ConsistencyToken: string(tok)}), nil
+}
+
+// changeGrant runs Grant or Revoke as the caller with the API's role.
+func (h *SharingHandler) changeGrant(ctx context.Context, path, subject string, r nexusv1.Role,
+	change func(context.Context, access.Caller, string, string, sharing.Role) (authz.Token, error)) (authz.Token, error) {
+	c, _, err := caller(ctx)
+	if err != nil {
+		return "", err
+	}
+	role, err := roleOf(r)
+	if err != nil {
+		return "", err
+	}
+	return change(ctx, c, path, subject, role)
 }
 
 func (h *SharingHandler) ListGrants(ctx context.Context, req *connect.Request[nexusv1.ListGrantsRequest]) (*connect.Response[nexusv1.ListGrantsResponse], error) {
