@@ -29,8 +29,10 @@ func (d corruptibleDB) Corrupt(t *testing.T, h content.Hash) {
 
 // Directly and through PgBouncer in transaction pooling mode.
 func TestDBChunksConformancePostgres(t *testing.T) {
+	t.Parallel()
 	for _, target := range pgtest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
 			contenttest.RunChunkStore(t, func(t *testing.T) content.ChunkStore {
 				db := target.Open(t, postgres.Domain{Name: "content", Migrations: content.PostgresMigrations()})
 				return corruptibleDB{content.NewDBChunks(db), db}
@@ -42,6 +44,7 @@ func TestDBChunksConformancePostgres(t *testing.T) {
 // A Store on PostgreSQL alone: objects and chunks in the database, read
 // back through a second pool (another node).
 func TestStoreOnPostgres(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)

@@ -19,6 +19,7 @@ type corruptibleDisk struct{ *content.DiskChunks }
 func (d corruptibleDisk) Corrupt(t *testing.T, h content.Hash) { corrupt(t, d.DiskChunks, h) }
 
 func TestDiskChunksConformance(t *testing.T) {
+	t.Parallel()
 	contenttest.RunChunkStore(t, func(t *testing.T) content.ChunkStore {
 		d, err := content.NewDiskChunks(t.TempDir())
 		require.NoError(t, err)
@@ -27,6 +28,7 @@ func TestDiskChunksConformance(t *testing.T) {
 }
 
 func TestDiskChunksLayout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, err := content.NewDiskChunks(dir)
 	require.NoError(t, err)
@@ -45,6 +47,7 @@ func TestDiskChunksLayout(t *testing.T) {
 }
 
 func TestDiskChunksSurviveReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	d, err := content.NewDiskChunks(dir)
@@ -61,6 +64,7 @@ func TestDiskChunksSurviveReopen(t *testing.T) {
 }
 
 func TestDiskChunksCleansStaleTempFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, err := content.NewDiskChunks(dir)
 	require.NoError(t, err)
@@ -80,6 +84,7 @@ func TestDiskChunksCleansStaleTempFiles(t *testing.T) {
 }
 
 func TestDiskChunksReplacesATruncatedFile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, err := content.NewDiskChunks(t.TempDir())
 	require.NoError(t, err)
@@ -94,6 +99,7 @@ func TestDiskChunksReplacesATruncatedFile(t *testing.T) {
 }
 
 func TestDiskChunksWalkSkipsForeignFiles(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	d, err := content.NewDiskChunks(dir)

@@ -61,6 +61,7 @@ func newFaultyEnv(t *testing.T) (*env, *faultyChunks) {
 }
 
 func TestWriteStopsAtAFailedPut(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, f := newFaultyEnv(t)
 	f.put = func(n int) error {
@@ -80,6 +81,7 @@ func TestWriteStopsAtAFailedPut(t *testing.T) {
 }
 
 func TestConcatRefusesBadParts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, f := newFaultyEnv(t)
 	a := e.write(t, []byte("abc"))
@@ -105,6 +107,7 @@ func TestConcatRefusesBadParts(t *testing.T) {
 }
 
 func TestReaderRefusesAnInconsistentObject(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a := e.write(t, []byte("abc"))
 	b := e.write(t, []byte("defgh"))
@@ -133,6 +136,7 @@ func TestReaderRefusesAnInconsistentObject(t *testing.T) {
 // TestObjectReportsDamagedLists: a recorded object whose chunk rows were
 // lost or altered is DataLoss, not a shorter content.
 func TestObjectReportsDamagedLists(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
 	obj := e.write(t, randomBytes(t, 2*content.ChunkSize+10))
@@ -172,6 +176,7 @@ func TestObjectReportsDamagedLists(t *testing.T) {
 // TestSaveFailsAsAWhole: a Save whose chunk list cannot be written leaves
 // no object behind in the transaction's database.
 func TestSaveFailsAsAWhole(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
 	obj := e.write(t, []byte("some content"))
@@ -184,6 +189,7 @@ func TestSaveFailsAsAWhole(t *testing.T) {
 }
 
 func TestGCFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	setup := func(t *testing.T) (*env, *faultyChunks, content.Object) {
 		e, f := newFaultyEnv(t)
@@ -240,6 +246,7 @@ func TestGCFailures(t *testing.T) {
 }
 
 func TestHashScanAndParse(t *testing.T) {
+	t.Parallel()
 	var h content.Hash
 	require.ErrorContains(t, h.Scan("not bytes"), "cannot scan string of length 9")
 	require.ErrorContains(t, h.Scan([]byte{1, 2}), "cannot scan []uint8 of length 2")
@@ -254,6 +261,7 @@ func TestHashScanAndParse(t *testing.T) {
 // NotFound nor damaged. (Tests run as root here, so faults come from
 // entries of the wrong kind, not from permissions.)
 func TestDiskChunksFaults(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	data := []byte("chunk data")
 	h := content.Sum(data)

@@ -11,11 +11,13 @@ import (
 )
 
 func TestHashKnownValue(t *testing.T) {
+	t.Parallel()
 	// BLAKE3 of the empty input, from the BLAKE3 reference test vectors.
 	require.Equal(t, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262", content.Sum(nil).String())
 }
 
 func TestParseHash(t *testing.T) {
+	t.Parallel()
 	h := content.Sum([]byte("abc"))
 	got, err := content.ParseHash(h.String())
 	require.NoError(t, err)

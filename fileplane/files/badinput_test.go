@@ -16,6 +16,7 @@ import (
 )
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 1024, MaxFileBytes: 1 << 20, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	w.write(w.admin, "/f.txt", "file")

@@ -33,6 +33,7 @@ func (w *world) requireMissing(p string) {
 }
 
 func TestCreateStopsAtTheDepthLimit(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	at, past := deepPath("mk", paths.MaxDepth), deepPath("mk", paths.MaxDepth+1)
@@ -76,6 +77,7 @@ func TestCreateStopsAtTheDepthLimit(t *testing.T) {
 // TestMoveAndCopyCountTheDeepestEntryBelow: the depth that matters is the
 // one of the deepest entry below the source, once moved or copied.
 func TestMoveAndCopyCountTheDeepestEntryBelow(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	// /m/c1/c2/f.txt: 3 levels below /m.
@@ -123,6 +125,7 @@ func TestMoveAndCopyCountTheDeepestEntryBelow(t *testing.T) {
 // everyone item by item; members who cannot see it glob and grep the
 // whole zone as before, and learn nothing from its words.
 func TestSearchesOfOthersWorkBesideATooDeepHiddenFile(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/pub/note.txt", "zebrafish here too")

@@ -32,6 +32,7 @@ func kindOf(err error) string {
 // below a root-level name it cannot see answers as creating below one that
 // does not exist, so no member can probe which top-level names exist.
 func TestCreatingBelowAHiddenNameAnswersAsBelowAMissingOne(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/secret/plan.txt", "x")
@@ -79,6 +80,7 @@ func TestCreatingBelowAHiddenNameAnswersAsBelowAMissingOne(t *testing.T) {
 // Creating below a hidden folder and below an absent one fail with the same
 // code and the same words.
 func TestCreateMessagesDoNotTellHiddenFromMissing(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/secret/plan.txt", "x")
@@ -105,6 +107,7 @@ func TestCreateMessagesDoNotTellHiddenFromMissing(t *testing.T) {
 // and admin) and take the file from everyone who read it through its old
 // folder. Moving out of a folder takes more than write on the file.
 func TestAnEditorCannotMoveAFileIntoItsOwnFolder(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/team/doc.txt", "x")
@@ -136,6 +139,7 @@ func TestAnEditorCannotMoveAFileIntoItsOwnFolder(t *testing.T) {
 // Moving or copying onto "/" is refused as invalid (it would otherwise be
 // an entry under the root with an empty name, reachable by no path).
 func TestMoveOrCopyOntoTheRootIsRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/a.txt", "x")

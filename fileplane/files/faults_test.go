@@ -98,6 +98,7 @@ func (w *world) failOn(op, table string) (restore func()) {
 // operation fails with its error — never an allow, never a NotFound that
 // would hide it — and changes nothing.
 func TestEngineErrorsAreErrors(t *testing.T) {
+	t.Parallel()
 	w, fe := newFaultWorld(t, files.Limits{MaxUnaryBytes: 1024, MaxFileBytes: 1 << 20, UploadTTL: time.Hour})
 	ctx := context.Background()
 	w.write(w.admin, "/d/f.txt", "old")
@@ -170,6 +171,7 @@ func TestEngineErrorsAreErrors(t *testing.T) {
 // TestFailedWritesLeaveNothing: a write whose transaction fails part way
 // leaves the file as it was, and a new file does not appear.
 func TestFailedWritesLeaveNothing(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/d/f.txt", "old")
@@ -232,6 +234,7 @@ func TestFailedWritesLeaveNothing(t *testing.T) {
 // TestDamagedContentIsDataLoss: a file whose recorded content hash is not
 // a hash, or whose content object is gone, reads as DataLoss.
 func TestDamagedContentIsDataLoss(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	dropContent := func(hexHash string) {
@@ -264,6 +267,7 @@ func TestDamagedContentIsDataLoss(t *testing.T) {
 }
 
 func TestReadAndVersionsRefuseBadRequests(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 1024, MaxFileBytes: 1 << 20, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	w.write(w.admin, "/d/f.txt", "hello")
@@ -314,6 +318,7 @@ func TestReadAndVersionsRefuseBadRequests(t *testing.T) {
 }
 
 func TestMkdirMoveCopyRefusals(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/d/f.txt", "f")
@@ -354,6 +359,7 @@ func TestMkdirMoveCopyRefusals(t *testing.T) {
 // TestUploadRefusals: what an upload refuses, and that a refused chunk or
 // commit changes nothing.
 func TestUploadRefusals(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 8, MaxFileBytes: 64, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	_, err := w.svc.BeginUpload(ctx, w.admin, "/u.bin", 65, files.WriteOptions{})
@@ -411,6 +417,7 @@ func TestUploadRefusals(t *testing.T) {
 // be removed, the commit still stands (it is logged), and the session
 // expires on its own; ExpireUploads removes only expired sessions.
 func TestCommittedUploadNotRemoved(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 8, MaxFileBytes: 64, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	now := time.Now()
@@ -453,6 +460,7 @@ func TestCommittedUploadNotRemoved(t *testing.T) {
 // write asked that it not exist; a folder made meanwhile by mkdir -p is
 // used, and a file made meanwhile where a folder should be is refused.
 func TestWriteRacingACreator(t *testing.T) {
+	t.Parallel()
 	w, fe := newFaultWorld(t, files.Limits{})
 	ctx := context.Background()
 	w.write(w.admin, "/d/keep.txt", "k")
@@ -506,6 +514,7 @@ func TestWriteRacingACreator(t *testing.T) {
 }
 
 func TestServiceAccessors(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 8, MaxFileBytes: 64, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	l := w.svc.Limits()
@@ -532,6 +541,7 @@ func TestServiceAccessors(t *testing.T) {
 // TestGCWithDamagedReferences: a content hash in the versions or the
 // upload parts that is not a hash stops the GC before it deletes anything.
 func TestGCWithDamagedReferences(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 8, MaxFileBytes: 64, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	w.write(w.admin, "/a.txt", "a")
@@ -564,6 +574,7 @@ func TestGCWithDamagedReferences(t *testing.T) {
 // filled from later batches when the first batch of candidates is mostly
 // hidden, and the last page has no token.
 func TestListScansPastHiddenEntries(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	var visible []string

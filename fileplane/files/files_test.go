@@ -18,6 +18,7 @@ import (
 )
 
 func TestWriteReadRoundTripAndVersions(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	it := w.write(w.admin, "/docs/readme.md", "hello")
@@ -52,6 +53,7 @@ func TestWriteReadRoundTripAndVersions(t *testing.T) {
 }
 
 func TestCopySharesContent(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	data := make([]byte, 3*content.ChunkSize/2)
@@ -80,6 +82,7 @@ func TestCopySharesContent(t *testing.T) {
 }
 
 func TestRacingWritersExactlyOneWins(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	for round := 0; round < 10; round++ {
@@ -109,6 +112,7 @@ func TestRacingWritersExactlyOneWins(t *testing.T) {
 }
 
 func TestChunkedUpload(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 1024, MaxFileBytes: 1 << 20, UploadTTL: time.Hour}})
 	data := w.uploadFile(t, "/up/file.bin", 5500)
 	var got []byte
@@ -126,6 +130,7 @@ func TestChunkedUpload(t *testing.T) {
 // every member may list and where each entry is filtered on its own (below
 // the root, read on a folder is read on everything in it).
 func TestListFiltersInBatchesAndPagesStayCorrect(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	visible := map[string]bool{}
@@ -197,6 +202,7 @@ func TestListFiltersInBatchesAndPagesStayCorrect(t *testing.T) {
 // after deletes and overwrites: every version still listed reads back, an
 // open upload's chunks survive, and the content of a deleted file is gone.
 func TestContentGCKeepsWhatVersionsAndUploadsReference(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{MaxUnaryBytes: 1 << 20, MaxFileBytes: 8 << 20, UploadTTL: time.Hour}})
 	ctx := context.Background()
 	w.write(w.admin, "/keep.txt", "version one")

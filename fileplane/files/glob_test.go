@@ -35,6 +35,7 @@ func (w *world) globAll(c access.Caller, pattern string, pageSize int) ([]string
 }
 
 func TestGlob(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	for _, p := range []string{
 		"/projects/a/readme.md", "/projects/a/notes.txt", "/projects/b/deep/x.md", "/projects/b/y.MD",
@@ -77,6 +78,7 @@ func TestGlob(t *testing.T) {
 // A pattern that would examine the whole zone is allowed, answered a
 // bounded number of entries per call, and complete over the pages.
 func TestGlobScanningEverythingIsBounded(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{GlobMaxVisit: 25}})
 	var want []string
 	for i := 0; i < 6; i++ {
@@ -96,6 +98,7 @@ func TestGlobScanningEverythingIsBounded(t *testing.T) {
 // A page token names the last entry a call examined, which may be hidden
 // from the caller: it is sealed, not just signed.
 func TestGlobPageTokensDoNotNameHiddenEntries(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{GlobMaxVisit: 1}})
 	w.write(w.admin, "/pub/a.txt", "x")
 	w.write(w.admin, "/secret-plans/b.txt", "x")
@@ -123,6 +126,7 @@ func TestGlobPageTokensDoNotNameHiddenEntries(t *testing.T) {
 }
 
 func TestGlobBadInput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	cases := []struct {
@@ -149,6 +153,7 @@ func TestGlobBadInput(t *testing.T) {
 // List's page tokens are sealed too: a page that ends on its scan bound
 // continues after the last candidate examined, which may be hidden.
 func TestListPageTokensAreSealed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	w.write(w.admin, "/d/plans-alpha.txt", "x")
 	w.write(w.admin, "/d/plans-beta.txt", "x")

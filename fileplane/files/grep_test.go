@@ -22,6 +22,7 @@ func matchLines(ms []files.GrepMatch) []string {
 }
 
 func TestGrep(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/src/a.go", "package a\n// TODO: fix\nfunc A() {}\n// fixme later\n")
@@ -60,6 +61,7 @@ func TestGrep(t *testing.T) {
 // Grep stops at max matches, bytes or time, says so, and continues from
 // where it stopped.
 func TestGrepIsBoundedAndContinues(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{GrepMaxBytes: 3000}})
 	ctx := context.Background()
 	var want []string
@@ -113,6 +115,7 @@ func TestGrepIsBoundedAndContinues(t *testing.T) {
 }
 
 func TestGrepBadInput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	cases := []struct {

@@ -17,6 +17,7 @@ import (
 // call over hidden files stops at once, partial, with a token, and the
 // tokens make progress to the end.
 func TestGrepBudgetCoversHiddenWalk(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{GrepMaxTime: 1}})
 	ctx := context.Background()
 	const n = 5
@@ -43,6 +44,7 @@ func TestGrepBudgetCoversHiddenWalk(t *testing.T) {
 // The walk's visit bound stops a call over hidden files too, and the
 // tokens still reach every readable match.
 func TestGrepVisitBoundCoversHiddenWalk(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{GrepMaxVisit: 2}})
 	ctx := context.Background()
 	for i := 0; i < 6; i++ {
@@ -71,6 +73,7 @@ func TestGrepVisitBoundCoversHiddenWalk(t *testing.T) {
 // Patterns whose compiled program is large cost seconds per call: they are
 // refused as bad input, saying why, while ordinary ones run.
 func TestGrepRefusesCostlyPatterns(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/a.txt", "needle\n")
@@ -98,6 +101,7 @@ func TestGrepRefusesCostlyPatterns(t *testing.T) {
 // Beyond GrepConcurrency calls at once a Grep is refused with
 // ResourceExhausted; when a slot is free again it runs.
 func TestGrepConcurrencyIsBounded(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{limits: files.Limits{GrepConcurrency: 2}})
 	ctx := context.Background()
 	w.write(w.admin, "/a.txt", "needle\n")

@@ -10,6 +10,7 @@ import (
 // Whether a full List page comes with a token must not depend on entries
 // the caller cannot read that sort after the last one returned.
 func TestListTokenIndependentOfHiddenEntries(t *testing.T) {
+	t.Parallel()
 	run := func(hidden bool) ([]string, bool) {
 		w := newWorld(t, worldOpts{})
 		w.write(w.admin, "/a", "a")

@@ -17,6 +17,7 @@ import (
 
 // TestPermissionMatrix runs every FileService operation as each role.
 func TestPermissionMatrix(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/proj/doc.txt", "v1")
@@ -113,6 +114,7 @@ func TestPermissionMatrix(t *testing.T) {
 // given a 5 s quantization window so that, without the entry tokens, a
 // minimize_latency check would still see the old grant.
 func TestNewEnemy(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{quantization: 5 * time.Second})
 	w.write(w.admin, "/a/x", "old")
 	grantTok := w.grant("/a", "viewer", "viewer")
@@ -163,6 +165,7 @@ func TestNewEnemy(t *testing.T) {
 // folder itself, nor an editor of a file the file; the owner of the folder
 // above (and a zone admin) still may.
 func TestDeleteTakesWriteOnTheParent(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	w.write(w.admin, "/home/shared/inner.txt", "x")

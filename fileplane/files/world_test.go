@@ -1,38 +1,32 @@
 package files_test
 
 import (
-	"context"
 	"database/sql"
-	"io"
-	"log/slog"
-	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/fileplanetest"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
-	"github.com/nexus-authz/nexus/fileplane/versions"
-	"github.com/nexus-authz/nexus/storage/sqlite"
-	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 // world is a file plane with one zone (z1) and its people, and a second
-// zone (z2) with an outsider.
+// zone (z2) with an outsider. Its lower-case fields are the shared
+// world's, by the names the tests use.
 type world struct {
+	*fileplanetest.World
 	t       *testing.T
 	db      *sql.DB
 	svc     *files.Service
 	engine  *authz.Engine
 	tree    *paths.Tree
 	content *content.Store
-	fresh   atomic.Pointer[authz.Token]
+	fresh   *atomic.Pointer[authz.Token]
 
 	admin, owner, editor, viewer, member, outsider access.Caller
 }
@@ -46,54 +40,19 @@ type worldOpts struct {
 
 func newWorld(t *testing.T, o worldOpts) *world {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db := sqlitetest.Open(t,
-		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
-		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
-		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
-		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
-		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
-	)
-	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}, RevisionQuantization: o.quantization})
-	require.NoError(t, err)
-	t.Cleanup(func() { engine.Close() })
-	chunks, err := content.NewDiskChunks(filepath.Join(dir, "blobs"))
-	require.NoError(t, err)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{t: t, db: db, engine: engine, content: content.NewStore(db, chunks)}
-	var checker files.Engine = engine
-	if o.wrap != nil {
-		checker = o.wrap(engine)
-	}
-	w.tree = paths.NewTree(db, paths.SQLStore{}, engine, quiet)
-	w.svc, err = files.New(ctx, files.Config{
-		DB: db, Tree: w.tree, Versions: versions.SQLStore{}, Content: w.content, Engine: checker,
-		Fresh: func() authz.Token {
-			if p := w.fresh.Load(); p != nil {
-				return *p
-			}
-			return ""
-		},
-		Limits: o.limits, Log: quiet,
-	})
-	require.NoError(t, err)
-
+	fw := fileplanetest.New(t, fileplanetest.Options{Limits: o.limits, Quantization: o.quantization, Wrap: o.wrap})
+	w := &world{World: fw, t: t, db: fw.DB, svc: fw.Files, engine: fw.Engine, tree: fw.Tree, content: fw.Content, fresh: &fw.Membership}
 	w.admin = access.Caller{User: "admin", Zone: "z1"}
 	w.owner = access.Caller{User: "owner", Zone: "z1"}
 	w.editor = access.Caller{User: "editor", Zone: "z1"}
 	w.viewer = access.Caller{User: "viewer", Zone: "z1"}
 	w.member = access.Caller{User: "member", Zone: "z1"}
 	w.outsider = access.Caller{User: "eve", Zone: "z2"}
-	updates := []authz.Update{
-		authz.TouchRel(authz.Rel(authz.Obj("zone", "z1"), "admin", authz.Subject("user", "admin"))),
-		authz.TouchRel(authz.Rel(authz.Obj("zone", "z2"), "member", authz.Subject("user", "eve"))),
-	}
-	for _, u := range []string{"owner", "editor", "viewer", "member"} {
-		updates = append(updates, authz.TouchRel(authz.Rel(authz.Obj("zone", "z1"), "member", authz.Subject("user", u))))
-	}
-	_, err = engine.Write(ctx, updates)
-	require.NoError(t, err)
+	w.Relate(slices.Concat(
+		fileplanetest.Members("z1", "admin", "admin"),
+		fileplanetest.Members("z2", "member", "eve"),
+		fileplanetest.Members("z1", "member", "owner", "editor", "viewer", "member"),
+	)...)
 	return w
 }
 
@@ -109,26 +68,16 @@ func (w *world) revoke(p, role, user string) authz.Token {
 
 func (w *world) setRole(p, role, user string, op authz.Op) authz.Token {
 	w.t.Helper()
-	ctx := context.Background()
-	r, err := w.tree.Resolve(ctx, "z1", paths.MustParse(p))
-	require.NoError(w.t, err)
-	e := r.Entry()
-	tok, err := w.engine.Write(ctx, []authz.Update{{Op: op, Rel: authz.Rel(e.Object(), role, authz.Subject("user", user))}})
-	require.NoError(w.t, err)
-	require.NoError(w.t, w.tree.Touch(ctx, e.ID, tok))
-	return tok
+	return w.SetRole("z1", p, role, authz.Subject("user", user), op)
 }
 
 func (w *world) write(c access.Caller, p, data string) files.Item {
 	w.t.Helper()
-	it, _, err := w.svc.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
-	require.NoError(w.t, err)
-	return it
+	return w.Write(c, p, data)
 }
 
 func (w *world) read(c access.Caller, p string, cons authz.Consistency) (string, error) {
-	r, err := w.svc.Read(context.Background(), c, p, 0, 0, 0, cons)
-	return string(r.Data), err
+	return w.Read(c, p, cons)
 }
 
 var ml = authz.MinimizeLatency()

@@ -14,6 +14,7 @@ import (
 // Recall's scores must not depend on memories of other zones: BM25 over
 // one index of every zone would tell how many of them hold a word.
 func TestScoreIndependentOfOtherZones(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0)
 	ctx := context.Background()
 	w.remember(alice, memory.RememberRequest{Text: "walrus"})
@@ -37,6 +38,7 @@ func TestScoreIndependentOfOtherZones(t *testing.T) {
 // Whether a full page of List comes with a token must not depend on
 // memories with the tag that the caller cannot read.
 func TestListTokenIndependentOfHiddenTags(t *testing.T) {
+	t.Parallel()
 	run := func(hidden bool) (int, bool) {
 		w := newWorld(t, 0)
 		if hidden {

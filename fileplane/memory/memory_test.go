@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/access"
+	"github.com/nexus-authz/nexus/fileplane/fileplanetest"
 	"github.com/nexus-authz/nexus/fileplane/memory"
 	"github.com/nexus-authz/nexus/storage/sqlite"
 	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
@@ -49,19 +50,16 @@ func newWorldWith(t *testing.T, quantization time.Duration, store memory.Store) 
 	db := sqlitetest.Open(t,
 		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
 		sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()})
-	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}, RevisionQuantization: quantization})
-	require.NoError(t, err)
-	t.Cleanup(func() { engine.Close() })
+	engine := fileplanetest.Engine(t, db, quantization)
 	w := &world{t: t, engine: engine, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	w.svc = memory.NewService(db, store, engine, nil)
 	w.svc.SetClock(func() time.Time { return w.now })
-	u := func(z, rel, user string) authz.Update {
-		return authz.TouchRel(authz.Rel(authz.Obj("zone", z), rel, authz.Subject("user", user)))
-	}
-	_, err = engine.Write(ctx, []authz.Update{
-		u("z1", "admin", "admin"), u("z1", "member", "alice"), u("z1", "member", "bob"), u("z1", "member", "bot"), u("z2", "member", "carol"),
-		authz.TouchRel(authz.Rel(authz.Obj("user", "bot"), "owner", authz.Subject("user", "alice"))),
-	})
+	_, err := engine.Write(ctx, slices.Concat(
+		fileplanetest.Members("z1", "admin", "admin"),
+		fileplanetest.Members("z1", "member", "alice", "bob", "bot"),
+		fileplanetest.Members("z2", "member", "carol"),
+		[]authz.Update{authz.TouchRel(authz.Rel(authz.Obj("user", "bot"), "owner", authz.Subject("user", "alice")))},
+	))
 	require.NoError(t, err)
 	return w
 }
@@ -89,6 +87,7 @@ func (w *world) readers(m memory.Memory, cs ...access.Caller) []string {
 }
 
 func TestScopes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0)
 	ctx := context.Background()
 	everyone := []access.Caller{admin, alice, bob, bot, carol}
@@ -128,6 +127,7 @@ func TestScopes(t *testing.T) {
 // A memory shared through a viewer relation is readable, and unreadable at
 // once after the revoke, by a caller that passes the revoke's token.
 func TestSharingAndRevoke(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 5*time.Second)
 	ctx := context.Background()
 	m := w.remember(alice, memory.RememberRequest{Text: "bob prefers CSV exports", Tags: []string{"prefs"}})
@@ -153,6 +153,7 @@ func TestSharingAndRevoke(t *testing.T) {
 }
 
 func TestRecallRanking(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0)
 	ctx := context.Background()
 	imp := func(f float64) *float64 { return &f }
@@ -187,6 +188,7 @@ func TestRecallRanking(t *testing.T) {
 }
 
 func TestTTL(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0)
 	ctx := context.Background()
 	m := w.remember(alice, memory.RememberRequest{Text: "the door code is 4321", TTL: time.Hour})
@@ -214,6 +216,7 @@ func TestTTL(t *testing.T) {
 }
 
 func TestListPages(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0)
 	ctx := context.Background()
 	var want []memory.ID
@@ -246,6 +249,7 @@ func TestListPages(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, 0)
 	ctx := context.Background()
 	imp := func(f float64) *float64 { return &f }

@@ -18,6 +18,7 @@ import (
 // Memories stored before the text index had a zone column are found after
 // the migration that adds it, in their own zone only.
 func TestMigrationKeepsIndexedMemories(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	first, err := fs.ReadFile(memory.SQLiteMigrations(), "00001_memory.sql")
 	require.NoError(t, err)
@@ -43,6 +44,7 @@ func TestMigrationKeepsIndexedMemories(t *testing.T) {
 // from the migration that adds them: afterwards Match ranks as in a store
 // that kept them from the start.
 func TestMigrationKeepsRankingPerZone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	mems := []memory.Memory{

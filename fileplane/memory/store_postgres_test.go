@@ -23,8 +23,10 @@ func pgDomain() postgres.Domain {
 // The same suite as the SQLite store's, on PostgreSQL (tsvector, ts_rank,
 // ts_headline), directly and through PgBouncer in transaction pooling mode.
 func TestPostgresStoreConformance(t *testing.T) {
+	t.Parallel()
 	for _, target := range pgtest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
 			memorytest.Run(t, func(t *testing.T) *sql.DB { return target.Open(t, pgDomain()) }, memory.PGStore{})
 		})
 	}
@@ -34,6 +36,7 @@ func TestPostgresStoreConformance(t *testing.T) {
 // SQLStore does (TestSQLStoreRanksTheNewestMatchesOnly), and other zones'
 // matches do not count.
 func TestPostgresStoreRanksTheNewestMatchesOfTheZoneOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Open(t, pgDomain())
 	st := memory.PGStore{Window: 8}
@@ -63,6 +66,7 @@ func TestPostgresStoreRanksTheNewestMatchesOfTheZoneOnly(t *testing.T) {
 
 // A memory's text with the snippet markers in it cannot forge a highlight.
 func TestPostgresStoreSnippetMarkersInTextAreNotHighlights(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Open(t, pgDomain())
 	st := memory.PGStore{}

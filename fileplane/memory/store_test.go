@@ -17,6 +17,7 @@ import (
 )
 
 func TestSQLStore(t *testing.T) {
+	t.Parallel()
 	memorytest.Run(t, func(t *testing.T) *sql.DB {
 		return sqlitetest.Open(t, sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()})
 	}, memory.SQLStore{})
@@ -25,6 +26,7 @@ func TestSQLStore(t *testing.T) {
 // SQLStore ranks only the newest MatchWindow text matches: an older match,
 // however relevant, is not among the candidates.
 func TestSQLStoreRanksTheNewestMatchesOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()})
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -58,6 +60,7 @@ func TestSQLStoreRanksTheNewestMatchesOnly(t *testing.T) {
 // TestSQLStoreReturnsDatabaseErrors: a database that fails is an error from
 // every call, not an empty answer or a half-done write reported as done.
 func TestSQLStoreReturnsDatabaseErrors(t *testing.T) {
+	t.Parallel()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()})
 	require.NoError(t, db.Close())
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 // The window of newest text matches Recall ranks is per zone: another
 // zone's many matches do not push a zone's own out of it.
 func TestRecallWindowIsPerZone(t *testing.T) {
+	t.Parallel()
 	w := newWorldWith(t, 0, memory.SQLStore{Window: 8})
 	ctx := context.Background()
 	mine := w.remember(alice, memory.RememberRequest{Text: "deploy on friday"})

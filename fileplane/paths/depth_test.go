@@ -22,6 +22,7 @@ const groupMargin = 14
 // exceeds SpiceDB's dispatch depth. Raising MaxDepth, or a schema change
 // that spends more dispatch depth per level, fails here.
 func TestChecksAtMaxDepthFitTheEngine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Cache: authz.CacheConfig{Disabled: true}})
 	require.NoError(t, err)

@@ -14,8 +14,10 @@ import (
 // production driver settings (pgx, QueryExecModeExec), directly and through
 // PgBouncer in transaction pooling mode.
 func TestPostgresStoreConformance(t *testing.T) {
+	t.Parallel()
 	for _, target := range pgtest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
 			pathstest.Run(t, func(t *testing.T) (paths.Store, storage.DBTX) {
 				db := target.Open(t, postgres.Domain{Name: "paths", Migrations: paths.PostgresMigrations()})
 				return paths.SQLStore{}, db

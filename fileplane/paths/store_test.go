@@ -11,6 +11,7 @@ import (
 )
 
 func TestSQLiteStoreConformance(t *testing.T) {
+	t.Parallel()
 	pathstest.Run(t, func(t *testing.T) (paths.Store, storage.DBTX) {
 		db := sqlitetest.Open(t, sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()})
 		return paths.SQLStore{}, db

@@ -184,6 +184,7 @@ func (w *treeWorld) exists(id paths.EntryID) bool {
 }
 
 func TestTreeRoot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("a root created concurrently is the one returned", func(t *testing.T) {
 		w := newTreeWorld(t)
@@ -226,6 +227,7 @@ func TestTreeRoot(t *testing.T) {
 }
 
 func TestTreeResolve(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newTreeWorld(t)
 	w.create("/", "d", paths.Folder)
@@ -255,6 +257,7 @@ func TestTreeResolve(t *testing.T) {
 // if Settle fails, or the engine has none, it stays without one and the
 // failure is logged.
 func TestTreeSettle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	insertBare := func(w *treeWorld) paths.Entry {
 		now := time.Now()
@@ -306,6 +309,7 @@ func TestTreeSettle(t *testing.T) {
 }
 
 func TestTreeCreateFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newTreeWorld(t)
 	w.create("/", "d", paths.Folder)
@@ -347,6 +351,7 @@ func TestTreeCreateFailures(t *testing.T) {
 }
 
 func TestTreeMoveFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newTreeWorld(t)
 	w.create("/", "a", paths.Folder)
@@ -384,6 +389,7 @@ func TestTreeMoveFailures(t *testing.T) {
 }
 
 func TestTreeDeleteFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("the root", func(t *testing.T) {
 		w := newTreeWorld(t)
@@ -467,6 +473,7 @@ func TestTreeDeleteFailures(t *testing.T) {
 // entries stay, including an entry whose row appears after the sweep
 // listed the live ids.
 func TestTreeSweepOrphans(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newTreeWorld(t)
 	w.create("/", "d", paths.Folder)
@@ -522,6 +529,7 @@ func TestTreeSweepOrphans(t *testing.T) {
 }
 
 func TestTreeLocate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newTreeWorld(t)
 	w.create("/", "d", paths.Folder)
@@ -552,6 +560,7 @@ func TestTreeLocate(t *testing.T) {
 }
 
 func TestMigrationsAreEmbedded(t *testing.T) {
+	t.Parallel()
 	for name, fsys := range map[string]fs.FS{"sqlite": paths.SQLiteMigrations(), "postgres": paths.PostgresMigrations()} {
 		files, err := fs.Glob(fsys, "*.sql")
 		require.NoError(t, err)

@@ -34,6 +34,7 @@ func (s *crashingStore) Upsert(ctx context.Context, q storage.DBTX, d search.Doc
 // Changes queued before a crash, and a crash in the middle of indexing
 // them, lose nothing: after a restart the index catches up.
 func TestIndexCatchesUpAfterCrash(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "nexus.db")

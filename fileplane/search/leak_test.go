@@ -15,6 +15,7 @@ import (
 // cannot see: BM25 over one index of every zone would tell him how many
 // documents of other zones contain the word.
 func TestScoreIndependentOfOtherZones(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, opts{})
 	ctx := context.Background()
 	w.write(bob, "/bob/walrus.txt", "the walrus report")
@@ -39,6 +40,7 @@ func TestScoreIndependentOfOtherZones(t *testing.T) {
 // Whether a full page comes with a next-page token must not depend on hits
 // the caller cannot read.
 func TestNextTokenIndependentOfHiddenHits(t *testing.T) {
+	t.Parallel()
 	run := func(hidden bool) (int, bool) {
 		w := newWorld(t, opts{})
 		w.write(bob, "/bob/a.txt", "walrus")

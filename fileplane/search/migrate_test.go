@@ -17,6 +17,7 @@ import (
 // from the migration that adds them: afterwards every query ranks as in an
 // index built with them from the start.
 func TestMigrationKeepsRankingPerZone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	docs := []search.Doc{
 		{Entry: "a1", Zone: "za", Hash: "h", Body: "alpha beta"},

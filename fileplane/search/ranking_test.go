@@ -20,6 +20,7 @@ var update = flag.Bool("update", false, "rewrite testdata/ranking.golden from th
 // testdata/queries.txt and compares with testdata/ranking.golden (go test
 // -run TestRankingGolden -update rewrites it).
 func TestRankingGolden(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, opts{})
 	names, err := filepath.Glob("testdata/corpus/*.txt")
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 
 // Two users with overlapping corpora each see exactly their own hits.
 func TestEachUserSeesOnlyTheirOwnHits(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, opts{})
 	for i := 0; i < 5; i++ {
 		w.write(alice, fmt.Sprintf("/alice/note%d.txt", i), fmt.Sprintf("budget plan %d for the garden project", i))
@@ -44,6 +45,7 @@ func TestEachUserSeesOnlyTheirOwnHits(t *testing.T) {
 // write -> visible, overwrite -> new words only, move -> new path,
 // delete -> gone, revoke -> gone at once with the revoke's token.
 func TestIndexFollowsChanges(t *testing.T) {
+	t.Parallel()
 	// A long quantization window: without the revoke's token, a check
 	// could be answered from before the revoke.
 	w := newWorld(t, opts{quantization: 5 * time.Second})
@@ -90,6 +92,7 @@ func TestIndexFollowsChanges(t *testing.T) {
 
 // A page is full even when most hits are hidden from the caller.
 func TestPagesAreFullWhenMostHitsAreHidden(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, opts{})
 	for i := 0; i < 120; i++ {
 		w.write(admin, fmt.Sprintf("/data/f%03d.txt", i), fmt.Sprintf("walrus entry %d", i))
@@ -113,6 +116,7 @@ func TestPagesAreFullWhenMostHitsAreHidden(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, opts{})
 	w.write(alice, "/alice/a.txt", "something")
 	ctx := context.Background()
@@ -151,6 +155,7 @@ func TestBadInput(t *testing.T) {
 
 // Binary files are not indexed.
 func TestBinaryFilesAreSkipped(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, opts{})
 	w.write(alice, "/alice/bin.dat", "zebra\x00\x01\x02 zebra")
 	w.write(alice, "/alice/text.txt", "zebra crossing")

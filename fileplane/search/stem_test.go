@@ -87,6 +87,7 @@ func stemWords(t *testing.T) []string {
 // stemWords: the SQLite stores find a query's words in FTS5's vocabulary
 // with it.
 func TestIndexTermMatchesFTS5(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()})
 	words := stemWords(t)

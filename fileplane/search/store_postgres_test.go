@@ -20,8 +20,10 @@ import (
 // The same suite as the SQLite store's, on PostgreSQL (tsvector, ts_rank,
 // ts_headline), directly and through PgBouncer in transaction pooling mode.
 func TestPostgresStoreConformance(t *testing.T) {
+	t.Parallel()
 	for _, target := range pgtest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
 			searchtest.Run(t, func(t *testing.T) *sql.DB {
 				return target.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
 			}, search.PGStore{})
@@ -33,6 +35,7 @@ func TestPostgresStoreConformance(t *testing.T) {
 // search.Terms keeps, and FTS5 indexes) are found, and a snippet of a long
 // document is a window around the match.
 func TestPostgresStoreStopwordsAndSnippet(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
 	st := search.PGStore{}
@@ -57,6 +60,7 @@ func TestPostgresStoreStopwordsAndSnippet(t *testing.T) {
 // Two indexers (two nodes) that took the same queued items: the second to
 // commit gets ErrQueueTaken and rolls back what it indexed.
 func TestPostgresStoreDoneRefusesItemsTakenMeanwhile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
 	st := search.PGStore{}
@@ -81,6 +85,7 @@ func TestPostgresStoreDoneRefusesItemsTakenMeanwhile(t *testing.T) {
 // A document whose lexemes would not fit a tsvector (1 MiB) is indexed up
 // to what fits, rather than failing the indexer.
 func TestPostgresStoreIndexesTheStartOfAnOversizedDocument(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.Open(t, postgres.Domain{Name: "search", Migrations: search.PostgresMigrations()})
 	st := search.PGStore{}

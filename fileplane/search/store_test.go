@@ -19,6 +19,7 @@ import (
 )
 
 func TestSQLStore(t *testing.T) {
+	t.Parallel()
 	searchtest.Run(t, func(t *testing.T) *sql.DB {
 		return sqlitetest.Open(t, sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()})
 	}, search.SQLStore{})
@@ -27,6 +28,7 @@ func TestSQLStore(t *testing.T) {
 // With one zone in the index, SQLStore's ranking is FTS5's own bm25(): the
 // per-zone statistics change which documents count, not the formula.
 func TestSQLStoreRanksAsFTS5InOneZone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()})
 	names, err := filepath.Glob("testdata/corpus/*.txt")
@@ -81,6 +83,7 @@ func TestSQLStoreRanksAsFTS5InOneZone(t *testing.T) {
 // zones hold: here gamma is rare in zone a, beta common, so the document
 // with gamma ranks first, though zone b is full of gamma.
 func TestSQLStoreRarityIsTheZones(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()})
 	st := search.SQLStore{}
@@ -102,6 +105,7 @@ func TestSQLStoreRarityIsTheZones(t *testing.T) {
 // every call, not an empty answer (a search that found nothing, an index
 // with nothing queued).
 func TestSQLStoreReturnsDatabaseErrors(t *testing.T) {
+	t.Parallel()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()})
 	require.NoError(t, db.Close())
 	ctx := context.Background()

@@ -4,30 +4,28 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"io"
-	"log/slog"
-	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/access"
 	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/fileplanetest"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/search"
-	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/storage/sqlite"
-	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 // world is a file plane whose changes feed the search index, in zone z1
-// with users alice and bob (members) and admin.
+// with users alice and bob (members) and admin. Its db, engine, tree,
+// content and files are the shared world's, by the names the tests use.
 type world struct {
+	*fileplanetest.World
 	t       *testing.T
 	db      *sql.DB
 	engine  *authz.Engine
@@ -39,14 +37,11 @@ type world struct {
 	store   search.Store
 }
 
-var domains = []sqlite.Domain{
-	{Name: "authz", Migrations: authz.SQLiteMigrations()},
-	{Name: "content", Migrations: content.SQLiteMigrations()},
-	{Name: "paths", Migrations: paths.SQLiteMigrations()},
-	{Name: "versions", Migrations: versions.SQLiteMigrations()},
-	{Name: "files", Migrations: files.SQLiteMigrations()},
-	{Name: "search", Migrations: search.SQLiteMigrations()},
-}
+// searchDomain is search's own tables; domains are the whole database's.
+var (
+	searchDomain = sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()}
+	domains      = fileplanetest.Domains(searchDomain)
+)
 
 var (
 	alice = access.Caller{User: "alice", Zone: "z1"}
@@ -67,35 +62,24 @@ type opts struct {
 func newWorld(t *testing.T, o opts) *world {
 	t.Helper()
 	ctx := context.Background()
-	db, store := o.db, o.store
-	if db == nil {
-		db = sqlitetest.Open(t, domains...)
+	w := &world{t: t, store: o.store}
+	if w.store == nil {
+		w.store = search.SQLStore{}
 	}
-	if store == nil {
-		store = search.SQLStore{}
-	}
-	if o.dir == "" {
-		o.dir = t.TempDir()
-	}
-	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}, RevisionQuantization: o.quantization})
-	require.NoError(t, err)
-	t.Cleanup(func() { engine.Close() })
-	chunks, err := content.NewDiskChunks(filepath.Join(o.dir, "blobs"))
-	require.NoError(t, err)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{t: t, db: db, engine: engine, content: content.NewStore(db, chunks), store: store}
-	w.tree = paths.NewTree(db, paths.SQLStore{}, engine, quiet)
-	w.indexer = search.NewIndexer(db, store, paths.SQLStore{}, w.content, 0, quiet)
-	w.files, err = files.New(ctx, files.Config{DB: db, Tree: w.tree, Versions: versions.SQLStore{}, Content: w.content,
-		Engine: engine, Log: quiet, OnChange: w.indexer.Enqueue})
-	require.NoError(t, err)
-	w.search = search.NewService(db, store, w.indexer, w.tree, engine, nil)
-	_, err = engine.Write(ctx, []authz.Update{
-		authz.TouchRel(authz.Rel(authz.Obj("zone", "z1"), "admin", authz.Subject("user", "admin"))),
-		authz.TouchRel(authz.Rel(authz.Obj("zone", "z1"), "member", authz.Subject("user", "alice"))),
-		authz.TouchRel(authz.Rel(authz.Obj("zone", "z1"), "member", authz.Subject("user", "bob"))),
+	fw := fileplanetest.New(t, fileplanetest.Options{
+		Domains: []sqlite.Domain{searchDomain}, DB: o.db, Dir: o.dir, Quantization: o.quantization,
+		// w.indexer is set before anything changes.
+		OnChange: func(ctx context.Context, tx *sql.Tx, ids []paths.EntryID) error {
+			return w.indexer.Enqueue(ctx, tx, ids)
+		},
 	})
-	require.NoError(t, err)
+	w.World, w.db, w.engine, w.tree, w.content, w.files = fw, fw.DB, fw.Engine, fw.Tree, fw.Content, fw.Files
+	w.indexer = search.NewIndexer(w.db, w.store, paths.SQLStore{}, w.content, 0, fw.Log)
+	w.search = search.NewService(w.db, w.store, w.indexer, w.tree, w.engine, nil)
+	w.Relate(slices.Concat(
+		fileplanetest.Members("z1", "admin", "admin"),
+		fileplanetest.Members("z1", "member", "alice", "bob"),
+	)...)
 	// Each user owns a home folder.
 	for _, u := range []string{"alice", "bob"} {
 		_, _, err := w.files.Mkdir(ctx, admin, "/"+u, false)
@@ -110,21 +94,14 @@ func newWorld(t *testing.T, o opts) *world {
 
 func (w *world) write(c access.Caller, p, data string) {
 	w.t.Helper()
-	_, _, err := w.files.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
-	require.NoError(w.t, err)
+	w.Write(c, p, data)
 }
 
 // setRole grants or revokes role on the entry at p, recording the change on
 // the entry as sharing does, and returns the change's token.
 func (w *world) setRole(p, role, user string, op authz.Op) authz.Token {
 	w.t.Helper()
-	ctx := context.Background()
-	r, err := w.tree.Resolve(ctx, "z1", paths.MustParse(p))
-	require.NoError(w.t, err)
-	tok, err := w.engine.Write(ctx, []authz.Update{{Op: op, Rel: authz.Rel(r.Entry().Object(), role, authz.Subject("user", user))}})
-	require.NoError(w.t, err)
-	require.NoError(w.t, w.tree.Touch(ctx, r.Entry().ID, tok))
-	return tok
+	return w.SetRole("z1", p, role, authz.Subject("user", user), op)
 }
 
 // paths returns the paths of every hit c gets for q, over all pages.

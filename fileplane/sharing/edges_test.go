@@ -15,6 +15,7 @@ import (
 
 // TestLinkOnTheRoot: a zone admin's link on "/" reaches the whole tree.
 func TestLinkOnTheRoot(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.write(w.admin, "/a/x.txt", "X")
 	_, tok := w.link(w.admin, "/", sharing.LinkOptions{})
@@ -30,6 +31,7 @@ func TestLinkOnTheRoot(t *testing.T) {
 
 // TestLinkToADeletedEntry: the token stops working; the log says why.
 func TestLinkToADeletedEntry(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -49,6 +51,7 @@ func TestLinkToADeletedEntry(t *testing.T) {
 // TestConcurrentOwnerRevokes: two owners revoking each other at once leave
 // one owner, never none.
 func TestConcurrentOwnerRevokes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	for i := range 5 {

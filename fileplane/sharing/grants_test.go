@@ -29,6 +29,7 @@ func (w *world) home(c access.Caller, p string) {
 // it, or a zone admin; editors and viewers may not; the entry is NotFound
 // to those who may not read it; bad subjects and roles say what is wrong.
 func TestWhoMayShare(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -108,6 +109,7 @@ func TestWhoMayShare(t *testing.T) {
 // token; only direct grants are revoked where they are; the last direct
 // owner stays.
 func TestRevoke(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -164,6 +166,7 @@ func TestRevoke(t *testing.T) {
 // TestCrossZone: a grant to another zone's subject is the one thing that
 // crosses zones, and it shows that entry only.
 func TestCrossZone(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -207,6 +210,7 @@ func TestCrossZone(t *testing.T) {
 
 // TestListGrants says who has access and why.
 func TestListGrants(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -258,6 +262,7 @@ func TestListGrants(t *testing.T) {
 // TestSharedWithMe lists grants to the caller and its groups (nested), not
 // what it created, paged; a removal from the group takes them away.
 func TestSharedWithMe(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")

@@ -30,6 +30,7 @@ func names(o sharing.Opened) []string {
 
 // TestLinkTokens: 256 random bits, shown once, stored only as a hash.
 func TestLinkTokens(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.home(w.alice, "/proj")
 	l, tok := w.link(w.alice, "/proj", sharing.LinkOptions{Password: "hunter2"})
@@ -69,6 +70,7 @@ func TestLinkTokens(t *testing.T) {
 
 // TestOpenLink opens a folder link at its root and below, and a file link.
 func TestOpenLink(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.home(w.alice, "/proj")
 	w.write(w.alice, "/proj/pub/a.txt", "A")
@@ -125,6 +127,7 @@ func TestOpenLink(t *testing.T) {
 // TestLinkRefusals: unknown, revoked, expired and used-up tokens get one
 // answer; the access log has the real reason.
 func TestLinkRefusals(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -205,6 +208,7 @@ func TestLinkRefusals(t *testing.T) {
 
 // TestLinkExpiryBoundary: a link works until the instant before its expiry.
 func TestLinkExpiryBoundary(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.home(w.alice, "/proj")
 	w.write(w.alice, "/proj/a.txt", "A")
@@ -224,6 +228,7 @@ func TestLinkExpiryBoundary(t *testing.T) {
 
 // TestLinkMaxUses: exactly N opens, then none, even when racing.
 func TestLinkMaxUses(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.home(w.alice, "/proj")
 	w.write(w.alice, "/proj/a.txt", "A")
@@ -295,6 +300,7 @@ func TestLinkMaxUses(t *testing.T) {
 
 // TestLinkPasswords and the limits on failed attempts.
 func TestLinkPasswords(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -352,6 +358,7 @@ func TestLinkPasswords(t *testing.T) {
 
 // TestEditorLink writes inside its subtree only, and stops at revoke.
 func TestEditorLink(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")
@@ -400,6 +407,7 @@ func TestEditorLink(t *testing.T) {
 // creator may no longer share the entry, the link is dead, what it wrote
 // was never theirs, and they manage it no longer.
 func TestLinkDiesWithItsCreatorsShare(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.carol, "/proj")
@@ -441,6 +449,7 @@ func TestLinkDiesWithItsCreatorsShare(t *testing.T) {
 // TestPasswordLimitHoldsUnderConcurrency: guesses sent together cannot
 // outrun the per-link limit.
 func TestPasswordLimitHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	w.home(w.alice, "/proj")
 	_, tok := w.link(w.alice, "/proj", sharing.LinkOptions{Password: "right"})

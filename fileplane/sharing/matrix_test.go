@@ -196,6 +196,7 @@ func TestAccessMatrix(t *testing.T) {
 // TestLinkMatrix: viewer and editor links open and write as their role
 // allows, and nothing after revoke or expiry.
 func TestLinkMatrix(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
 	w.home(w.alice, "/proj")

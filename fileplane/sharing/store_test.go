@@ -11,6 +11,7 @@ import (
 )
 
 func TestSQLiteStoreConformance(t *testing.T) {
+	t.Parallel()
 	sharingtest.Run(t, func(t *testing.T) (sharing.Store, storage.DBTX) {
 		db := sqlitetest.Open(t, sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()})
 		return sharing.SQLStore{}, db

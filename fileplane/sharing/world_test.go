@@ -3,9 +3,7 @@ package sharing_test
 import (
 	"context"
 	"database/sql"
-	"io"
-	"log/slog"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,23 +13,22 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	nexus "github.com/nexus-authz/nexus"
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/errs"
 	"github.com/nexus-authz/nexus/fileplane/access"
-	"github.com/nexus-authz/nexus/fileplane/content"
+	"github.com/nexus-authz/nexus/fileplane/fileplanetest"
 	"github.com/nexus-authz/nexus/fileplane/files"
 	"github.com/nexus-authz/nexus/fileplane/paths"
 	"github.com/nexus-authz/nexus/fileplane/sharing"
-	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/storage/sqlite"
-	"github.com/nexus-authz/nexus/storage/sqlite/sqlitetest"
 )
 
 // world is a file plane with sharing: zone z1 (admin, alice, bob, carol,
 // dave; groups design and berlin, berlin nested in design) and zone z2
-// (eve; group ext).
+// (eve; group ext). Its db, engine, tree, files and fresh are the shared
+// world's, by the names the tests use.
 type world struct {
+	*fileplanetest.World
 	t      testing.TB
 	db     *sql.DB
 	engine *authz.Engine
@@ -40,7 +37,7 @@ type world struct {
 	share  *sharing.Service
 	dir    *directory
 	clock  *clock
-	fresh  atomic.Pointer[authz.Token]
+	fresh  *atomic.Pointer[authz.Token]
 
 	admin, alice, bob, carol, dave, eve access.Caller
 }
@@ -111,37 +108,13 @@ var start = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	ctx := context.Background()
-	db := sqlitetest.Open(t,
-		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
-		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
-		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
-		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
-		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
-		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
-	)
-	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}})
-	require.NoError(t, err)
-	t.Cleanup(func() { engine.Close() })
-	chunks, err := content.NewDiskChunks(filepath.Join(t.TempDir(), "blobs"))
-	require.NoError(t, err)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := &world{t: t, db: db, engine: engine, clock: &clock{t: start},
+	fw := fileplanetest.New(t, fileplanetest.Options{Domains: []sqlite.Domain{{Name: "sharing", Migrations: sharing.SQLiteMigrations()}}})
+	w := &world{World: fw, t: t, db: fw.DB, engine: fw.Engine, tree: fw.Tree, files: fw.Files, fresh: &fw.Membership, clock: &clock{t: start},
 		dir: &directory{subjects: map[string]authz.SubjectRef{}, names: map[authz.SubjectRef]string{}}}
-	fresh := func() authz.Token {
-		if p := w.fresh.Load(); p != nil {
-			return *p
-		}
-		return ""
-	}
-	w.tree = paths.NewTree(db, paths.SQLStore{}, engine, quiet)
-	w.files, err = files.New(ctx, files.Config{DB: db, Tree: w.tree, Versions: versions.SQLStore{},
-		Content: content.NewStore(db, chunks), Engine: engine, Fresh: fresh, Log: quiet})
-	require.NoError(t, err)
 	limits := sharing.DefaultLimits
 	limits.PasswordCost = bcrypt.MinCost
-	w.share = sharing.New(sharing.Config{DB: db, Store: sharing.SQLStore{}, Tree: w.tree, Files: w.files, Engine: engine,
-		Directory: w.dir, Fresh: fresh, Limits: limits, Log: quiet, Now: w.clock.Now})
+	w.share = sharing.New(sharing.Config{DB: w.db, Store: sharing.SQLStore{}, Tree: w.tree, Files: w.files, Engine: w.engine,
+		Directory: w.dir, Fresh: w.Fresh, Limits: limits, Log: fw.Log, Now: w.clock.Now})
 
 	caller := func(zone, name string) access.Caller {
 		w.dir.add(zone, "user", name)
@@ -152,37 +125,30 @@ func newWorld(t testing.TB) *world {
 	w.dir.add("z1", "group", "design")
 	w.dir.add("z1", "group", "berlin")
 	w.dir.add("z2", "group", "ext")
-	rel := func(res authz.ObjectRef, relation string, s authz.SubjectRef) authz.Update {
-		return authz.TouchRel(authz.Rel(res, relation, s))
-	}
-	updates := []authz.Update{
-		rel(authz.Obj("zone", "z1"), "admin", authz.Subject("user", "user_admin")),
-		rel(authz.Obj("zone", "z2"), "member", authz.Subject("user", "user_eve")),
-		// berlin is nested in design.
-		rel(authz.Obj("group", "group_design"), "member", authz.SubjectSet("group", "group_berlin", "member")),
-		rel(authz.Obj("group", "group_ext"), "member", authz.Subject("user", "user_eve")),
-	}
-	for _, u := range []string{"alice", "bob", "carol", "dave"} {
-		updates = append(updates, rel(authz.Obj("zone", "z1"), "member", authz.Subject("user", "user_"+u)))
-	}
-	_, err = engine.Write(ctx, updates)
-	require.NoError(t, err)
+	w.Relate(slices.Concat(
+		fileplanetest.Members("z1", "admin", "user_admin"),
+		fileplanetest.Members("z2", "member", "user_eve"),
+		[]authz.Update{
+			// berlin is nested in design.
+			authz.TouchRel(authz.Rel(authz.Obj("group", "group_design"), "member", authz.SubjectSet("group", "group_berlin", "member"))),
+			authz.TouchRel(authz.Rel(authz.Obj("group", "group_ext"), "member", authz.Subject("user", "user_eve"))),
+		},
+		fileplanetest.Members("z1", "member", "user_alice", "user_bob", "user_carol", "user_dave"),
+	)...)
 	return w
 }
 
 // member adds user to group (of z1) and returns the token, as identity does.
 func (w *world) member(group, user string, op authz.Op) authz.Token {
 	w.t.Helper()
-	tok, err := w.engine.Write(context.Background(), []authz.Update{{Op: op, Rel: authz.Rel(authz.Obj("group", "group_"+group), "member", authz.Subject("user", "user_"+user))}})
-	require.NoError(w.t, err)
-	w.fresh.Store(&tok)
+	tok := w.Relate(authz.Update{Op: op, Rel: authz.Rel(authz.Obj("group", "group_"+group), "member", authz.Subject("user", "user_"+user))})
+	w.SetFresh(tok)
 	return tok
 }
 
 func (w *world) write(c access.Caller, p, data string) {
 	w.t.Helper()
-	_, _, err := w.files.Write(context.Background(), c, p, []byte(data), files.WriteOptions{CreateParents: true})
-	require.NoError(w.t, err)
+	w.Write(c, p, data)
 }
 
 func (w *world) grant(c access.Caller, p, subject, role string) authz.Token {
@@ -194,8 +160,7 @@ func (w *world) grant(c access.Caller, p, subject, role string) authz.Token {
 }
 
 func (w *world) read(c access.Caller, p string, tok authz.Token) (string, error) {
-	r, err := w.files.Read(context.Background(), c, p, 0, 0, 0, authz.AtLeastAsFresh(tok))
-	return string(r.Data), err
+	return w.Read(c, p, authz.AtLeastAsFresh(tok))
 }
 
 var web = sharing.Client{Addr: "192.0.2.1", UserAgent: "test/1"}

@@ -14,6 +14,7 @@ import (
 )
 
 func TestSQLiteStoreConformance(t *testing.T) {
+	t.Parallel()
 	versionstest.Run(t, func(t *testing.T) (versions.Store, storage.DBTX) {
 		db := sqlitetest.Open(t, sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()})
 		return versions.SQLStore{}, db
@@ -24,6 +25,7 @@ func TestSQLiteStoreConformance(t *testing.T) {
 // not an empty answer (a walk of content hashes that saw none would let
 // garbage collection delete content still in use).
 func TestSQLStoreReturnsDatabaseErrors(t *testing.T) {
+	t.Parallel()
 	db := sqlitetest.Open(t, sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()})
 	require.NoError(t, db.Close())
 	ctx := context.Background()
