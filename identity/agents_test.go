@@ -13,6 +13,7 @@ import (
 )
 
 func TestCreateAgent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	bob, _, err := f.svc.CreateUser(ctx, f.admin, "bob", "", false)
@@ -48,6 +49,7 @@ func TestCreateAgent(t *testing.T) {
 // NotFound whether the zone or the user exists; names of the caller's own
 // zone are the same PermissionDenied whether the user exists.
 func TestCreateAgentDoesNotProbe(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")
@@ -90,6 +92,7 @@ func TestCreateAgentDoesNotProbe(t *testing.T) {
 // TestOperatorCreatesAgentsInOtherZones: an operator names an owner in any
 // zone; a zone or user that does not exist is NotFound, in the same words.
 func TestOperatorCreatesAgentsInOtherZones(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	acme, err := f.svc.CreateZone(ctx, f.admin, "acme")

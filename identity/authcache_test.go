@@ -15,6 +15,7 @@ import (
 
 // The authentication cache never accepts what the store would refuse.
 func TestAuthCacheDenials(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	_, _, err := f.svc.CreateUser(ctx, f.admin, "bob", "", false)
@@ -117,6 +118,7 @@ func (s *userHookStore) User(ctx context.Context, q storage.DBTX, id UserID) (Us
 // A first use of a key that read the key before its revoke committed, and
 // finishes after the revoke forgot it, must not leave the key in the cache.
 func TestAuthCacheCannotReadmitARevokedKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	hook := &userHookStore{}
@@ -153,6 +155,7 @@ func TestAuthCacheCannotReadmitARevokedKey(t *testing.T) {
 // With other nodes on the same store, a key revoked on one node is refused
 // by the next call on every other node, whatever its cache holds.
 func TestRevokeIsSeenAtOnceByOtherNodes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.svc.SharedStore()
@@ -193,6 +196,7 @@ func (s *keyHookStore) Key(ctx context.Context, q storage.DBTX, id KeyID) (APIKe
 // that arrives after a revoke on another node never takes the answer of a
 // read that began before the revoke.
 func TestCallsShareAKeyReadThatBeganAfterThem(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.svc.SharedStore()

@@ -13,6 +13,7 @@ import (
 // TestIsSelf: which subject references name the caller without resolving
 // them; a look-alike in another zone or of another type is not the caller.
 func TestIsSelf(t *testing.T) {
+	t.Parallel()
 	p := Principal{User: User{Name: "bob"}, Zone: Zone{Name: "acme"}}
 	for ref, want := range map[string]bool{
 		"bob":              true,
@@ -38,6 +39,7 @@ func TestIsSelf(t *testing.T) {
 // must not be told it lacks a right, or that a key it revokes does not
 // exist, because a database was down.
 func TestAdminRightsUnknownAreNotRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.user(t, "bob", "", false)

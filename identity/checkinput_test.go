@@ -26,6 +26,7 @@ func (viewedPaths) Object(_ context.Context, _, path string) (authz.ObjectRef, [
 // TestCheckBadResources: a resource Check cannot parse is InvalidArgument
 // and says what is wrong, before anything is resolved.
 func TestCheckBadResources(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	bob := f.user(t, "bob", "", false)
@@ -49,6 +50,7 @@ func TestCheckBadResources(t *testing.T) {
 // plain denial without one. About others, a non-admin is refused before
 // the path is resolved, and the zone's admin gets the engine's answer.
 func TestCheckPathPermissions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	bob := f.user(t, "bob", "", false)
@@ -88,6 +90,7 @@ func TestCheckPathPermissions(t *testing.T) {
 // the same NotFound, and the key keeps working; the zone's admin may
 // revoke it.
 func TestRevokeAPIKeyRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	bob := f.user(t, "bob", "", false)
@@ -112,6 +115,7 @@ func TestRevokeAPIKeyRefusals(t *testing.T) {
 // qualified name; nested members are not listed; to another zone's user
 // the group is NotFound, as a missing one is.
 func TestListGroupMembers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.user(t, "bob", "", false)

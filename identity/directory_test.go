@@ -13,6 +13,7 @@ import (
 // TestDirectory: subjects are resolved relative to a zone (ZONE/NAME for
 // another zone's) and named back relative to a zone.
 func TestDirectory(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")

@@ -31,6 +31,7 @@ func (fakePaths) Object(_ context.Context, _, path string) (authz.ObjectRef, []a
 // internal ids), as on a missing one. A member cannot probe its zone's
 // paths.
 func TestCheckOnAPathAnswersHiddenAsMissing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	bob := f.user(t, "bob", "", false)
@@ -58,6 +59,7 @@ func TestCheckOnAPathAnswersHiddenAsMissing(t *testing.T) {
 // missing one: another zone's admin cannot tell an existing user of this
 // zone from a name that is not there.
 func TestAnotherZonesUserIsNamedAsAMissingOne(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")
@@ -78,6 +80,7 @@ func TestAnotherZonesUserIsNamedAsAMissingOne(t *testing.T) {
 // zone: the same PermissionDenied, word for word, for one that exists and
 // one that does not.
 func TestAskingAboutOthersIsRefusedBeforeTheSubjectIsResolved(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")
@@ -106,6 +109,7 @@ func kind(err error) string {
 // TestReviewSound_DeepCycleRefused: a cycle through three levels of nesting
 // is refused (checked and found sound).
 func TestReviewSound_DeepCycleRefused(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	for _, g := range []string{"a", "b", "c", "d"} {

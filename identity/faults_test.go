@@ -83,6 +83,7 @@ func faultService(t *testing.T) (*Service, *faultStore, *faultEngine) {
 // lost the race to create the default zone reports that it created
 // nothing, and the key it saved opens nothing.
 func TestBootstrapRacingAnotherNode(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	svc, st, _ := faultService(t)
 	created, err := svc.Bootstrap(ctx, func(string) error { return nil })
@@ -101,6 +102,7 @@ func TestBootstrapRacingAnotherNode(t *testing.T) {
 // TestBootstrapFailures: a bootstrap that fails creates nothing, and may
 // be run again.
 func TestBootstrapFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	svc, st, _ := faultService(t)
 	st.zones = func() ([]Zone, error) { return nil, errInjected }
@@ -133,6 +135,7 @@ func TestBootstrapFailures(t *testing.T) {
 // authorization questions fail with that error — never an allow, never a
 // NotFound that would hide it.
 func TestEngineAndStoreErrorsAreErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	svc, st, fe := faultService(t)
 	var secret string
@@ -175,6 +178,7 @@ func TestEngineAndStoreErrorsAreErrors(t *testing.T) {
 // TestMembershipTokenKeepsTheNewest: changes reported out of order leave
 // the newest token; an empty one changes nothing.
 func TestMembershipTokenKeepsTheNewest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	require.Empty(t, f.svc.MembershipToken())
@@ -191,6 +195,7 @@ func TestMembershipTokenKeepsTheNewest(t *testing.T) {
 // TestDirectoryNamesWhatItCannotFind: a subject or zone that is not (or
 // no longer) there is named by its reference, not an error.
 func TestDirectoryNamesWhatItCannotFind(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	zone := f.admin.Zone.ID

@@ -10,6 +10,7 @@ import (
 )
 
 func TestServiceKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.user(t, "svc", "", false)

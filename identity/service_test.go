@@ -80,6 +80,7 @@ func (f *fixture) user(t *testing.T, name, zone string, zoneAdmin bool) Principa
 }
 
 func TestBootstrapOnlyOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	created, err := f.svc.Bootstrap(context.Background(), func(string) error {
 		t.Fatal("an existing database must not get a new admin key")
@@ -90,6 +91,7 @@ func TestBootstrapOnlyOnce(t *testing.T) {
 }
 
 func TestBootstrapSavesKeyBeforeCommit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := sqlitetest.Open(t, domains...)
 	engine, err := authz.New(ctx, authz.Config{Schema: nexus.Schema, Log: &authz.SQLLog{DB: db}})
@@ -104,6 +106,7 @@ func TestBootstrapSavesKeyBeforeCommit(t *testing.T) {
 }
 
 func TestAuthenticationFailuresAreIndistinguishable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	_, _, err := f.svc.CreateUser(ctx, f.admin, "bob", "", false)
@@ -150,6 +153,7 @@ func TestAuthenticationFailuresAreIndistinguishable(t *testing.T) {
 }
 
 func TestNonAdminsAreDenied(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	bob := f.user(t, "bob", "", false)
@@ -216,6 +220,7 @@ func TestNonAdminsAreDenied(t *testing.T) {
 }
 
 func TestBadNames(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	long := strings.Repeat("a", MaxNameLen+1)
@@ -285,6 +290,7 @@ func member(t *testing.T, f *fixture, group, subject string, tok authz.Token) bo
 }
 
 func TestNestedGroupsAndRemoval(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.user(t, "bob", "", false)
@@ -323,6 +329,7 @@ func TestNestedGroupsAndRemoval(t *testing.T) {
 }
 
 func TestZonesAreSeparate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	_, err := f.svc.CreateZone(ctx, f.admin, "acme")

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSQLiteStoreConformance(t *testing.T) {
+	t.Parallel()
 	identitytest.Run(t, func(t *testing.T) (identity.Store, storage.DBTX) {
 		db := sqlitetest.Open(t, sqlite.Domain{Name: "identity", Migrations: identity.SQLiteMigrations()})
 		return identity.SQLStore{}, db

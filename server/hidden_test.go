@@ -129,6 +129,7 @@ func (a answer) without(name string) answer {
 // is called once with the hidden name and once with the missing one; a
 // message may echo the name the caller sent, and nothing else may differ.
 func TestHiddenAndMissingAnswerAlike(t *testing.T) {
+	t.Parallel()
 	w := newHiddenWorld(t)
 	ctx := context.Background()
 	fresh := &nexusv1.Consistency{Requirement: &nexusv1.Consistency_FullyConsistent{FullyConsistent: true}}
@@ -352,6 +353,7 @@ func TestHiddenAndMissingAnswerAlike(t *testing.T) {
 // its own files, its own zone's names for a member, another zone's names
 // for that zone's admin and for an operator.
 func TestVisibleNamesStillAnswer(t *testing.T) {
+	t.Parallel()
 	w := newHiddenWorld(t)
 	ctx := context.Background()
 	fresh := &nexusv1.Consistency{Requirement: &nexusv1.Consistency_FullyConsistent{FullyConsistent: true}}

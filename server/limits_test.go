@@ -24,6 +24,7 @@ import (
 // decompressor (whose message says the message inflates past the limit),
 // not after Connect has inflated all of it to report its size.
 func TestGzipBombIsRefusedWhileInflating(t *testing.T) {
+	t.Parallel()
 	const limit = 64 << 10
 	r := start(t, server.Config{MaxRequestBytes: limit})
 	var member bytes.Buffer
@@ -68,6 +69,7 @@ func TestGzipBombIsRefusedWhileInflating(t *testing.T) {
 // /metrics; with one, only the API answers it, never the operators'
 // endpoints.
 func TestCORSIsOffUnlessConfigured(t *testing.T) {
+	t.Parallel()
 	grant := func(t *testing.T, url, method string) string {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodOptions, url, nil)
@@ -89,11 +91,13 @@ func TestCORSIsOffUnlessConfigured(t *testing.T) {
 		return allow + resp.Header.Get("Access-Control-Allow-Origin")
 	}
 	t.Run("by default", func(t *testing.T) {
+		t.Parallel()
 		r := start(t, server.Config{})
 		require.Empty(t, grant(t, r.url+"/nexus.v1.IdentityService/WhoAmI", http.MethodPost))
 		require.Empty(t, grant(t, r.url+"/metrics", http.MethodGet))
 	})
 	t.Run("any origin configured", func(t *testing.T) {
+		t.Parallel()
 		r := start(t, server.Config{AllowedOrigins: []string{"*"}})
 		require.NotEmpty(t, grant(t, r.url+"/nexus.v1.IdentityService/WhoAmI", http.MethodPost))
 		require.Empty(t, grant(t, r.url+"/metrics", http.MethodGet), "metrics are for operators")
@@ -105,6 +109,7 @@ func TestCORSIsOffUnlessConfigured(t *testing.T) {
 // saying what is wrong, on every call that takes one; the server's own
 // token is taken.
 func TestConsistencyTokensAreValidated(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{})
 	ctx := context.Background()
 	fc := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))

@@ -15,6 +15,7 @@ import (
 // (the denials and "hidden" answers of the same procedures are in
 // hidden_test.go).
 func TestListsAnswerWhatWasMade(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{})
 	a := clientsOf(r.url, r.adminKey)
 	ctx := context.Background()

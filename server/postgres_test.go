@@ -25,6 +25,7 @@ import (
 // Open refuses a database whose schema is not this build's, ours or
 // SpiceDB's, with one line that says what to run.
 func TestOpenPostgresRefusesAnotherSchema(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -73,6 +74,7 @@ func TestOpenPostgresRefusesAnotherSchema(t *testing.T) {
 // Without track_commit_timestamp (the machine's server has it off) SpiceDB
 // has no Watch: the node serves, with its decision cache off, and says why.
 func TestOpenPostgresWithoutCommitTimestampsTurnsTheCacheOff(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -112,6 +114,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // zone and its admin key, the other finds them; both serve, and exactly one
 // admin.key exists.
 func TestOpenPostgresTwoNodesAtOnceBootstrapOnce(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -145,6 +148,7 @@ func TestOpenPostgresTwoNodesAtOnceBootstrapOnce(t *testing.T) {
 // With --postgres-replica, the node probes the replica: its health and lag
 // are metrics.
 func TestOpenPostgresReplicaMetrics(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	primary := pgtest.StartCluster(t, pgtest.ClusterOptions{})

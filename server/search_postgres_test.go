@@ -22,6 +22,7 @@ import (
 // on one node is found by Search on another (the queue is in the database),
 // and a memory remembered on one is recalled on the other.
 func TestPostgresSearchAndMemory(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)

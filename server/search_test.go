@@ -16,6 +16,7 @@ import (
 // Glob, Grep, Search and memory end to end, over each protocol, plus a
 // plain JSON POST; bad input comes back as InvalidArgument with its reason.
 func TestSearchAndMemoryAcrossProtocols(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{})
 	ctx := context.Background()
 	fs := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))

@@ -88,6 +88,7 @@ var protocols = []struct {
 }
 
 func TestIdentityAcrossProtocols(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{MaxRequestBytes: 4096})
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
@@ -149,6 +150,7 @@ func post(t *testing.T, url, key, body string) (int, map[string]any) {
 }
 
 func TestPlainJSONPost(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{})
 	url := r.url + "/nexus.v1.IdentityService/WhoAmI"
 	code, body := post(t, url, r.adminKey, `{}`)
@@ -170,6 +172,7 @@ func TestPlainJSONPost(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{AllowedOrigins: []string{"https://app.example"}})
 	preflight := func(origin string) *http.Response {
 		req, _ := http.NewRequest(http.MethodOptions, r.url+"/nexus.v1.IdentityService/WhoAmI", nil)
@@ -199,6 +202,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{})
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
 		resp, err := http.Get(r.url + path)
@@ -225,6 +229,7 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func TestDataSurvivesRestartAndShutdownIsClean(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	r := start(t, server.Config{DataDir: dir})
 	ctx := context.Background()
@@ -246,7 +251,9 @@ func TestDataSurvivesRestartAndShutdownIsClean(t *testing.T) {
 }
 
 func TestStartFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("data dir in use", func(t *testing.T) {
+		t.Parallel()
 		r := start(t, server.Config{})
 		_, err := server.Open(context.Background(), server.Config{DataDir: r.dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		require.Error(t, err)
@@ -254,6 +261,7 @@ func TestStartFailures(t *testing.T) {
 		require.Contains(t, err.Error(), "in use")
 	})
 	t.Run("data dir not creatable", func(t *testing.T) {
+		t.Parallel()
 		file := filepath.Join(t.TempDir(), "file")
 		require.NoError(t, os.WriteFile(file, nil, 0o600))
 		_, err := server.Open(context.Background(), server.Config{DataDir: filepath.Join(file, "sub")})
@@ -261,6 +269,7 @@ func TestStartFailures(t *testing.T) {
 		require.Contains(t, err.Error(), "cannot be created")
 	})
 	t.Run("data dir not writable", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		require.NoError(t, os.Chmod(dir, 0o500))
 		if os.Geteuid() == 0 {
@@ -272,6 +281,7 @@ func TestStartFailures(t *testing.T) {
 		require.Contains(t, err.Error(), "not writable")
 	})
 	t.Run("port in use", func(t *testing.T) {
+		t.Parallel()
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		defer ln.Close()
@@ -282,6 +292,7 @@ func TestStartFailures(t *testing.T) {
 }
 
 func TestFilesAcrossProtocols(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{})
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
@@ -318,6 +329,7 @@ func TestFilesAcrossProtocols(t *testing.T) {
 }
 
 func TestUnaryWriteOverLimitNamesTheUpload(t *testing.T) {
+	t.Parallel()
 	r := start(t, server.Config{MaxUnaryBytes: 1000})
 	fc := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
 	_, err := fc.Write(context.Background(), connect.NewRequest(&nexusv1.WriteRequest{Path: "/big", Data: make([]byte, 1001)}))

@@ -20,6 +20,7 @@ import (
 // TestSharingAcrossProtocols: grants and links end to end; OpenLink is the
 // one procedure (with WriteLink) that needs no API key.
 func TestSharingAcrossProtocols(t *testing.T) {
+	t.Parallel()
 	// Every protocol fails twice from 127.0.0.1: more than the default
 	// per-address limit (its own tests are in package sharing).
 	limits := sharing.DefaultLimits
@@ -112,6 +113,7 @@ func TestSharingAcrossProtocols(t *testing.T) {
 // count the client named by X-Forwarded-For only when the connection comes
 // from a trusted proxy.
 func TestLinkClientBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, c := range []struct {
 		name    string
@@ -122,6 +124,7 @@ func TestLinkClientBehindTrustedProxy(t *testing.T) {
 		{"behind a trusted proxy", "127.0.0.1", "203.0.113.9"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			proxies, err := rpc.ParseTrustedProxies(c.trusted)
 			require.NoError(t, err)
 			r := start(t, server.Config{TrustedProxies: proxies})

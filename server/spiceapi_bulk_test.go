@@ -45,6 +45,7 @@ func invoices(from, to int) []*v1.Relationship {
 // refused or failed import leaves none of them; ExportBulkRelationships
 // reads them back, as ReadRelationships would let the key.
 func TestSpiceDBAPIImportAndExport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)

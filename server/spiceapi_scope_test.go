@@ -37,6 +37,7 @@ definition billing/invoice {
 // unchanged authzed-go client; every refused call leaves the other
 // service's relationships as they were.
 func TestSpiceDBAPIPrefixedWriteKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)

@@ -104,6 +104,7 @@ func drain[T any](t *testing.T, recv func() (T, error)) []T {
 }
 
 func TestSpiceDBAPIWithAuthzedClient(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)
@@ -296,6 +297,7 @@ func TestSpiceDBAPIWithAuthzedClient(t *testing.T) {
 }
 
 func TestSpiceDBAPIDenials(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)

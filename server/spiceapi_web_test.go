@@ -20,6 +20,7 @@ import (
 // Connect (binary and JSON), and plain JSON POSTs, with CORS for allowed
 // origins.
 func TestSpiceDBAPIOverWebProtocols(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	const origin = "https://app.example"
 	r := start(t, server.Config{AllowedOrigins: []string{origin}})

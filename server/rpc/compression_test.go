@@ -38,6 +38,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // limit, then a drain to learn the size), a bomb is refused after a small
 // part of it is inflated.
 func TestBoundedGzipStopsInflatingAtTheLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 64 << 10
 	bomb := gzipBomb(t, 256, 1<<20) // 256 MiB inflated
 	src := &countingReader{r: bytes.NewReader(bomb)}

@@ -25,6 +25,7 @@ const secret = "SELECT secret FROM internals"
 // TestToConnect maps every kind of error a handler can return, directly:
 // the code, the client's message, and whether the full error was logged.
 func TestToConnect(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -75,6 +76,7 @@ func TestToConnect(t *testing.T) {
 }
 
 func TestToConnectPassesThrough(t *testing.T) {
+	t.Parallel()
 	var logged bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	require.NoError(t, toConnect(context.Background(), log, "p", nil))
@@ -89,6 +91,7 @@ func TestToConnectPassesThrough(t *testing.T) {
 // ResourceExhausted with a RetryInfo detail, and is not logged (a metric
 // counts them).
 func TestToConnectOverloaded(t *testing.T) {
+	t.Parallel()
 	var logged bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	err := toConnect(context.Background(), log, "p", fmt.Errorf("authz: %w (queue full); retry in %s", authz.ErrOverloaded, authz.RetryAfter))

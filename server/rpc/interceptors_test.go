@@ -73,6 +73,7 @@ func fresh(tok string) *nexusv1.Consistency {
 }
 
 func TestRoutingInterceptor(t *testing.T) {
+	t.Parallel()
 	lsnErr := error(nil)
 	current := func(context.Context) (postgres.LSN, error) { return 0x2A, lsnErr }
 	var logged bytes.Buffer
@@ -113,6 +114,7 @@ func TestRoutingInterceptor(t *testing.T) {
 }
 
 func TestRoutingInterceptorPassesErrors(t *testing.T) {
+	t.Parallel()
 	current := func(context.Context) (postgres.LSN, error) { t.Fatal("no position for a failed write"); return 0, nil }
 	_, write, _ := serve(t, "", errs.E(errs.NotFound, "gone"), NewRoutingInterceptor(current, slog.New(slog.DiscardHandler)), NewErrorInterceptor(slog.New(slog.DiscardHandler)))
 	_, err := write.CallUnary(context.Background(), connect.NewRequest(&nexusv1.WriteRequest{}))
@@ -120,6 +122,7 @@ func TestRoutingInterceptorPassesErrors(t *testing.T) {
 }
 
 func TestConsistencyInterceptor(t *testing.T) {
+	t.Parallel()
 	validate := func(_ context.Context, tok authz.Token) error {
 		switch tok {
 		case "bad":
@@ -167,6 +170,7 @@ func (f fakeAuth) Authenticate(_ context.Context, key string) (identity.Principa
 // TestAuthInterceptor tests authentication on denials as on grants: one
 // answer for every bad key, and service keys kept to WhoAmI.
 func TestAuthInterceptor(t *testing.T) {
+	t.Parallel()
 	auth := fakeAuth{
 		"user": {User: identity.User{ID: "u_1", Name: "ann"}},
 		"svc":  {User: identity.User{ID: "u_2"}, Scope: identity.ScopeCheck},
@@ -198,6 +202,7 @@ func TestAuthInterceptor(t *testing.T) {
 }
 
 func TestObserveInterceptor(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	var logged bytes.Buffer
@@ -219,6 +224,7 @@ func TestObserveInterceptor(t *testing.T) {
 // the engine's admission control (authz.WithRequest returns a context
 // already marked as it is).
 func TestEachCallIsOneRequestForAdmission(t *testing.T) {
+	t.Parallel()
 	i := NewRequestInterceptor()
 	var unaryMarked, streamMarked bool
 	unary := i.WrapUnary(func(ctx context.Context, _ connect.AnyRequest) (connect.AnyResponse, error) {

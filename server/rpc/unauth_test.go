@@ -15,6 +15,7 @@ import (
 // were left out): each refuses with Unauthenticated before touching its
 // service (which is nil here, so a handler that reached it would panic).
 func TestEveryHandlerNeedsAPrincipal(t *testing.T) {
+	t.Parallel()
 	public := map[string]bool{
 		// Share links are opened without a key: the link's secret is the
 		// credential (tested end to end in server).

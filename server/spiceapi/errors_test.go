@@ -39,6 +39,7 @@ func newTestHandler(logged *bytes.Buffer) *Handler {
 // own statuses as SpiceDB sends them (with their details), the policy's
 // refusals in our words, and nothing internal for the rest.
 func TestFail(t *testing.T) {
+	t.Parallel()
 	withInfo, err := status.New(codes.FailedPrecondition, "precondition failed").WithDetails(
 		&errdetails.ErrorInfo{Reason: "ERROR_REASON_UNKNOWN", Domain: "authzed.com"})
 	require.NoError(t, err)
@@ -91,6 +92,7 @@ func TestFail(t *testing.T) {
 }
 
 func TestFailPassesThrough(t *testing.T) {
+	t.Parallel()
 	var logged bytes.Buffer
 	h := newTestHandler(&logged)
 	require.NoError(t, h.fail(context.Background(), "p", nil))
@@ -101,6 +103,7 @@ func TestFailPassesThrough(t *testing.T) {
 
 // TestAuthenticate: the interceptor's one check, on denials as on grants.
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	ids := &fakeIDs{keys: map[string]identity.Principal{
 		"svc":  {User: identity.User{ID: "u_svc"}, Scope: identity.ScopeCheck},
 		"user": {User: identity.User{ID: "u_1"}, Scope: identity.ScopeNone},

@@ -23,6 +23,7 @@ import (
 // input and with keys the policy refuses: each answers before reaching the
 // engine (the fake engine has none: reaching it would panic).
 func TestHandlersRefuseBeforeTheEngine(t *testing.T) {
+	t.Parallel()
 	var logged bytes.Buffer
 	h := newTestHandler(&logged)
 	checker := rpc.WithPrincipal(context.Background(), identity.Principal{User: identity.User{ID: "u_svc"}, Scope: identity.ScopeCheck})
@@ -216,6 +217,7 @@ func (s *fakeStream) Recv() (string, error) {
 }
 
 func TestRelay(t *testing.T) {
+	t.Parallel()
 	var logged bytes.Buffer
 	h := newTestHandler(&logged)
 	ctx := context.Background()
@@ -240,6 +242,7 @@ func TestRelay(t *testing.T) {
 }
 
 func TestEngineConsistency(t *testing.T) {
+	t.Parallel()
 	h := New(fakeEngine{}, &fakeIDs{}, nil)
 	require.NotNil(t, h.log, "a nil logger is slog's default")
 

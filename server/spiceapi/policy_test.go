@@ -18,6 +18,7 @@ import (
 // TestPolicy tests the policy directly, on denials as on grants: scopes,
 // Nexus's own definitions, and who is an operator.
 func TestPolicy(t *testing.T) {
+	t.Parallel()
 	var logged bytes.Buffer
 	h := newTestHandler(&logged)
 	ids := h.ids.(*fakeIDs)
@@ -102,6 +103,7 @@ func TestPolicy(t *testing.T) {
 // TestValidate: bad input is InvalidArgument, in SpiceDB's words, before
 // anything else runs (a handler with no engine answers these).
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	res := &v1.ObjectReference{ObjectType: "document", ObjectId: "d1"}
 	sub := &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: "u1"}}
 	fresh := func(tok string) *v1.Consistency {

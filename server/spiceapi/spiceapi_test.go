@@ -11,6 +11,7 @@ import (
 )
 
 func TestConsistencyMapping(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		in     *v1.Consistency
@@ -34,6 +35,7 @@ func TestConsistencyMapping(t *testing.T) {
 }
 
 func TestFilterMapping(t *testing.T) {
+	t.Parallel()
 	f, err := filter("f", &v1.RelationshipFilter{ResourceType: "document", OptionalResourceId: "d1", OptionalRelation: "viewer",
 		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: "group", OptionalSubjectId: "g1",
 			OptionalRelation: &v1.SubjectFilter_RelationFilter{Relation: "member"}}})

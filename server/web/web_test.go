@@ -16,6 +16,7 @@ import (
 )
 
 func TestServesTheConsole(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(web.Handler())
 	defer srv.Close()
 	for path, ctype := range map[string]string{"/": "text/html", "/app.js": "text/javascript", "/style.css": "text/css"} {
@@ -42,6 +43,7 @@ func TestServesTheConsole(t *testing.T) {
 // The console loads nothing from the network: no URL of another host in
 // its files.
 func TestNoNetworkAtRunTime(t *testing.T) {
+	t.Parallel()
 	remote := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
 	err := filepath.WalkDir("static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -25,6 +25,7 @@ func migrations(n int) postgres.Domain {
 }
 
 func TestCheckSaysWhatToRun(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -51,6 +52,7 @@ func TestCheckSaysWhatToRun(t *testing.T) {
 }
 
 func TestConcurrentMigrationsWaitForEachOther(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -76,6 +78,7 @@ func TestConcurrentMigrationsWaitForEachOther(t *testing.T) {
 }
 
 func TestOpenExplainsBadInputInOneLine(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	ctx := context.Background()
 	cluster := pgtest.StartCluster(t, pgtest.ClusterOptions{Password: "right"})

@@ -23,6 +23,7 @@ func (x *replicated) readsTo(t *testing.T, target postgres.Target) float64 {
 // Routed sends a query to a replica only under WithMinLSN; transactions,
 // Exec, unmarked and WithPrimary contexts go to the primary.
 func TestRoutedRoutesByContext(t *testing.T) {
+	t.Parallel()
 	x := newReplicated(t)
 	d := postgres.NewRouted(x.router)
 	ctx := context.Background()
@@ -111,6 +112,7 @@ func TestRoutedReadYourWritesUnderLoad(t *testing.T) {
 // A replica whose replay is paused serves no read at a newer write; resumed,
 // it serves them again.
 func TestRoutedPausedReplica(t *testing.T) {
+	t.Parallel()
 	x := newReplicated(t)
 	d := postgres.NewRouted(x.router)
 	ctx := context.Background()

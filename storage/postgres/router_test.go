@@ -28,6 +28,7 @@ func TestLSN(t *testing.T) {
 }
 
 func TestRouterWithoutReplicasReadsThePrimary(t *testing.T) {
+	t.Parallel()
 	pgtest.Require(t)
 	db := pgtest.Open(t)
 	r := postgres.NewRouter(db, nil, postgres.RouterConfig{})
@@ -77,6 +78,7 @@ func (x *replicated) eventually(t *testing.T, what string, cond func() bool) {
 // Write-then-immediately-read pairs never read stale data, and reads do go
 // to the replica once it has replayed the write.
 func TestRouterReadYourWrites(t *testing.T) {
+	t.Parallel()
 	x := newReplicated(t)
 	ctx := context.Background()
 	const pairs = 1000
@@ -106,6 +108,7 @@ func TestRouterReadYourWrites(t *testing.T) {
 
 // A lagging replica (replay paused) is skipped; resumed, it serves again.
 func TestRouterSkipsALaggingReplica(t *testing.T) {
+	t.Parallel()
 	x := newReplicated(t)
 	ctx := context.Background()
 	_, err := x.replDB.ExecContext(ctx, `SELECT pg_wal_replay_pause()`)
@@ -133,6 +136,7 @@ func TestRouterSkipsALaggingReplica(t *testing.T) {
 
 // A replica down: reads continue on the primary; back up, it serves again.
 func TestRouterSurvivesAReplicaDown(t *testing.T) {
+	t.Parallel()
 	x := newReplicated(t)
 	ctx := context.Background()
 	x.replica.Stop(t)
