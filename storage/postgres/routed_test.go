@@ -55,8 +55,10 @@ func TestRoutedRoutesByContext(t *testing.T) {
 
 // The test at the storage level: 10,000 write-then-immediately-read
 // pairs from 16 writers, each read at the write's LSN through Routed, never
-// read stale data; and a good share (over a tenth; about 30-45% here) is served by the replica (so the test
-// cannot pass by reading the primary).
+// read stale data; and some (over a hundredth) are served by the replica, so
+// the test cannot pass by reading the primary alone. The share depends on
+// the machine's load (30-45% on an idle 2-core machine, 8.6% seen with other
+// suites running beside it): the floor asks only that the replica path ran.
 func TestRoutedReadYourWritesUnderLoad(t *testing.T) {
 	x := newReplicated(t)
 	d := postgres.NewRouted(x.router)
@@ -106,7 +108,7 @@ func TestRoutedReadYourWritesUnderLoad(t *testing.T) {
 	}
 	replica := x.readsTo(t, postgres.ToReplica) - before
 	t.Logf("%d pairs: %.0f reads served by the replica", pairs, replica)
-	require.Greater(t, replica, float64(pairs)/10, "a good share of read-your-writes reads are served by the replica")
+	require.Greater(t, replica, float64(pairs)/100, "read-your-writes reads are served by the replica too")
 }
 
 // A replica whose replay is paused serves no read at a newer write; resumed,
