@@ -21,21 +21,24 @@ build:
 run: build
 	$(BIN)/nexus serve
 
-## test: the whole suite, then the race detector over the tests that drive
-## Nexus's own concurrency (RACE_RUN in RACE_PKGS: the decision cache, write
-## grouping, admission, the watch, content GC, sharing's concurrent revokes,
-## coalescing; the cache's differential test on one seed). gotestsum prints a
-## line per package and ends each run with what ran, what was skipped and
-## why: a PostgreSQL, PgBouncer or browser test that could not run says so
+## test: the whole suite and, beside it, the race detector over the tests
+## that drive Nexus's own concurrency (RACE_RUN in RACE_PKGS: the decision
+## cache, write grouping, admission, the watch, content GC, sharing's
+## concurrent revokes, coalescing; the cache's differential test on one
+## seed). gotestsum prints a line per package and ends each run with what
+## ran, what was skipped and why: a PostgreSQL, PgBouncer or browser test that could not run says so
 ## there (under CI=true it fails instead). About 2.5 minutes warm on 2 cores.
 ## make test-race runs the whole suite under -race (~10 minutes); CI runs both.
 RACE_PKGS = ./authz/ ./internal/coalesce/ ./fileplane/content/ ./fileplane/files/ ./fileplane/sharing/
 RACE_RUN  = Cache|Overload|Identical|Admitted|Evictions|Concurren|Group|Outbox|Stall|CallerGone|Isolation|Overlapping|GC|Coalesce|Bounded
+# Test packages at once: the suite waits on PostgreSQL, subprocesses and
+# timers much of the time, so more than one per core keeps the cores busy.
+TEST_P    ?= 4
 GOTESTSUM = $(BIN)/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg
 test: $(BIN)/gotestsum
-	@echo "== the whole suite"; $(GOTESTSUM) -- -count=1 -timeout 20m ./...; rc=$$?; \
-	echo "== the race detector over Nexus's own concurrency"; \
-	NEXUS_CACHE_SEED=1 $(GOTESTSUM) -- -race -count=1 -timeout 20m -run '$(RACE_RUN)' $(RACE_PKGS); rrc=$$?; \
+	@log=$$(mktemp); NEXUS_CACHE_SEED=1 $(GOTESTSUM) -- -race -count=1 -timeout 20m -run '$(RACE_RUN)' $(RACE_PKGS) >$$log 2>&1 & race=$$!; \
+	echo "== the whole suite"; $(GOTESTSUM) -- -p $(TEST_P) -count=1 -timeout 20m ./...; rc=$$?; \
+	wait $$race; rrc=$$?; echo "== the race detector over Nexus's own concurrency (run beside it)"; cat $$log; rm -f $$log; \
 	[ $$rc -eq 0 ] && [ $$rrc -eq 0 ]
 
 ## test-race: the whole suite with the race detector. authz/memdb (our fork
