@@ -241,6 +241,56 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Downloaded /reports/q4-report.txt (28 bytes)", status)
 
+	// Carol, a viewer of /reports: the folder and its files, and no button
+	// that would be refused (no Share, Rename, Delete or Restore; no upload
+	// or new folder where she may not create).
+	_, err = ids.CreateUser(ctx, connect.NewRequest(&nexusv1.CreateUserRequest{Name: "carol"}))
+	require.NoError(t, err)
+	ck, err := ids.CreateAPIKey(ctx, connect.NewRequest(&nexusv1.CreateAPIKeyRequest{User: "carol"}))
+	require.NoError(t, err)
+	_, err = nexusv1connect.NewShareServiceClient(http.DefaultClient, r.url, bearer(r.adminKey)).Grant(ctx,
+		connect.NewRequest(&nexusv1.GrantRequest{Path: "/reports", Subject: "user:carol", Role: nexusv1.Role_ROLE_VIEWER}))
+	require.NoError(t, err)
+	fs := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	for _, text := range []string{"first", "second"} { // two versions: one could be restored
+		_, err = fs.Write(ctx, connect.NewRequest(&nexusv1.WriteRequest{Path: "/reports/notes.txt", Data: []byte(text)}))
+		require.NoError(t, err)
+	}
+	require.NoError(t, chromedp.Do(bctx,
+		signOut,
+		signIn(ck.Msg.GetSecret()),
+		wait(`document.querySelector('#whoami').textContent.includes('carol')`),
+		hasEntry("reports/"),
+	))
+	hidden := func(id string) bool {
+		h, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#`+id+`').hidden`))
+		require.NoError(t, err)
+		return h
+	}
+	require.True(t, hidden("mkdir"), "a member may not create in the zone's root: no form for it")
+	require.True(t, hidden("upload"))
+	actions, err := texts("#entries td.actions button")
+	require.NoError(t, err)
+	require.Empty(t, actions, "a viewer of /reports gets no button for it")
+	require.NoError(t, chromedp.Do(bctx,
+		chromedp.Click(chromedp.Search(`//tbody[@id="entries"]//button[text()="reports/"]`)),
+		wait(`document.querySelector('#crumbs').textContent.includes('reports')`),
+		hasEntry("q4-report.txt"),
+	))
+	actions, err = texts("#entries tr:not(.folder) td.actions button")
+	require.NoError(t, err)
+	require.Equal(t, []string{"Versions…", "Versions…"}, actions, "a viewer may list a file's versions, nothing more")
+	require.True(t, hidden("mkdir"))
+	require.True(t, hidden("upload"))
+	require.NoError(t, chromedp.Do(bctx,
+		chromedp.Click(chromedp.Search(`//tr[td/button[text()="notes.txt"]]//button[text()="Versions…"]`)),
+		chromedp.WaitVisible(chromedp.ID("versions")),
+		wait(`document.querySelectorAll('#versions-list li').length === 2`),
+	))
+	restore, err := texts("#versions-list button")
+	require.NoError(t, err)
+	require.Empty(t, restore, "and may not restore one")
+
 	// A wrong key: a clear message, and no way in.
 	require.NoError(t, chromedp.Do(bctx,
 		signOut,

@@ -60,6 +60,10 @@ func (h *FilesHandler) entryPB(ctx context.Context, p identity.Principal, it fil
 	}
 }
 
+func permissionsPB(p files.Permissions) *nexusv1.EntryPermissions {
+	return &nexusv1.EntryPermissions{Write: p.Write, Share: p.Share}
+}
+
 func (h *FilesHandler) Stat(ctx context.Context, req *connect.Request[nexusv1.StatRequest]) (*connect.Response[nexusv1.StatResponse], error) {
 	c, p, err := caller(ctx)
 	if err != nil {
@@ -84,6 +88,16 @@ func (h *FilesHandler) List(ctx context.Context, req *connect.Request[nexusv1.Li
 	out := &nexusv1.ListResponse{NextPageToken: next, Entries: make([]*nexusv1.Entry, len(items))}
 	for i, it := range items {
 		out.Entries[i] = h.entryPB(ctx, p, it)
+	}
+	if req.Msg.GetWithPermissions() {
+		folder, each, err := h.svc.PermissionsOf(ctx, c, req.Msg.GetPath(), items, ConsistencyFromPB(req.Msg.GetConsistency()))
+		if err != nil {
+			return nil, err
+		}
+		out.Permissions = permissionsPB(folder)
+		for i, perm := range each {
+			out.Entries[i].Permissions = permissionsPB(perm)
+		}
 	}
 	return connect.NewResponse(out), nil
 }

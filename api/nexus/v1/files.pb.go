@@ -82,12 +82,15 @@ type Entry struct {
 	// BLAKE3-256 of the content, hex (files).
 	ContentHash string `protobuf:"bytes,6,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
 	// Current version (files; starts at 1).
-	Version       int64                  `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
-	MediaType     string                 `protobuf:"bytes,8,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	ModifiedBy    string                 `protobuf:"bytes,11,opt,name=modified_by,json=modifiedBy,proto3" json:"modified_by,omitempty"`
-	ModifiedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=modified_at,json=modifiedAt,proto3" json:"modified_at,omitempty"`
+	Version    int64                  `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	MediaType  string                 `protobuf:"bytes,8,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	CreatedBy  string                 `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ModifiedBy string                 `protobuf:"bytes,11,opt,name=modified_by,json=modifiedBy,proto3" json:"modified_by,omitempty"`
+	ModifiedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=modified_at,json=modifiedAt,proto3" json:"modified_at,omitempty"`
+	// What the caller may do with the entry; set only when the request asked
+	// (ListRequest.with_permissions).
+	Permissions   *EntryPermissions `protobuf:"bytes,13,opt,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +209,71 @@ func (x *Entry) GetModifiedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Entry) GetPermissions() *EntryPermissions {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// EntryPermissions says what the caller may do with an entry, as decided
+// when it was listed (a later grant or revoke changes it; the operation
+// itself is checked again).
+type EntryPermissions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Write its content, rename, move or delete it; for a folder, create
+	// entries in it.
+	Write bool `protobuf:"varint,1,opt,name=write,proto3" json:"write,omitempty"`
+	// Share it with users, groups or a link.
+	Share         bool `protobuf:"varint,2,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntryPermissions) Reset() {
+	*x = EntryPermissions{}
+	mi := &file_nexus_v1_files_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntryPermissions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntryPermissions) ProtoMessage() {}
+
+func (x *EntryPermissions) ProtoReflect() protoreflect.Message {
+	mi := &file_nexus_v1_files_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntryPermissions.ProtoReflect.Descriptor instead.
+func (*EntryPermissions) Descriptor() ([]byte, []int) {
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EntryPermissions) GetWrite() bool {
+	if x != nil {
+		return x.Write
+	}
+	return false
+}
+
+func (x *EntryPermissions) GetShare() bool {
+	if x != nil {
+		return x.Share
+	}
+	return false
+}
+
 type StatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
@@ -216,7 +284,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[1]
+	mi := &file_nexus_v1_files_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +296,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[1]
+	mi := &file_nexus_v1_files_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +309,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{1}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StatRequest) GetPath() string {
@@ -267,7 +335,7 @@ type StatResponse struct {
 
 func (x *StatResponse) Reset() {
 	*x = StatResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[2]
+	mi := &file_nexus_v1_files_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +347,7 @@ func (x *StatResponse) String() string {
 func (*StatResponse) ProtoMessage() {}
 
 func (x *StatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[2]
+	mi := &file_nexus_v1_files_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +360,7 @@ func (x *StatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatResponse.ProtoReflect.Descriptor instead.
 func (*StatResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{2}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StatResponse) GetEntry() *Entry {
@@ -308,15 +376,19 @@ type ListRequest struct {
 	// 1-1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token, for the same folder.
-	PageToken     string       `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	Consistency   *Consistency `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PageToken   string       `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Consistency *Consistency `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// Also say what the caller may do with each entry and with the folder
+	// (two bulk checks more per page), so that a user interface offers only
+	// what will work.
+	WithPermissions bool `protobuf:"varint,5,opt,name=with_permissions,json=withPermissions,proto3" json:"with_permissions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[3]
+	mi := &file_nexus_v1_files_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +400,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[3]
+	mi := &file_nexus_v1_files_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +413,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{3}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListRequest) GetPath() string {
@@ -372,19 +444,28 @@ func (x *ListRequest) GetConsistency() *Consistency {
 	return nil
 }
 
+func (x *ListRequest) GetWithPermissions() bool {
+	if x != nil {
+		return x.WithPermissions
+	}
+	return false
+}
+
 type ListResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Entries []*Entry               `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// Empty on the last page. A full page always has one (the next page
 	// may be empty).
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// With with_permissions: what the caller may do with the folder itself.
+	Permissions   *EntryPermissions `protobuf:"bytes,3,opt,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[4]
+	mi := &file_nexus_v1_files_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +477,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[4]
+	mi := &file_nexus_v1_files_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +490,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{4}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListResponse) GetEntries() []*Entry {
@@ -424,6 +505,13 @@ func (x *ListResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListResponse) GetPermissions() *EntryPermissions {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
 }
 
 type ReadRequest struct {
@@ -441,7 +529,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[5]
+	mi := &file_nexus_v1_files_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +541,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[5]
+	mi := &file_nexus_v1_files_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +554,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{5}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReadRequest) GetPath() string {
@@ -517,7 +605,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[6]
+	mi := &file_nexus_v1_files_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +617,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[6]
+	mi := &file_nexus_v1_files_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +630,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{6}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadResponse) GetEntry() *Entry {
@@ -590,7 +678,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[7]
+	mi := &file_nexus_v1_files_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +690,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[7]
+	mi := &file_nexus_v1_files_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +703,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{7}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WriteRequest) GetPath() string {
@@ -663,7 +751,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[8]
+	mi := &file_nexus_v1_files_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +763,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[8]
+	mi := &file_nexus_v1_files_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +776,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{8}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WriteResponse) GetEntry() *Entry {
@@ -715,7 +803,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[9]
+	mi := &file_nexus_v1_files_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +815,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[9]
+	mi := &file_nexus_v1_files_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +828,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{9}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MkdirRequest) GetPath() string {
@@ -767,7 +855,7 @@ type MkdirResponse struct {
 
 func (x *MkdirResponse) Reset() {
 	*x = MkdirResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[10]
+	mi := &file_nexus_v1_files_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +867,7 @@ func (x *MkdirResponse) String() string {
 func (*MkdirResponse) ProtoMessage() {}
 
 func (x *MkdirResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[10]
+	mi := &file_nexus_v1_files_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +880,7 @@ func (x *MkdirResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirResponse.ProtoReflect.Descriptor instead.
 func (*MkdirResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{10}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MkdirResponse) GetEntry() *Entry {
@@ -819,7 +907,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[11]
+	mi := &file_nexus_v1_files_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +919,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[11]
+	mi := &file_nexus_v1_files_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +932,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{11}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteRequest) GetPath() string {
@@ -870,7 +958,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[12]
+	mi := &file_nexus_v1_files_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +970,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[12]
+	mi := &file_nexus_v1_files_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +983,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{12}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteResponse) GetConsistencyToken() string {
@@ -915,7 +1003,7 @@ type MoveRequest struct {
 
 func (x *MoveRequest) Reset() {
 	*x = MoveRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[13]
+	mi := &file_nexus_v1_files_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1015,7 @@ func (x *MoveRequest) String() string {
 func (*MoveRequest) ProtoMessage() {}
 
 func (x *MoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[13]
+	mi := &file_nexus_v1_files_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1028,7 @@ func (x *MoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveRequest.ProtoReflect.Descriptor instead.
 func (*MoveRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{13}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MoveRequest) GetSource() string {
@@ -967,7 +1055,7 @@ type MoveResponse struct {
 
 func (x *MoveResponse) Reset() {
 	*x = MoveResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[14]
+	mi := &file_nexus_v1_files_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1067,7 @@ func (x *MoveResponse) String() string {
 func (*MoveResponse) ProtoMessage() {}
 
 func (x *MoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[14]
+	mi := &file_nexus_v1_files_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1080,7 @@ func (x *MoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveResponse.ProtoReflect.Descriptor instead.
 func (*MoveResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{14}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MoveResponse) GetEntry() *Entry {
@@ -1019,7 +1107,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[15]
+	mi := &file_nexus_v1_files_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1119,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[15]
+	mi := &file_nexus_v1_files_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1132,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{15}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CopyRequest) GetSource() string {
@@ -1071,7 +1159,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[16]
+	mi := &file_nexus_v1_files_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1171,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[16]
+	mi := &file_nexus_v1_files_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1184,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{16}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CopyResponse) GetEntry() *Entry {
@@ -1127,7 +1215,7 @@ type Version struct {
 
 func (x *Version) Reset() {
 	*x = Version{}
-	mi := &file_nexus_v1_files_proto_msgTypes[17]
+	mi := &file_nexus_v1_files_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1227,7 @@ func (x *Version) String() string {
 func (*Version) ProtoMessage() {}
 
 func (x *Version) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[17]
+	mi := &file_nexus_v1_files_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1240,7 @@ func (x *Version) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Version.ProtoReflect.Descriptor instead.
 func (*Version) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{17}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Version) GetVersion() int64 {
@@ -1207,7 +1295,7 @@ type ListVersionsRequest struct {
 
 func (x *ListVersionsRequest) Reset() {
 	*x = ListVersionsRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[18]
+	mi := &file_nexus_v1_files_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1307,7 @@ func (x *ListVersionsRequest) String() string {
 func (*ListVersionsRequest) ProtoMessage() {}
 
 func (x *ListVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[18]
+	mi := &file_nexus_v1_files_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1320,7 @@ func (x *ListVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{18}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListVersionsRequest) GetPath() string {
@@ -1258,7 +1346,7 @@ type ListVersionsResponse struct {
 
 func (x *ListVersionsResponse) Reset() {
 	*x = ListVersionsResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[19]
+	mi := &file_nexus_v1_files_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1358,7 @@ func (x *ListVersionsResponse) String() string {
 func (*ListVersionsResponse) ProtoMessage() {}
 
 func (x *ListVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[19]
+	mi := &file_nexus_v1_files_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1371,7 @@ func (x *ListVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{19}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListVersionsResponse) GetVersions() []*Version {
@@ -1303,7 +1391,7 @@ type RestoreVersionRequest struct {
 
 func (x *RestoreVersionRequest) Reset() {
 	*x = RestoreVersionRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[20]
+	mi := &file_nexus_v1_files_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1403,7 @@ func (x *RestoreVersionRequest) String() string {
 func (*RestoreVersionRequest) ProtoMessage() {}
 
 func (x *RestoreVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[20]
+	mi := &file_nexus_v1_files_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1416,7 @@ func (x *RestoreVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreVersionRequest.ProtoReflect.Descriptor instead.
 func (*RestoreVersionRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{20}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestoreVersionRequest) GetPath() string {
@@ -1354,7 +1442,7 @@ type RestoreVersionResponse struct {
 
 func (x *RestoreVersionResponse) Reset() {
 	*x = RestoreVersionResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[21]
+	mi := &file_nexus_v1_files_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1454,7 @@ func (x *RestoreVersionResponse) String() string {
 func (*RestoreVersionResponse) ProtoMessage() {}
 
 func (x *RestoreVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[21]
+	mi := &file_nexus_v1_files_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1467,7 @@ func (x *RestoreVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreVersionResponse.ProtoReflect.Descriptor instead.
 func (*RestoreVersionResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{21}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestoreVersionResponse) GetEntry() *Entry {
@@ -1403,7 +1491,7 @@ type BeginUploadRequest struct {
 
 func (x *BeginUploadRequest) Reset() {
 	*x = BeginUploadRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[22]
+	mi := &file_nexus_v1_files_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1503,7 @@ func (x *BeginUploadRequest) String() string {
 func (*BeginUploadRequest) ProtoMessage() {}
 
 func (x *BeginUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[22]
+	mi := &file_nexus_v1_files_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1516,7 @@ func (x *BeginUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginUploadRequest.ProtoReflect.Descriptor instead.
 func (*BeginUploadRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{22}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BeginUploadRequest) GetPath() string {
@@ -1478,7 +1566,7 @@ type BeginUploadResponse struct {
 
 func (x *BeginUploadResponse) Reset() {
 	*x = BeginUploadResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[23]
+	mi := &file_nexus_v1_files_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1578,7 @@ func (x *BeginUploadResponse) String() string {
 func (*BeginUploadResponse) ProtoMessage() {}
 
 func (x *BeginUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[23]
+	mi := &file_nexus_v1_files_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1591,7 @@ func (x *BeginUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginUploadResponse.ProtoReflect.Descriptor instead.
 func (*BeginUploadResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{23}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BeginUploadResponse) GetUploadId() string {
@@ -1538,7 +1626,7 @@ type AppendUploadRequest struct {
 
 func (x *AppendUploadRequest) Reset() {
 	*x = AppendUploadRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[24]
+	mi := &file_nexus_v1_files_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1638,7 @@ func (x *AppendUploadRequest) String() string {
 func (*AppendUploadRequest) ProtoMessage() {}
 
 func (x *AppendUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[24]
+	mi := &file_nexus_v1_files_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1651,7 @@ func (x *AppendUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendUploadRequest.ProtoReflect.Descriptor instead.
 func (*AppendUploadRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{24}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AppendUploadRequest) GetUploadId() string {
@@ -1597,7 +1685,7 @@ type AppendUploadResponse struct {
 
 func (x *AppendUploadResponse) Reset() {
 	*x = AppendUploadResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[25]
+	mi := &file_nexus_v1_files_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1697,7 @@ func (x *AppendUploadResponse) String() string {
 func (*AppendUploadResponse) ProtoMessage() {}
 
 func (x *AppendUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[25]
+	mi := &file_nexus_v1_files_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1710,7 @@ func (x *AppendUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendUploadResponse.ProtoReflect.Descriptor instead.
 func (*AppendUploadResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{25}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AppendUploadResponse) GetReceived() int64 {
@@ -1641,7 +1729,7 @@ type CommitUploadRequest struct {
 
 func (x *CommitUploadRequest) Reset() {
 	*x = CommitUploadRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[26]
+	mi := &file_nexus_v1_files_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1741,7 @@ func (x *CommitUploadRequest) String() string {
 func (*CommitUploadRequest) ProtoMessage() {}
 
 func (x *CommitUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[26]
+	mi := &file_nexus_v1_files_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1754,7 @@ func (x *CommitUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitUploadRequest.ProtoReflect.Descriptor instead.
 func (*CommitUploadRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{26}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommitUploadRequest) GetUploadId() string {
@@ -1686,7 +1774,7 @@ type CommitUploadResponse struct {
 
 func (x *CommitUploadResponse) Reset() {
 	*x = CommitUploadResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[27]
+	mi := &file_nexus_v1_files_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1786,7 @@ func (x *CommitUploadResponse) String() string {
 func (*CommitUploadResponse) ProtoMessage() {}
 
 func (x *CommitUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[27]
+	mi := &file_nexus_v1_files_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1799,7 @@ func (x *CommitUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitUploadResponse.ProtoReflect.Descriptor instead.
 func (*CommitUploadResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{27}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CommitUploadResponse) GetEntry() *Entry {
@@ -1743,7 +1831,7 @@ type GlobRequest struct {
 
 func (x *GlobRequest) Reset() {
 	*x = GlobRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[28]
+	mi := &file_nexus_v1_files_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1843,7 @@ func (x *GlobRequest) String() string {
 func (*GlobRequest) ProtoMessage() {}
 
 func (x *GlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[28]
+	mi := &file_nexus_v1_files_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1856,7 @@ func (x *GlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobRequest.ProtoReflect.Descriptor instead.
 func (*GlobRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{28}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GlobRequest) GetPattern() string {
@@ -1811,7 +1899,7 @@ type GlobResponse struct {
 
 func (x *GlobResponse) Reset() {
 	*x = GlobResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[29]
+	mi := &file_nexus_v1_files_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1911,7 @@ func (x *GlobResponse) String() string {
 func (*GlobResponse) ProtoMessage() {}
 
 func (x *GlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[29]
+	mi := &file_nexus_v1_files_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1924,7 @@ func (x *GlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobResponse.ProtoReflect.Descriptor instead.
 func (*GlobResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{29}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GlobResponse) GetEntries() []*Entry {
@@ -1873,7 +1961,7 @@ type GrepRequest struct {
 
 func (x *GrepRequest) Reset() {
 	*x = GrepRequest{}
-	mi := &file_nexus_v1_files_proto_msgTypes[30]
+	mi := &file_nexus_v1_files_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +1973,7 @@ func (x *GrepRequest) String() string {
 func (*GrepRequest) ProtoMessage() {}
 
 func (x *GrepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[30]
+	mi := &file_nexus_v1_files_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +1986,7 @@ func (x *GrepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrepRequest.ProtoReflect.Descriptor instead.
 func (*GrepRequest) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{30}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GrepRequest) GetPattern() string {
@@ -1966,7 +2054,7 @@ type GrepMatch struct {
 
 func (x *GrepMatch) Reset() {
 	*x = GrepMatch{}
-	mi := &file_nexus_v1_files_proto_msgTypes[31]
+	mi := &file_nexus_v1_files_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2066,7 @@ func (x *GrepMatch) String() string {
 func (*GrepMatch) ProtoMessage() {}
 
 func (x *GrepMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[31]
+	mi := &file_nexus_v1_files_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2079,7 @@ func (x *GrepMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrepMatch.ProtoReflect.Descriptor instead.
 func (*GrepMatch) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{31}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GrepMatch) GetPath() string {
@@ -2046,7 +2134,7 @@ type Range struct {
 
 func (x *Range) Reset() {
 	*x = Range{}
-	mi := &file_nexus_v1_files_proto_msgTypes[32]
+	mi := &file_nexus_v1_files_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2146,7 @@ func (x *Range) String() string {
 func (*Range) ProtoMessage() {}
 
 func (x *Range) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[32]
+	mi := &file_nexus_v1_files_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2159,7 @@ func (x *Range) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Range.ProtoReflect.Descriptor instead.
 func (*Range) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{32}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Range) GetStart() int32 {
@@ -2106,7 +2194,7 @@ type GrepResponse struct {
 
 func (x *GrepResponse) Reset() {
 	*x = GrepResponse{}
-	mi := &file_nexus_v1_files_proto_msgTypes[33]
+	mi := &file_nexus_v1_files_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2206,7 @@ func (x *GrepResponse) String() string {
 func (*GrepResponse) ProtoMessage() {}
 
 func (x *GrepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nexus_v1_files_proto_msgTypes[33]
+	mi := &file_nexus_v1_files_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2219,7 @@ func (x *GrepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrepResponse.ProtoReflect.Descriptor instead.
 func (*GrepResponse) Descriptor() ([]byte, []int) {
-	return file_nexus_v1_files_proto_rawDescGZIP(), []int{33}
+	return file_nexus_v1_files_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GrepResponse) GetMatches() []*GrepMatch {
@@ -2180,7 +2268,7 @@ var File_nexus_v1_files_proto protoreflect.FileDescriptor
 
 const file_nexus_v1_files_proto_rawDesc = "" +
 	"\n" +
-	"\x14nexus/v1/files.proto\x12\bnexus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nexus/v1/identity.proto\"\x90\x03\n" +
+	"\x14nexus/v1/files.proto\x12\bnexus.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nexus/v1/identity.proto\"\xce\x03\n" +
 	"\x05Entry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
@@ -2199,21 +2287,27 @@ const file_nexus_v1_files_proto_rawDesc = "" +
 	"\vmodified_by\x18\v \x01(\tR\n" +
 	"modifiedBy\x12;\n" +
 	"\vmodified_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"modifiedAt\"Z\n" +
+	"modifiedAt\x12<\n" +
+	"\vpermissions\x18\r \x01(\v2\x1a.nexus.v1.EntryPermissionsR\vpermissions\">\n" +
+	"\x10EntryPermissions\x12\x14\n" +
+	"\x05write\x18\x01 \x01(\bR\x05write\x12\x14\n" +
+	"\x05share\x18\x02 \x01(\bR\x05share\"Z\n" +
 	"\vStatRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.nexus.v1.ConsistencyR\vconsistency\"5\n" +
 	"\fStatResponse\x12%\n" +
-	"\x05entry\x18\x01 \x01(\v2\x0f.nexus.v1.EntryR\x05entry\"\x96\x01\n" +
+	"\x05entry\x18\x01 \x01(\v2\x0f.nexus.v1.EntryR\x05entry\"\xc1\x01\n" +
 	"\vListRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x127\n" +
-	"\vconsistency\x18\x04 \x01(\v2\x15.nexus.v1.ConsistencyR\vconsistency\"a\n" +
+	"\vconsistency\x18\x04 \x01(\v2\x15.nexus.v1.ConsistencyR\vconsistency\x12)\n" +
+	"\x10with_permissions\x18\x05 \x01(\bR\x0fwithPermissions\"\x9f\x01\n" +
 	"\fListResponse\x12)\n" +
 	"\aentries\x18\x01 \x03(\v2\x0f.nexus.v1.EntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12<\n" +
+	"\vpermissions\x18\x03 \x01(\v2\x1a.nexus.v1.EntryPermissionsR\vpermissions\"\xa4\x01\n" +
 	"\vReadRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
@@ -2373,106 +2467,109 @@ func file_nexus_v1_files_proto_rawDescGZIP() []byte {
 }
 
 var file_nexus_v1_files_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_nexus_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_nexus_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_nexus_v1_files_proto_goTypes = []any{
 	(EntryKind)(0),                 // 0: nexus.v1.EntryKind
 	(*Entry)(nil),                  // 1: nexus.v1.Entry
-	(*StatRequest)(nil),            // 2: nexus.v1.StatRequest
-	(*StatResponse)(nil),           // 3: nexus.v1.StatResponse
-	(*ListRequest)(nil),            // 4: nexus.v1.ListRequest
-	(*ListResponse)(nil),           // 5: nexus.v1.ListResponse
-	(*ReadRequest)(nil),            // 6: nexus.v1.ReadRequest
-	(*ReadResponse)(nil),           // 7: nexus.v1.ReadResponse
-	(*WriteRequest)(nil),           // 8: nexus.v1.WriteRequest
-	(*WriteResponse)(nil),          // 9: nexus.v1.WriteResponse
-	(*MkdirRequest)(nil),           // 10: nexus.v1.MkdirRequest
-	(*MkdirResponse)(nil),          // 11: nexus.v1.MkdirResponse
-	(*DeleteRequest)(nil),          // 12: nexus.v1.DeleteRequest
-	(*DeleteResponse)(nil),         // 13: nexus.v1.DeleteResponse
-	(*MoveRequest)(nil),            // 14: nexus.v1.MoveRequest
-	(*MoveResponse)(nil),           // 15: nexus.v1.MoveResponse
-	(*CopyRequest)(nil),            // 16: nexus.v1.CopyRequest
-	(*CopyResponse)(nil),           // 17: nexus.v1.CopyResponse
-	(*Version)(nil),                // 18: nexus.v1.Version
-	(*ListVersionsRequest)(nil),    // 19: nexus.v1.ListVersionsRequest
-	(*ListVersionsResponse)(nil),   // 20: nexus.v1.ListVersionsResponse
-	(*RestoreVersionRequest)(nil),  // 21: nexus.v1.RestoreVersionRequest
-	(*RestoreVersionResponse)(nil), // 22: nexus.v1.RestoreVersionResponse
-	(*BeginUploadRequest)(nil),     // 23: nexus.v1.BeginUploadRequest
-	(*BeginUploadResponse)(nil),    // 24: nexus.v1.BeginUploadResponse
-	(*AppendUploadRequest)(nil),    // 25: nexus.v1.AppendUploadRequest
-	(*AppendUploadResponse)(nil),   // 26: nexus.v1.AppendUploadResponse
-	(*CommitUploadRequest)(nil),    // 27: nexus.v1.CommitUploadRequest
-	(*CommitUploadResponse)(nil),   // 28: nexus.v1.CommitUploadResponse
-	(*GlobRequest)(nil),            // 29: nexus.v1.GlobRequest
-	(*GlobResponse)(nil),           // 30: nexus.v1.GlobResponse
-	(*GrepRequest)(nil),            // 31: nexus.v1.GrepRequest
-	(*GrepMatch)(nil),              // 32: nexus.v1.GrepMatch
-	(*Range)(nil),                  // 33: nexus.v1.Range
-	(*GrepResponse)(nil),           // 34: nexus.v1.GrepResponse
-	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
-	(*Consistency)(nil),            // 36: nexus.v1.Consistency
+	(*EntryPermissions)(nil),       // 2: nexus.v1.EntryPermissions
+	(*StatRequest)(nil),            // 3: nexus.v1.StatRequest
+	(*StatResponse)(nil),           // 4: nexus.v1.StatResponse
+	(*ListRequest)(nil),            // 5: nexus.v1.ListRequest
+	(*ListResponse)(nil),           // 6: nexus.v1.ListResponse
+	(*ReadRequest)(nil),            // 7: nexus.v1.ReadRequest
+	(*ReadResponse)(nil),           // 8: nexus.v1.ReadResponse
+	(*WriteRequest)(nil),           // 9: nexus.v1.WriteRequest
+	(*WriteResponse)(nil),          // 10: nexus.v1.WriteResponse
+	(*MkdirRequest)(nil),           // 11: nexus.v1.MkdirRequest
+	(*MkdirResponse)(nil),          // 12: nexus.v1.MkdirResponse
+	(*DeleteRequest)(nil),          // 13: nexus.v1.DeleteRequest
+	(*DeleteResponse)(nil),         // 14: nexus.v1.DeleteResponse
+	(*MoveRequest)(nil),            // 15: nexus.v1.MoveRequest
+	(*MoveResponse)(nil),           // 16: nexus.v1.MoveResponse
+	(*CopyRequest)(nil),            // 17: nexus.v1.CopyRequest
+	(*CopyResponse)(nil),           // 18: nexus.v1.CopyResponse
+	(*Version)(nil),                // 19: nexus.v1.Version
+	(*ListVersionsRequest)(nil),    // 20: nexus.v1.ListVersionsRequest
+	(*ListVersionsResponse)(nil),   // 21: nexus.v1.ListVersionsResponse
+	(*RestoreVersionRequest)(nil),  // 22: nexus.v1.RestoreVersionRequest
+	(*RestoreVersionResponse)(nil), // 23: nexus.v1.RestoreVersionResponse
+	(*BeginUploadRequest)(nil),     // 24: nexus.v1.BeginUploadRequest
+	(*BeginUploadResponse)(nil),    // 25: nexus.v1.BeginUploadResponse
+	(*AppendUploadRequest)(nil),    // 26: nexus.v1.AppendUploadRequest
+	(*AppendUploadResponse)(nil),   // 27: nexus.v1.AppendUploadResponse
+	(*CommitUploadRequest)(nil),    // 28: nexus.v1.CommitUploadRequest
+	(*CommitUploadResponse)(nil),   // 29: nexus.v1.CommitUploadResponse
+	(*GlobRequest)(nil),            // 30: nexus.v1.GlobRequest
+	(*GlobResponse)(nil),           // 31: nexus.v1.GlobResponse
+	(*GrepRequest)(nil),            // 32: nexus.v1.GrepRequest
+	(*GrepMatch)(nil),              // 33: nexus.v1.GrepMatch
+	(*Range)(nil),                  // 34: nexus.v1.Range
+	(*GrepResponse)(nil),           // 35: nexus.v1.GrepResponse
+	(*timestamppb.Timestamp)(nil),  // 36: google.protobuf.Timestamp
+	(*Consistency)(nil),            // 37: nexus.v1.Consistency
 }
 var file_nexus_v1_files_proto_depIdxs = []int32{
 	0,  // 0: nexus.v1.Entry.kind:type_name -> nexus.v1.EntryKind
-	35, // 1: nexus.v1.Entry.created_at:type_name -> google.protobuf.Timestamp
-	35, // 2: nexus.v1.Entry.modified_at:type_name -> google.protobuf.Timestamp
-	36, // 3: nexus.v1.StatRequest.consistency:type_name -> nexus.v1.Consistency
-	1,  // 4: nexus.v1.StatResponse.entry:type_name -> nexus.v1.Entry
-	36, // 5: nexus.v1.ListRequest.consistency:type_name -> nexus.v1.Consistency
-	1,  // 6: nexus.v1.ListResponse.entries:type_name -> nexus.v1.Entry
-	36, // 7: nexus.v1.ReadRequest.consistency:type_name -> nexus.v1.Consistency
-	1,  // 8: nexus.v1.ReadResponse.entry:type_name -> nexus.v1.Entry
-	1,  // 9: nexus.v1.WriteResponse.entry:type_name -> nexus.v1.Entry
-	1,  // 10: nexus.v1.MkdirResponse.entry:type_name -> nexus.v1.Entry
-	1,  // 11: nexus.v1.MoveResponse.entry:type_name -> nexus.v1.Entry
-	1,  // 12: nexus.v1.CopyResponse.entry:type_name -> nexus.v1.Entry
-	35, // 13: nexus.v1.Version.created_at:type_name -> google.protobuf.Timestamp
-	36, // 14: nexus.v1.ListVersionsRequest.consistency:type_name -> nexus.v1.Consistency
-	18, // 15: nexus.v1.ListVersionsResponse.versions:type_name -> nexus.v1.Version
-	1,  // 16: nexus.v1.RestoreVersionResponse.entry:type_name -> nexus.v1.Entry
-	35, // 17: nexus.v1.BeginUploadResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 18: nexus.v1.CommitUploadResponse.entry:type_name -> nexus.v1.Entry
-	36, // 19: nexus.v1.GlobRequest.consistency:type_name -> nexus.v1.Consistency
-	1,  // 20: nexus.v1.GlobResponse.entries:type_name -> nexus.v1.Entry
-	36, // 21: nexus.v1.GrepRequest.consistency:type_name -> nexus.v1.Consistency
-	33, // 22: nexus.v1.GrepMatch.ranges:type_name -> nexus.v1.Range
-	32, // 23: nexus.v1.GrepResponse.matches:type_name -> nexus.v1.GrepMatch
-	2,  // 24: nexus.v1.FileService.Stat:input_type -> nexus.v1.StatRequest
-	4,  // 25: nexus.v1.FileService.List:input_type -> nexus.v1.ListRequest
-	6,  // 26: nexus.v1.FileService.Read:input_type -> nexus.v1.ReadRequest
-	8,  // 27: nexus.v1.FileService.Write:input_type -> nexus.v1.WriteRequest
-	10, // 28: nexus.v1.FileService.Mkdir:input_type -> nexus.v1.MkdirRequest
-	12, // 29: nexus.v1.FileService.Delete:input_type -> nexus.v1.DeleteRequest
-	14, // 30: nexus.v1.FileService.Move:input_type -> nexus.v1.MoveRequest
-	16, // 31: nexus.v1.FileService.Copy:input_type -> nexus.v1.CopyRequest
-	19, // 32: nexus.v1.FileService.ListVersions:input_type -> nexus.v1.ListVersionsRequest
-	21, // 33: nexus.v1.FileService.RestoreVersion:input_type -> nexus.v1.RestoreVersionRequest
-	23, // 34: nexus.v1.FileService.BeginUpload:input_type -> nexus.v1.BeginUploadRequest
-	25, // 35: nexus.v1.FileService.AppendUpload:input_type -> nexus.v1.AppendUploadRequest
-	27, // 36: nexus.v1.FileService.CommitUpload:input_type -> nexus.v1.CommitUploadRequest
-	29, // 37: nexus.v1.FileService.Glob:input_type -> nexus.v1.GlobRequest
-	31, // 38: nexus.v1.FileService.Grep:input_type -> nexus.v1.GrepRequest
-	3,  // 39: nexus.v1.FileService.Stat:output_type -> nexus.v1.StatResponse
-	5,  // 40: nexus.v1.FileService.List:output_type -> nexus.v1.ListResponse
-	7,  // 41: nexus.v1.FileService.Read:output_type -> nexus.v1.ReadResponse
-	9,  // 42: nexus.v1.FileService.Write:output_type -> nexus.v1.WriteResponse
-	11, // 43: nexus.v1.FileService.Mkdir:output_type -> nexus.v1.MkdirResponse
-	13, // 44: nexus.v1.FileService.Delete:output_type -> nexus.v1.DeleteResponse
-	15, // 45: nexus.v1.FileService.Move:output_type -> nexus.v1.MoveResponse
-	17, // 46: nexus.v1.FileService.Copy:output_type -> nexus.v1.CopyResponse
-	20, // 47: nexus.v1.FileService.ListVersions:output_type -> nexus.v1.ListVersionsResponse
-	22, // 48: nexus.v1.FileService.RestoreVersion:output_type -> nexus.v1.RestoreVersionResponse
-	24, // 49: nexus.v1.FileService.BeginUpload:output_type -> nexus.v1.BeginUploadResponse
-	26, // 50: nexus.v1.FileService.AppendUpload:output_type -> nexus.v1.AppendUploadResponse
-	28, // 51: nexus.v1.FileService.CommitUpload:output_type -> nexus.v1.CommitUploadResponse
-	30, // 52: nexus.v1.FileService.Glob:output_type -> nexus.v1.GlobResponse
-	34, // 53: nexus.v1.FileService.Grep:output_type -> nexus.v1.GrepResponse
-	39, // [39:54] is the sub-list for method output_type
-	24, // [24:39] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	36, // 1: nexus.v1.Entry.created_at:type_name -> google.protobuf.Timestamp
+	36, // 2: nexus.v1.Entry.modified_at:type_name -> google.protobuf.Timestamp
+	2,  // 3: nexus.v1.Entry.permissions:type_name -> nexus.v1.EntryPermissions
+	37, // 4: nexus.v1.StatRequest.consistency:type_name -> nexus.v1.Consistency
+	1,  // 5: nexus.v1.StatResponse.entry:type_name -> nexus.v1.Entry
+	37, // 6: nexus.v1.ListRequest.consistency:type_name -> nexus.v1.Consistency
+	1,  // 7: nexus.v1.ListResponse.entries:type_name -> nexus.v1.Entry
+	2,  // 8: nexus.v1.ListResponse.permissions:type_name -> nexus.v1.EntryPermissions
+	37, // 9: nexus.v1.ReadRequest.consistency:type_name -> nexus.v1.Consistency
+	1,  // 10: nexus.v1.ReadResponse.entry:type_name -> nexus.v1.Entry
+	1,  // 11: nexus.v1.WriteResponse.entry:type_name -> nexus.v1.Entry
+	1,  // 12: nexus.v1.MkdirResponse.entry:type_name -> nexus.v1.Entry
+	1,  // 13: nexus.v1.MoveResponse.entry:type_name -> nexus.v1.Entry
+	1,  // 14: nexus.v1.CopyResponse.entry:type_name -> nexus.v1.Entry
+	36, // 15: nexus.v1.Version.created_at:type_name -> google.protobuf.Timestamp
+	37, // 16: nexus.v1.ListVersionsRequest.consistency:type_name -> nexus.v1.Consistency
+	19, // 17: nexus.v1.ListVersionsResponse.versions:type_name -> nexus.v1.Version
+	1,  // 18: nexus.v1.RestoreVersionResponse.entry:type_name -> nexus.v1.Entry
+	36, // 19: nexus.v1.BeginUploadResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 20: nexus.v1.CommitUploadResponse.entry:type_name -> nexus.v1.Entry
+	37, // 21: nexus.v1.GlobRequest.consistency:type_name -> nexus.v1.Consistency
+	1,  // 22: nexus.v1.GlobResponse.entries:type_name -> nexus.v1.Entry
+	37, // 23: nexus.v1.GrepRequest.consistency:type_name -> nexus.v1.Consistency
+	34, // 24: nexus.v1.GrepMatch.ranges:type_name -> nexus.v1.Range
+	33, // 25: nexus.v1.GrepResponse.matches:type_name -> nexus.v1.GrepMatch
+	3,  // 26: nexus.v1.FileService.Stat:input_type -> nexus.v1.StatRequest
+	5,  // 27: nexus.v1.FileService.List:input_type -> nexus.v1.ListRequest
+	7,  // 28: nexus.v1.FileService.Read:input_type -> nexus.v1.ReadRequest
+	9,  // 29: nexus.v1.FileService.Write:input_type -> nexus.v1.WriteRequest
+	11, // 30: nexus.v1.FileService.Mkdir:input_type -> nexus.v1.MkdirRequest
+	13, // 31: nexus.v1.FileService.Delete:input_type -> nexus.v1.DeleteRequest
+	15, // 32: nexus.v1.FileService.Move:input_type -> nexus.v1.MoveRequest
+	17, // 33: nexus.v1.FileService.Copy:input_type -> nexus.v1.CopyRequest
+	20, // 34: nexus.v1.FileService.ListVersions:input_type -> nexus.v1.ListVersionsRequest
+	22, // 35: nexus.v1.FileService.RestoreVersion:input_type -> nexus.v1.RestoreVersionRequest
+	24, // 36: nexus.v1.FileService.BeginUpload:input_type -> nexus.v1.BeginUploadRequest
+	26, // 37: nexus.v1.FileService.AppendUpload:input_type -> nexus.v1.AppendUploadRequest
+	28, // 38: nexus.v1.FileService.CommitUpload:input_type -> nexus.v1.CommitUploadRequest
+	30, // 39: nexus.v1.FileService.Glob:input_type -> nexus.v1.GlobRequest
+	32, // 40: nexus.v1.FileService.Grep:input_type -> nexus.v1.GrepRequest
+	4,  // 41: nexus.v1.FileService.Stat:output_type -> nexus.v1.StatResponse
+	6,  // 42: nexus.v1.FileService.List:output_type -> nexus.v1.ListResponse
+	8,  // 43: nexus.v1.FileService.Read:output_type -> nexus.v1.ReadResponse
+	10, // 44: nexus.v1.FileService.Write:output_type -> nexus.v1.WriteResponse
+	12, // 45: nexus.v1.FileService.Mkdir:output_type -> nexus.v1.MkdirResponse
+	14, // 46: nexus.v1.FileService.Delete:output_type -> nexus.v1.DeleteResponse
+	16, // 47: nexus.v1.FileService.Move:output_type -> nexus.v1.MoveResponse
+	18, // 48: nexus.v1.FileService.Copy:output_type -> nexus.v1.CopyResponse
+	21, // 49: nexus.v1.FileService.ListVersions:output_type -> nexus.v1.ListVersionsResponse
+	23, // 50: nexus.v1.FileService.RestoreVersion:output_type -> nexus.v1.RestoreVersionResponse
+	25, // 51: nexus.v1.FileService.BeginUpload:output_type -> nexus.v1.BeginUploadResponse
+	27, // 52: nexus.v1.FileService.AppendUpload:output_type -> nexus.v1.AppendUploadResponse
+	29, // 53: nexus.v1.FileService.CommitUpload:output_type -> nexus.v1.CommitUploadResponse
+	31, // 54: nexus.v1.FileService.Glob:output_type -> nexus.v1.GlobResponse
+	35, // 55: nexus.v1.FileService.Grep:output_type -> nexus.v1.GrepResponse
+	41, // [41:56] is the sub-list for method output_type
+	26, // [26:41] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_nexus_v1_files_proto_init() }
@@ -2487,7 +2584,7 @@ func file_nexus_v1_files_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nexus_v1_files_proto_rawDesc), len(file_nexus_v1_files_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

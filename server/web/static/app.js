@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const KEY = 'nexus.key';
 let cwd = '/';
 let sharePath = '';
+let cwdWritable = false; // whether the caller may create in the open folder
 
 class ApiError extends Error {
   constructor(code, message) { super(message); this.code = code; }
@@ -126,20 +127,33 @@ function signOut() {
   location.reload();
 }
 
+// listAll lists a folder, every page, with what the caller may do with
+// each entry and with the folder (permissions).
 async function listAll(path) {
-  const out = [];
+  const entries = [];
+  let permissions = {};
   let pageToken = '';
   do {
-    const r = await call('FileService', 'List', { path, pageSize: 1000, pageToken });
-    out.push(...(r.entries || []));
+    const r = await call('FileService', 'List', { path, pageSize: 1000, pageToken, withPermissions: true });
+    entries.push(...(r.entries || []));
+    permissions = r.permissions || {};
     pageToken = r.nextPageToken || '';
   } while (pageToken);
-  return out;
+  return { entries, permissions };
+}
+
+// may reports whether the listing said the caller may perm ('write',
+// 'share') an entry: buttons that would be refused are not shown.
+function may(e, perm) {
+  return (e.permissions || {})[perm] === true;
 }
 
 async function openFolder(path) {
-  const entries = await listAll(path);
+  const { entries, permissions } = await listAll(path);
   cwd = path;
+  cwdWritable = permissions.write === true;
+  $('mkdir').hidden = !cwdWritable;
+  $('upload').hidden = !cwdWritable;
   renderCrumbs();
   const body = $('entries');
   body.replaceChildren();
@@ -150,7 +164,7 @@ async function openFolder(path) {
     const share = el('button', { type: 'button', textContent: 'Share…' });
     share.addEventListener('click', () => openShare(e.path));
     const versions = el('button', { type: 'button', textContent: 'Versions…' });
-    versions.addEventListener('click', () => run(() => showVersions(e.path)));
+    versions.addEventListener('click', () => run(() => showVersions(e.path, may(e, 'write'))));
     const rename = el('button', { type: 'button', textContent: 'Rename…' });
     rename.addEventListener('click', () => run(() => renameEntry(e)));
     const del = el('button', { type: 'button', textContent: 'Delete…' });
@@ -160,15 +174,16 @@ async function openFolder(path) {
       el('td', { textContent: isFolder(e) ? '' : fmtSize(e.size), title: isFolder(e) ? '' : (e.size || '0') + ' bytes' }),
       el('td', { textContent: isFolder(e) ? '' : (e.version || '') }),
       el('td', { textContent: fmtTime(e.modifiedAt) }),
-      el('td', { className: 'actions' }, share, ...(isFolder(e) ? [] : [versions]), rename, del)));
+      el('td', { className: 'actions' }, ...(may(e, 'share') ? [share] : []), ...(isFolder(e) ? [] : [versions]),
+        ...(may(e, 'write') && cwdWritable ? [rename, del] : []))));
   }
   $('empty').hidden = entries.length > 0;
   say(`${path}: ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`);
 }
 
 // showVersions lists a file's versions, newest first, each older one with
-// a button that restores it (as a new version).
-async function showVersions(path) {
+// a button that restores it (as a new version) if the caller may write it.
+async function showVersions(path, writable) {
   const r = await call('FileService', 'ListVersions', { path });
   $('versions-path').textContent = path;
   const list = $('versions-list');
@@ -176,12 +191,12 @@ async function showVersions(path) {
   (r.versions || []).forEach((v, i) => {
     const text = `version ${v.version} · ${fmtSize(v.size)} · ${v.createdBy || ''} · ${fmtTime(v.createdAt)}` + (i === 0 ? ' (current)' : '');
     const li = el('li', {}, el('span', { textContent: text }));
-    if (i > 0) {
+    if (i > 0 && writable) {
       const b = el('button', { type: 'button', textContent: 'Restore' });
       b.addEventListener('click', () => run(async () => {
         const res = await call('FileService', 'RestoreVersion', { path, version: String(v.version) });
         await openFolder(cwd);
-        await showVersions(path);
+        await showVersions(path, writable);
         say(`Restored ${path} to version ${v.version}'s content, as version ${res.entry.version}`);
       }));
       li.append(' ', b);
