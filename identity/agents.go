@@ -36,7 +36,7 @@ func (s *Service) CreateAgent(ctx context.Context, p Principal, name, ownerRef s
 		return User{}, "", err
 	}
 	s.membershipChanged(tok)
-	s.log.Info("agent created", "agent", name, "owner", owner.Name, "by", p.User.Name)
+	s.log.Info("agent created", "agent", name, "owner", owner.Name, "by", p.Name())
 	return u, tok, nil
 }
 

@@ -98,7 +98,7 @@ func (s *Service) CreateScopedAPIKey(ctx context.Context, p Principal, userRef, 
 	if err := s.store.InsertKey(ctx, s.db, k); err != nil {
 		return APIKey{}, "", err
 	}
-	s.log.Info("api key created", "key_id", k.ID, "user", u.Name, "scope", string(scope), "by", p.User.Name)
+	s.log.Info("api key created", "key_id", k.ID, "user", u.Name, "scope", string(scope), "by", p.Name())
 	return k, secret, nil
 }
 
@@ -131,7 +131,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, p Principal, id KeyID) error
 		return err
 	}
 	s.auth.forget(id)
-	s.log.Info("api key revoked", "key_id", id, "by", p.User.Name)
+	s.log.Info("api key revoked", "key_id", id, "by", p.Name())
 	return nil
 }
 

@@ -73,6 +73,9 @@ type Principal struct {
 	Scope Scope // the key's scope; empty for a user's key
 }
 
+// Name is how logs name the principal: "zone/user", as the RPC log does.
+func (p Principal) Name() string { return p.Zone.Name + "/" + p.User.Name }
+
 // MaxNameLen is the longest name, in bytes.
 const MaxNameLen = 128
 

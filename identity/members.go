@@ -198,7 +198,7 @@ func (s *Service) AddGroupMember(ctx context.Context, p Principal, groupRef, mem
 		return "", err
 	}
 	s.membershipChanged(tok)
-	s.log.Info("group member added", "group", g.Name, "member", memberRef, "by", p.User.Name)
+	s.log.Info("group member added", "group", g.Name, "member", memberRef, "by", p.Name())
 	return tok, nil
 }
 
@@ -220,7 +220,7 @@ func (s *Service) RemoveGroupMember(ctx context.Context, p Principal, groupRef, 
 		return "", err
 	}
 	s.membershipChanged(tok)
-	s.log.Info("group member removed", "group", g.Name, "member", memberRef, "by", p.User.Name)
+	s.log.Info("group member removed", "group", g.Name, "member", memberRef, "by", p.Name())
 	return tok, nil
 }
 

@@ -323,7 +323,7 @@ func (s *Service) CreateZone(ctx context.Context, p Principal, name string) (Zon
 		}
 		return Zone{}, err
 	}
-	s.log.Info("zone created", "zone", name, "by", p.User.Name)
+	s.log.Info("zone created", "zone", name, "by", p.Name())
 	return z, nil
 }
 
@@ -367,7 +367,7 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, name, zoneName st
 		return User{}, "", err
 	}
 	s.membershipChanged(tok)
-	s.log.Info("user created", "zone", z.Name, "user", name, "zone_admin", zoneAdmin, "by", p.User.Name)
+	s.log.Info("user created", "zone", z.Name, "user", name, "zone_admin", zoneAdmin, "by", p.Name())
 	return u, tok, nil
 }
 
@@ -404,7 +404,7 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, name, zoneName s
 	if err != nil {
 		return Group{}, "", err
 	}
-	s.log.Info("group created", "zone", z.Name, "group", name, "by", p.User.Name)
+	s.log.Info("group created", "zone", z.Name, "group", name, "by", p.Name())
 	return g, tok, nil
 }
 

@@ -98,7 +98,7 @@ func (s *Service) Grant(ctx context.Context, c access.Caller, path, subject stri
 	if err != nil {
 		return "", err
 	}
-	s.log.Info("granted", "path", r.Path, "subject", subject, "role", rl, "by", c.User)
+	s.log.Info("granted", "path", r.Path, "subject", subject, "role", rl, "by", s.who(ctx, c))
 	return tok, nil
 }
 
@@ -134,7 +134,7 @@ func (s *Service) Revoke(ctx context.Context, c access.Caller, path, subject str
 	if err != nil {
 		return "", err
 	}
-	s.log.Info("revoked", "path", r.Path, "subject", subject, "role", rl, "by", c.User)
+	s.log.Info("revoked", "path", r.Path, "subject", subject, "role", rl, "by", s.who(ctx, c))
 	return tok, nil
 }
 
@@ -182,6 +182,13 @@ func (s *Service) ListGrants(ctx context.Context, c access.Caller, path string, 
 	}
 	access, err := s.explain(ctx, e, grants, cons)
 	return grants, access, err
+}
+
+// who names the caller in the audit log as the RPC log does ("zone/user"),
+// not by its ids.
+func (s *Service) who(ctx context.Context, c access.Caller) string {
+	user := strings.TrimPrefix(s.dir.SubjectName(ctx, c.Zone, authz.Subject(nexus.TypeUser, c.User)), nexus.TypeUser+":")
+	return s.dir.ZoneName(ctx, c.Zone) + "/" + user
 }
 
 func (s *Service) name(ctx context.Context, zone string, subj authz.SubjectRef) string {

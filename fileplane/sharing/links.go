@@ -103,8 +103,12 @@ func (s *Service) CreateLink(ctx context.Context, c access.Caller, path string, 
 	if err != nil {
 		return Link{}, "", "", err
 	}
-	s.log.Info("share link created", "link", l.ID, "path", r.Path, "role", rl, "by", c.User,
-		"expires_at", l.ExpiresAt, "max_uses", l.MaxUses, "password", l.PasswordHash != "")
+	expires := "never"
+	if !l.ExpiresAt.IsZero() {
+		expires = l.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	s.log.Info("share link created", "link", l.ID, "path", r.Path, "role", rl, "by", s.who(ctx, c),
+		"expires_at", expires, "max_uses", l.MaxUses, "password", l.PasswordHash != "")
 	return l, tok, ct, nil
 }
 
@@ -177,7 +181,7 @@ func (s *Service) RevokeLink(ctx context.Context, c access.Caller, ref string) (
 	if err != nil {
 		return "", err
 	}
-	s.log.Info("share link revoked", "link", l.ID, "by", c.User)
+	s.log.Info("share link revoked", "link", l.ID, "by", s.who(ctx, c))
 	return tok, nil
 }
 

@@ -189,7 +189,7 @@ func (o *observeInterceptor) record(ctx context.Context, proc, protocol string, 
 	}
 	attrs := []any{"procedure", proc, "code", code, "duration", d.Round(time.Microsecond), "protocol", protocol}
 	if p, ok := PrincipalFrom(ctx); ok {
-		attrs = append(attrs, "user", p.Zone.Name+"/"+p.User.Name)
+		attrs = append(attrs, "user", p.Name())
 	}
 	if err != nil {
 		var ce *connect.Error
