@@ -407,24 +407,59 @@ func (c *client) upload(ctx context.Context, local, p string, parents bool, expe
 		}
 		return resp.Msg.GetEntry(), nil
 	}
-	fc := c.files()
-	begin, err := fc.BeginUpload(ctx, connect.NewRequest(&nexusv1.BeginUploadRequest{Path: p, Size: max(size, 0), CreateParents: parents, ExpectedVersion: expect}))
-	if err != nil {
-		return nil, err
+	var rec resumable
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && local != "-" {
+		rec = resumeRecord(c.base(), p, local, fi)
 	}
-	id := begin.Msg.GetUploadId()
-	chunk := min(int64(transferChunk), begin.Msg.GetMaxChunkBytes())
-	buf := make([]byte, chunk)
-	bar := newProgress(c.errOut, "put "+p, size)
+	entry, err := c.chunked(ctx, f, p, size, parents, expect, &rec)
+	if rec.UploadID != "" && connect.CodeOf(err) == connect.CodeNotFound {
+		// The server no longer has the upload (it expired, or was
+		// committed): start over.
+		fmt.Fprintf(c.errOut, "nexus: the interrupted upload of %s is gone from the server; starting over\n", p)
+		rec.forget()
+		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+			return nil, serr
+		}
+		entry, err = c.chunked(ctx, f, p, size, parents, expect, &rec)
+	}
+	return entry, err
+}
+
+// chunked uploads f to p in chunks, from where rec says an earlier put
+// stopped if it names an upload, recording each acknowledged chunk.
+func (c *client) chunked(ctx context.Context, f *os.File, p string, size int64, parents bool, expect int64, rec *resumable) (*nexusv1.Entry, error) {
+	fc := c.files()
 	var off int64
+	if rec.UploadID != "" {
+		if _, err := f.Seek(rec.Offset, io.SeekStart); err != nil {
+			return nil, err
+		}
+		off = rec.Offset
+		fmt.Fprintf(c.errOut, "nexus: resuming the upload of %s at %d of %d bytes\n", p, off, size)
+	} else {
+		begin, err := fc.BeginUpload(ctx, connect.NewRequest(&nexusv1.BeginUploadRequest{Path: p, Size: max(size, 0), CreateParents: parents, ExpectedVersion: expect}))
+		if err != nil {
+			return nil, err
+		}
+		rec.UploadID = begin.Msg.GetUploadId()
+		rec.Chunk = min(int64(transferChunk), begin.Msg.GetMaxChunkBytes())
+	}
+	buf := make([]byte, rec.Chunk)
+	bar := newProgress(c.errOut, "put "+p, size)
+	bar.set(off)
 	for {
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
-			if _, aerr := fc.AppendUpload(ctx, connect.NewRequest(&nexusv1.AppendUploadRequest{UploadId: id, Offset: off, Data: buf[:n]})); aerr != nil {
+			if _, aerr := fc.AppendUpload(ctx, connect.NewRequest(&nexusv1.AppendUploadRequest{UploadId: rec.UploadID, Offset: off, Data: buf[:n]})); aerr != nil {
 				return nil, aerr
 			}
 			off += int64(n)
 			bar.set(off)
+			rec.Offset = off
+			if serr := rec.save(); serr != nil {
+				fmt.Fprintf(c.errOut, "nexus: %v (the upload goes on, but could not resume if interrupted)\n", serr)
+				rec.path = ""
+			}
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
@@ -434,10 +469,14 @@ func (c *client) upload(ctx context.Context, local, p string, parents bool, expe
 		}
 	}
 	bar.done()
-	resp, err := fc.CommitUpload(ctx, connect.NewRequest(&nexusv1.CommitUploadRequest{UploadId: id}))
+	resp, err := fc.CommitUpload(ctx, connect.NewRequest(&nexusv1.CommitUploadRequest{UploadId: rec.UploadID}))
 	if err != nil {
+		if code := connect.CodeOf(err); code != connect.CodeUnavailable && code != connect.CodeDeadlineExceeded && code != connect.CodeCanceled {
+			rec.forget() // refused as it is: resuming would be refused again
+		}
 		return nil, err
 	}
+	rec.forget()
 	return resp.Msg.GetEntry(), nil
 }
 
