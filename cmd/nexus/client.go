@@ -22,6 +22,8 @@ import (
 // and how to print.
 type client struct {
 	url, token string
+	context    string // --context: a named context (config.go)
+	keyFile    string // the selected context's key file, if any
 	json       bool
 	out        io.Writer
 	errOut     io.Writer
@@ -43,6 +45,11 @@ func (c *client) key() string {
 	}
 	if t := os.Getenv("NEXUS_TOKEN"); t != "" {
 		return t
+	}
+	if c.keyFile != "" {
+		if b, err := os.ReadFile(c.keyFile); err == nil {
+			return strings.TrimSpace(string(b))
+		}
 	}
 	dir := envOr("NEXUS_DATA_DIR", "./nexus-data")
 	if b, err := os.ReadFile(filepath.Join(dir, "admin.key")); err == nil {

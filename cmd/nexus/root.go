@@ -97,8 +97,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 file plane. "nexus serve" runs the server; the other commands are its client.
 
 Client commands talk to --url (NEXUS_URL, default http://127.0.0.1:8080) with
-the API key in --token (NEXUS_TOKEN); without one, ./nexus-data/admin.key is
-used if it exists.`,
+the API key in --token (NEXUS_TOKEN); without them, a named context's URL and
+key file (nexus config; --context or NEXUS_CONTEXT picks one); without one,
+./nexus-data/admin.key is used if it exists.`,
 	}
 	root.Version = server.Version()
 	root.SetVersionTemplate("nexus {{.Version}}\n")
@@ -110,6 +111,13 @@ used if it exists.`,
 	// every --help, and the key is a secret (client.key reads NEXUS_TOKEN).
 	root.PersistentFlags().StringVar(&cl.token, "token", "", "API key (env NEXUS_TOKEN)")
 	root.PersistentFlags().BoolVar(&cl.json, "json", false, "print responses as JSON")
+	root.PersistentFlags().StringVar(&cl.context, "context", "", "named context to use (env NEXUS_CONTEXT; see nexus config)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Name() == "serve" || cmd.Name() == "migrate" || (cmd.Parent() != nil && cmd.Parent().Name() == "config") {
+			return nil
+		}
+		return cl.applyContext(cmd)
+	}
 
 	root.AddCommand(
 		newServeCmd(stderr),
@@ -125,6 +133,7 @@ used if it exists.`,
 		newGrepCmd(cl),
 		newSearchCmd(cl),
 		newMemoryCmd(cl),
+		newConfigCmd(cl),
 	)
 	refuseUnknownSubcommands(root)
 	return root
