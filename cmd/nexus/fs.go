@@ -34,7 +34,7 @@ func (c *client) files() nexusv1connect.FileServiceClient {
 
 func newFsCmd(cl *client) *cobra.Command {
 	fs := &cobra.Command{Use: "fs", Short: "Work with files and folders: ls, stat, cat, put, get, mkdir, rm, mv, cp, versions, restore"}
-	var long, lsRecursive bool
+	var long, lsRecursive, human bool
 	ls := &cobra.Command{
 		Use:   "ls [PATH]",
 		Short: "List a folder, / when none is given (folders end with /)",
@@ -50,7 +50,11 @@ func newFsCmd(cl *client) *cobra.Command {
 			// row prints one entry under name, as a line or a -l row.
 			row := func(e *nexusv1.Entry, name string) {
 				if tw != nil {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), e.GetSize(), e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), name)
+					size := strconv.FormatInt(e.GetSize(), 10)
+					if human {
+						size = humanSize(e.GetSize())
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", kindName(e.GetKind()), size, e.GetVersion(), fmtTime(e.GetModifiedAt()), e.GetModifiedBy(), name)
 				} else {
 					fmt.Fprintln(cl.out, name)
 				}
@@ -110,6 +114,9 @@ func newFsCmd(cl *client) *cobra.Command {
 	}
 	ls.Flags().BoolVarP(&long, "long", "l", false, "show kind, size, version and modification")
 	ls.Flags().BoolVarP(&lsRecursive, "recursive", "R", false, "list everything below, as paths relative to PATH (--json: one entry a line)")
+	// -h is ls's: human-readable sizes; help is --help only, as for ls.
+	ls.Flags().Bool("help", false, "help for ls")
+	ls.Flags().BoolVarP(&human, "human-readable", "h", false, "with -l, sizes as 1.5K, 23M, 4.0G (powers of 1024)")
 
 	stat := &cobra.Command{
 		Use:   "stat PATH",
@@ -520,4 +527,23 @@ func (p *progress) done() {
 		p.set(p.total)
 		fmt.Fprintln(p.w)
 	}
+}
+
+// humanSize renders n bytes as ls -h does: 1023, 1.5K, 23M, 4.0G (powers
+// of 1024; one decimal below 10).
+func humanSize(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10)
+	}
+	v, unit := float64(n), ""
+	for _, u := range []string{"K", "M", "G", "T", "P", "E"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 1, 64) + unit
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64) + unit
 }
