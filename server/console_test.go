@@ -192,7 +192,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, shot)
 	if os.Getenv("NEXUS_UPDATE_SCREENSHOT") == "1" {
-		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "console.png"), shot, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "console.png"), shot, 0o644))
 	}
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.Click(chromedp.Search(`//tr[td/button[text()="q4-report.txt"]]//button[text()="Share…"]`)),
@@ -200,11 +200,25 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("share-subject"), "user:bob"),
 		chromedp.Click(chromedp.CSS(`#share button[type="submit"]`)),
 		wait(`document.querySelector('#share-result').textContent.includes('user:bob is viewer')`),
+		wait(`[...document.querySelectorAll('#share-access li')].some(li => li.textContent.startsWith('user:bob may read: viewer on /reports/q4-report.txt'))`),
+		// An editor grant, then taken back with its Revoke button.
+		chromedp.SetValue(chromedp.ID("share-role"), "ROLE_EDITOR"),
+		chromedp.Click(chromedp.CSS(`#share button[type="submit"]`)),
+		wait(`[...document.querySelectorAll('#share-grants li')].some(li => li.textContent.startsWith('user:bob: editor'))`),
+		chromedp.Click(chromedp.Search(`//ul[@id="share-grants"]/li[starts-with(span, "user:bob: editor")]/button[text()="Revoke"]`)),
+		wait(`![...document.querySelectorAll('#share-grants li')].some(li => li.textContent.startsWith('user:bob: editor'))`),
+		chromedp.SetValue(chromedp.ID("share-role"), "ROLE_VIEWER"),
 		chromedp.SendKeys(chromedp.ID("share-link-password"), "pw1"),
 		chromedp.SetValue(chromedp.ID("share-link-expires"), "86400s"),
+		chromedp.SendKeys(chromedp.ID("share-link-uses"), "3"),
 		chromedp.Click(chromedp.ID("share-link")),
 		wait(`document.querySelector('#share-result').textContent.startsWith('Link (shown once')`),
+		wait(`document.querySelector('#share-result').textContent.includes('good for 3 uses')`),
 	))
+	grants, err := texts("#share-grants li span")
+	require.NoError(t, err)
+	require.Contains(t, grants, "user:bob: viewer", "the grant is listed, the revoked one is gone")
+	require.NotContains(t, grants, "user:bob: editor")
 	result, err := chromedp.Run(bctx, chromedp.TextContent(chromedp.ID("share-result")))
 	require.NoError(t, err)
 	linkURL := strings.Fields(strings.TrimPrefix(result, "Link (shown once; store it now): "))[0]

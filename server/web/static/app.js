@@ -407,6 +407,38 @@ function openShare(path) {
   $('share-result').textContent = '';
   $('share').hidden = false;
   $('share-subject').focus();
+  run(() => showAccess(path));
+}
+
+const roleWord = (r) => (r || '').replace('ROLE_', '').toLowerCase();
+
+// showAccess lists the entry's grants (its own ones with a Revoke button;
+// inherited ones name the folder that gives them) and every user who may
+// read it, with why.
+async function showAccess(path) {
+  const r = await call('ShareService', 'ListGrants', { path });
+  const grants = $('share-grants');
+  grants.replaceChildren();
+  for (const g of r.grants || []) {
+    const text = `${g.subject}: ${roleWord(g.role)}` + (g.inherited ? ` (from ${g.path})` : '');
+    const li = el('li', {}, el('span', { textContent: text }));
+    if (!g.inherited && !g.subject.startsWith('link:')) {
+      const b = el('button', { type: 'button', textContent: 'Revoke' });
+      b.addEventListener('click', () => run(async () => {
+        await call('ShareService', 'Revoke', { path, subject: g.subject, role: g.role });
+        await showAccess(path);
+        say(`Revoked ${roleWord(g.role)} of ${path} from ${g.subject}`);
+      }));
+      li.append(' ', b);
+    }
+    grants.append(li);
+  }
+  if (!grants.children.length) grants.append(el('li', { textContent: 'none on it or above it' }));
+  const access = $('share-access');
+  access.replaceChildren();
+  for (const a of r.access || []) {
+    access.append(el('li', { textContent: `${a.user} may ${a.permission}: ${(a.reasons || []).join('; ')}` }));
+  }
 }
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -445,18 +477,23 @@ document.addEventListener('DOMContentLoaded', () => {
       const subject = $('share-subject').value.trim();
       const role = $('share-role').value;
       await call('ShareService', 'Grant', { path: sharePath, subject, role });
-      $('share-result').textContent = `${subject} is ${role.replace('ROLE_', '').toLowerCase()} of ${sharePath}`;
+      $('share-result').textContent = `${subject} is ${roleWord(role)} of ${sharePath}`;
+      await showAccess(sharePath);
     });
   });
   $('share-link').addEventListener('click', () => run(async () => {
-    const req = { path: sharePath, role: 'ROLE_VIEWER' };
+    const req = { path: sharePath, role: $('share-link-role').value };
     const password = $('share-link-password').value;
     if (password) req.password = password;
+    const uses = parseInt($('share-link-uses').value, 10);
+    if (uses > 0) req.maxUses = uses;
     if ($('share-link-expires').value) req.expiresIn = $('share-link-expires').value;
     const r = await call('ShareService', 'CreateLink', req);
     $('share-link-password').value = '';
     const url = `${location.origin}/#link=${encodeURIComponent(r.token)}`;
-    $('share-result').textContent = `Link (shown once; store it now): ${url}` + (password ? ' — it asks for the password' : '');
+    $('share-result').textContent = `Link (shown once; store it now): ${url}` + (password ? ' — it asks for the password' : '') +
+      (uses > 0 ? ` — good for ${uses} ${uses === 1 ? 'use' : 'uses'}` : '');
+    await showAccess(sharePath);
   }));
   $('link-password-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
