@@ -134,6 +134,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#upload button")),
 		hasEntry("big.bin"),
 	))
+	progressHidden, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#upload-progress').hidden && document.querySelector('#upload-progress').value === 100`))
+	require.NoError(t, err)
+	require.True(t, progressHidden, "the progress bar reached the end and went away")
 	sizes, err := texts(`#entries tr.file td:nth-child(2)`)
 	require.NoError(t, err)
 	require.Contains(t, sizes, "13.0 MiB")
@@ -153,6 +156,27 @@ func TestConsoleInBrowser(t *testing.T) {
 	))
 	_, err = files.Stat(ctx, connect.NewRequest(&nexusv1.StatRequest{Path: "/reports/huge.bin"}))
 	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "deleted: %v", err)
+
+	// Two files dropped on the list go into the open folder (drafts).
+	require.NoError(t, chromedp.Do(bctx,
+		chromedp.Click(chromedp.Search(`//tbody[@id="entries"]//button[text()="drafts/"]`)),
+		wait(`document.querySelector('#crumbs').textContent.includes('drafts')`),
+		step("drop", chromedp.Evaluate[chromedp.Void](`(() => {
+			const dt = new DataTransfer();
+			dt.items.add(new File(['dropped one'], 'drop-1.txt', { type: 'text/plain' }));
+			dt.items.add(new File(['dropped two'], 'drop-2.txt', { type: 'text/plain' }));
+			const v = document.querySelector('#files-view');
+			v.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+			v.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+		})()`)),
+		hasEntry("drop-2.txt"),
+		wait(`document.querySelector('#status').textContent === 'Uploaded 2 files into /reports/drafts'`),
+		chromedp.Click(chromedp.Search(`//*[@id="crumbs"]//button[text()="reports"]`)),
+		hasEntry("q4-report.txt"),
+	))
+	dropped, err := files.Read(ctx, connect.NewRequest(&nexusv1.ReadRequest{Path: "/reports/drafts/drop-1.txt"}))
+	require.NoError(t, err)
+	require.Equal(t, "dropped one", string(dropped.Msg.GetData()))
 
 	// Versions: a second one written beside the console, the first
 	// restored from the console's list.
@@ -293,7 +317,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	))
 	actions, err = texts("#entries tr:not(.folder) td.actions button")
 	require.NoError(t, err)
-	require.Equal(t, []string{"Versions…", "Versions…"}, actions, "a viewer may list a file's versions, nothing more")
+	fileRows, err := texts("#entries tr:not(.folder)")
+	require.NoError(t, err)
+	require.Len(t, actions, len(fileRows), "one button a file: %v", actions)
+	for _, a := range actions {
+		require.Equal(t, "Versions…", a, "a viewer may list a file's versions, nothing more")
+	}
 	require.True(t, hidden("mkdir"))
 	require.True(t, hidden("upload"))
 	require.NoError(t, chromedp.Do(bctx,

@@ -372,18 +372,43 @@ const oneCallBytes = 4 << 20;
 
 async function upload(path, file) {
   const mediaType = file.type || '';
+  const bar = $('upload-progress');
   if (file.size <= oneCallBytes) {
     const data = toBase64(await file.arrayBuffer());
     return (await call('FileService', 'Write', { path, data, mediaType })).entry;
   }
+  bar.value = 0;
+  bar.hidden = false;
+  try {
+    return await uploadChunks(path, file, mediaType, bar);
+  } finally {
+    bar.hidden = true;
+  }
+}
+
+async function uploadChunks(path, file, mediaType, bar) {
   const begin = await call('FileService', 'BeginUpload', { path, size: String(file.size), mediaType });
   const chunk = Math.min(Number(begin.maxChunkBytes || oneCallBytes), oneCallBytes);
   for (let off = 0; off < file.size; off += chunk) {
     const part = await file.slice(off, off + chunk).arrayBuffer();
     await call('FileService', 'AppendUpload', { uploadId: begin.uploadId, offset: String(off), data: toBase64(part) });
-    say(`Uploading ${path}: ${Math.round(100 * Math.min(off + chunk, file.size) / file.size)}%`);
+    const pct = Math.round(100 * Math.min(off + chunk, file.size) / file.size);
+    bar.value = pct;
+    say(`Uploading ${path}: ${pct}%`);
   }
   return (await call('FileService', 'CommitUpload', { uploadId: begin.uploadId })).entry;
+}
+
+// uploadAll uploads files into the open folder, one after another.
+async function uploadAll(files) {
+  let last;
+  for (const file of files) {
+    const path = join(cwd, file.name);
+    const entry = await upload(path, file);
+    last = `Uploaded ${path}: version ${entry.version}, ${fmtSize(entry.size)}`;
+  }
+  await openFolder(cwd);
+  say(files.length === 1 ? last : `Uploaded ${files.length} files into ${cwd}`);
 }
 
 async function loadShared() {
@@ -462,14 +487,26 @@ document.addEventListener('DOMContentLoaded', () => {
   $('upload').addEventListener('submit', (ev) => {
     ev.preventDefault();
     run(async () => {
-      const file = $('upload-file').files[0];
-      if (!file) throw new ApiError('invalid_argument', 'choose a file first');
-      const path = join(cwd, file.name);
-      const entry = await upload(path, file);
+      const files = [...$('upload-file').files];
+      if (!files.length) throw new ApiError('invalid_argument', 'choose a file first');
+      await uploadAll(files);
       $('upload-file').value = '';
-      await openFolder(cwd);
-      say(`Uploaded ${path}: version ${entry.version}, ${fmtSize(entry.size)}`);
     });
+  });
+  // Files dropped on the folder's list go into the folder, if the caller
+  // may create there.
+  const drop = $('files-view');
+  drop.addEventListener('dragover', (ev) => {
+    if (!cwdWritable) return;
+    ev.preventDefault();
+    drop.classList.add('dropping');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('dropping'));
+  drop.addEventListener('drop', (ev) => {
+    drop.classList.remove('dropping');
+    if (!cwdWritable || !ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    run(() => uploadAll([...ev.dataTransfer.files]));
   });
   $('share').addEventListener('submit', (ev) => {
     ev.preventDefault();
