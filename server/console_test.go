@@ -257,6 +257,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NotNil(t, opened.Msg.GetEntry())
 	require.Equal(t, "Q4: revenue up, costs down.\n", string(opened.Msg.GetData()))
 
+	// Bob's agent remembers something; bob reads it in the console.
+	_, err = ids.CreateUser(ctx, connect.NewRequest(&nexusv1.CreateUserRequest{Name: "bob-bot", AgentOf: "bob"}))
+	require.NoError(t, err)
+	botKey, err := ids.CreateAPIKey(ctx, connect.NewRequest(&nexusv1.CreateAPIKeyRequest{User: "bob-bot"}))
+	require.NoError(t, err)
+	_, err = nexusv1connect.NewMemoryServiceClient(http.DefaultClient, r.url, bearer(botKey.Msg.GetSecret())).Remember(ctx,
+		connect.NewRequest(&nexusv1.RememberRequest{Text: "bob likes dark mode", Tags: []string{"ui"}, Scope: nexusv1.MemoryScope_MEMORY_SCOPE_AGENT}))
+	require.NoError(t, err)
+
 	// Bob: exactly that file, and nothing else.
 	require.NoError(t, chromedp.Do(bctx,
 		signOut,
@@ -278,6 +287,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	status, err := chromedp.Run(bctx, chromedp.TextContent(chromedp.ID("status")))
 	require.NoError(t, err)
 	require.Equal(t, "Downloaded /reports/q4-report.txt (28 bytes)", status)
+	require.NoError(t, chromedp.Do(bctx,
+		wait(`[...document.querySelectorAll('#memories li')].some(li => li.textContent.startsWith('bob likes dark mode'))`),
+		chromedp.SendKeys(chromedp.ID("recall-query"), "dark"),
+		chromedp.Click(chromedp.CSS("#recall button")),
+		wait(`document.querySelector('#status').textContent.startsWith('Recall "dark": 1 memory')`),
+	))
+	memMarks, err := texts("#memories mark")
+	require.NoError(t, err)
+	require.Equal(t, []string{"dark"}, memMarks, "the recalled memory, its matched word marked")
+	memMeta, err := texts("#memories li small")
+	require.NoError(t, err)
+	require.Len(t, memMeta, 1)
+	require.True(t, strings.HasPrefix(memMeta[0], "agent · #ui · "), memMeta[0])
 
 	// Carol, a viewer of /reports: the folder and its files, and no button
 	// that would be refused (no Share, Rename, Delete or Restore; no upload
@@ -299,7 +321,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		signIn(ck.Msg.GetSecret()),
 		wait(`document.querySelector('#whoami').textContent.includes('carol')`),
 		hasEntry("reports/"),
+		wait(`!document.querySelector('#memories-empty').hidden`),
 	))
+	carolMemories, err := texts("#memories li")
+	require.NoError(t, err)
+	require.Empty(t, carolMemories, "bob's agent's memory is not carol's to read")
 	hidden := func(id string) bool {
 		h, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#`+id+`').hidden`))
 		require.NoError(t, err)

@@ -118,8 +118,9 @@ async function signIn(key) {
   $('signin-view').hidden = true;
   $('files-view').hidden = false;
   $('shared-view').hidden = false;
+  $('memories-view').hidden = false;
   $('signout').hidden = false;
-  await Promise.all([openFolder('/'), loadShared()]);
+  await Promise.all([openFolder('/'), loadShared(), loadMemories('')]);
 }
 
 function signOut() {
@@ -399,6 +400,30 @@ async function uploadChunks(path, file, mediaType, bar) {
   return (await call('FileService', 'CommitUpload', { uploadId: begin.uploadId })).entry;
 }
 
+const scopeWord = (s) => (s || 'MEMORY_SCOPE_USER').replace('MEMORY_SCOPE_', '').toLowerCase();
+
+// loadMemories lists the memories the caller may read: the newest, or the
+// best matches of query with the matched words marked.
+async function loadMemories(query) {
+  const list = $('memories');
+  list.replaceChildren();
+  let items;
+  if (query) {
+    const r = await call('MemoryService', 'Recall', { query, limit: 20 });
+    items = (r.memories || []).map((h) => ({ m: h.memory || {}, snippet: h.snippet }));
+  } else {
+    const r = await call('MemoryService', 'List', { pageSize: 50 });
+    items = (r.memories || []).map((m) => ({ m }));
+  }
+  for (const { m, snippet } of items) {
+    const text = snippet ? marked(snippet) : el('span', { textContent: m.text || '' });
+    const meta = [scopeWord(m.scope), ...(m.tags || []).map((t) => '#' + t), fmtTime(m.createdAt)].join(' · ');
+    list.append(el('li', {}, text, el('br'), el('small', { className: 'hint', textContent: meta })));
+  }
+  $('memories-empty').hidden = items.length > 0;
+  if (query) say(`Recall "${query}": ${items.length} ${items.length === 1 ? 'memory' : 'memories'}`);
+}
+
 // uploadAll uploads files into the open folder, one after another.
 async function uploadAll(files) {
   let last;
@@ -539,6 +564,10 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('share-close').addEventListener('click', () => { $('share').hidden = true; });
   $('versions-close').addEventListener('click', () => { $('versions').hidden = true; });
+  $('recall').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    run(() => loadMemories($('recall-query').value.trim()));
+  });
   $('search').addEventListener('submit', (ev) => {
     ev.preventDefault();
     run(() => searchFiles($('search-query').value.trim()));
