@@ -41,7 +41,7 @@ func chromium(t *testing.T) string {
 // TestConsoleInBrowser drives the console in headless Chromium: the admin
 // signs in, creates a folder, uploads a file, sees it listed, shares it
 // with bob; bob signs in and sees exactly that file; a wrong key gets a
-// clear message. NEXUS_UPDATE_SCREENSHOT=1 rewrites docs/console.png.
+// clear message. NEXUS_UPDATE_SCREENSHOT=1 rewrites the screenshots in docs/ (console*.png).
 func TestConsoleInBrowser(t *testing.T) {
 	exe := chromium(t)
 	r := start(t, server.Config{})
@@ -212,12 +212,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	listed, err := texts("#entries button.link")
 	require.NoError(t, err)
 	require.Equal(t, []string{"drafts/", "q4-report.txt"}, listed)
-	shot, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
-	require.NoError(t, err)
-	require.NotEmpty(t, shot)
-	if os.Getenv("NEXUS_UPDATE_SCREENSHOT") == "1" {
-		require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "console.png"), shot, 0o644))
+	screenshot := func(name, selector string) {
+		t.Helper()
+		shot, err := chromedp.Run(bctx, chromedp.Screenshot(chromedp.CSS(selector)))
+		require.NoError(t, err)
+		require.NotEmpty(t, shot)
+		if os.Getenv("NEXUS_UPDATE_SCREENSHOT") == "1" {
+			require.NoError(t, os.WriteFile(filepath.Join("..", "docs", name), shot, 0o644))
+		}
 	}
+	screenshot("console.png", "#files-view")
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.Click(chromedp.Search(`//tr[td/button[text()="q4-report.txt"]]//button[text()="Share…"]`)),
 		chromedp.WaitVisible(chromedp.ID("share-subject")),
@@ -239,6 +243,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		wait(`document.querySelector('#share-result').textContent.startsWith('Link (shown once')`),
 		wait(`document.querySelector('#share-result').textContent.includes('good for 3 uses')`),
 	))
+	screenshot("console-share.png", "#share")
 	grants, err := texts("#share-grants li span")
 	require.NoError(t, err)
 	require.Contains(t, grants, "user:bob: viewer", "the grant is listed, the revoked one is gone")
@@ -300,6 +305,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, memMeta, 1)
 	require.True(t, strings.HasPrefix(memMeta[0], "agent · #ui · "), memMeta[0])
+	screenshot("console-memories.png", "#memories-view")
 
 	// Carol, a viewer of /reports: the folder and its files, and no button
 	// that would be refused (no Share, Rename, Delete or Restore; no upload
@@ -388,6 +394,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.Search(`//ul[@id="link-entries"]//button[text()="Download q4-report.txt"]`)),
 		wait(`document.querySelector('#status').textContent === 'Downloaded q4-report.txt (28 bytes)'`),
 	), "the page said: %s", pageText(bctx))
+	screenshot("console-link.png", "main")
 	signinHidden, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('#signin-view').hidden && document.querySelector('#files-view').hidden`))
 	require.NoError(t, err)
 	require.True(t, signinHidden, "a link's page shows the link, not the console")
