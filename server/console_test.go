@@ -208,6 +208,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	marks, err := texts("#search-hits mark")
 	require.NoError(t, err)
 	require.Equal(t, []string{"revenue"}, marks)
+	require.NoError(t, chromedp.Do(bctx,
+		step("grep", chromedp.Click(chromedp.ID("search-grep"))),
+		chromedp.SetValue(chromedp.ID("search-query"), "cost[s]?"),
+		chromedp.Click(chromedp.CSS("#search button")),
+		wait(`[...document.querySelectorAll('#search-hits li button')].some(b => b.textContent === '/reports/q4-report.txt:1')`),
+	))
+	grepMarks, err := texts("#search-hits mark")
+	require.NoError(t, err)
+	require.Equal(t, []string{"costs"}, grepMarks, "the line's match marked")
+	require.NoError(t, chromedp.Do(bctx, chromedp.Click(chromedp.ID("search-grep")))) // back to word search
 
 	listed, err := texts("#entries button.link")
 	require.NoError(t, err)

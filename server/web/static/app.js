@@ -238,6 +238,21 @@ async function searchFiles(query) {
   say(`${hits.length} ${hits.length === 1 ? 'file matches' : 'files match'} "${query}"`);
 }
 
+// grepFiles lists the lines below the open folder that match pattern (RE2),
+// each with its path and line number, the matches marked.
+async function grepFiles(pattern) {
+  const r = await call('FileService', 'Grep', { pattern, path: cwd, maxMatches: 100 });
+  const list = $('search-hits');
+  list.replaceChildren();
+  const matches = r.matches || [];
+  for (const m of matches) {
+    const b = el('button', { type: 'button', className: 'link', textContent: `${m.path}:${m.lineNumber}` });
+    b.addEventListener('click', () => run(() => download(m.path, m.path.split('/').pop())));
+    list.append(el('li', {}, b, el('div', { className: 'meta' }, marked({ text: m.line, highlights: m.ranges }))));
+  }
+  say(`${matches.length} ${matches.length === 1 ? 'line matches' : 'lines match'} /${pattern}/ below ${cwd}` + (r.partial ? ` (stopped early: ${r.stoppedBy})` : ''));
+}
+
 // renameEntry renames or moves e: a name stays in this folder, a path
 // starting with / moves it there.
 async function renameEntry(e) {
@@ -570,7 +585,8 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('search').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    run(() => searchFiles($('search-query').value.trim()));
+    const q = $('search-query').value.trim();
+    run(() => ($('search-grep').checked ? grepFiles(q) : searchFiles(q)));
   });
 
   link.token = linkFromAddress();
