@@ -134,6 +134,9 @@ key file (nexus config; --context or NEXUS_CONTEXT picks one); without one,
 		newSearchCmd(cl),
 		newMemoryCmd(cl),
 		newConfigCmd(cl),
+		newSchemaCmd(cl),
+		newRelationshipCmd(cl),
+		newPermissionCmd(cl),
 	)
 	refuseUnknownSubcommands(root)
 	return root

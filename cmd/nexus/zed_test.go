@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The SpiceDB API from the command line, as zed speaks it: a service's
+// schema written from a file, relationships created, read and deleted,
+// checks that print true or false (and gate a script with
+// --error-on-no-permission), lookups; and bad input said in one line.
+func TestZedLikeCommands(t *testing.T) {
+	p, admin, _ := asAdmin(t)
+	code, w, errOut := cli(p.url, admin, "admin", "key", "create", "--user", "admin", "--scope", "write")
+	require.Equal(t, 0, code, errOut)
+	writer := strings.TrimSpace(w)
+	run := func(args ...string) (int, string, string) { return cli(p.url, writer, args...) }
+	ok := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := run(args...)
+		require.Equal(t, 0, code, "%v: %s", args, errOut)
+		return out
+	}
+
+	cur := ok("schema", "read")
+	require.Contains(t, cur, "definition file {", "Nexus's own definitions are in it")
+	schema := filepath.Join(t.TempDir(), "schema.zed")
+	require.NoError(t, os.WriteFile(schema, []byte(cur+`
+definition billing/customer {}
+definition billing/invoice {
+    relation viewer: billing/customer
+    permission view = viewer
+}
+`), 0o600))
+	require.Contains(t, ok("schema", "write", schema), "schema written")
+	require.Contains(t, ok("schema", "read"), "definition billing/invoice {")
+
+	tok := strings.TrimSpace(ok("relationship", "create", "billing/invoice:inv_42#viewer@billing/customer:acme"))
+	require.NotEmpty(t, tok, "the write's token is printed")
+	require.Equal(t, "billing/invoice:inv_42#viewer@billing/customer:acme\n", ok("relationship", "read", "billing/invoice", "--consistency-at-least", tok))
+	require.Equal(t, "true\n", ok("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:acme", "--consistency-at-least", tok))
+	require.Equal(t, "false\n", ok("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:globex", "--consistency-at-least", tok),
+		"a denial is an answer: exit 0 without the flag")
+	code, out, _ := run("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:globex", "--error-on-no-permission", "--consistency-full")
+	require.Equal(t, 1, code, "with --error-on-no-permission a denial exits 1")
+	require.Equal(t, "false\n", out)
+	require.Equal(t, "inv_42\n", ok("permission", "lookup-resources", "billing/invoice", "view", "billing/customer:acme", "--consistency-full"))
+	require.Equal(t, "acme\n", ok("permission", "lookup-subjects", "billing/invoice:inv_42", "view", "billing/customer", "--consistency-full"))
+
+	code, _, errOut = run("relationship", "create", "billing/invoice:inv_42#viewer@billing/customer:acme")
+	require.NotEqual(t, 0, code, "create of an existing relationship fails, as SpiceDB's does")
+	require.Contains(t, errOut, "already_exists")
+	tok = strings.TrimSpace(ok("relationship", "delete", "billing/invoice:inv_42#viewer@billing/customer:acme"))
+	require.Equal(t, "false\n", ok("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:acme", "--consistency-at-least", tok))
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"relationship", "touch", "not a relationship"}, `"not a relationship" is not a relationship`},
+		{[]string{"permission", "check", "inv_42", "view", "billing/customer:acme"}, "resource \"inv_42\" must be TYPE:ID"},
+		{[]string{"permission", "check", "billing/invoice:inv_42", "view", "acme"}, "subject \"acme\" must be TYPE:ID"},
+		{[]string{"relationship", "touch", "billing/invoice:inv_1#nope@billing/customer:acme"}, "relation/permission `nope` not found under definition `billing/invoice`"},
+		{[]string{"schema", "write", filepath.Join(t.TempDir(), "missing.zed")}, "no such file"},
+	} {
+		code, _, errOut := run(c.args...)
+		require.NotEqual(t, 0, code, "%v", c.args)
+		require.Contains(t, errOut, c.want, "%v", c.args)
+		require.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	}
+	// Nexus's own definitions stay: a schema without them is refused.
+	bad := filepath.Join(t.TempDir(), "bad.zed")
+	require.NoError(t, os.WriteFile(bad, []byte("definition billing/customer {}\n"), 0o600))
+	code, _, errOut = run("schema", "write", bad)
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "Nexus's own definitions")
+	// A user's own key is not a service key.
+	code, _, errOut = cli(p.url, admin, "schema", "read")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "permission_denied")
+}
