@@ -15,13 +15,15 @@ import (
 )
 
 // TestReadmeTourRunsAsWritten runs the README's five-minute tour — every
-// command of its two blocks and of the curl block after them, in one
-// shell, in order — against a fresh
+// command of its two blocks, of the curl block after them and of the
+// SpiceDB section's service walk-through, in one shell, in order — against
+// a fresh
 // server, and compares what each prints with what the README shows under
 // it: "…" stands for anything, times and ids are the run's own, and runs
 // of spaces (table columns) count as one. A command the README shows
 // failing (its output a "nexus: " line) must fail; the others must
-// succeed, but for a check answering "denied" (status 1).
+// succeed, but for a check answering "denied", or "false" with
+// --error-on-no-permission (status 1).
 func TestReadmeTourRunsAsWritten(t *testing.T) {
 	if testing.Short() {
 		t.Skip("subprocess test")
@@ -72,7 +74,8 @@ func TestReadmeTourRunsAsWritten(t *testing.T) {
 		// listens on its own.
 		got, rc := run(strings.ReplaceAll(s.cmd, "http://127.0.0.1:8080", p.url))
 		fails := len(s.want) > 0 && strings.HasPrefix(s.want[len(s.want)-1], "nexus: ")
-		denied := len(s.want) > 0 && s.want[len(s.want)-1] == "denied"
+		denied := len(s.want) > 0 && (s.want[len(s.want)-1] == "denied" ||
+			(s.want[len(s.want)-1] == "false" && strings.Contains(s.cmd, "--error-on-no-permission")))
 		switch {
 		case fails:
 			require.NotEqual(t, "0", rc, "the README shows %q failing; it printed:\n%s", s.cmd, got)
@@ -128,6 +131,14 @@ func readmeTour(t *testing.T) []tourStep {
 		lines = append(lines, strings.Split(block, "\n")...)
 		lines = append(lines, "")
 	}
+	// Then a service's whole life, the SpiceDB section's first block.
+	_, after, ok = strings.Cut(after, "## The SpiceDB API, for other services")
+	require.True(t, ok)
+	_, after, ok = strings.Cut(after, "```sh\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+	lines = append(lines, strings.Split(block, "\n")...)
 	var steps []tourStep
 	blank := true
 	for i := 0; i < len(lines); i++ {
