@@ -1,5 +1,5 @@
 // Package spiceapi serves SpiceDB's v1 API (authzed.api.v1
-// PermissionsService and SchemaService) to other services, so an unchanged
+// PermissionsService, SchemaService and WatchService) to other services, so an unchanged
 // authzed-go client can use Nexus. It serves the API over Connect, gRPC and
 // gRPC-web with connect-go handlers built from authzed-go's message types
 // and descriptors (there are no .proto files to generate from), on the same
@@ -51,6 +51,7 @@ type Handler struct {
 	ids    Identity
 	perms  v1.PermissionsServiceClient // the embedded SpiceDB, for lookups and reads
 	schema v1.SchemaServiceClient
+	watch  v1.WatchServiceClient
 	log    *slog.Logger
 }
 
@@ -64,6 +65,7 @@ func New(engine Engine, ids Identity, log *slog.Logger) *Handler {
 		ids:    ids,
 		perms:  v1.NewPermissionsServiceClient(engine.Conn()),
 		schema: v1.NewSchemaServiceClient(engine.Conn()),
+		watch:  v1.NewWatchServiceClient(engine.Conn()),
 		log:    log,
 	}
 }
@@ -88,6 +90,7 @@ const (
 func (h *Handler) Mount(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	perms := v1.File_authzed_api_v1_permission_service_proto.Services().ByName("PermissionsService").Methods()
 	schema := v1.File_authzed_api_v1_schema_service_proto.Services().ByName("SchemaService").Methods()
+	watch := v1.File_authzed_api_v1_watch_service_proto.Services().ByName("WatchService").Methods()
 	with := func(m protoreflect.MethodDescriptor) []connect.HandlerOption {
 		o := append([]connect.HandlerOption{connect.WithSchema(m)}, opts...)
 		return append(o, connect.WithInterceptors(newAuthInterceptor(h.ids, h.log)))
@@ -103,4 +106,5 @@ func (h *Handler) Mount(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	mux.Handle(ExportBulkProcedure, connect.NewServerStreamHandler(ExportBulkProcedure, h.ExportBulkRelationships, with(perms.ByName("ExportBulkRelationships"))...))
 	mux.Handle(ReadSchemaProcedure, connect.NewUnaryHandler(ReadSchemaProcedure, h.ReadSchema, with(schema.ByName("ReadSchema"))...))
 	mux.Handle(WriteSchemaProcedure, connect.NewUnaryHandler(WriteSchemaProcedure, h.WriteSchema, with(schema.ByName("WriteSchema"))...))
+	mux.Handle(WatchProcedure, connect.NewServerStreamHandler(WatchProcedure, h.Watch, with(watch.ByName("Watch"))...))
 }
