@@ -124,7 +124,7 @@ changed or dropped. It takes an operator's key of scope write. Example:
 }
 
 func newRelationshipCmd(cl *client) *cobra.Command {
-	cmd := &cobra.Command{Use: "relationship", Short: "Create, touch, delete or read relationships (zed relationship ...)"}
+	cmd := &cobra.Command{Use: "relationship", Short: "Create, touch, delete, read or watch relationships (zed relationship ...)"}
 	write := func(use string, op v1.RelationshipUpdate_Operation, short string) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " RELATIONSHIP...",
@@ -195,7 +195,50 @@ TYPE:ID or TYPE:ID#RELATION). Example:
 	read.Flags().StringVar(&relation, "relation", "", "only this relation")
 	read.Flags().StringVar(&subject, "subject", "", "only subjects of TYPE, TYPE:ID or TYPE:ID#RELATION")
 	cons.add(read)
+	var since string
+	watch := &cobra.Command{
+		Use:   "watch TYPE...",
+		Short: "Print changes to the relationships of the definitions named, as they happen, until interrupted",
+		Long: `Print each change to the relationships of the TYPEs, as it commits, one a
+line: TOUCH or DELETE, then the relationship as zed writes it. --since TOKEN
+starts from a write's token (or a token printed before) instead of now. A key
+that is not an operator's must name types of services' definitions:
+  nexus relationship watch billing/invoice billing/customer`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := &v1.WatchRequest{OptionalObjectTypes: args}
+			if since != "" {
+				req.OptionalStartCursor = &v1.ZedToken{Token: since}
+			}
+			stream, err := connect.NewClient[v1.WatchRequest, v1.WatchResponse](
+				cl.streamClient(), cl.spiceURL("/authzed.api.v1.WatchService/Watch"), cl.options()...).
+				CallServerStream(cmd.Context(), connect.NewRequest(req))
+			if err != nil {
+				return err
+			}
+			defer stream.Close()
+			for stream.Receive() {
+				if cl.printJSON(stream.Msg()) {
+					continue
+				}
+				for _, u := range stream.Msg().GetUpdates() {
+					s, err := tuple.V1StringRelationship(u.GetRelationship())
+					if err != nil {
+						return err
+					}
+					op := strings.TrimPrefix(u.GetOperation().String(), "OPERATION_")
+					fmt.Fprintln(cl.out, op+" "+s)
+				}
+			}
+			if cmd.Context().Err() != nil {
+				return nil // interrupted: the end a watch expects
+			}
+			return stream.Err()
+		},
+	}
+	watch.Flags().StringVar(&since, "since", "", "start from this token instead of now")
 	cmd.AddCommand(
+		watch,
 		write("create", v1.RelationshipUpdate_OPERATION_CREATE, "Create relationships (already_exists if one is there)"),
 		write("touch", v1.RelationshipUpdate_OPERATION_TOUCH, "Create relationships, or keep them if they are there"),
 		write("delete", v1.RelationshipUpdate_OPERATION_DELETE, "Delete relationships"),

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -18,10 +21,10 @@ func TestZedLikeCommands(t *testing.T) {
 	code, w, errOut := cli(p.url, admin, "admin", "key", "create", "--user", "admin", "--scope", "write")
 	require.Equal(t, 0, code, errOut)
 	writer := strings.TrimSpace(w)
-	run := func(args ...string) (int, string, string) { return cli(p.url, writer, args...) }
+	call := func(args ...string) (int, string, string) { return cli(p.url, writer, args...) }
 	ok := func(args ...string) string {
 		t.Helper()
-		code, out, errOut := run(args...)
+		code, out, errOut := call(args...)
 		require.Equal(t, 0, code, "%v: %s", args, errOut)
 		return out
 	}
@@ -36,22 +39,37 @@ definition billing/invoice {
     permission view = viewer
 }
 `), 0o600))
-	require.Contains(t, ok("schema", "write", schema), "schema written")
+	written := ok("schema", "write", schema)
+	require.Contains(t, written, "schema written; token ")
+	schemaToken := strings.TrimSpace(strings.TrimPrefix(written, "schema written; token "))
 	require.Contains(t, ok("schema", "read"), "definition billing/invoice {")
 
+	// A watch from the schema's token, in the background, sees the create below.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	var watched lockedWriter
+	watchDone := make(chan int, 1)
+	go func() {
+		watchDone <- run(watchCtx, []string{"--url", p.url, "--token", writer, "relationship", "watch", "billing/invoice", "--since", schemaToken}, &watched, io.Discard)
+	}()
 	tok := strings.TrimSpace(ok("relationship", "create", "billing/invoice:inv_42#viewer@billing/customer:acme"))
+	require.Eventually(t, func() bool {
+		return strings.Contains(watched.String(), "TOUCH billing/invoice:inv_42#viewer@billing/customer:acme\n")
+	}, 10*time.Second, 10*time.Millisecond, "the watch printed the change")
+	stopWatch()
+	require.Equal(t, 0, <-watchDone, "an interrupted watch ends cleanly")
 	require.NotEmpty(t, tok, "the write's token is printed")
 	require.Equal(t, "billing/invoice:inv_42#viewer@billing/customer:acme\n", ok("relationship", "read", "billing/invoice", "--consistency-at-least", tok))
 	require.Equal(t, "true\n", ok("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:acme", "--consistency-at-least", tok))
 	require.Equal(t, "false\n", ok("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:globex", "--consistency-at-least", tok),
 		"a denial is an answer: exit 0 without the flag")
-	code, out, _ := run("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:globex", "--error-on-no-permission", "--consistency-full")
+	code, out, _ := call("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:globex", "--error-on-no-permission", "--consistency-full")
 	require.Equal(t, 1, code, "with --error-on-no-permission a denial exits 1")
 	require.Equal(t, "false\n", out)
 	require.Equal(t, "inv_42\n", ok("permission", "lookup-resources", "billing/invoice", "view", "billing/customer:acme", "--consistency-full"))
 	require.Equal(t, "acme\n", ok("permission", "lookup-subjects", "billing/invoice:inv_42", "view", "billing/customer", "--consistency-full"))
 
-	code, _, errOut = run("relationship", "create", "billing/invoice:inv_42#viewer@billing/customer:acme")
+	code, _, errOut = call("relationship", "create", "billing/invoice:inv_42#viewer@billing/customer:acme")
 	require.NotEqual(t, 0, code, "create of an existing relationship fails, as SpiceDB's does")
 	require.Contains(t, errOut, "already_exists")
 	tok = strings.TrimSpace(ok("relationship", "delete", "billing/invoice:inv_42#viewer@billing/customer:acme"))
@@ -67,7 +85,7 @@ definition billing/invoice {
 		{[]string{"relationship", "touch", "billing/invoice:inv_1#nope@billing/customer:acme"}, "relation/permission `nope` not found under definition `billing/invoice`"},
 		{[]string{"schema", "write", filepath.Join(t.TempDir(), "missing.zed")}, "no such file"},
 	} {
-		code, _, errOut := run(c.args...)
+		code, _, errOut := call(c.args...)
 		require.NotEqual(t, 0, code, "%v", c.args)
 		require.Contains(t, errOut, c.want, "%v", c.args)
 		require.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
@@ -75,7 +93,7 @@ definition billing/invoice {
 	// Nexus's own definitions stay: a schema without them is refused.
 	bad := filepath.Join(t.TempDir(), "bad.zed")
 	require.NoError(t, os.WriteFile(bad, []byte("definition billing/customer {}\n"), 0o600))
-	code, _, errOut = run("schema", "write", bad)
+	code, _, errOut = call("schema", "write", bad)
 	require.NotEqual(t, 0, code)
 	require.Contains(t, errOut, "Nexus's own definitions")
 	// A user's own key is not a service key.
