@@ -380,6 +380,30 @@ func (s *Service) ListUsers(ctx context.Context, p Principal, zoneName string) (
 	return s.store.Users(ctx, s.db, z.ID)
 }
 
+// UserRoles says, for a zone's users, who administers the zone (directly
+// or through a group: the zone's manage permission) and whom each agent
+// acts for (its owner), as fresh as the last membership change.
+func (s *Service) UserRoles(ctx context.Context, zone ZoneID) (admins map[UserID]bool, owners map[UserID]UserID, err error) {
+	c := authz.AtLeastAsFresh(s.MembershipToken())
+	ids, err := s.engine.LookupSubjects(ctx, authz.Obj(nexus.TypeZone, string(zone)), nexus.PermManage, nexus.TypeUser, "", c)
+	if err != nil {
+		return nil, nil, err
+	}
+	admins = make(map[UserID]bool, len(ids))
+	for _, id := range ids {
+		admins[UserID(id)] = true
+	}
+	rels, err := s.engine.Read(ctx, authz.Filter{Resource: authz.ObjectRef{Type: nexus.TypeUser}, Relation: nexus.RelOwner}, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	owners = make(map[UserID]UserID, len(rels))
+	for _, r := range rels {
+		owners[UserID(r.Resource.ID)] = UserID(r.Subject.Object.ID)
+	}
+	return admins, owners, nil
+}
+
 // CreateGroup creates a group in zoneName (empty: the caller's).
 func (s *Service) CreateGroup(ctx context.Context, p Principal, name, zoneName string) (Group, authz.Token, error) {
 	if err := ValidateName("group name", name); err != nil {

@@ -73,3 +73,19 @@ func TestNamedContexts(t *testing.T) {
 	require.NoError(t, os.WriteFile(config, []byte("{not json"), 0o600))
 	fails("is not a Nexus client config", "whoami")
 }
+
+// admin user ls says who administers the zone and whom each agent acts for.
+func TestUserListShowsRoles(t *testing.T) {
+	_, _, ok := asAdmin(t)
+	ok("admin", "user", "create", "bob")
+	ok("admin", "user", "create", "carol", "--admin")
+	ok("admin", "user", "create", "bob-bot", "--agent-of", "bob")
+	out := ok("admin", "user", "ls")
+	require.Regexp(t, `(?m)^admin\s+default\s+zone admin\s+user_`, out)
+	require.Regexp(t, `(?m)^bob\s+default\s+member\s+user_`, out)
+	require.Regexp(t, `(?m)^carol\s+default\s+zone admin\s+user_`, out)
+	require.Regexp(t, `(?m)^bob-bot\s+default\s+agent of bob\s+user_`, out)
+	js := ok("--json", "admin", "user", "ls")
+	require.Contains(t, js, `"agentOf": "bob"`)
+	require.Contains(t, js, `"zoneAdmin": true`)
+}

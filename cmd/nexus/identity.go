@@ -117,9 +117,16 @@ func newUserCmd(cl *client) *cobra.Command {
 			if cl.printJSON(resp.Msg) {
 				return nil
 			}
-			tw := cl.table("NAME", "ZONE", "ID", "CREATED")
+			tw := cl.table("NAME", "ZONE", "ROLE", "ID", "CREATED")
 			for _, u := range resp.Msg.GetUsers() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.GetName(), u.GetZone(), u.GetId(), fmtTime(u.GetCreatedAt()))
+				role := "member"
+				switch {
+				case u.GetZoneAdmin():
+					role = "zone admin"
+				case u.GetAgentOf() != "":
+					role = "agent of " + u.GetAgentOf()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.GetName(), u.GetZone(), role, u.GetId(), fmtTime(u.GetCreatedAt()))
 			}
 			return tw.Flush()
 		},

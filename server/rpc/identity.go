@@ -168,8 +168,24 @@ func (h *IdentityHandler) ListUsers(ctx context.Context, req *connect.Request[ne
 	}
 	out := &nexusv1.ListUsersResponse{}
 	zone := h.zoneName(ctx, p, req.Msg.GetZone())
+	var admins map[identity.UserID]bool
+	var owners map[identity.UserID]identity.UserID
+	if len(users) > 0 {
+		if admins, owners, err = h.svc.UserRoles(ctx, users[0].Zone); err != nil {
+			return nil, err
+		}
+	}
+	names := make(map[identity.UserID]string, len(users))
 	for _, u := range users {
-		out.Users = append(out.Users, userPB(u, zone))
+		names[u.ID] = u.Name
+	}
+	for _, u := range users {
+		pb := userPB(u, zone)
+		pb.ZoneAdmin = admins[u.ID]
+		if o, ok := owners[u.ID]; ok {
+			pb.AgentOf = names[o]
+		}
+		out.Users = append(out.Users, pb)
 	}
 	return connect.NewResponse(out), nil
 }
