@@ -400,7 +400,9 @@ func (c *client) upload(ctx context.Context, local, p string, parents bool, expe
 		defer f.Close()
 	}
 	var size int64 = -1
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+	fi, err := f.Stat()
+	regular := err == nil && fi.Mode().IsRegular()
+	if regular {
 		size = fi.Size()
 	}
 	if size >= 0 && size <= transferChunk {
@@ -415,7 +417,7 @@ func (c *client) upload(ctx context.Context, local, p string, parents bool, expe
 		return resp.Msg.GetEntry(), nil
 	}
 	var rec resumable
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && local != "-" {
+	if regular && local != "-" {
 		rec = resumeRecord(c.base(), p, local, fi)
 	}
 	entry, err := c.chunked(ctx, f, p, size, parents, expect, &rec)

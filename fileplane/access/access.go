@@ -98,10 +98,10 @@ func (g *Gate) MayEntry(ctx context.Context, c Caller, r paths.Resolved, perm st
 // is, so the answer does not tell the two apart; one c may read but lacks
 // perm on is PermissionDenied.
 func (g *Gate) Open(ctx context.Context, c Caller, p paths.Path, perm string, cons authz.Consistency) (paths.Resolved, error) {
-	notFound := errs.E(errs.NotFound, "%s not found", p)
+	notFound := func() error { return errs.E(errs.NotFound, "%s not found", p) }
 	r, err := g.paths.Resolve(ctx, c.Zone, p)
 	if errors.Is(err, errs.NotFound) {
-		return paths.Resolved{}, notFound
+		return paths.Resolved{}, notFound()
 	}
 	if err != nil {
 		return paths.Resolved{}, err
@@ -111,7 +111,7 @@ func (g *Gate) Open(ctx context.Context, c Caller, p paths.Path, perm string, co
 		return paths.Resolved{}, err
 	}
 	if !ok {
-		return paths.Resolved{}, notFound
+		return paths.Resolved{}, notFound()
 	}
 	if perm != nexus.PermRead {
 		ok, err := g.MayEntry(ctx, c, r, perm, cons)

@@ -51,28 +51,45 @@ func (s *Service) decodeCursor(tok string, folder paths.EntryID) (string, error)
 // name returned), so pages stay correct under concurrent inserts and
 // deletes.
 func (s *Service) List(ctx context.Context, c access.Caller, path string, pageSize int, pageToken string, cons authz.Consistency) ([]Item, string, error) {
+	_, items, next, err := s.list(ctx, c, path, pageSize, pageToken, cons)
+	return items, next, err
+}
+
+// ListWithPermissions is List that also says what c may do with the folder
+// and with each entry listed (PermissionsOf), opening the folder once.
+func (s *Service) ListWithPermissions(ctx context.Context, c access.Caller, path string, pageSize int, pageToken string, cons authz.Consistency) ([]Item, string, Permissions, []Permissions, error) {
+	r, items, next, err := s.list(ctx, c, path, pageSize, pageToken, cons)
+	if err != nil {
+		return nil, "", Permissions{}, nil, err
+	}
+	folder, each, err := s.permissionsIn(ctx, c, r, items, cons)
+	return items, next, folder, each, err
+}
+
+// list is List, also returning the folder it opened.
+func (s *Service) list(ctx context.Context, c access.Caller, path string, pageSize int, pageToken string, cons authz.Consistency) (paths.Resolved, []Item, string, error) {
 	switch {
 	case pageSize == 0:
 		pageSize = DefaultPageSize
 	case pageSize < 0 || pageSize > MaxPageSize:
-		return nil, "", errs.Invalid("page_size", "%d is out of range; use 1-%d (0 means %d)", pageSize, MaxPageSize, DefaultPageSize)
+		return paths.Resolved{}, nil, "", errs.Invalid("page_size", "%d is out of range; use 1-%d (0 means %d)", pageSize, MaxPageSize, DefaultPageSize)
 	}
 	p, _, err := paths.ParseField("path", path)
 	if err != nil {
-		return nil, "", err
+		return paths.Resolved{}, nil, "", err
 	}
 	r, err := s.open(ctx, c, p, nexus.PermRead, cons)
 	if err != nil {
-		return nil, "", err
+		return paths.Resolved{}, nil, "", err
 	}
 	folder := r.Entry()
 	if folder.Kind != paths.Folder {
-		return nil, "", errs.E(errs.FailedPrecondition, "%s is a file; List takes a folder (use Stat)", p)
+		return paths.Resolved{}, nil, "", errs.E(errs.FailedPrecondition, "%s is a file; List takes a folder (use Stat)", p)
 	}
 	after := ""
 	if pageToken != "" {
 		if after, err = s.decodeCursor(pageToken, folder.ID); err != nil {
-			return nil, "", err
+			return paths.Resolved{}, nil, "", err
 		}
 	}
 	// The first batch is one page of candidates; later batches are sized
@@ -85,14 +102,14 @@ func (s *Service) List(ctx context.Context, c access.Caller, path string, pageSi
 	for i := 0; i < maxScanBatches; i++ {
 		cands, err := s.tree.Store().Children(ctx, s.db, folder.ID, after, batch)
 		if err != nil {
-			return nil, "", err
+			return paths.Resolved{}, nil, "", err
 		}
 		if len(cands) == 0 {
-			return out, "", nil
+			return r, out, "", nil
 		}
 		readable, err := s.filterReadable(ctx, c, cands, cons, chainTokens)
 		if err != nil {
-			return nil, "", err
+			return paths.Resolved{}, nil, "", err
 		}
 		for j, e := range cands {
 			if !readable[j] {
@@ -102,12 +119,12 @@ func (s *Service) List(ctx context.Context, c access.Caller, path string, pageSi
 			if len(out) == pageSize {
 				// Always a token, as Glob does: whether more candidates
 				// follow, readable or not, must not show.
-				return out, s.encodeCursor(cursor{Folder: string(folder.ID), After: e.Name}), nil
+				return r, out, s.encodeCursor(cursor{Folder: string(folder.ID), After: e.Name}), nil
 			}
 		}
 		after = cands[len(cands)-1].Name
 		if len(cands) < batch {
-			return out, "", nil
+			return r, out, "", nil
 		}
 		scanned += len(cands)
 		for _, ok := range readable {
@@ -120,7 +137,7 @@ func (s *Service) List(ctx context.Context, c access.Caller, path string, pageSi
 		batch = min(max(int(float64(need)/ratio*1.2)+16, 64), maxBatch)
 	}
 	// Scanned enough for one call; the caller continues from here.
-	return out, s.encodeCursor(cursor{Folder: string(folder.ID), After: after}), nil
+	return r, out, s.encodeCursor(cursor{Folder: string(folder.ID), After: after}), nil
 }
 
 // filterReadable checks read on each entry with one bulk check, at least as

@@ -30,6 +30,11 @@ func (s *Service) PermissionsOf(ctx context.Context, c access.Caller, path strin
 	if err != nil {
 		return Permissions{}, nil, err
 	}
+	return s.permissionsIn(ctx, c, r, items, cons)
+}
+
+// permissionsIn is PermissionsOf for the folder r, already opened for c.
+func (s *Service) permissionsIn(ctx context.Context, c access.Caller, r paths.Resolved, items []Item, cons authz.Consistency) (Permissions, []Permissions, error) {
 	objs := []authz.ObjectRef{r.Entry().Object()}
 	tokens := r.Tokens()
 	for _, it := range items {

@@ -81,23 +81,30 @@ func (h *FilesHandler) List(ctx context.Context, req *connect.Request[nexusv1.Li
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := h.svc.List(ctx, c, req.Msg.GetPath(), int(req.Msg.GetPageSize()), req.Msg.GetPageToken(), ConsistencyFromPB(req.Msg.GetConsistency()))
+	path, size, token, cons := req.Msg.GetPath(), int(req.Msg.GetPageSize()), req.Msg.GetPageToken(), ConsistencyFromPB(req.Msg.GetConsistency())
+	var (
+		items  []files.Item
+		next   string
+		folder files.Permissions
+		each   []files.Permissions
+	)
+	if req.Msg.GetWithPermissions() {
+		items, next, folder, each, err = h.svc.ListWithPermissions(ctx, c, path, size, token, cons)
+	} else {
+		items, next, err = h.svc.List(ctx, c, path, size, token, cons)
+	}
 	if err != nil {
 		return nil, err
 	}
 	out := &nexusv1.ListResponse{NextPageToken: next, Entries: make([]*nexusv1.Entry, len(items))}
 	for i, it := range items {
 		out.Entries[i] = h.entryPB(ctx, p, it)
+		if each != nil {
+			out.Entries[i].Permissions = permissionsPB(each[i])
+		}
 	}
 	if req.Msg.GetWithPermissions() {
-		folder, each, err := h.svc.PermissionsOf(ctx, c, req.Msg.GetPath(), items, ConsistencyFromPB(req.Msg.GetConsistency()))
-		if err != nil {
-			return nil, err
-		}
 		out.Permissions = permissionsPB(folder)
-		for i, perm := range each {
-			out.Entries[i].Permissions = permissionsPB(perm)
-		}
 	}
 	return connect.NewResponse(out), nil
 }
