@@ -26,7 +26,6 @@ package memdb
 import (
 	"slices"
 	"strings"
-	"unique"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -44,7 +43,7 @@ import (
 // what is not after it, but each page of a paginated read no longer walks
 // every row of the pages before it (reading every folder's relationships
 // at a hundred thousand folders took 30 s, quadratic in the pages).
-func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter, after *relRow) memdb.ResultIterator {
+func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter, after *relKey) memdb.ResultIterator {
 	if filter.OptionalResourceType != "" && len(filter.OptionalResourceIds) > 0 {
 		return resourceIDsIterator(rels, filter.OptionalResourceType, filter.OptionalResourceIds, filter.OptionalResourceRelation)
 	}
@@ -54,19 +53,19 @@ func iteratorForFilter(rels *relTrees, filter datastore.RelationshipsFilter, aft
 		return subjectIDsIterator(rels, filter.OptionalSubjectsSelectors...)
 	}
 	if filter.OptionalResourceType != "" {
-		ns := unique.Make(filter.OptionalResourceType)
+		ns := rels.ids.lookup(filter.OptionalResourceType)
 		prefix := filter.OptionalResourceIDPrefix
 		// Rows whose ids share a prefix are contiguous within their type.
 		return rels.scanResource(resume(pivot(filter.OptionalResourceType, prefix), after), func(w relRow) bool {
-			return w.ns == ns && strings.HasPrefix(w.rid.Value(), prefix)
+			return w.ns == ns && strings.HasPrefix(rels.ids.str(w.rid), prefix)
 		})
 	}
 	return rels.scanResource(resume(pivot(), after), func(relRow) bool { return true })
 }
 
 // resume is the later of a scan's first key and after.
-func resume(first relRow, after *relRow) relRow {
-	if after != nil && lessByResource(first, *after) {
+func resume(first relKey, after *relKey) relKey {
+	if after != nil && lessKey(first, *after) {
 		return *after
 	}
 	return first
@@ -74,7 +73,7 @@ func resume(first relRow, after *relRow) relRow {
 
 // cursorRow is the byResource key of a ByResource (or ChooseEfficient,
 // which reads in that order) cursor, nil for none.
-func cursorRow(after options.Cursor, order options.SortOrder) *relRow {
+func cursorRow(after options.Cursor, order options.SortOrder) *relKey {
 	if after == nil || (order != options.ByResource && order != options.ChooseEfficient) {
 		return nil
 	}
@@ -89,7 +88,7 @@ func reverseIterator(rels *relTrees, subjectsFilter datastore.SubjectsFilter) me
 	if subjectsFilter.SubjectType != "" && len(subjectsFilter.OptionalSubjectIds) > 0 {
 		return subjectIDsIterator(rels, subjectsFilter.AsSelector())
 	}
-	sns := unique.Make(subjectsFilter.SubjectType)
+	sns := rels.ids.lookup(subjectsFilter.SubjectType)
 	return sortedByID(rels.scanSubject(subjectPivot(subjectsFilter.SubjectType, "", ""), func(w relRow) bool { return w.sns == sns }))
 }
 
@@ -102,10 +101,13 @@ func resourceIDsIterator(rels *relTrees, namespace string, resourceIDs []string,
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
 	}
-	ns, rel := unique.Make(namespace), unique.Make(relation)
+	ns, rel := rels.ids.lookup(namespace), rels.ids.lookup(relation)
 	iters := make([]memdb.ResultIterator, 0, len(ids))
 	for _, id := range ids {
-		rid := unique.Make(id)
+		rid := rels.ids.lookup(id)
+		if ns == absentID || rid == absentID || (relation != "" && rel == absentID) {
+			continue // no row holds one of its strings
+		}
 		iters = append(iters, rels.scanResource(pivot(namespace, id, relation), func(w relRow) bool {
 			return w.ns == ns && w.rid == rid && (relation == "" || w.rel == rel)
 		}))
@@ -122,10 +124,10 @@ func resourceIDsIterator(rels *relTrees, namespace string, resourceIDs []string,
 func subjectIDsIterator(rels *relTrees, selectors ...datastore.SubjectsSelector) memdb.ResultIterator {
 	var iters []memdb.ResultIterator
 	for _, selector := range selectors {
-		sns := unique.Make(selector.OptionalSubjectType)
+		sns := rels.ids.lookup(selector.OptionalSubjectType)
 		relations := selectorRelations(selector.RelationFilter)
 		for _, id := range selector.OptionalSubjectIds {
-			sid := unique.Make(id)
+			sid := rels.ids.lookup(id)
 			if relations == nil {
 				iters = append(iters, rels.scanSubject(subjectPivot(selector.OptionalSubjectType, id, ""), func(w relRow) bool {
 					return w.sns == sns && w.sid == sid
@@ -133,7 +135,7 @@ func subjectIDsIterator(rels *relTrees, selectors ...datastore.SubjectsSelector)
 				continue
 			}
 			for _, relation := range relations {
-				srel := unique.Make(relation)
+				srel := rels.ids.lookup(relation)
 				iters = append(iters, rels.scanSubject(subjectPivot(selector.OptionalSubjectType, id, relation), func(w relRow) bool {
 					return w.sns == sns && w.sid == sid && w.srel == srel
 				}))

@@ -7,9 +7,9 @@ package memdb
 // indexes; each row cost about 2.9 KB of heap (measured at 100,000
 // relationships: the radix nodes, their mutation channels and the keys of
 // every index), so 500,000 relationships took 2 GB or more. Here a row is
-// seven words, its strings interned (unique.Handle: one copy of each type,
-// relation and id however many rows name it, freed when none does), held
-// in two copy-on-write B-trees:
+// seven 32-bit numbers, its strings interned in an idTable (nexus_ids.go:
+// one copy of each type, relation and id however many rows name it), held
+// in two copy-on-write B-trees whose nodes' rows the collector never scans:
 //
 //   - byResource, ordered as upstream's unique `id` index: (namespace,
 //     resourceID, relation, subjectNamespace, subjectObjectID,
@@ -28,26 +28,22 @@ package memdb
 // it began, so the transaction's later writes cannot disturb it.
 
 import (
-	"strings"
-	"sync"
 	"time"
-	"unique"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/tidwall/btree"
 )
 
-// str is an interned string.
-type str = unique.Handle[string]
-
-// emptyStr sorts before every other string: the start of a prefix scan.
-var emptyStr = unique.Make("")
-
-// relRow is a relationship as the trees hold it.
+// relRow is a relationship as the trees hold it: its strings' numbers in
+// the trees' idTable, and extra, the index+1 of its relExtra (0: none).
 type relRow struct {
-	ns, rid, rel, sns, sid, srel str
-	extra                        *relExtra // nil for a plain relationship
+	ns, rid, rel, sns, sid, srel uint32
+	extra                        uint32
 }
+
+// relKey is a key by strings, in relRow's field order: where a seek
+// begins.
+type relKey [6]string
 
 // relExtra is what few relationships have.
 type relExtra struct {
@@ -56,132 +52,116 @@ type relExtra struct {
 	expiration *time.Time
 }
 
-func rowOf(r *relationship) relRow {
-	return rowWith(r, unique.Make[string])
+// rowOf returns r's row, interning its strings.
+func (t *relTrees) rowOf(r *relationship) relRow {
+	t.ids.mu.Lock()
+	defer t.ids.mu.Unlock()
+	return t.rowLocked(r)
 }
 
-// rowWith is r's row, its ids interned by id.
-func rowWith(r *relationship, id func(string) str) relRow {
+// rowLocked is rowOf for a caller holding the table's lock.
+func (t *relTrees) rowLocked(r *relationship) relRow {
+	ids := t.ids
 	row := relRow{
-		ns: names.get(r.namespace), rid: id(r.resourceID), rel: names.get(r.relation),
-		sns: names.get(r.subjectNamespace), sid: id(r.subjectObjectID), srel: names.get(r.subjectRelation),
+		ns: ids.internLocked(r.namespace), rid: ids.internLocked(r.resourceID), rel: ids.internLocked(r.relation),
+		sns: ids.internLocked(r.subjectNamespace), sid: ids.internLocked(r.subjectObjectID), srel: ids.internLocked(r.subjectRelation),
 	}
 	if r.caveat != nil || r.integrity != nil || r.expiration != nil {
-		row.extra = &relExtra{caveat: r.caveat, integrity: r.integrity, expiration: r.expiration}
+		row.extra = ids.extras.add(&relExtra{caveat: r.caveat, integrity: r.integrity, expiration: r.expiration}) + 1
 	}
 	return row
 }
 
-// names holds the handles of types and relations, which the schema bounds:
-// a map read is cheaper than unique.Make, which every row would otherwise
-// pay four times. Ids, unbounded, go to unique.Make.
-var names = nameHandles{m: map[string]str{}}
-
-type nameHandles struct {
-	mu sync.RWMutex
-	m  map[string]str
-}
-
-// nameHandlesMax bounds the map; past it (a schema with thousands of
-// types and relations) names go to unique.Make too.
-const nameHandlesMax = 4096
-
-func (n *nameHandles) get(s string) str {
-	n.mu.RLock()
-	h, ok := n.m[s]
-	n.mu.RUnlock()
-	if ok {
-		return h
-	}
-	h = unique.Make(s)
-	n.mu.Lock()
-	if len(n.m) < nameHandlesMax {
-		n.m[s] = h
-	}
-	n.mu.Unlock()
-	return h
-}
-
 // relationship returns the row as the readers above use it. Its strings
-// are the interned ones; nothing is copied.
-func (w relRow) relationship() *relationship {
+// alias the table's arena; nothing is copied.
+func (t *relTrees) relationship(w relRow) *relationship {
+	ids := t.ids
 	r := &relationship{
-		namespace: w.ns.Value(), resourceID: w.rid.Value(), relation: w.rel.Value(),
-		subjectNamespace: w.sns.Value(), subjectObjectID: w.sid.Value(), subjectRelation: w.srel.Value(),
+		namespace: ids.str(w.ns), resourceID: ids.str(w.rid), relation: ids.str(w.rel),
+		subjectNamespace: ids.str(w.sns), subjectObjectID: ids.str(w.sid), subjectRelation: ids.str(w.srel),
 	}
-	if w.extra != nil {
-		r.caveat, r.integrity, r.expiration = w.extra.caveat, w.extra.integrity, w.extra.expiration
+	if w.extra != 0 {
+		x := ids.extras.at(w.extra - 1)
+		r.caveat, r.integrity, r.expiration = x.caveat, x.integrity, x.expiration
 	}
 	return r
 }
 
-func cmpStr(a, b str) int {
-	if a == b {
-		return 0
+func (t *idTable) cmpResource(a, b relRow) int {
+	if c := t.cmp(a.ns, b.ns); c != 0 {
+		return c
 	}
-	return strings.Compare(a.Value(), b.Value())
+	if c := t.cmp(a.rid, b.rid); c != 0 {
+		return c
+	}
+	return t.cmp(a.rel, b.rel)
 }
 
-func cmpResource(a, b relRow) int {
-	if c := cmpStr(a.ns, b.ns); c != 0 {
+func (t *idTable) cmpSubject(a, b relRow) int {
+	if c := t.cmp(a.sns, b.sns); c != 0 {
 		return c
 	}
-	if c := cmpStr(a.rid, b.rid); c != 0 {
+	if c := t.cmp(a.sid, b.sid); c != 0 {
 		return c
 	}
-	return cmpStr(a.rel, b.rel)
+	return t.cmp(a.srel, b.srel)
 }
 
-func cmpSubject(a, b relRow) int {
-	if c := cmpStr(a.sns, b.sns); c != 0 {
-		return c
-	}
-	if c := cmpStr(a.sid, b.sid); c != 0 {
-		return c
-	}
-	return cmpStr(a.srel, b.srel)
-}
-
-func lessByResource(a, b relRow) bool {
-	if c := cmpResource(a, b); c != 0 {
+func (t *idTable) lessByResource(a, b relRow) bool {
+	if c := t.cmpResource(a, b); c != 0 {
 		return c < 0
 	}
-	return cmpSubject(a, b) < 0
+	return t.cmpSubject(a, b) < 0
 }
 
-func lessBySubject(a, b relRow) bool {
-	if c := cmpSubject(a, b); c != 0 {
+func (t *idTable) lessBySubject(a, b relRow) bool {
+	if c := t.cmpSubject(a, b); c != 0 {
 		return c < 0
 	}
-	return cmpResource(a, b) < 0
+	return t.cmpResource(a, b) < 0
 }
 
-// relTreesDegree keeps nodes small (at most 31 rows of 56 bytes), so a
+// lessKey orders keys as byResource orders rows.
+func lessKey(a, b relKey) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// relTreesDegree keeps nodes small (at most 31 rows of 28 bytes), so a
 // write copies little of a tree that snapshots share.
 const relTreesDegree = 16
 
 // relTrees holds the relationships at one revision, or those a write
-// transaction is making.
+// transaction is making, and the table their strings are interned in.
 type relTrees struct {
 	byResource, bySubject *btree.BTreeG[relRow]
+	ids                   *idTable
 	// hints speed up changes near the last one (a write's rows are often
 	// neighbours, a rebuild's are in order); only a write transaction's
 	// trees are changed, so only it uses them.
 	hintResource, hintSubject btree.PathHint
 }
 
-func newRelTrees() *relTrees {
+func newRelTrees() *relTrees { return newRelTreesIn(newIDTable()) }
+
+// newRelTreesIn returns empty trees whose strings are interned in ids.
+func newRelTreesIn(ids *idTable) *relTrees {
 	opts := btree.Options{Degree: relTreesDegree, NoLocks: true}
 	return &relTrees{
-		byResource: btree.NewBTreeGOptions(lessByResource, opts),
-		bySubject:  btree.NewBTreeGOptions(lessBySubject, opts),
+		byResource: btree.NewBTreeGOptions(ids.lessByResource, opts),
+		bySubject:  btree.NewBTreeGOptions(ids.lessBySubject, opts),
+		ids:        ids,
 	}
 }
 
 // copy returns trees that share t's nodes until either side changes them.
 // It writes t's header, so t must not be in use by another goroutine.
 func (t *relTrees) copy() *relTrees {
-	return &relTrees{byResource: t.byResource.Copy(), bySubject: t.bySubject.Copy()}
+	return &relTrees{byResource: t.byResource.Copy(), bySubject: t.bySubject.Copy(), ids: t.ids}
 }
 
 // get returns the row with key's key.
@@ -217,38 +197,34 @@ func (t *relTrees) len() int { return t.byResource.Len() }
 
 // scanResource yields, in id order, the rows from pivot on while match
 // holds for them.
-func (t *relTrees) scanResource(pivot relRow, match func(relRow) bool) memdb.ResultIterator {
-	return &rowIter{it: t.byResource.Iter(), pivot: pivot, match: match}
+func (t *relTrees) scanResource(pivot relKey, match func(relRow) bool) memdb.ResultIterator {
+	return &rowIter{trees: t, it: t.byResource.Iter(), pivot: pivot, match: match}
 }
 
 // scanSubject yields, in bySubject order, the rows from pivot on while
 // match holds for them.
-func (t *relTrees) scanSubject(pivot relRow, match func(relRow) bool) memdb.ResultIterator {
-	return &rowIter{it: t.bySubject.Iter(), pivot: pivot, match: match}
+func (t *relTrees) scanSubject(pivot relKey, match func(relRow) bool) memdb.ResultIterator {
+	return &rowIter{trees: t, it: t.bySubject.Iter(), pivot: pivot, match: match}
 }
 
 // pivot is the smallest key with the given leading fields (the rest
 // empty); missing trailing arguments are empty.
-func pivot(fields ...string) relRow {
-	h := [6]str{emptyStr, emptyStr, emptyStr, emptyStr, emptyStr, emptyStr}
-	for i, f := range fields {
-		h[i] = unique.Make(f)
-	}
-	return relRow{ns: h[0], rid: h[1], rel: h[2], sns: h[3], sid: h[4], srel: h[5]}
+func pivot(fields ...string) relKey {
+	var k relKey
+	copy(k[:], fields)
+	return k
 }
 
 // subjectPivot is the smallest bySubject key with the given subject fields.
-func subjectPivot(sns, sid, srel string) relRow {
-	return relRow{
-		ns: emptyStr, rid: emptyStr, rel: emptyStr,
-		sns: unique.Make(sns), sid: unique.Make(sid), srel: unique.Make(srel),
-	}
+func subjectPivot(sns, sid, srel string) relKey {
+	return relKey{"", "", "", sns, sid, srel}
 }
 
 // rowIter walks a tree from a pivot while its rows match.
 type rowIter struct {
+	trees   *relTrees
 	it      btree.IterG[relRow]
-	pivot   relRow
+	pivot   relKey
 	match   func(relRow) bool
 	started bool
 	done    bool
@@ -264,7 +240,11 @@ func (i *rowIter) Next() any {
 	var ok bool
 	if !i.started {
 		i.started = true
-		ok = i.it.Seek(i.pivot)
+		row, release := i.trees.ids.keyRow(i.pivot)
+		ok = i.it.Seek(row)
+		if release != nil {
+			release()
+		}
 	} else {
 		ok = i.it.Next()
 	}
@@ -273,7 +253,7 @@ func (i *rowIter) Next() any {
 		i.it.Release()
 		return nil
 	}
-	return i.it.Item().relationship()
+	return i.trees.relationship(i.it.Item())
 }
 
 var _ memdb.ResultIterator = (*rowIter)(nil)

@@ -152,8 +152,8 @@ func TestALoadInOrderEndsAsWritesDo(t *testing.T) {
 	for i := 300; i < 400; i++ {
 		add(touch(fmt.Sprintf("document:d%03d#viewer@group:g%d#member", i, i%5)))
 	}
-	var batch []tuple.RelationshipUpdate // large enough to be interned in halves at once
-	for i := range 3 * bulkHalf {
+	var batch []tuple.RelationshipUpdate // one large batch
+	for i := range 1536 {
 		batch = append(batch, touch(fmt.Sprintf("document:e%04d#viewer@user:u%d", i, i%17)))
 	}
 	add(batch...)
@@ -191,7 +191,7 @@ func TestALoadInOrderEndsAsWritesDo(t *testing.T) {
 		return byResource, bySubject, readMidway
 	}
 	wantRes, wantSub, wantMid := load(ctx)
-	require.Len(t, wantRes, 400+3*bulkHalf, "400 documents' viewers (one added out of order, one deleted) and a batch")
+	require.Len(t, wantRes, 400+1536, "400 documents' viewers (one added out of order, one deleted) and a batch")
 	require.Len(t, wantMid, 348)
 	for _, chunk := range []int{bulkChunk, 7} { // one chunk; many merged
 		t.Run(fmt.Sprintf("sorted %d at a time", chunk), func(t *testing.T) {

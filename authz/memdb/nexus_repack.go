@@ -3,6 +3,7 @@ package memdb
 // nexus: this file is ours, not upstream's; see NOTICE.
 
 import (
+	"math/bits"
 	"time"
 )
 
@@ -144,10 +145,86 @@ func (mdb *memdbDatastore) publishRepackLocked(fresh *relTrees) {
 }
 
 // repacked returns trees holding t's rows in new nodes, filled in order.
-// t must not be changed meanwhile.
+// When most of the strings t's table numbers are no longer in a row (or
+// most of its extras), the rows are interned again in a new table, which
+// holds only theirs. t must not be changed meanwhile.
 func (t *relTrees) repacked() *relTrees {
-	fresh := newRelTrees()
+	if t.mostlyDead() {
+		return t.reinterned()
+	}
+	fresh := newRelTreesIn(t.ids)
 	t.byResource.Scan(func(row relRow) bool { fresh.byResource.Load(row); return true })
 	t.bySubject.Scan(func(row relRow) bool { fresh.bySubject.Load(row); return true })
+	return fresh
+}
+
+// reinternMin is how many numbers (or extras) must be dead before a
+// repack starts a new table, beside more than half of them (a variable
+// for the tests; below zero, every repack starts one).
+var reinternMin = 100_000
+
+// mostlyDead reports whether t's table holds mostly strings or extras no
+// row of t has.
+func (t *relTrees) mostlyDead() bool {
+	if reinternMin < 0 {
+		return true
+	}
+	held := t.ids.held()
+	t.ids.mu.RLock()
+	extras := int(t.ids.extras.n)
+	t.ids.mu.RUnlock()
+	live := make([]uint64, (held+63)/64)
+	mark := func(id uint32) { live[id/64] |= 1 << (id % 64) }
+	liveExtras := 0
+	t.byResource.Scan(func(w relRow) bool {
+		mark(w.ns)
+		mark(w.rid)
+		mark(w.rel)
+		mark(w.sns)
+		mark(w.sid)
+		mark(w.srel)
+		if w.extra != 0 {
+			liveExtras++
+		}
+		return true
+	})
+	liveIDs := 0
+	for _, word := range live {
+		liveIDs += bits.OnesCount64(word)
+	}
+	dead := func(all, live int) bool { return all-live >= reinternMin && 2*live < all }
+	return dead(held, liveIDs) || dead(extras, liveExtras)
+}
+
+// reinterned returns trees holding t's rows interned in a new table.
+func (t *relTrees) reinterned() *relTrees {
+	fresh := newRelTreesIn(newIDTable())
+	to := make([]uint32, t.ids.held())
+	for i := range to {
+		to[i] = absentID
+	}
+	id := func(old uint32) uint32 {
+		if to[old] == absentID {
+			to[old] = fresh.ids.internLocked(t.ids.str(old))
+		}
+		return to[old]
+	}
+	extras := map[uint32]uint32{}
+	row := func(w relRow) relRow {
+		n := relRow{ns: id(w.ns), rid: id(w.rid), rel: id(w.rel), sns: id(w.sns), sid: id(w.sid), srel: id(w.srel)}
+		if w.extra != 0 {
+			if n.extra = extras[w.extra]; n.extra == 0 {
+				n.extra = fresh.ids.extras.add(t.ids.extras.at(w.extra-1)) + 1
+				extras[w.extra] = n.extra
+			}
+		}
+		return n
+	}
+	fresh.ids.mu.Lock()
+	defer fresh.ids.mu.Unlock()
+	// The same strings in the same order: the new rows keep each tree's
+	// order.
+	t.byResource.Scan(func(w relRow) bool { fresh.byResource.Load(row(w)); return true })
+	t.bySubject.Scan(func(w relRow) bool { fresh.bySubject.Load(row(w)); return true })
 	return fresh
 }

@@ -26,6 +26,13 @@ func TestARepackLosesNothingWhileWritesAndReadsGoOn(t *testing.T) {
 		wait time.Duration
 	}{{"beside writes", time.Hour}, {"holding the write slot", 0}} {
 		t.Run(tc.name, func(t *testing.T) { repackWhileWriting(t, tc.wait) })
+		// Every repack interns the rows again in a new table, while the
+		// writer interns into the head's.
+		t.Run(tc.name+", a new table each time", func(t *testing.T) {
+			defer func(m int) { reinternMin = m }(reinternMin)
+			reinternMin = -1
+			repackWhileWriting(t, tc.wait)
+		})
 	}
 }
 

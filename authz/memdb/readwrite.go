@@ -65,7 +65,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 	}
 	var bulkRows []relRow // nexus: nexus_bulk.go
 	if tx.bulk != nil {
-		bulkRows = tx.bulk.rowsOf(rels)
+		bulkRows = tx.rowsOf(rels)
 	}
 
 	// Apply the mutations
@@ -75,7 +75,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 		if bulkRows != nil {
 			row = bulkRows[i]
 		} else {
-			row = rowOf(rel)
+			row = tx.rels.rowOf(rel)
 		}
 		if tx.bulk != nil && mutation.Operation != tuple.UpdateOperationDelete && tx.appendInOrder(row) {
 			continue // nexus: a load in order (nexus_bulk.go)
@@ -84,7 +84,7 @@ func (rwt *memdbReadWriteTx) write(tx *txn, mutations ...tuple.RelationshipUpdat
 		var existing *relationship
 		existingRow, found := tx.rels.get(row) // nexus: tx.rels (nexus_rels.go)
 		if found {
-			existing = existingRow.relationship()
+			existing = tx.rels.relationship(existingRow)
 		}
 
 		switch mutation.Operation {
