@@ -64,34 +64,7 @@ type apiQuestion struct {
 
 func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	progress := func(format string, args ...any) { cfg.Progress("api_check_vs_spicedb_server: "+format, args...) }
-	rng := rand.New(rand.NewPCG(8, 8))
-	var rels []*v1.Relationship
-	viewers := map[[2]string]bool{}
-	for d := range apiDocs {
-		for range apiViewers {
-			u := fmt.Sprintf("u%d", rng.IntN(apiUsers))
-			doc := fmt.Sprintf("d%d", d)
-			if viewers[[2]string{doc, u}] {
-				continue
-			}
-			viewers[[2]string{doc, u}] = true
-			rels = append(rels, &v1.Relationship{
-				Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: doc}, Relation: "viewer",
-				Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: u}},
-			})
-		}
-	}
-	// Questions: half about a real viewer, half about a random user.
-	qs := make([]apiQuestion, apiQuestions)
-	for i := range qs {
-		if i%2 == 0 {
-			r := rels[rng.IntN(len(rels))]
-			qs[i] = apiQuestion{doc: r.Resource.ObjectId, user: r.Subject.Object.ObjectId}
-		} else {
-			qs[i] = apiQuestion{doc: fmt.Sprintf("d%d", rng.IntN(apiDocs)), user: fmt.Sprintf("u%d", rng.IntN(apiUsers))}
-		}
-		qs[i].allowed = viewers[[2]string{qs[i].doc, qs[i].user}]
-	}
+	rels, qs := apiWorld()
 
 	nested := buildNestedWorld()
 	allRels := append(slices.Clip(rels), nested.rels...)
@@ -300,6 +273,40 @@ func runAPICheck(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 		})
 	}
 	return o, nil
+}
+
+// apiWorld returns the documents' viewers and the questions about them:
+// half about a real viewer, half about a random user.
+func apiWorld() ([]*v1.Relationship, []apiQuestion) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	var rels []*v1.Relationship
+	viewers := map[[2]string]bool{}
+	for d := range apiDocs {
+		for range apiViewers {
+			u := fmt.Sprintf("u%d", rng.IntN(apiUsers))
+			doc := fmt.Sprintf("d%d", d)
+			if viewers[[2]string{doc, u}] {
+				continue
+			}
+			viewers[[2]string{doc, u}] = true
+			rels = append(rels, &v1.Relationship{
+				Resource: &v1.ObjectReference{ObjectType: "document", ObjectId: doc}, Relation: "viewer",
+				Subject: &v1.SubjectReference{Object: &v1.ObjectReference{ObjectType: "user", ObjectId: u}},
+			})
+		}
+	}
+	// Questions: half about a real viewer, half about a random user.
+	qs := make([]apiQuestion, apiQuestions)
+	for i := range qs {
+		if i%2 == 0 {
+			r := rels[rng.IntN(len(rels))]
+			qs[i] = apiQuestion{doc: r.Resource.ObjectId, user: r.Subject.Object.ObjectId}
+		} else {
+			qs[i] = apiQuestion{doc: fmt.Sprintf("d%d", rng.IntN(apiDocs)), user: fmt.Sprintf("u%d", rng.IntN(apiUsers))}
+		}
+		qs[i].allowed = viewers[[2]string{qs[i].doc, qs[i].user}]
+	}
+	return rels, qs
 }
 
 // startNexusForBench runs a Nexus server on a loopback port with the

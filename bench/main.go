@@ -53,6 +53,7 @@ var registry = []Scenario{
 	grepScan,
 	recallMemories,
 	apiCheckVsSpiceDB,
+	watchLag,
 	writeThroughputVsSerial,
 	pgMatrix,
 	pgAPICheckVsSpiceDB,
