@@ -61,7 +61,7 @@ func TestSeeksForStringsNoRowHolds(t *testing.T) {
 	writeAll(t, ds, rels)
 	head := headReader(t, ds)
 	var wg sync.WaitGroup
-	for g := range 4 * probeGroups {
+	for g := range 2 * probeGroups {
 		wg.Go(func() {
 			i := g % 100
 			// d%03d with an odd number: no such row; the read starts after it.
