@@ -378,6 +378,10 @@ func TestSpiceDBAPIDenials(t *testing.T) {
 			_, err = s.Recv()
 			return err
 		}, codes.PermissionDenied},
+		{"nor expand who holds a permission on them", keys.svcCheck, func(c *authzed.Client) error {
+			_, err := c.ExpandPermissionTree(ctx, &v1.ExpandPermissionTreeRequest{Resource: obj("zone", "default"), Permission: "access"})
+			return err
+		}, codes.PermissionDenied},
 		{"a user's key does not reach the API", keys.user, func(c *authzed.Client) error {
 			_, err := c.ReadSchema(ctx, &v1.ReadSchemaRequest{})
 			return err

@@ -41,8 +41,12 @@ func (h *Handler) fail(ctx context.Context, procedure string, err error) error {
 	case errors.Is(err, authz.ErrOwnDefinitions):
 		return connect.NewError(connect.CodeInvalidArgument, errors.New(err.Error()))
 	case errors.Is(err, authz.ErrInvalid):
-		// The caller's own request, in the engine's words.
-		return connect.NewError(connect.CodeInvalidArgument, errors.New(strings.TrimPrefix(err.Error(), "authz: ")))
+		// The caller's own request, in the engine's words alone.
+		msg := strings.TrimPrefix(err.Error(), "authz: ")
+		if words := strings.TrimPrefix(msg, authz.ErrInvalid.Error()+": "); words != "" {
+			msg = words
+		}
+		return connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
 	}
 	return rpc.ConnectError(ctx, h.log, procedure, err)
 }

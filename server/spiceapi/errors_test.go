@@ -63,7 +63,7 @@ func TestFail(t *testing.T) {
 		{"engine unknown error is not sent", status.Error(codes.Unknown, secret), connect.CodeInternal, internalMsg, 0, true},
 		{"engine data loss is not sent", status.Error(codes.DataLoss, secret), connect.CodeInternal, internalMsg, 0, true},
 		{"own definitions", fmt.Errorf("authz: %w: file", authz.ErrOwnDefinitions), connect.CodeInvalidArgument, "authz: the schema would change Nexus's own definitions: file", 0, false},
-		{"invalid, in the engine's words without our prefix", fmt.Errorf("authz: %w: relation viewer", authz.ErrInvalid), connect.CodeInvalidArgument, "invalid authorization request: relation viewer", 0, false},
+		{"invalid, in the engine's words without our prefix", fmt.Errorf("authz: %w: relation viewer", authz.ErrInvalid), connect.CodeInvalidArgument, "relation viewer", 0, false},
 		{"policy refusal", denied("no"), connect.CodePermissionDenied, "no", 0, false},
 		{"domain errors as the rest of the API", errs.E(errs.Unauthenticated, "bad key"), connect.CodeUnauthenticated, "bad key", 0, false},
 		{"engine overloaded", fmt.Errorf("authz: %w", authz.ErrOverloaded), connect.CodeResourceExhausted, "", 1, false},

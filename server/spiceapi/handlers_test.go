@@ -127,9 +127,9 @@ func TestHandlersRefuseBeforeTheEngine(t *testing.T) {
 			return del(checker, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document"}})
 		}, connect.CodePermissionDenied, ""},
 		{"delete without a filter", func() error { return del(writer, &v1.DeleteRelationshipsRequest{}) }, connect.CodeInvalidArgument, ""},
-		{"partial delete", func() error {
-			return del(writer, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document"}, OptionalLimit: 10})
-		}, connect.CodeInvalidArgument, "optional_limit"},
+		{"a delete limit past the most", func() error {
+			return del(writer, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document"}, OptionalLimit: 1001})
+		}, connect.CodeInvalidArgument, "provided limit 1001 is greater than maximum allowed of 1000"},
 		{"delete by id prefix", func() error {
 			return del(writer, &v1.DeleteRelationshipsRequest{RelationshipFilter: &v1.RelationshipFilter{ResourceType: "document", OptionalResourceIdPrefix: "d"}})
 		}, connect.CodeInvalidArgument, "relationship_filter.optional_resource_id_prefix"},

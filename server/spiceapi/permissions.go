@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 
+	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/nexus-authz/nexus/authz"
 	"github.com/nexus-authz/nexus/identity"
@@ -14,8 +16,19 @@ import (
 
 // validate checks a request as SpiceDB's validation does, with its words,
 // and the WAL position a Nexus token may carry after its ZedToken.
-func validate(m interface{ Validate() error }) error {
+// request is a request message with its generated checks.
+type request interface {
+	proto.Message
+	Validate() error
+}
+
+func validate(m request) error {
+	// The generated checks are fast; a request they refuse is refused in
+	// SpiceDB's words, which are protovalidate's.
 	if err := m.Validate(); err != nil {
+		if verr := protovalidate.Validate(m); verr != nil {
+			err = errors.New(verr.Error())
+		}
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	if c, ok := m.(interface{ GetConsistency() *v1.Consistency }); ok {
@@ -170,7 +183,7 @@ func (h *Handler) CheckBulkPermissions(ctx context.Context, req *connect.Request
 
 // mayStream is what every streaming read checks first: the request is
 // valid, and the caller's key may read objects of typ.
-func (h *Handler) mayStream(ctx context.Context, procedure string, m interface{ Validate() error }, typ string) error {
+func (h *Handler) mayStream(ctx context.Context, procedure string, m request, typ string) error {
 	if err := validate(m); err != nil {
 		return err
 	}
@@ -204,6 +217,22 @@ func (h *Handler) LookupSubjects(ctx context.Context, req *connect.Request[v1.Lo
 	m.Consistency = h.engineConsistency(m.GetConsistency())
 	stream, err := h.perms.LookupSubjects(ctx, m)
 	return relay(h, ctx, req.Spec().Procedure, err, stream, out.Send)
+}
+
+// ExpandPermissionTree returns the engine's tree of who holds permission
+// on the resource: a key reads it as it reads the type's relationships
+// (Nexus's own types take an operator's).
+func (h *Handler) ExpandPermissionTree(ctx context.Context, req *connect.Request[v1.ExpandPermissionTreeRequest]) (*connect.Response[v1.ExpandPermissionTreeResponse], error) {
+	m := req.Msg
+	if err := h.mayStream(ctx, req.Spec().Procedure, m, m.GetResource().GetObjectType()); err != nil {
+		return nil, err
+	}
+	m.Consistency = h.engineConsistency(m.GetConsistency())
+	resp, err := h.perms.ExpandPermissionTree(ctx, m)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(resp), nil
 }
 
 // ReadRelationships streams the engine's answer.

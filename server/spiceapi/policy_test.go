@@ -114,7 +114,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		m    interface{ Validate() error }
+		m    request
 		ok   bool
 	}{
 		{"valid", &v1.CheckPermissionRequest{Resource: res, Permission: "view", Subject: sub}, true},

@@ -76,6 +76,7 @@ const (
 	CheckBulkPermissionsProcedure = "/authzed.api.v1.PermissionsService/CheckBulkPermissions"
 	LookupResourcesProcedure      = "/authzed.api.v1.PermissionsService/LookupResources"
 	LookupSubjectsProcedure       = "/authzed.api.v1.PermissionsService/LookupSubjects"
+	ExpandProcedure               = "/authzed.api.v1.PermissionsService/ExpandPermissionTree"
 	ReadRelationshipsProcedure    = "/authzed.api.v1.PermissionsService/ReadRelationships"
 	WriteRelationshipsProcedure   = "/authzed.api.v1.PermissionsService/WriteRelationships"
 	DeleteRelationshipsProcedure  = "/authzed.api.v1.PermissionsService/DeleteRelationships"
@@ -99,6 +100,7 @@ func (h *Handler) Mount(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	mux.Handle(CheckBulkPermissionsProcedure, connect.NewUnaryHandler(CheckBulkPermissionsProcedure, h.CheckBulkPermissions, with(perms.ByName("CheckBulkPermissions"))...))
 	mux.Handle(LookupResourcesProcedure, connect.NewServerStreamHandler(LookupResourcesProcedure, h.LookupResources, with(perms.ByName("LookupResources"))...))
 	mux.Handle(LookupSubjectsProcedure, connect.NewServerStreamHandler(LookupSubjectsProcedure, h.LookupSubjects, with(perms.ByName("LookupSubjects"))...))
+	mux.Handle(ExpandProcedure, connect.NewUnaryHandler(ExpandProcedure, h.ExpandPermissionTree, with(perms.ByName("ExpandPermissionTree"))...))
 	mux.Handle(ReadRelationshipsProcedure, connect.NewServerStreamHandler(ReadRelationshipsProcedure, h.ReadRelationships, with(perms.ByName("ReadRelationships"))...))
 	mux.Handle(WriteRelationshipsProcedure, connect.NewUnaryHandler(WriteRelationshipsProcedure, h.WriteRelationships, with(perms.ByName("WriteRelationships"))...))
 	mux.Handle(DeleteRelationshipsProcedure, connect.NewUnaryHandler(DeleteRelationshipsProcedure, h.DeleteRelationships, with(perms.ByName("DeleteRelationships"))...))

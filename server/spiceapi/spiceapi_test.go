@@ -46,3 +46,18 @@ func TestFilterMapping(t *testing.T) {
 	require.ErrorIs(t, err, errs.InvalidArgument, "prefixes are refused, not ignored")
 	require.Contains(t, err.Error(), "relationship_filter.optional_resource_id_prefix")
 }
+
+// describe is f in SpiceDB's relationship form.
+func describe(f authz.Filter) string {
+	s := f.Resource.Type
+	if f.Resource.ID != "" {
+		s += ":" + f.Resource.ID
+	}
+	if f.Relation != "" {
+		s += "#" + f.Relation
+	}
+	if f.Subject != nil {
+		s += "@" + f.Subject.String()
+	}
+	return s
+}

@@ -41,7 +41,7 @@ func (h *Handler) preconditions(pre []*v1.Precondition) (func(ctx context.Contex
 	type cond struct {
 		f         authz.Filter
 		mustMatch bool
-		text      string
+		pre       *v1.Precondition
 	}
 	conds := make([]cond, 0, len(pre))
 	var types []string
@@ -51,7 +51,7 @@ func (h *Handler) preconditions(pre []*v1.Precondition) (func(ctx context.Contex
 			return nil, nil, err
 		}
 		types = append(types, f.Resource.Type)
-		conds = append(conds, cond{f: f, mustMatch: p.GetOperation() == v1.Precondition_OPERATION_MUST_MATCH, text: p.GetOperation().String()})
+		conds = append(conds, cond{f: f, mustMatch: p.GetOperation() == v1.Precondition_OPERATION_MUST_MATCH, pre: p})
 	}
 	return func(ctx context.Context) error {
 		for _, c := range conds {
@@ -60,26 +60,13 @@ func (h *Handler) preconditions(pre []*v1.Precondition) (func(ctx context.Contex
 				return err
 			}
 			if (len(rels) > 0) != c.mustMatch {
+				// SpiceDB's words: the precondition in protobuf's text form.
 				return connect.NewError(connect.CodeFailedPrecondition,
-					fmt.Errorf("unable to satisfy write precondition `%s` on %s", c.text, describe(c.f)))
+					fmt.Errorf("unable to satisfy write precondition `%s`", c.pre))
 			}
 		}
 		return nil
 	}, types, nil
-}
-
-func describe(f authz.Filter) string {
-	s := f.Resource.Type
-	if f.Resource.ID != "" {
-		s += ":" + f.Resource.ID
-	}
-	if f.Relation != "" {
-		s += "#" + f.Relation
-	}
-	if f.Subject != nil {
-		s += "@" + f.Subject.String()
-	}
-	return s
 }
 
 // WriteRelationships writes through the engine, so the change is in its
@@ -104,8 +91,14 @@ func (h *Handler) WriteRelationships(ctx context.Context, req *connect.Request[v
 	updates := make([]authz.Update, 0, len(m.GetUpdates()))
 	types := make([]string, 0, len(m.GetUpdates()))
 	var creates []authz.Relationship
+	seen := make(map[authz.Relationship]bool, len(m.GetUpdates()))
 	for i, u := range m.GetUpdates() {
 		r := u.GetRelationship()
+		if seen[rel(r)] {
+			return nil, h.fail(ctx, proc, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(
+				"found more than one update with relationship `%s` in this request; a relationship can only be specified in an update once per overall WriteRelationships request", rel(r))))
+		}
+		seen[rel(r)] = true
 		field := fmt.Sprintf("updates[%d].relationship", i)
 		switch {
 		case r.GetOptionalCaveat() != nil:
@@ -170,7 +163,9 @@ func (h *Handler) mustNotExist(ctx context.Context, r authz.Relationship) error 
 }
 
 // DeleteRelationships deletes through the engine (at most 1,000
-// relationships at once).
+// relationships at once). With optional_limit, as SpiceDB: more matches
+// than the limit refuse the delete, unless partial deletions are allowed,
+// when the first limit matches go and the progress says PARTIAL.
 func (h *Handler) DeleteRelationships(ctx context.Context, req *connect.Request[v1.DeleteRelationshipsRequest]) (*connect.Response[v1.DeleteRelationshipsResponse], error) {
 	m := req.Msg
 	proc := req.Spec().Procedure
@@ -181,8 +176,10 @@ func (h *Handler) DeleteRelationships(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
-	if m.GetOptionalLimit() > 0 || m.GetOptionalAllowPartialDeletions() {
-		return nil, h.fail(ctx, proc, errs.Invalid("optional_limit", "partial deletions are not supported by Nexus; a delete removes every match, up to %d", maxUpdates))
+	limit := int(m.GetOptionalLimit())
+	if limit > maxUpdates {
+		return nil, h.fail(ctx, proc, connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("provided limit %d is greater than maximum allowed of %d", limit, maxUpdates)))
 	}
 	f, err := filter("relationship_filter", m.GetRelationshipFilter())
 	if err != nil {
@@ -198,22 +195,62 @@ func (h *Handler) DeleteRelationships(ctx context.Context, req *connect.Request[
 	if err := h.mayRead(ctx, p, preTypes...); err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
-	var deleted int
-	tok, err := h.engine.DeleteMatching(ctx, f, authz.WithPrecondition(func(ctx context.Context) error {
-		if err := check(ctx); err != nil {
-			return err
+	tooMany := func(matches int) error {
+		if limit > 0 && matches > limit && !m.GetOptionalAllowPartialDeletions() {
+			return connect.NewError(connect.CodeInvalidArgument,
+				fmt.Errorf("found more than %d relationships to be deleted and partial deletion was not requested", limit))
 		}
-		// Writes are serialized here: what matches now is what is deleted.
-		rels, err := h.engine.Read(ctx, f, authz.FullyConsistent())
+		return nil
+	}
+	progress := v1.DeleteRelationshipsResponse_DELETION_PROGRESS_COMPLETE
+	var deleted int
+	var tok authz.Token
+	if limit == 0 {
+		tok, err = h.engine.DeleteMatching(ctx, f, authz.WithPrecondition(func(ctx context.Context) error {
+			if err := check(ctx); err != nil {
+				return err
+			}
+			// Writes are serialized here: what matches now is what is deleted.
+			rels, err := h.engine.Read(ctx, f, authz.FullyConsistent())
+			deleted = len(rels)
+			return err
+		}))
+	} else {
+		// The first limit matches, in the engine's order, go by name; the
+		// preconditions and the count are judged again with writes
+		// serialized.
+		var rels []authz.Relationship
+		if rels, err = h.engine.Read(ctx, f, authz.FullyConsistent()); err == nil {
+			err = tooMany(len(rels))
+		}
+		if err != nil {
+			return nil, h.fail(ctx, proc, err)
+		}
+		if len(rels) > limit {
+			rels, progress = rels[:limit], v1.DeleteRelationshipsResponse_DELETION_PROGRESS_PARTIAL
+		}
+		dels := make([]authz.Update, len(rels))
+		for i, r := range rels {
+			dels[i] = authz.DeleteRel(r)
+		}
 		deleted = len(rels)
-		return err
-	}))
+		tok, err = h.engine.Write(ctx, dels, authz.WithPrecondition(func(ctx context.Context) error {
+			if err := check(ctx); err != nil {
+				return err
+			}
+			now, err := h.engine.Read(ctx, f, authz.FullyConsistent())
+			if err == nil {
+				err = tooMany(len(now))
+			}
+			return err
+		}))
+	}
 	if err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
 	return connect.NewResponse(&v1.DeleteRelationshipsResponse{
 		DeletedAt:                 &v1.ZedToken{Token: string(tok)},
-		DeletionProgress:          v1.DeleteRelationshipsResponse_DELETION_PROGRESS_COMPLETE,
+		DeletionProgress:          progress,
 		RelationshipsDeletedCount: uint64(deleted),
 	}), nil
 }
