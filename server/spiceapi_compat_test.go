@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,68 @@ func TestSpiceDBAPICompatibility(t *testing.T) {
 		})
 	})
 	read("after the delete", &v1.RelationshipFilter{ResourceType: "billing/invoice"}, 0)
+
+	// Bulk: an import, one that names an existing relationship, one the
+	// schema refuses, and the export of what is there.
+	bulk := func(name string, rels ...*v1.Relationship) {
+		t.Helper()
+		each("ImportBulkRelationships "+name, func(c *authzed.Client) (string, error) {
+			n, err := importAll(ctx, c, rels)
+			return strconv.FormatUint(n, 10), err
+		})
+	}
+	bulk("of new relationships", invoices(100, 150)...)
+	bulk("of one that exists", invoices(149, 151)...)
+	bulk("that the schema refuses", &v1.Relationship{Resource: obj("billing/invoice", "x"), Relation: "owner", Subject: subj("user", "alice")})
+	stream("ExportBulkRelationships", func(c *authzed.Client) ([]proto.Message, error) {
+		s, err := c.ExportBulkRelationships(ctx, &v1.ExportBulkRelationshipsRequest{
+			Consistency: full1, OptionalRelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing/invoice"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return recvAll(func() (proto.Message, error) { return s.Recv() })
+	}, false)
+	// Pages: LookupResources and ReadRelationships from a page's cursor.
+	pages := func(name string, page func(c *authzed.Client, after *v1.Cursor) ([]proto.Message, *v1.Cursor, error)) {
+		t.Helper()
+		stream(name+", in pages of 7", func(c *authzed.Client) ([]proto.Message, error) {
+			var all []proto.Message
+			var after *v1.Cursor
+			for range 20 {
+				msgs, next, err := page(c, after)
+				if err != nil || len(msgs) == 0 {
+					return all, err
+				}
+				all, after = append(all, msgs...), next
+			}
+			return all, nil
+		}, false)
+	}
+	pages("ReadRelationships", func(c *authzed.Client, after *v1.Cursor) ([]proto.Message, *v1.Cursor, error) {
+		s, err := c.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{Consistency: full1, OptionalLimit: 7, OptionalCursor: after,
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing/invoice"}})
+		if err != nil {
+			return nil, nil, err
+		}
+		msgs, err := recvAll(func() (proto.Message, error) { return s.Recv() })
+		if err != nil || len(msgs) == 0 {
+			return nil, nil, err
+		}
+		return msgs, msgs[len(msgs)-1].(*v1.ReadRelationshipsResponse).GetAfterResultCursor(), nil
+	})
+	pages("LookupResources", func(c *authzed.Client, after *v1.Cursor) ([]proto.Message, *v1.Cursor, error) {
+		s, err := c.LookupResources(ctx, &v1.LookupResourcesRequest{Consistency: full1, OptionalLimit: 7, OptionalCursor: after,
+			ResourceObjectType: "billing/invoice", Permission: "view", Subject: subj("user", "alice")})
+		if err != nil {
+			return nil, nil, err
+		}
+		msgs, err := recvAll(func() (proto.Message, error) { return s.Recv() })
+		if err != nil || len(msgs) == 0 {
+			return nil, nil, err
+		}
+		return msgs, msgs[len(msgs)-1].(*v1.LookupResourcesResponse).GetAfterResultCursor(), nil
+	})
 
 	both("WriteSchema that does not parse", func(c *authzed.Client) (proto.Message, error) {
 		return c.WriteSchema(ctx, &v1.WriteSchemaRequest{Schema: full + "\ndefinition broken {"})
