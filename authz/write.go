@@ -76,18 +76,21 @@ func WithCascade(filters func() []Filter) WriteOption {
 }
 
 // Filter selects relationships. Resource.Type is required; any other empty
-// field matches everything.
+// field matches everything. IDPrefix selects the resource ids that begin
+// with it (with no Resource.ID: the engine refuses both).
 type Filter struct {
 	Resource ObjectRef
 	Relation string
 	Subject  *SubjectRef
+	IDPrefix string `json:",omitempty"`
 }
 
 func (f Filter) proto() *v1.RelationshipFilter {
 	p := &v1.RelationshipFilter{
-		ResourceType:       f.Resource.Type,
-		OptionalResourceId: f.Resource.ID,
-		OptionalRelation:   f.Relation,
+		ResourceType:             f.Resource.Type,
+		OptionalResourceId:       f.Resource.ID,
+		OptionalResourceIdPrefix: f.IDPrefix,
+		OptionalRelation:         f.Relation,
 	}
 	if f.Subject != nil {
 		p.OptionalSubjectFilter = &v1.SubjectFilter{

@@ -267,6 +267,26 @@ func TestSpiceDBAPICompatibility(t *testing.T) {
 			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing/invoice"}, OptionalLimit: 1001,
 		})
 	})
+	both("WriteRelationships with a precondition on an id prefix", func(c *authzed.Client) (proto.Message, error) {
+		return c.WriteRelationships(ctx, &v1.WriteRelationshipsRequest{
+			Updates: []*v1.RelationshipUpdate{relUpdate(touch, obj("billing/invoice", "inv6"), "viewer", subj("user", "dave"))},
+			OptionalPreconditions: []*v1.Precondition{{
+				Operation: v1.Precondition_OPERATION_MUST_MATCH,
+				Filter:    &v1.RelationshipFilter{ResourceType: "billing/invoice", OptionalResourceIdPrefix: "inv"},
+			}},
+		})
+	})
+	both("DeleteRelationships by an id prefix", func(c *authzed.Client) (proto.Message, error) {
+		return c.DeleteRelationships(ctx, &v1.DeleteRelationshipsRequest{
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing/invoice", OptionalResourceIdPrefix: "inv5"},
+		})
+	})
+	both("DeleteRelationships by an id and a prefix", func(c *authzed.Client) (proto.Message, error) {
+		return c.DeleteRelationships(ctx, &v1.DeleteRelationshipsRequest{
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing/invoice", OptionalResourceId: "inv1", OptionalResourceIdPrefix: "inv"},
+		})
+	})
+	read("after a delete by prefix", &v1.RelationshipFilter{ResourceType: "billing/invoice"}, 0)
 	both("DeleteRelationships of an unknown relation", func(c *authzed.Client) (proto.Message, error) {
 		return c.DeleteRelationships(ctx, &v1.DeleteRelationshipsRequest{
 			RelationshipFilter: &v1.RelationshipFilter{ResourceType: "billing/invoice", OptionalRelation: "nope"},

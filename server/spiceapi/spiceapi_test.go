@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexus-authz/nexus/authz"
-	"github.com/nexus-authz/nexus/errs"
 )
 
 func TestConsistencyMapping(t *testing.T) {
@@ -36,15 +35,13 @@ func TestConsistencyMapping(t *testing.T) {
 
 func TestFilterMapping(t *testing.T) {
 	t.Parallel()
-	f, err := filter("f", &v1.RelationshipFilter{ResourceType: "document", OptionalResourceId: "d1", OptionalRelation: "viewer",
+	f := filter(&v1.RelationshipFilter{ResourceType: "document", OptionalResourceId: "d1", OptionalRelation: "viewer",
 		OptionalSubjectFilter: &v1.SubjectFilter{SubjectType: "group", OptionalSubjectId: "g1",
 			OptionalRelation: &v1.SubjectFilter_RelationFilter{Relation: "member"}}})
-	require.NoError(t, err)
 	require.Equal(t, "document:d1#viewer@group:g1#member", describe(f))
 
-	_, err = filter("relationship_filter", &v1.RelationshipFilter{ResourceType: "document", OptionalResourceIdPrefix: "d"})
-	require.ErrorIs(t, err, errs.InvalidArgument, "prefixes are refused, not ignored")
-	require.Contains(t, err.Error(), "relationship_filter.optional_resource_id_prefix")
+	f = filter(&v1.RelationshipFilter{ResourceType: "document", OptionalResourceIdPrefix: "d"})
+	require.Equal(t, "d", f.IDPrefix, "a prefix is kept, not dropped")
 }
 
 // describe is f in SpiceDB's relationship form.

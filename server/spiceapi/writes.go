@@ -21,18 +21,17 @@ func rel(r *v1.Relationship) authz.Relationship {
 		authz.SubjectSet(r.GetSubject().GetObject().GetObjectType(), r.GetSubject().GetObject().GetObjectId(), r.GetSubject().GetOptionalRelation()))
 }
 
-// filter maps a RelationshipFilter to authz's; field names the request
-// field in the error.
-func filter(field string, f *v1.RelationshipFilter) (authz.Filter, error) {
-	if f.GetOptionalResourceIdPrefix() != "" {
-		return authz.Filter{}, errs.Invalid(field+".optional_resource_id_prefix", "is not supported by Nexus; name the resource id or none")
+// filter maps a RelationshipFilter to authz's.
+func filter(f *v1.RelationshipFilter) authz.Filter {
+	out := authz.Filter{
+		Resource: authz.Obj(f.GetResourceType(), f.GetOptionalResourceId()), Relation: f.GetOptionalRelation(),
+		IDPrefix: f.GetOptionalResourceIdPrefix(),
 	}
-	out := authz.Filter{Resource: authz.Obj(f.GetResourceType(), f.GetOptionalResourceId()), Relation: f.GetOptionalRelation()}
 	if sf := f.GetOptionalSubjectFilter(); sf != nil {
 		s := authz.SubjectSet(sf.GetSubjectType(), sf.GetOptionalSubjectId(), sf.GetOptionalRelation().GetRelation())
 		out.Subject = &s
 	}
-	return out, nil
+	return out
 }
 
 // preconditions returns a check of SpiceDB's write preconditions, run by
@@ -45,11 +44,8 @@ func (h *Handler) preconditions(pre []*v1.Precondition) (func(ctx context.Contex
 	}
 	conds := make([]cond, 0, len(pre))
 	var types []string
-	for i, p := range pre {
-		f, err := filter(fmt.Sprintf("optional_preconditions[%d].filter", i), p.GetFilter())
-		if err != nil {
-			return nil, nil, err
-		}
+	for _, p := range pre {
+		f := filter(p.GetFilter())
 		types = append(types, f.Resource.Type)
 		conds = append(conds, cond{f: f, mustMatch: p.GetOperation() == v1.Precondition_OPERATION_MUST_MATCH, pre: p})
 	}
@@ -181,10 +177,7 @@ func (h *Handler) DeleteRelationships(ctx context.Context, req *connect.Request[
 		return nil, h.fail(ctx, proc, connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("provided limit %d is greater than maximum allowed of %d", limit, maxUpdates)))
 	}
-	f, err := filter("relationship_filter", m.GetRelationshipFilter())
-	if err != nil {
-		return nil, h.fail(ctx, proc, err)
-	}
+	f := filter(m.GetRelationshipFilter())
 	if err := h.mayWrite(p, f.Resource.Type); err != nil {
 		return nil, h.fail(ctx, proc, err)
 	}
