@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/spicedb/pkg/tuple"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -162,16 +165,7 @@ TYPE:ID or TYPE:ID#RELATION). Example:
   nexus relationship read billing/invoice:inv_42 --relation viewer`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			typ, id, _ := strings.Cut(args[0], ":")
-			f := &v1.RelationshipFilter{ResourceType: typ, OptionalResourceId: id, OptionalRelation: relation}
-			if subject != "" {
-				st, rest, _ := strings.Cut(subject, ":")
-				sid, srel, hasRel := strings.Cut(rest, "#")
-				f.OptionalSubjectFilter = &v1.SubjectFilter{SubjectType: st, OptionalSubjectId: sid}
-				if hasRel {
-					f.OptionalSubjectFilter.OptionalRelation = &v1.SubjectFilter_RelationFilter{Relation: srel}
-				}
-			}
+			f := relFilter(args[0], relation, subject)
 			stream, err := connect.NewClient[v1.ReadRelationshipsRequest, v1.ReadRelationshipsResponse](
 				cl.streamClient(), cl.spiceURL("/authzed.api.v1.PermissionsService/ReadRelationships"), cl.options()...).
 				CallServerStream(cmd.Context(), connect.NewRequest(&v1.ReadRelationshipsRequest{Consistency: cons.proto(), RelationshipFilter: f}))
@@ -195,6 +189,55 @@ TYPE:ID or TYPE:ID#RELATION). Example:
 	read.Flags().StringVar(&relation, "relation", "", "only this relation")
 	read.Flags().StringVar(&subject, "subject", "", "only subjects of TYPE, TYPE:ID or TYPE:ID#RELATION")
 	cons.add(read)
+	var force bool
+	var limit uint32
+	bulkDelete := &cobra.Command{
+		Use:   "bulk-delete TYPE[:ID]",
+		Short: "Delete every relationship a filter matches (zed relationship bulk-delete)",
+		Long: `Delete the relationships of definition TYPE (or of object TYPE:ID),
+narrowed by --relation and --subject as read narrows them, in one write. It
+says how many match and asks first, unless --force (which a script needs:
+without a terminal it refuses rather than asks). --limit N deletes at most
+N and says whether more are left. Example:
+  nexus relationship bulk-delete billing/invoice --subject billing/customer:acme --force`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := relFilter(args[0], relation, subject)
+			if !force {
+				n, err := countRelationships(cmd.Context(), cl, f)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "no relationship matches; nothing deleted")
+					return nil
+				}
+				if err := confirm(cmd, fmt.Sprintf("delete %d relationships of %s?", n, args[0])); err != nil {
+					return err
+				}
+			}
+			resp, err := spiceUnary[v1.DeleteRelationshipsRequest, v1.DeleteRelationshipsResponse](cmd.Context(), cl,
+				"/authzed.api.v1.PermissionsService/DeleteRelationships",
+				&v1.DeleteRelationshipsRequest{RelationshipFilter: f, OptionalLimit: limit, OptionalAllowPartialDeletions: limit > 0})
+			if err != nil {
+				return err
+			}
+			if cl.printJSON(resp) {
+				return nil
+			}
+			more := ""
+			if resp.GetDeletionProgress() == v1.DeleteRelationshipsResponse_DELETION_PROGRESS_PARTIAL {
+				more = " (more match: run it again)"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "deleted %d relationships%s\n", resp.GetRelationshipsDeletedCount(), more)
+			fmt.Fprintln(cl.out, resp.GetDeletedAt().GetToken())
+			return nil
+		},
+	}
+	bulkDelete.Flags().StringVar(&relation, "relation", "", "only this relation")
+	bulkDelete.Flags().StringVar(&subject, "subject", "", "only subjects of TYPE, TYPE:ID or TYPE:ID#RELATION")
+	bulkDelete.Flags().BoolVar(&force, "force", false, "delete without asking")
+	bulkDelete.Flags().Uint32Var(&limit, "limit", 0, "delete at most this many (0: all, up to 1,000)")
 	var since string
 	watch := &cobra.Command{
 		Use:   "watch TYPE...",
@@ -243,8 +286,59 @@ that is not an operator's must name types of services' definitions:
 		write("touch", v1.RelationshipUpdate_OPERATION_TOUCH, "Create relationships, or keep them if they are there"),
 		write("delete", v1.RelationshipUpdate_OPERATION_DELETE, "Delete relationships"),
 		read,
+		bulkDelete,
 	)
 	return cmd
+}
+
+// relFilter is the filter of arg (TYPE or TYPE:ID), relation and subject
+// (TYPE, TYPE:ID or TYPE:ID#RELATION), as read and bulk-delete take them.
+func relFilter(arg, relation, subject string) *v1.RelationshipFilter {
+	typ, id, _ := strings.Cut(arg, ":")
+	f := &v1.RelationshipFilter{ResourceType: typ, OptionalResourceId: id, OptionalRelation: relation}
+	if subject != "" {
+		st, rest, _ := strings.Cut(subject, ":")
+		sid, srel, hasRel := strings.Cut(rest, "#")
+		f.OptionalSubjectFilter = &v1.SubjectFilter{SubjectType: st, OptionalSubjectId: sid}
+		if hasRel {
+			f.OptionalSubjectFilter.OptionalRelation = &v1.SubjectFilter_RelationFilter{Relation: srel}
+		}
+	}
+	return f
+}
+
+// countRelationships counts what f matches, fully consistent.
+func countRelationships(ctx context.Context, cl *client, f *v1.RelationshipFilter) (int, error) {
+	stream, err := connect.NewClient[v1.ReadRelationshipsRequest, v1.ReadRelationshipsResponse](
+		cl.streamClient(), cl.spiceURL("/authzed.api.v1.PermissionsService/ReadRelationships"), cl.options()...).
+		CallServerStream(ctx, connect.NewRequest(&v1.ReadRelationshipsRequest{
+			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+			RelationshipFilter: f,
+		}))
+	if err != nil {
+		return 0, err
+	}
+	defer stream.Close()
+	n := 0
+	for stream.Receive() {
+		n++
+	}
+	return n, stream.Err()
+}
+
+// confirm asks question on a terminal and fails unless the answer is yes;
+// without a terminal it fails, naming --force.
+func confirm(cmd *cobra.Command, question string) error {
+	f, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return fmt.Errorf("%s: not asked without a terminal; pass --force to delete without asking", strings.TrimSuffix(question, "?"))
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), question+" [y/N] ")
+	answer, _ := bufio.NewReader(f).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return errors.New("not deleted")
+	}
+	return nil
 }
 
 func newPermissionCmd(cl *client) *cobra.Command {

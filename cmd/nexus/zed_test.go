@@ -75,6 +75,26 @@ definition billing/invoice {
 	tok = strings.TrimSpace(ok("relationship", "delete", "billing/invoice:inv_42#viewer@billing/customer:acme"))
 	require.Equal(t, "false\n", ok("permission", "check", "billing/invoice:inv_42", "view", "billing/customer:acme", "--consistency-at-least", tok))
 
+	// bulk-delete asks first (and without a terminal refuses, naming
+	// --force); --limit deletes part and says more are left.
+	ok("relationship", "touch", "billing/invoice:inv_1#viewer@billing/customer:acme",
+		"billing/invoice:inv_2#viewer@billing/customer:acme", "billing/invoice:inv_3#viewer@billing/customer:acme",
+		"billing/invoice:inv_3#viewer@billing/customer:globex")
+	code, _, errOut = call("relationship", "bulk-delete", "billing/invoice", "--subject", "billing/customer:acme")
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "delete 3 relationships of billing/invoice: not asked without a terminal; pass --force")
+	code, _, errOut = call("relationship", "bulk-delete", "billing/invoice", "--subject", "billing/customer:acme", "--force", "--limit", "2")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "deleted 2 relationships (more match: run it again)\n", errOut)
+	code, _, errOut = call("relationship", "bulk-delete", "billing/invoice", "--subject", "billing/customer:acme", "--force")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "deleted 1 relationships\n", errOut)
+	require.Equal(t, "billing/invoice:inv_3#viewer@billing/customer:globex\n", ok("relationship", "read", "billing/invoice", "--consistency-full"),
+		"only acme's went")
+	code, _, errOut = call("relationship", "bulk-delete", "file", "--force")
+	require.NotEqual(t, 0, code, "Nexus's own relationships are not a service's to delete")
+	require.Contains(t, errOut, "permission_denied")
+
 	for _, c := range []struct {
 		args []string
 		want string
