@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -164,6 +165,22 @@ func TestSpiceDBAPICompatibility(t *testing.T) {
 	check(obj("billing/nope", "inv1"), "view", subj("user", "alice"))
 	check(obj("billing/invoice", "inv1"), "view", subj("billing/nope", "x"))
 
+	// With tracing, the engine answers, and its trace is SpiceDB's (what
+	// differs by moment cleared: durations, node ids, cache marks).
+	for _, u := range []string{"bob", "carol"} {
+		both("CheckPermission with tracing for "+u, func(c *authzed.Client) (proto.Message, error) {
+			resp, err := c.CheckPermission(ctx, &v1.CheckPermissionRequest{Consistency: full1, WithTracing: true,
+				Resource: obj("billing/invoice", "inv1"), Permission: "view", Subject: subj("user", u)})
+			if err != nil {
+				return nil, err
+			}
+			if resp.GetDebugTrace().GetCheck() == nil {
+				return nil, fmt.Errorf("no trace in %v", resp)
+			}
+			clearMoment(resp.GetDebugTrace().GetCheck())
+			return resp, nil
+		})
+	}
 	both("CheckBulkPermissions", func(c *authzed.Client) (proto.Message, error) {
 		var items []*v1.CheckBulkPermissionsRequestItem
 		for _, u := range []string{"alice", "bob", "carol", "dave"} {
@@ -443,4 +460,16 @@ func clearTokens(m protoreflect.Message) {
 		}
 		return true
 	})
+}
+
+// clearMoment clears what differs between two runs of the same traced
+// check: durations, the serving node and where the answer came from.
+func clearMoment(t *v1.CheckDebugTrace) {
+	t.Duration, t.Source, t.TraceOperationId = nil, "", ""
+	if r, ok := t.Resolution.(*v1.CheckDebugTrace_WasCachedResult); ok && r.WasCachedResult {
+		t.Resolution = nil
+	}
+	for _, sub := range t.GetSubProblems().GetTraces() {
+		clearMoment(sub)
+	}
 }
