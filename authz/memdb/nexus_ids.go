@@ -16,11 +16,14 @@ package memdb
 // the old one's numbers are dead; trees and their snapshots keep the
 // table their rows were interned in.
 //
-// Concurrency: one writer at a time interns (the write slot, or the
-// table's lock for the load's helpers); readers resolve numbers without a
-// lock (a number reaches a reader through a tree published after it was
-// interned, and the directories are published atomically), and find
-// numbers under a read lock.
+// Concurrency: interning takes the table's lock; readers resolve numbers
+// without one (a number reaches a reader through a tree published after
+// it was interned, and the directories are published atomically), and
+// find numbers under the read lock.
+//
+// The strings handed to SpiceDB alias the arena, as upstream's memdb hands
+// out its table's strings: one kept by a cache keeps its whole arena chunk
+// (up to 1 MiB) alive after a repack has replaced the table.
 
 import (
 	"fmt"
