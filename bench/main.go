@@ -52,6 +52,7 @@ var registry = []Scenario{
 	searchFTS,
 	grepScan,
 	recallMemories,
+	mcpScenario,
 	apiCheckVsSpiceDB,
 	watchLag,
 	writeThroughputVsSerial,

@@ -37,6 +37,7 @@ import (
 	"github.com/nexus-authz/nexus/fileplane/sharing"
 	"github.com/nexus-authz/nexus/fileplane/versions"
 	"github.com/nexus-authz/nexus/identity"
+	"github.com/nexus-authz/nexus/server/mcp"
 	"github.com/nexus-authz/nexus/server/rpc"
 	"github.com/nexus-authz/nexus/server/spiceapi"
 	"github.com/nexus-authz/nexus/server/web"
@@ -124,6 +125,7 @@ type Server struct {
 	replicas   []*sql.DB
 	stopRouter context.CancelFunc
 	handler    http.Handler
+	mcp        *mcp.HTTPHandler
 }
 
 // Open prepares everything but the listener: the data dir and its lock, the
@@ -285,6 +287,10 @@ func (s *Server) routes() http.Handler {
 		// Decisions are a few bytes: compressing them costs more than it saves.
 		connect.WithCompressMinBytes(1024),
 	)
+	// MCP for agents: tools that call the handlers above in process, with
+	// the caller's key.
+	s.mcp = mcp.NewHTTPHandler(mcp.HTTPConfig{API: mux, Auth: s.identity, MaxRequestBytes: s.cfg.MaxRequestBytes})
+	mux.Handle("/mcp", s.mcp)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -307,9 +313,9 @@ func withCORS(h http.Handler, allowed []string) http.Handler {
 	}
 	api := cors.New(cors.Options{
 		AllowedOrigins: allowed,
-		AllowedMethods: connectcors.AllowedMethods(),
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
-		ExposedHeaders: connectcors.ExposedHeaders(),
+		AllowedMethods: append(connectcors.AllowedMethods(), http.MethodDelete), // DELETE ends an MCP session
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-Id"),
+		ExposedHeaders: append(connectcors.ExposedHeaders(), "Mcp-Session-Id"),
 		MaxAge:         7200,
 	}).Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -365,6 +371,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.mcp.Close) // MCP event streams would hold Shutdown open
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	maintCtx, stopMaint := context.WithCancel(ctx)

@@ -137,6 +137,7 @@ key file (nexus config; --context or NEXUS_CONTEXT picks one); without one,
 		newSchemaCmd(cl),
 		newRelationshipCmd(cl),
 		newPermissionCmd(cl),
+		newMcpCmd(cl),
 	)
 	refuseUnknownSubcommands(root)
 	return root
