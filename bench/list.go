@@ -62,11 +62,7 @@ func runListBulkVsNaive(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	// The data dir goes on tmpfs when there is one: every files.Write
 	// fsyncs its blob, its directory and two SQLite commits, which on a disk
 	// makes building the folder take minutes; List itself writes nothing.
-	tmpRoot, dirFS := "", "default temp dir"
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		tmpRoot, dirFS = "/dev/shm", "tmpfs (/dev/shm)"
-	}
-	dir, err := os.MkdirTemp(tmpRoot, "nexus-bench-list-*")
+	dir, dirFS, err := tmpDir("nexus-bench-list-*")
 	if err != nil {
 		return nil, err
 	}

@@ -43,11 +43,7 @@ const (
 
 func runMCP(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	progress := func(format string, args ...any) { cfg.Progress("mcp: "+format, args...) }
-	tmpRoot, dirFS := "", "default temp dir"
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		tmpRoot, dirFS = "/dev/shm", "tmpfs (/dev/shm)"
-	}
-	dir, err := os.MkdirTemp(tmpRoot, "nexus-bench-mcp-*")
+	dir, dirFS, err := tmpDir("nexus-bench-mcp-*")
 	if err != nil {
 		return nil, err
 	}

@@ -36,11 +36,7 @@ const (
 
 func runRecall(ctx context.Context, cfg RunConfig) (*Outcome, error) {
 	progress := func(format string, args ...any) { cfg.Progress("recall: "+format, args...) }
-	tmpRoot, dirFS := "", "default temp dir"
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		tmpRoot, dirFS = "/dev/shm", "tmpfs (/dev/shm)"
-	}
-	dir, err := os.MkdirTemp(tmpRoot, "nexus-bench-recall-*")
+	dir, dirFS, err := tmpDir("nexus-bench-recall-*")
 	if err != nil {
 		return nil, err
 	}

@@ -55,12 +55,20 @@ type benchServer struct {
 	close      func()
 }
 
-func openBenchServer(ctx context.Context, name string) (*benchServer, error) {
-	tmpRoot, dirFS := "", "default temp dir"
+// tmpDir makes a data dir on tmpfs when there is one (/dev/shm), else in
+// the default temp dir, and says which: a bench that writes files would
+// otherwise measure the disk's fsyncs.
+func tmpDir(pattern string) (dir, fs string, err error) {
+	root, fs := "", "default temp dir"
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		tmpRoot, dirFS = "/dev/shm", "tmpfs (/dev/shm)"
+		root, fs = "/dev/shm", "tmpfs (/dev/shm)"
 	}
-	dir, err := os.MkdirTemp(tmpRoot, "nexus-bench-"+name+"-*")
+	dir, err = os.MkdirTemp(root, pattern)
+	return dir, fs, err
+}
+
+func openBenchServer(ctx context.Context, name string) (*benchServer, error) {
+	dir, dirFS, err := tmpDir("nexus-bench-" + name + "-*")
 	if err != nil {
 		return nil, err
 	}
