@@ -48,6 +48,14 @@ func (e *endedReads) ReadRelationships(ctx context.Context, in *v1.ReadRelations
 	return s, nil
 }
 
+// count is how many streams were opened (the cache's probe opens some in
+// the background, so under the lock).
+func (e *endedReads) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.streams)
+}
+
 // open counts the streams neither read to the end nor cancelled: each
 // holds its state on both sides of the connection until its context ends.
 func (e *endedReads) open() int {
@@ -85,12 +93,12 @@ func TestEvictionsLeaveNoReadOpen(t *testing.T) {
 	}
 	_, err := e.Write(ctx, children)
 	require.NoError(t, err)
-	before := len(reads.streams)
+	before := reads.count()
 	for i := range 5 {
 		tok, err := e.Write(ctx, []Update{TouchRel(Rel(top, "viewer", Subject("user", fmt.Sprintf("u%d", i))))})
 		require.NoError(t, err)
 		caughtUp(t, e, tok)
 	}
-	require.Greater(t, len(reads.streams), before, "the grants' evictions read what refers to the folder")
+	require.Greater(t, reads.count(), before, "the grants' evictions read what refers to the folder")
 	require.Zero(t, reads.open(), "every read was read to its end or cancelled")
 }
