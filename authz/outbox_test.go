@@ -210,7 +210,7 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 
 	t.Run("AnAbandonedWriteIsAppliedInTheBackground", func(t *testing.T) {
 		abandon(t, a, "r_fay", TouchRel(viewer("fay")))
-		require.Eventually(t, func() bool { return may(b, "fay") }, 10*time.Second, 50*time.Millisecond,
+		require.Eventually(t, func() bool { return may(b, "fay") }, pgLiveness, 50*time.Millisecond,
 			"no node wrote, but the replay applied it")
 		require.Eventually(t, func() bool { return pendingRows(t, db, "authz_outbox") == 0 }, 5*time.Second, 20*time.Millisecond)
 	})
