@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/authzed/spicedb/pkg/datalayer"
@@ -77,15 +78,33 @@ func (e *Engine) loadLog(ctx context.Context) (int, error) {
 	// Nothing watches the datastore yet: its changes need no changelog.
 	_, err := e.ds.ReadWriteTx(memdb.WithoutRelationshipChanges(ctx), func(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
 		n = 0
+		j := newJudge()
+		var rows []memdb.LoadRow
 		return e.log.Load(ctx, func(rels []Relationship) error {
+			for _, r := range rels {
+				j.note(tupleRel(r))
+			}
+			if err := j.readMissing(ctx, rwt); err != nil {
+				return err
+			}
+			rows = rows[:0]
+			for _, r := range rels {
+				rel := tupleRel(r)
+				if !j.allowed(tuple.Touch(rel)) {
+					return errNotDirect
+				}
+				res, sub := rel.Resource, rel.Subject
+				rows = append(rows, memdb.LoadRow{ResourceType: res.ObjectType, ResourceID: res.ObjectID, Relation: res.Relation,
+					SubjectType: sub.ObjectType, SubjectID: sub.ObjectID, SubjectRelation: sub.Relation})
+			}
+			n += len(rels)
+			if l, ok := rwt.(memdb.RowLoader); ok {
+				return l.LoadRows(ctx, rows)
+			}
 			muts := make([]tuple.RelationshipUpdate, len(rels))
 			for i, r := range rels {
 				muts[i] = tuple.Touch(tupleRel(r))
 			}
-			if err := allowedAll(ctx, rwt, muts); err != nil {
-				return err
-			}
-			n += len(rels)
 			return rwt.WriteRelationships(ctx, muts)
 		})
 	})
@@ -208,48 +227,81 @@ func validPlain(ctx context.Context, rwt datastore.ReadWriteTransaction, muts []
 // allowedAll is validPlain of updates known to name each relationship
 // once (the log's rows, unique by its primary key).
 func allowedAll(ctx context.Context, rwt datastore.ReadWriteTransaction, muts []tuple.RelationshipUpdate) error {
-	names := map[string]bool{}
+	j := newJudge()
 	for _, m := range muts {
-		names[m.Relationship.Resource.ObjectType] = true
-		names[m.Relationship.Subject.ObjectType] = true
+		j.note(m.Relationship)
 	}
-	list := make([]string, 0, len(names))
-	for n := range names {
-		list = append(list, n)
-	}
-	found, err := rwt.LegacyLookupNamespacesWithNames(ctx, list)
-	if err != nil {
+	if err := j.readMissing(ctx, rwt); err != nil {
 		return err
 	}
-	defs := make(map[string]*schema.Definition, len(found))
-	for _, f := range found {
-		d, err := schema.NewDefinition(f.Definition)
-		if err != nil {
-			return err
-		}
-		defs[f.Definition.Name] = d
-	}
-	// The schema's verdict depends on the types and relations alone: a
-	// load of a million relationships asks a few dozen questions.
-	verdicts := map[shape]bool{}
 	for _, m := range muts {
-		if !validPlainIDs(m.Relationship) {
-			return errNotDirect
-		}
-		k := shapeOf(m)
-		ok, seen := verdicts[k]
-		if !seen {
-			ok = allowedShape(defs, m)
-			verdicts[k] = ok
-		}
-		if !ok {
+		if !j.allowed(m) {
 			return errNotDirect
 		}
 	}
 	return nil
 }
 
-// shape is what allowedShape's verdict on an update depends on.
+// judge is validPlain's memory of the definitions it read and of its
+// verdicts, kept across the batches of a load: the schema's verdict
+// depends on the types and relations alone, and a load of a million
+// relationships asks a few dozen questions.
+type judge struct {
+	defs     map[string]*schema.Definition // nil: no such definition
+	missing  []string                      // types read asks readMissing for
+	verdicts map[shape]bool
+}
+
+func newJudge() *judge {
+	return &judge{defs: map[string]*schema.Definition{}, verdicts: map[shape]bool{}}
+}
+
+// note notes the types of rel that readMissing is to read.
+func (j *judge) note(rel tuple.Relationship) {
+	for _, t := range [2]string{rel.Resource.ObjectType, rel.Subject.ObjectType} {
+		if _, ok := j.defs[t]; !ok && !slices.Contains(j.missing, t) {
+			j.missing = append(j.missing, t)
+		}
+	}
+}
+
+// readMissing reads the definitions note noted.
+func (j *judge) readMissing(ctx context.Context, rwt datastore.ReadWriteTransaction) error {
+	if len(j.missing) == 0 {
+		return nil
+	}
+	found, err := rwt.LegacyLookupNamespacesWithNames(ctx, j.missing)
+	if err != nil {
+		return err
+	}
+	for _, t := range j.missing {
+		j.defs[t] = nil
+	}
+	j.missing = j.missing[:0]
+	for _, f := range found {
+		d, err := schema.NewDefinition(f.Definition)
+		if err != nil {
+			return err
+		}
+		j.defs[f.Definition.Name] = d
+	}
+	return nil
+}
+
+// allowed is whether m is valid, its types' definitions read.
+func (j *judge) allowed(m tuple.RelationshipUpdate) bool {
+	if !validPlainIDs(m.Relationship) {
+		return false
+	}
+	k := shapeOf(m)
+	ok, seen := j.verdicts[k]
+	if !seen {
+		ok = allowedShape(j.defs, m)
+		j.verdicts[k] = ok
+	}
+	return ok
+}
+
 type shape struct {
 	resType, rel, subType, subRel string
 	wildcard, delete              bool

@@ -67,9 +67,15 @@ func (t *relTrees) rowLocked(r *relationship) relRow {
 		sns: ids.internLocked(r.subjectNamespace), sid: ids.internLocked(r.subjectObjectID), srel: ids.internLocked(r.subjectRelation),
 	}
 	if r.caveat != nil || r.integrity != nil || r.expiration != nil {
-		row.extra = ids.extras.add(&relExtra{caveat: r.caveat, integrity: r.integrity, expiration: r.expiration}) + 1
+		row.extra = t.extraLocked(r)
 	}
 	return row
+}
+
+// extraLocked stores r's caveat, integrity and expiration and returns
+// the row's extra for them; the caller holds t.ids.mu.
+func (t *relTrees) extraLocked(r *relationship) uint32 {
+	return t.ids.extras.add(&relExtra{caveat: r.caveat, integrity: r.integrity, expiration: r.expiration}) + 1
 }
 
 // relationship returns the row as the readers above use it. Its strings
