@@ -105,6 +105,9 @@ type Engine struct {
 	// writeMu serializes writes so the log and the datastore see them in
 	// the same order.
 	writeMu sync.Mutex
+	// loaded is set once the datastore holds the whole log: only then may
+	// a close write its snapshot (snapshot.go).
+	loaded bool
 	// groups queues writes for group commits of the log (write_group.go).
 	groups *writeGroups
 
@@ -285,6 +288,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 // Close stops the engine. It does not close the log.
 func (e *Engine) Close() error {
 	e.closed.Do(func() {
+		if l, ok := e.log.(*SQLLog); ok && l.Snapshot != "" && e.loaded {
+			e.saveSnapshot(l) // while SpiceDB still answers, for the schema
+		}
 		e.cancel()
 		if e.cache != nil {
 			e.cache.close()
@@ -297,6 +303,7 @@ func (e *Engine) Close() error {
 		case <-e.done:
 		case <-time.After(10 * time.Second):
 		}
+
 		// SpiceDB does not close a datastore it was handed.
 		if e.ds != nil {
 			_ = e.ds.Close()
@@ -418,6 +425,13 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	// quarter of a start's CPU at a million relationships. Nothing else
 	// runs yet: collect at every fifth-fold instead, then as before.
 	defer collectLessWhileLoading()()
+	if l, ok := e.log.(*SQLLog); ok && l.Snapshot != "" {
+		if n, ok := e.loadSnapshot(ctx, l); ok {
+			e.loaded = true
+			e.logger.Info("authz: relationships loaded from the datastore's snapshot", "count", n, "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+	}
 	n, err := e.loadLog(ctx)
 	if errors.Is(err, errNotDirect) {
 		n = 0
@@ -429,6 +443,7 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("authz: rebuilding from the relationship log: %w", err)
 	}
+	e.loaded = true
 	e.logger.Info("authz: relationships loaded from the log", "count", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -27,6 +27,11 @@ func SQLiteMigrations() fs.FS {
 // table comes from SQLiteMigrations.
 type SQLLog struct {
 	DB *sql.DB
+	// Snapshot, if set, is the path of a file beside the log where the
+	// engine writes the datastore's relationships at a clean close, and
+	// which the next start loads instead of reading the log, if no write
+	// of the log came between (snapshot.go).
+	Snapshot string
 }
 
 var _ Log = (*SQLLog)(nil)
@@ -145,6 +150,11 @@ func (l *SQLLog) Commit(ctx context.Context, writes []*LogWrite, finish func(tx 
 func (l *SQLLog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := l.DB.BeginTx(ctx, nil)
 	if err != nil {
+		return fmt.Errorf("relationship log: %w", err)
+	}
+	// Whatever fn writes, a snapshot from before it is stale.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM authz_snapshot`); err != nil {
+		_ = tx.Rollback()
 		return fmt.Errorf("relationship log: %w", err)
 	}
 	if err := fn(tx); err != nil {
