@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/nexus-authz/nexus/server"
+	"github.com/nexus-authz/nexus/storage/postgres/pgtest"
 )
 
 // compatSchema is a service's: a namespace prefix, nested groups, an
@@ -52,10 +53,26 @@ definition billing/invoice {
 // message. A difference fails here rather than surprising a service that
 // moves between the two. Where Nexus differs on purpose, the case says so
 // and asserts Nexus's own answer.
+//
+// It runs on both modes: the embedded default, and PostgreSQL (where
+// SpiceDB's own PostgreSQL datastore holds the relationships).
 func TestSpiceDBAPICompatibility(t *testing.T) {
 	t.Parallel()
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		compatibility(t, start(t, server.Config{}))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		pgtest.Require(t)
+		url := pgtest.NewDatabase(t)
+		require.NoError(t, server.MigratePostgres(context.Background(), url))
+		compatibility(t, start(t, server.Config{Postgres: url}))
+	})
+}
+
+func compatibility(t *testing.T, r *running) {
 	ctx := context.Background()
-	r := start(t, server.Config{})
 	keys := serviceKeys(t, r)
 	nx := spiceClient(t, r, keys.opWrite)
 	sp := startSpiceDB(t)
@@ -178,6 +195,7 @@ func TestSpiceDBAPICompatibility(t *testing.T) {
 				return nil, fmt.Errorf("no trace in %v", resp)
 			}
 			clearMoment(resp.GetDebugTrace().GetCheck())
+			resp.DebugTrace.SchemaUsed = definitionsSorted(resp.GetDebugTrace().GetSchemaUsed())
 			return resp, nil
 		})
 	}
@@ -460,6 +478,15 @@ func clearTokens(m protoreflect.Message) {
 		}
 		return true
 	})
+}
+
+// definitionsSorted is schema's lines, sorted: the order of schemaUsed's
+// definitions is the datastore's (by name in memory, as written on
+// PostgreSQL), not the engine's.
+func definitionsSorted(schema string) string {
+	lines := strings.Split(schema, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 // clearMoment clears what differs between two runs of the same traced
