@@ -466,27 +466,40 @@ func (s *Server) Search() *search.Service { return s.search }
 // Indexer keeps the search index up to date.
 func (s *Server) Indexer() *search.Indexer { return s.indexer }
 
+// SQLiteDomains are the domains with tables of their own in the embedded
+// default's SQLite file, in the order they are migrated.
+func SQLiteDomains() []sqlite.Domain {
+	return []sqlite.Domain{
+		{Name: "authz", Migrations: authz.SQLiteMigrations()},
+		{Name: "identity", Migrations: identity.SQLiteMigrations()},
+		{Name: "content", Migrations: content.SQLiteMigrations()},
+		{Name: "paths", Migrations: paths.SQLiteMigrations()},
+		{Name: "versions", Migrations: versions.SQLiteMigrations()},
+		{Name: "files", Migrations: files.SQLiteMigrations()},
+		{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
+		{Name: "search", Migrations: search.SQLiteMigrations()},
+		{Name: "memory", Migrations: memory.SQLiteMigrations()},
+	}
+}
+
+// SQLiteFile is the name of the embedded default's database in the data dir.
+const SQLiteFile = "nexus.db"
+
+// BlobsDir is the directory, in the data dir, of the embedded default's
+// file content.
+const BlobsDir = "blobs"
+
 // openSQLite opens the embedded default: the SQLite file in the data dir
 // (migrated here), the engine rebuilt from its relationship log, and chunks
 // on local disk.
 func (s *Server) openSQLite(ctx context.Context) (content.ChunkStore, error) {
 	cfg := s.cfg
 	var err error
-	dbPath := filepath.Join(cfg.DataDir, "nexus.db")
+	dbPath := filepath.Join(cfg.DataDir, SQLiteFile)
 	if s.db, err = sqlite.Open(ctx, dbPath); err != nil {
 		return nil, err
 	}
-	if err := sqlite.MigrateAll(ctx, s.db,
-		sqlite.Domain{Name: "authz", Migrations: authz.SQLiteMigrations()},
-		sqlite.Domain{Name: "identity", Migrations: identity.SQLiteMigrations()},
-		sqlite.Domain{Name: "content", Migrations: content.SQLiteMigrations()},
-		sqlite.Domain{Name: "paths", Migrations: paths.SQLiteMigrations()},
-		sqlite.Domain{Name: "versions", Migrations: versions.SQLiteMigrations()},
-		sqlite.Domain{Name: "files", Migrations: files.SQLiteMigrations()},
-		sqlite.Domain{Name: "sharing", Migrations: sharing.SQLiteMigrations()},
-		sqlite.Domain{Name: "search", Migrations: search.SQLiteMigrations()},
-		sqlite.Domain{Name: "memory", Migrations: memory.SQLiteMigrations()},
-	); err != nil {
+	if err := sqlite.MigrateAll(ctx, s.db, SQLiteDomains()...); err != nil {
 		return nil, err
 	}
 	if s.engine, err = authz.New(ctx, authz.Config{
@@ -501,7 +514,7 @@ func (s *Server) openSQLite(ctx context.Context) (content.ChunkStore, error) {
 	}); err != nil {
 		return nil, err
 	}
-	chunks, err := content.NewDiskChunks(filepath.Join(cfg.DataDir, "blobs"))
+	chunks, err := content.NewDiskChunks(filepath.Join(cfg.DataDir, BlobsDir))
 	if err != nil {
 		return nil, fmt.Errorf("data dir %s: blob store: %w", cfg.DataDir, err)
 	}

@@ -30,7 +30,8 @@ func (c *client) spiceURL(procedure string) string { return c.base() + procedure
 func (c *client) streamClient() *http.Client { return &http.Client{} }
 
 func newImportCmd(cl *client) *cobra.Command {
-	return &cobra.Command{
+	var store storeFlags
+	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Create the relationships in FILE (- for stdin), one a line, all or none",
 		Long: `Create the relationships in FILE (- reads stdin), one a line as zed writes
@@ -45,9 +46,23 @@ or is refused (the schema, the key's scope), none is created. It streams
 through the SpiceDB API's ImportBulkRelationships, so it takes a service key
 of scope write (nexus admin key create --user NAME --scope write). Examples:
   nexus import rels.txt
-  nexus export --type document | nexus import -`,
+  nexus export --type document | nexus import -
+
+With --all, FILE is a dump of nexus export --all, imported offline into an
+empty store: a new or empty --data-dir, or with --postgres a new database
+(migrated first). It is all or nothing: a dump cut short, altered, or of a
+newer nexus is refused and leaves the target as it was. The imported store
+answers every question as the exported one did, with the same API keys:
+  nexus import --all backup.jsonl --data-dir /srv/nexus-restored
+  nexus import --all backup.jsonl --postgres postgres://nexus@db/nexus`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := store.check(cmd); err != nil {
+				return err
+			}
+			if store.all {
+				return cl.importAll(cmd, &store, args[0])
+			}
 			in := io.Reader(os.Stdin)
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
@@ -60,6 +75,8 @@ of scope write (nexus admin key create --user NAME --scope write). Examples:
 			return cl.importRelationships(cmd.Context(), args[0], in)
 		},
 	}
+	store.add(cmd, "into an empty store")
+	return cmd
 }
 
 func (c *client) importRelationships(ctx context.Context, name string, in io.Reader) error {
@@ -116,17 +133,34 @@ func (c *client) importRelationships(ctx context.Context, name string, in io.Rea
 }
 
 func newExportCmd(cl *client) *cobra.Command {
-	var typ string
+	var typ, output string
+	var store storeFlags
 	cmd := &cobra.Command{
-		Use:   "export [--type TYPE]",
+		Use:   "export [--type TYPE] | export --all [--output FILE]",
 		Short: "Print relationships, one a line, as import reads them",
 		Long: `Print relationships one a line, as nexus import reads them: those of
 definition TYPE, or every relationship (Nexus's own definitions, and every
 type, take an operator's key). Examples:
   nexus export --type document > documents.txt
-  nexus export > backup.txt`,
+  nexus export > backup.txt
+
+With --all, print a dump of the whole store, read offline from its data
+dir or database (as nexus serve opens it): the schema, every relationship
+and Nexus's own tables (zones, users, groups, hashed API keys, files and
+their content and versions, shares, links, memories), one JSON value a
+line, ended by a checksummed line. nexus import --all reads it. A data dir
+is read from a snapshot, so a running server is neither disturbed nor
+needed; --output FILE.gz compresses. Examples:
+  nexus export --all --data-dir /srv/nexus-data --output backup.jsonl.gz
+  nexus export --all --postgres postgres://nexus@db/nexus > backup.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := store.check(cmd, "type"); err != nil {
+				return err
+			}
+			if store.all {
+				return cl.exportAll(cmd, &store, output)
+			}
 			req := &v1.ExportBulkRelationshipsRequest{
 				Consistency: &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}}}
 			if typ != "" {
@@ -154,5 +188,7 @@ type, take an operator's key). Examples:
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "only relationships of this definition")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "with --all: write the dump to FILE (whole or not at all; .gz compresses) instead of stdout")
+	store.add(cmd, "from its data dir or database")
 	return cmd
 }
