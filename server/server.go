@@ -485,6 +485,11 @@ func SQLiteDomains() []sqlite.Domain {
 // SQLiteFile is the name of the embedded default's database in the data dir.
 const SQLiteFile = "nexus.db"
 
+// SnapshotFile is the name, in the data dir, of the datastore's snapshot
+// a clean close writes, so that the next start need not read the
+// relationship log (authz.SQLLog.Snapshot).
+const SnapshotFile = "relationships.snapshot"
+
 // BlobsDir is the directory, in the data dir, of the embedded default's
 // file content.
 const BlobsDir = "blobs"
@@ -504,7 +509,7 @@ func (s *Server) openSQLite(ctx context.Context) (content.ChunkStore, error) {
 	}
 	if s.engine, err = authz.New(ctx, authz.Config{
 		Schema:               nexus.Schema,
-		Log:                  &authz.SQLLog{DB: s.db},
+		Log:                  &authz.SQLLog{DB: s.db, Snapshot: filepath.Join(cfg.DataDir, SnapshotFile)},
 		RevisionQuantization: cfg.RevisionQuantization,
 		Cache:                cfg.Cache,
 		Admission:            cfg.Admission,
