@@ -190,8 +190,8 @@ bench-pg: $(BIN)/spicedb
 
 ## soak: the soak and crash harness (bench/soak, bench/README.md): mixed
 ## load (file writes, grants and revokes, checks) against a real `nexus
-## serve` for SOAK_SECONDS in each of SOAK_MODES, with kill -9 of the node
-## at random moments; on PostgreSQL (its own primary and synchronous
+## serve` for SOAK_SECONDS in each of SOAK_MODES, with kill -9 and clean
+## stops of the node at random moments; on PostgreSQL (its own primary and synchronous
 ## replica, on free ports) also kill -9 of the primary, and once a failover
 ## to the replica. Then every acknowledged write must be there and every
 ## decision of a sample equal a fresh process's; prints the counts, fails

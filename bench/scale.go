@@ -491,7 +491,12 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		{"start_ready_s", false, true},
 	} {
 		if nx != nil {
+			// A closed server's datastore stays reachable until the
+			// timers of its calls' deadlines fire (up to groupTimeout,
+			// 30 s): wait them out, so no restart and no reading of
+			// memory meets the one before's.
 			nx.close()
+			time.Sleep(restartGap)
 		}
 		progress("nexus: restarting on %d relationships (%s)", w.n, r.name)
 		if nx, ready, err = restartScale(ctx, dir, w, checkKey, writeKey, r.burn, r.snapshot); err != nil {
@@ -532,6 +537,9 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		Metric{Name: "mkdir_per_s", Unit: "entries/s", Value: round(entryRate, 0)},
 	), nil
 }
+
+// restartGap is the wait between a close and the next restart.
+const restartGap = 45 * time.Second
 
 // restartScale opens Nexus on dir, the garbage of what ran before
 // collected first, and reports how long until its first check answers;

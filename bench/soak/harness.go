@@ -263,12 +263,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, nil
 }
 
-// NodeKills are the node's disruptions: kill -9 and restart; and kill -9,
-// then kill -9 again while it starts (recovering), then restart.
+// NodeKills are the node's disruptions: kill -9 and restart; kill -9,
+// then kill -9 again while it starts (recovering), then restart; and a
+// clean stop and start (on the embedded default, a start from the
+// datastore's snapshot, which the kills that follow must not trust once
+// a write came after it).
 func NodeKills(n *Node, seed uint64) []Chaos {
 	rng := rand.New(rand.NewPCG(seed, 3<<32))
 	return []Chaos{
 		{Name: "node kill -9", Weight: 3, Do: func(context.Context) error { n.Kill(); return n.Start() }},
+		{Name: "node stop and start", Weight: 2, Do: func(context.Context) error { n.Stop(); return n.Start() }},
 		{Name: "node kill -9, again while starting", Weight: 1, Do: func(ctx context.Context) error {
 			n.Kill()
 			if err := n.Launch(); err != nil {

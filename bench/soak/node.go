@@ -100,6 +100,21 @@ func (n *Node) Kill() {
 	<-n.exited
 }
 
+// Stop sends SIGTERM and waits until the process is gone (a clean stop:
+// on the embedded default it writes the datastore's snapshot); after 60 s
+// it kills it.
+func (n *Node) Stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(60 * time.Second):
+		n.Kill()
+	}
+}
+
 // AdminKey is the key the first start wrote to the data directory.
 func (n *Node) AdminKey() (string, error) {
 	b, err := os.ReadFile(filepath.Join(n.dir, "admin.key"))

@@ -78,19 +78,21 @@ func logf(t *testing.T) func(string, ...any) {
 	}
 }
 
-// soakEmbedded: one node on the embedded default, killed (-9) and
-// restarted at random moments; the fresh process is one more restart.
+// soakEmbedded: one node on the embedded default, killed (-9), or stopped
+// cleanly, and restarted at random moments; the fresh process is one more
+// clean stop and start, which loads the datastore's snapshot the stop
+// wrote: every acknowledged write must be in it.
 func soakEmbedded(t *testing.T, bin string, d time.Duration, seed uint64) (*Report, error) {
 	n, err := StartNode(bin, t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(n.Kill)
-	restart := func(context.Context) error { n.Kill(); return n.Start() }
+	restart := func(context.Context) error { n.Stop(); return n.Start() }
 	return Run(context.Background(), Config{
 		Mode: "embedded", Node: n, Workers: 4, Duration: d, Seed: seed,
 		Chaos:  NodeKills(n, seed),
 		MinGap: 3 * time.Second, MaxGap: 12 * time.Second,
 		Fresh:   func(ctx context.Context) (*Node, error) { return n, restart(ctx) },
-		FreshIs: "one more kill -9 and restart on the same data dir",
+		FreshIs: "one more clean stop and start on the same data dir (from the datastore's snapshot)",
 		Log:     logf(t),
 	})
 }
