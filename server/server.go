@@ -172,15 +172,6 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.content.WithGCLock(content.PostgresGCLock)
 	}
 	s.tree = paths.NewTree(s.reads, paths.SQLStore{}, s.engine, s.log)
-	// On PostgreSQL the outbox applies a recursive delete's relationships
-	// with it (authz/outbox.go), so there is nothing to sweep.
-	if cfg.Postgres == "" {
-		if n, err := s.tree.SweepOrphans(ctx); err != nil {
-			return nil, fmt.Errorf("sweeping orphaned relationships: %w", err)
-		} else if n > 0 {
-			s.log.Info("removed relationships of entries deleted before a crash", "entries", n)
-		}
-	}
 	limits := files.DefaultLimits
 	if cfg.MaxUnaryBytes > 0 {
 		limits.MaxUnaryBytes = cfg.MaxUnaryBytes
@@ -377,6 +368,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	maintCtx, stopMaint := context.WithCancel(ctx)
 	defer stopMaint()
 	go s.maintain(maintCtx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); s.sweepOrphans(maintCtx) }()
+	defer func() { stopMaint(); <-swept }()
 	// The search index catches up with changes queued before a crash, then
 	// follows every change.
 	go s.indexer.Run(maintCtx, time.Second)
@@ -421,6 +415,27 @@ func (s *Server) Close() error {
 		s.unlock = nil
 	}
 	return err
+}
+
+// sweepOrphans removes, once the server serves, the relationships of
+// entries a crash left deleted in the middle of a recursive delete (on
+// PostgreSQL the outbox applies a recursive delete's relationships with
+// it, so there is nothing to sweep). Serving meanwhile is safe: an entry's
+// id is 128 random bits, never given again, so such relationships name
+// nothing anyone can reach; and the sweep reads the tree and the
+// relationships of a whole restart's data (half a second at 100,000
+// entries), which a start need not wait for.
+func (s *Server) sweepOrphans(ctx context.Context) {
+	if s.cfg.Postgres != "" {
+		return
+	}
+	n, err := s.tree.SweepOrphans(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("could not sweep the relationships of entries deleted before a crash; the next start tries again", "err", err)
+	case n > 0:
+		s.log.Info("removed relationships of entries deleted before a crash", "entries", n)
+	}
 }
 
 // ContentGCGrace is how long fresh content is safe from the collector: a

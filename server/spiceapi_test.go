@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
@@ -22,6 +25,7 @@ import (
 	nexusv1 "github.com/nexus-authz/nexus/api/nexus/v1"
 	"github.com/nexus-authz/nexus/api/nexus/v1/nexusv1connect"
 	"github.com/nexus-authz/nexus/server"
+	"github.com/nexus-authz/nexus/storage/sqlite"
 )
 
 // documentSchema is what another service adds to Nexus's schema.
@@ -443,4 +447,44 @@ func TestSpiceDBAPIDenials(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, drain(t, rr.Recv))
 	})
+}
+
+// The relationships of an entry that does not exist (a crash in the middle
+// of a recursive delete leaves them in the relationship log) are swept once
+// the server serves again; those of entries that exist stay.
+func TestAStartSweepsRelationshipsOfEntriesThatAreGone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	r := start(t, server.Config{DataDir: dir})
+	keys := serviceKeys(t, r)
+	count := func(c *authzed.Client, typ, id string) int {
+		rr, err := c.ReadRelationships(ctx, &v1.ReadRelationshipsRequest{
+			Consistency:        &v1.Consistency{Requirement: &v1.Consistency_FullyConsistent{FullyConsistent: true}},
+			RelationshipFilter: &v1.RelationshipFilter{ResourceType: typ, OptionalResourceId: id},
+		})
+		require.NoError(t, err)
+		return len(drain(t, rr.Recv))
+	}
+	fs := nexusv1connect.NewFileServiceClient(http.DefaultClient, r.url, bearer(r.adminKey))
+	_, err := fs.Mkdir(ctx, connect.NewRequest(&nexusv1.MkdirRequest{Path: "/kept/inner", Parents: true}))
+	require.NoError(t, err)
+	folders := count(spiceClient(t, r, keys.opCheck), "folder", "")
+	require.Positive(t, folders, "the folders made")
+	require.NoError(t, r.stop())
+
+	// What a crash leaves: the log holds the relationship of an entry the
+	// tree no longer has, and no snapshot is current.
+	db, err := sqlite.Open(ctx, filepath.Join(dir, server.SQLiteFile))
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO authz_relationships (resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
+		VALUES ('file', 'fil_gone', 'viewer', 'user', 'bob', '')`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	require.NoError(t, os.Remove(filepath.Join(dir, server.SnapshotFile)))
+
+	r = start(t, server.Config{DataDir: dir})
+	c := spiceClient(t, r, keys.opCheck)
+	require.Eventually(t, func() bool { return count(c, "file", "fil_gone") == 0 }, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, folders, count(c, "folder", ""), "a live entry's relationships stay")
 }
