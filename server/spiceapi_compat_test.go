@@ -71,6 +71,11 @@ func TestSpiceDBAPICompatibility(t *testing.T) {
 	})
 }
 
+// compatibility compares the two. A traced check is compared on its
+// answer and the schema it used, not its sub-problems: a union's branches
+// run at once and the first to grant ends the others, so which ones a
+// trace holds depends on timing (on PostgreSQL, and under load on memory
+// too), and a result from the dispatch cache is traced without them.
 func compatibility(t *testing.T, r *running) {
 	ctx := context.Background()
 	keys := serviceKeys(t, r)
@@ -181,6 +186,8 @@ func compatibility(t *testing.T, r *running) {
 				return nil, fmt.Errorf("no trace in %v", resp)
 			}
 			clearMoment(resp.GetDebugTrace().GetCheck())
+			root := resp.GetDebugTrace().GetCheck()
+			root.Resolution, root.PermissionType = nil, v1.CheckDebugTrace_PERMISSION_TYPE_UNSPECIFIED
 			resp.DebugTrace.SchemaUsed = definitionsSorted(resp.GetDebugTrace().GetSchemaUsed())
 			return resp, nil
 		})
