@@ -330,6 +330,7 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 	began := time.Now()
 	ctx, cancel := context.WithDeadline(ctx, began.Add(c.cfg.Staleness))
 	defer cancel()
+	poll = min(max(poll/10, time.Millisecond), 10*time.Millisecond)
 	var rev datastore.Revision
 	if others, pending, err := c.othersNewest(ctx); err == nil && !pending {
 		// Every other node's change committed before began is at or
@@ -341,6 +342,10 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 			return
 		}
 		rev = others
+	} else if c.e.outbox != nil {
+		c.m.probes.WithLabelValues("head").Inc()
+		c.probeHead(ctx, began, poll)
+		return
 	} else {
 		head, err := c.e.sideHeadToken(ctx)
 		if err != nil {
@@ -352,11 +357,35 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 		}
 		c.m.probes.WithLabelValues("head").Inc()
 	}
-	poll = min(max(poll/10, time.Millisecond), 10*time.Millisecond)
 	for {
 		if d := c.done.Load(); d != nil && atLeast(d.rev, rev) {
 			c.vouch(began)
 			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(poll):
+		}
+	}
+}
+
+// probeHead vouches for the changes committed before began once the watch
+// has processed every change SpiceDB committed before a read after began,
+// asking PostgreSQL again each time the watch moves on.
+func (c *cache) probeHead(ctx context.Context, began time.Time, poll time.Duration) {
+	var asked *revAt
+	for {
+		if d := c.done.Load(); d != nil && d != asked {
+			asked = d
+			all, err := c.e.outbox.processedAll(ctx, d.rev)
+			if err != nil {
+				return // vouch for nothing
+			}
+			if all {
+				c.vouch(began)
+				return
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -291,6 +291,25 @@ func (e *Engine) Close() error {
 		if l, ok := e.log.(*SQLLog); ok && l.Snapshot != "" && e.loaded {
 			e.saveSnapshot(l) // while SpiceDB still answers, for the schema
 		}
+		if e.outbox != nil {
+			// A row left pending sends every other node's cache to
+			// SpiceDB's newest revision until it is pruned (node_writes.go).
+			// At most 5 s: the lock's transaction begins whatever its
+			// context, and the database may be gone.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			settled := make(chan error, 1)
+			go func() { settled <- e.outbox.settle(ctx, true) }()
+			var err error
+			select {
+			case err = <-settled:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			if err != nil {
+				e.logger.Warn("authz: cannot settle this node's announced writes at close; other nodes' caches read SpiceDB's newest revision until its row is pruned", "err", err)
+			}
+			cancel()
+		}
 		e.cancel()
 		if e.cache != nil {
 			e.cache.close()

@@ -3,10 +3,13 @@ package authz
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sync"
 	"time"
 
 	"github.com/authzed/spicedb/pkg/datastore"
+
+	"github.com/nexus-authz/nexus/storage/postgres"
 )
 
 // Announced writes (PostgreSQL). A node's decision cache is fresh when its
@@ -25,17 +28,19 @@ import (
 //     token it wrote and clears pending (settleIdle).
 //
 // A probe then reads the other nodes' rows: if one is pending, it falls
-// back to SpiceDB's newest revision; otherwise every other node's change
+// back to waiting until the watch has processed every change SpiceDB
+// committed before the probe (processedAll); otherwise every other node's change
 // committed before the read is at or before the newest token in the rows,
 // and the cache is fresh once its watch has processed that. A change is
 // announced (committed pending) before it is made and cleared only after,
 // so a row that is not pending covers every change its node made. A node
 // that dies mid-burst leaves its row pending, and the others fall back
-// until its row is pruned (pendingKeptFor after its last refresh).
+// until its row is pruned (pendingKeptFor after its last refresh); one
+// that closes settles its row first (Engine.Close).
 //
 // One commit more per burst of writes, not per write: a node that writes
-// steadily keeps its row pending, and the other nodes' probes read
-// SpiceDB's newest revision, as they did before rows were announced.
+// steadily keeps its row pending, and the other nodes' probes wait for
+// every change SpiceDB committed, as they did before rows were announced.
 
 // settleAfter is how long a node must not have written before it clears
 // its row.
@@ -88,9 +93,15 @@ func (o *outbox) wroteUnderLock(tok Token) {
 
 // settleIdle refreshes this node's pending row, or settles it if the node
 // has not written for settleAfter; called every ReplayInterval.
-func (o *outbox) settleIdle(ctx context.Context) error {
+func (o *outbox) settleIdle(ctx context.Context) error { return o.settle(ctx, false) }
+
+// settle settles this node's pending row if it has not written for
+// settleAfter or, closing, at once (a write still under way holds the lock
+// until it has ended; one begun after marks the row pending again).
+// Otherwise it refreshes the row's time.
+func (o *outbox) settle(ctx context.Context, closing bool) error {
 	o.self.mu.Lock()
-	pending, idle := o.self.pending, time.Since(o.self.lastWrite) >= settleAfter
+	pending, idle := o.self.pending, closing || time.Since(o.self.lastWrite) >= settleAfter
 	o.self.mu.Unlock()
 	if !pending {
 		return nil
@@ -157,6 +168,31 @@ func (o *outbox) othersNewest(ctx context.Context) (rev datastore.Revision, pend
 		}
 	}
 	return rev, false, rows.Err()
+}
+
+// snapshotText matches a PostgreSQL revision's snapshot as text
+// (xmin:xmax:xip,...), which PostgreSQL reads as a pg_snapshot.
+var snapshotText = regexp.MustCompile(`^[0-9]+:[0-9]+:[0-9,]*$`)
+
+// processedAll reports whether a watch that has processed the changes up to
+// done has processed every change SpiceDB committed before now. SpiceDB's
+// newest revision will not do for that: it is PostgreSQL's current
+// snapshot, which every transaction of the cluster moves on (our own rows,
+// this table's), while the watch moves only with SpiceDB's transactions;
+// after another write than SpiceDB's the watch would never reach it.
+func (o *outbox) processedAll(ctx context.Context, done datastore.Revision) (bool, error) {
+	ds, ok := done.(interface{ DebugString() string })
+	if !ok || !snapshotText.MatchString(ds.DebugString()) {
+		return false, fmt.Errorf("authz: a revision that is not a PostgreSQL snapshot: %v", done)
+	}
+	var all bool
+	err := o.db.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+postgres.SpiceDBSchema+`.relation_tuple_transaction
+		WHERE xid >= pg_snapshot_xmin(?::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, ?::pg_snapshot)
+		AND pg_visible_in_snapshot(xid, pg_current_snapshot()))`, ds.DebugString(), ds.DebugString()).Scan(&all)
+	if err != nil {
+		return false, fmt.Errorf("authz: reading SpiceDB's transactions: %w", err)
+	}
+	return all, nil
 }
 
 // pruneNodes removes the rows of nodes that stopped: settled ones an hour

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	nexus "github.com/nexus-authz/nexus"
@@ -76,6 +77,18 @@ func abandon(t *testing.T, e *Engine, row string, updates ...Update) {
 	require.NoError(t, err)
 }
 
+// nodePending reports whether node's row in authz_node_writes is pending.
+func nodePending(t *testing.T, db *sql.DB, node string) bool {
+	t.Helper()
+	var pending bool
+	err := db.QueryRow(`SELECT pending FROM authz_node_writes WHERE node = ?`, node).Scan(&pending)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false
+	}
+	require.NoError(t, err)
+	return pending
+}
+
 func pendingRows(t *testing.T, db *sql.DB, table string) int {
 	t.Helper()
 	var n int
@@ -129,6 +142,7 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 	require.Equal(t, 0, pendingRows(t, db, "authz_outbox"))
 	require.Equal(t, 1.0, counterValue(t, reg, "nexus_authz_outbox_replayed_total"), "by the start-up replay")
 	d.Close()
+	require.False(t, nodePending(t, db, d.outbox.node), "a node that closes settles its row (pending, it sends every other node's cache to SpiceDB's newest revision for ten minutes)")
 
 	a := outboxEngine(t, url, db)
 	b := outboxEngine(t, url, open()) // a second node
@@ -336,6 +350,29 @@ func testOutbox(t *testing.T, url string, db *sql.DB, open func() *sql.DB) {
 		wg.Wait()
 		require.Equal(t, int32(1), wins.Load(), "one CREATE wins, on either node")
 		require.Equal(t, int32(15), lost.Load())
+	})
+
+	t.Run("TheCacheAnswersWhileAnotherNodeIsMidWrite", func(t *testing.T) {
+		// A node that died mid-burst: the others' probes wait for
+		// SpiceDB's every change, not for the other nodes' announced ones.
+		_, err := db.ExecContext(ctx, `INSERT INTO authz_node_writes (node, pending) VALUES ('died-mid-burst', true)`)
+		require.NoError(t, err)
+		defer func() {
+			_, err := db.ExecContext(ctx, `DELETE FROM authz_node_writes WHERE node = 'died-mid-burst'`)
+			require.NoError(t, err)
+		}()
+		_, err = b.Write(ctx, []Update{TouchRel(viewer("mid"))})
+		require.NoError(t, err)
+		// Then a transaction that is not SpiceDB's: PostgreSQL's newest
+		// snapshot moves on, SpiceDB's watch does not.
+		_, err = db.ExecContext(ctx, `INSERT INTO rows (id) VALUES ('r_mid')`)
+		require.NoError(t, err)
+		after, heads := time.Now(), probeCount(a.cache, "head")
+		if !assert.Eventually(t, func() bool {
+			return a.cache.vouched.Load() > after.UnixNano() && probeCount(a.cache, "head") > heads
+		}, 30*time.Second, 10*time.Millisecond, "the cache is vouched for after a write that was not SpiceDB's") {
+			t.Fatalf("the cache: %s", cacheState(a))
+		}
 	})
 
 	t.Run("AnImportIsAtomic", func(t *testing.T) {
