@@ -146,7 +146,7 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 		progress("nexus: ready after %.1f s", ready.Seconds())
 	}
 	defer nx.close()
-	clients, _, closeAll, err = dialSide(nx.addr, checkKey, writeKey)
+	clients, writer, closeAll, err = dialSide(nx.addr, checkKey, writeKey)
 	if err != nil {
 		return Result{}, err
 	}
@@ -157,7 +157,7 @@ func scaleNexusRun(ctx context.Context, cfg RunConfig, w scaleWorld, progress fu
 	}
 
 	progress("nexus: checks at %d relationships", w.n)
-	cold, cached, err := checkScale(ctx, clients, w, cfg.Duration, uint64(w.n))
+	cold, cached, err := checkScale(ctx, clients, writer, w, cfg.Duration, uint64(w.n))
 	if err != nil {
 		return Result{}, err
 	}
