@@ -343,8 +343,9 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 		}
 		rev = others
 	} else if c.e.outbox != nil {
+		// Every change SpiceDB committed before a read after began.
 		c.m.probes.WithLabelValues("head").Inc()
-		c.probeHead(ctx, began, poll)
+		c.vouchOnce(ctx, began, poll, func(d *revAt) (bool, error) { return c.e.outbox.processedAll(ctx, d.rev) })
 		return
 	} else {
 		head, err := c.e.sideHeadToken(ctx)
@@ -357,32 +358,22 @@ func (c *cache) probe(ctx context.Context, poll time.Duration) {
 		}
 		c.m.probes.WithLabelValues("head").Inc()
 	}
-	for {
-		if d := c.done.Load(); d != nil && atLeast(d.rev, rev) {
-			c.vouch(began)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(poll):
-		}
-	}
+	c.vouchOnce(ctx, began, poll, func(d *revAt) (bool, error) { return atLeast(d.rev, rev), nil })
 }
 
-// probeHead vouches for the changes committed before began once the watch
-// has processed every change SpiceDB committed before a read after began,
-// asking PostgreSQL again each time the watch moves on.
-func (c *cache) probeHead(ctx context.Context, began time.Time, poll time.Duration) {
+// vouchOnce vouches for the changes committed before began as soon as
+// covers says that what the watch has processed covers them, asking it
+// again each time the watch moves on, until ctx ends or covers fails.
+func (c *cache) vouchOnce(ctx context.Context, began time.Time, poll time.Duration, covers func(*revAt) (bool, error)) {
 	var asked *revAt
 	for {
 		if d := c.done.Load(); d != nil && d != asked {
 			asked = d
-			all, err := c.e.outbox.processedAll(ctx, d.rev)
+			ok, err := covers(d)
 			if err != nil {
 				return // vouch for nothing
 			}
-			if all {
+			if ok {
 				c.vouch(began)
 				return
 			}
