@@ -37,7 +37,7 @@ func newCacheMetrics() *cacheMetrics {
 		}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nexus_authz_cache_probes_total",
-			Help: "Freshness probes of the decision cache where other nodes write (PostgreSQL), by what they waited for: announced (the other nodes' announced writes) or head (SpiceDB's newest revision, when another node was mid-write).",
+			Help: "Freshness probes of the decision cache where other nodes write (PostgreSQL), by what they waited for: announced (the other nodes' announced writes) or head (every change SpiceDB committed, when another node was mid-write).",
 		}, []string{"source"}),
 		setSizes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "nexus_authz_cache_set_ids",

@@ -295,9 +295,10 @@ func tuplesets(rw *core.UsersetRewrite, out map[string]bool) {
 }
 
 // probeLoop vouches for the cache where other nodes write (PostgreSQL):
-// it notes the time, reads the engine's newest revision, and once the
-// watch has processed that revision, every change committed before the
-// noted time has been: vouched moves up to it. The cache answers while
+// it notes the time, learns what the watch must have processed to cover
+// every change committed before it (the other nodes' announced writes, or
+// every change SpiceDB committed: probe), and once the watch has, vouched
+// moves up to the noted time. The cache answers while
 // vouched is within the staleness bound (serving), so another node's
 // change is evicted, or the cache has stopped answering, at most the bound
 // after it commits — however the watch or the probe are delayed.

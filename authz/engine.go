@@ -261,7 +261,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("authz: applying the writes a crash left pending: %w", err)
 		}
 		if err := e.outbox.pruneNodes(ctx); err != nil {
-			e.logger.Warn("authz: cannot prune the rows of nodes gone; the decision cache may read SpiceDB's newest revision more often", "err", err)
+			e.logger.Warn("authz: cannot prune the rows of nodes gone; the decision cache may wait for every change SpiceDB committed more often", "err", err)
 		}
 		go e.outbox.replay(runCtx)
 	}
@@ -292,8 +292,9 @@ func (e *Engine) Close() error {
 			e.saveSnapshot(l) // while SpiceDB still answers, for the schema
 		}
 		if e.outbox != nil {
-			// A row left pending sends every other node's cache to
-			// SpiceDB's newest revision until it is pruned (node_writes.go).
+			// A row left pending puts every other node's cache on the
+			// slower probe, for every change SpiceDB committed, until it is
+			// pruned (node_writes.go).
 			// At most 5 s: the lock's transaction begins whatever its
 			// context, and the database may be gone.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -306,7 +307,7 @@ func (e *Engine) Close() error {
 				err = ctx.Err()
 			}
 			if err != nil {
-				e.logger.Warn("authz: cannot settle this node's announced writes at close; other nodes' caches read SpiceDB's newest revision until its row is pruned", "err", err)
+				e.logger.Warn("authz: cannot settle this node's announced writes at close; other nodes' caches wait for every change SpiceDB committed until its row is pruned", "err", err)
 			}
 			cancel()
 		}

@@ -139,8 +139,8 @@ func (o *outbox) settle(ctx context.Context, closing bool) error {
 
 // othersNewest returns the newest revision the other nodes' announced
 // writes reached (nil if none wrote), or pending if one of them may be
-// writing now or a token cannot be read: then only SpiceDB's newest
-// revision will do.
+// writing now or a token cannot be read: then only every change SpiceDB
+// committed will do (processedAll).
 func (o *outbox) othersNewest(ctx context.Context) (rev datastore.Revision, pending bool, err error) {
 	rows, err := o.db.QueryContext(ctx, `SELECT token, pending FROM authz_node_writes WHERE node <> ?`, o.node)
 	if err != nil {
@@ -182,13 +182,17 @@ var snapshotText = regexp.MustCompile(`^[0-9]+:[0-9]+:[0-9,]*$`)
 // after another write than SpiceDB's the watch would never reach it.
 func (o *outbox) processedAll(ctx context.Context, done datastore.Revision) (bool, error) {
 	ds, ok := done.(interface{ DebugString() string })
-	if !ok || !snapshotText.MatchString(ds.DebugString()) {
+	var snap string
+	if ok {
+		snap = ds.DebugString()
+	}
+	if !snapshotText.MatchString(snap) {
 		return false, fmt.Errorf("authz: a revision that is not a PostgreSQL snapshot: %v", done)
 	}
 	var all bool
 	err := o.db.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+postgres.SpiceDBSchema+`.relation_tuple_transaction
 		WHERE xid >= pg_snapshot_xmin(?::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, ?::pg_snapshot)
-		AND pg_visible_in_snapshot(xid, pg_current_snapshot()))`, ds.DebugString(), ds.DebugString()).Scan(&all)
+		AND pg_visible_in_snapshot(xid, pg_current_snapshot()))`, snap, snap).Scan(&all)
 	if err != nil {
 		return false, fmt.Errorf("authz: reading SpiceDB's transactions: %w", err)
 	}

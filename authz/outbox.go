@@ -529,7 +529,7 @@ func (o *outbox) replay(ctx context.Context) {
 			o.logger.Warn("authz: replaying the outbox failed; retrying", "err", err)
 		}
 		if err := o.settleIdle(ctx); err != nil && ctx.Err() == nil {
-			o.logger.Warn("authz: cannot settle this node's announced writes; other nodes' caches read SpiceDB's newest revision until it can", "err", err)
+			o.logger.Warn("authz: cannot settle this node's announced writes; other nodes' caches wait for every change SpiceDB committed until it can", "err", err)
 		}
 		if ticks++; ticks%60 == 0 {
 			if err := o.pruneNodes(ctx); err != nil && ctx.Err() == nil {
